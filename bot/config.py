@@ -1,0 +1,286 @@
+"""Configuration: TOML file, then `MASHANG_<SECTION>_<KEY>` environment overrides, validated at start.
+
+Loaded by the app factory and the CLI, never at import time. A missing or malformed value raises
+`ConfigError` whose message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from models.timeutil import parse_duration
+
+DEFAULT_CONFIG = Path("config.toml")
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = 65536
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite://data/mashang.sqlite3"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""  # empty: start an embedded redis-server under data/redis
+    data_dir: str = "data/redis"
+    key_prefix: str = "ms:"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    prefix: str = "MS"
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    app_id: str = "wxdemo0000000000"
+    app_secret: str = "demo-secret"
+    token: str = "demo-token"
+    encoding_aes_key: str = ""
+    api_base_url: str = "https://api.weixin.qq.com"
+    reply_template_id: str = ""
+    timestamp_tolerance_s: float = 300.0
+    request_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    group_window_s: float = 600.0
+    scan_binding_ttl_s: float = 86400.0
+    media_dir: str = "data/media"
+    passive_reply_budget_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class WeComConfig:
+    corp_id: str = "wwdemo0000000000"
+    agent_id: int = 1000002
+    secret: str = "demo-wecom-secret"
+    token: str = "demo-wecom-token"
+    encoding_aes_key: str = ""
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+    triage_webhook_key: str = ""
+    triage_chat_id: str = ""
+    bot_token: str = ""
+    bot_encoding_aes_key: str = ""
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    assign_within: float = 2 * 86400.0
+    reply_within: float = 7 * 86400.0
+    urgent_factor: float = 0.5
+    remind_at: float = 0.75
+    return_visit_after: float = 86400.0
+    return_visit_timeout: float = 3 * 86400.0
+    calendar: str = "natural"  # natural | workdays
+
+
+@dataclass(frozen=True)
+class MiniProgramConfig:
+    app_id: str = "wxminidemo000000"
+    app_secret: str = "demo-mini-secret"
+    api_base_url: str = "https://api.weixin.qq.com"
+    page: str = "pages/index/index"
+
+
+@dataclass(frozen=True)
+class PosterConfig:
+    committee_name: str = "政协湖州市委员会"
+    headline: str = "扫码反映社情民意"
+    instructions: str = "微信扫一扫，说出您的意见和建议；我们将给您一个查询编号，并在一周内答复。"
+    font_path: str = ""  # empty: look for a system CJK font
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8090
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    wechat: WeChatConfig = field(default_factory=WeChatConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    wecom: WeComConfig = field(default_factory=WeComConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    miniprogram: MiniProgramConfig = field(default_factory=MiniProgramConfig)
+    poster: PosterConfig = field(default_factory=PosterConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+
+
+_DURATION_KEYS = {
+    ("sla", "assign_within"),
+    ("sla", "reply_within"),
+    ("sla", "return_visit_after"),
+    ("sla", "return_visit_timeout"),
+    ("intake", "group_window_s"),
+    ("intake", "scan_binding_ttl_s"),
+    ("intake", "passive_reply_budget_s"),
+    ("wechat", "timestamp_tolerance_s"),
+    ("wechat", "request_timeout_s"),
+}
+_URL_KEYS = {
+    ("server", "public_base_url"),
+    ("wechat", "api_base_url"),
+    ("wecom", "api_base_url"),
+    ("miniprogram", "api_base_url"),
+}
+
+
+def _coerce(section: str, key: str, raw: Any, default: Any) -> Any:
+    name = f"{section}.{key}"
+    if (section, key) in _DURATION_KEYS:
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "0", "false", "no"}:
+            return raw.lower() in {"1", "true", "yes"}
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    if isinstance(default, int):
+        try:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not isinstance(raw, str):
+        raise ConfigError(f"{name}: expected text, got {raw!r}")
+    return raw
+
+
+def _validate(config: Config) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{key}: {why}")
+
+    if not 0 < config.server.port < 65536:
+        fail("server.port", f"must be between 1 and 65535, got {config.server.port}")
+    if config.server.max_body_bytes < 1024:
+        fail("server.max_body_bytes", "must be at least 1024")
+    if config.server.workers < 1:
+        fail("server.workers", "must be at least 1")
+    for section, key in _URL_KEYS:
+        value = getattr(getattr(config, section), key)
+        if not re.match(r"^https?://[^\s/]+", value):
+            fail(f"{section}.{key}", f"must be an http(s) URL, got {value!r}")
+    db = config.database.url
+    if not (db.startswith("sqlite://") or db.startswith(("postgres://", "postgresql://", "asyncpg://"))):
+        fail("database.url", f"must start with sqlite:// or postgres://, got {db!r}")
+    if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        fail("redis.url", f"must be empty (embedded) or a redis:// URL, got {config.redis.url!r}")
+    if not re.fullmatch(r"[A-Za-z]{1,8}", config.tracking.prefix):
+        fail("tracking.prefix", f"must be 1-8 letters, got {config.tracking.prefix!r}")
+    for section in ("wechat", "miniprogram"):
+        for key in ("app_id", "app_secret"):
+            if not getattr(getattr(config, section), key):
+                fail(f"{section}.{key}", "must not be empty")
+    if not config.wechat.token or not re.fullmatch(r"[A-Za-z0-9]{3,32}|[\w-]{3,64}", config.wechat.token):
+        fail("wechat.token", "must be 3-32 letters or digits")
+    for section, key in (
+        ("wechat", "encoding_aes_key"),
+        ("wecom", "encoding_aes_key"),
+        ("wecom", "bot_encoding_aes_key"),
+    ):
+        value = getattr(getattr(config, section), key)
+        if value and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
+            fail(f"{section}.{key}", "must be empty or exactly 43 letters and digits")
+    if not config.wecom.corp_id:
+        fail("wecom.corp_id", "must not be empty")
+    if config.wecom.agent_id <= 0:
+        fail("wecom.agent_id", "must be a positive number")
+    if config.sla.calendar not in {"natural", "workdays"}:
+        fail("sla.calendar", f"must be 'natural' or 'workdays', got {config.sla.calendar!r}")
+    if not 0 < config.sla.urgent_factor <= 1:
+        fail("sla.urgent_factor", "must be greater than 0 and at most 1")
+    if not 0 < config.sla.remind_at < 1:
+        fail("sla.remind_at", "must be between 0 and 1 (a fraction of the time allowed)")
+    for key in ("assign_within", "reply_within", "return_visit_after", "return_visit_timeout"):
+        if getattr(config.sla, key) <= 0:
+            fail(f"sla.{key}", "must be longer than zero")
+    if config.intake.group_window_s < 0:
+        fail("intake.group_window_s", "must not be negative")
+    if not 0 < config.intake.passive_reply_budget_s < 5:
+        fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
+
+
+def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """Build a validated Config from parsed TOML data plus environment overrides."""
+    environ = os.environ if environ is None else environ
+    base = Config()
+    sections: dict[str, Any] = {}
+    known_sections = {f.name for f in fields(Config)}
+    for section_name in data:
+        if section_name not in known_sections:
+            raise ConfigError(f"{section_name}: unknown section (known: {', '.join(sorted(known_sections))})")
+    for section_field in fields(Config):
+        section_name = section_field.name
+        current = getattr(base, section_name)
+        raw_section = data.get(section_name, {})
+        if not isinstance(raw_section, Mapping):
+            raise ConfigError(f"{section_name}: must be a table")
+        known_keys = {f.name for f in fields(current)}
+        for key in raw_section:
+            if key not in known_keys:
+                raise ConfigError(f"{section_name}.{key}: unknown key")
+        values: dict[str, Any] = {}
+        for key_field in fields(current):
+            key = key_field.name
+            default = getattr(current, key)
+            env_name = f"MASHANG_{section_name.upper()}_{key.upper()}"
+            if env_name in environ:
+                values[key] = _coerce(section_name, key, environ[env_name], default)
+            elif key in raw_section:
+                values[key] = _coerce(section_name, key, raw_section[key], default)
+        sections[section_name] = replace(current, **values)
+    config = Config(**sections)
+    _validate(config)
+    return config
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load `path` (default config.toml, falling back to config.example.toml's demo values)."""
+    if path is None:
+        candidate = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else EXAMPLE_CONFIG
+    else:
+        candidate = Path(path)
+        if not candidate.exists():
+            raise ConfigError(f"config: file {candidate} does not exist")
+    try:
+        data = tomllib.loads(candidate.read_text(encoding="utf-8")) if candidate.exists() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {candidate} is not valid TOML: {exc}") from None
+    return build_config(data, environ)

@@ -1,0 +1,65 @@
+"""QR scene strings for contact points, and parsing them back out of WeChat scan events.
+
+Official-account codes carry scene `cp:<key>`; a non-follower's scan arrives as a subscribe event
+with EventKey `qrscene_cp:<key>`, a follower's as SCAN with EventKey `cp:<key>`.
+Mini-program codes carry scene `cp=<key>` (at most 32 visible characters).
+"""
+
+from __future__ import annotations
+
+import re
+
+KEY_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+OA_SCENE_MAX = 64
+WXA_SCENE_MAX = 32
+_WXA_SCENE_CHARS = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+
+
+class SceneError(ValueError):
+    """A contact point key or scene does not fit WeChat's rules."""
+
+
+def validate_key(key: str) -> str:
+    if not KEY_RE.match(key):
+        raise SceneError(f"contact point key must be 1-40 of a-z, 0-9 and '-': {key!r}")
+    return key
+
+
+def oa_scene(key: str) -> str:
+    """Scene string for an official-account parametric code (QR_LIMIT_STR_SCENE, 1-64 chars)."""
+    scene = f"cp:{validate_key(key)}"
+    if len(scene) > OA_SCENE_MAX:
+        raise SceneError(f"scene {scene!r} is longer than {OA_SCENE_MAX} characters")
+    return scene
+
+
+def wxa_scene(key: str) -> str:
+    """Scene for a mini-program code (getwxacodeunlimit): at most 32 visible characters."""
+    scene = f"cp={validate_key(key)}"
+    if len(scene) > WXA_SCENE_MAX:
+        raise SceneError(
+            f"mini-program scene {scene!r} has {len(scene)} characters; WeChat allows {WXA_SCENE_MAX}: "
+            f"use a contact point key of at most {WXA_SCENE_MAX - 3} characters"
+        )
+    if not _WXA_SCENE_CHARS.match(scene):
+        raise SceneError(f"mini-program scene {scene!r} has characters WeChat does not allow")
+    return scene
+
+
+def contact_point_from_event_key(event_key: str | None) -> str | None:
+    """The contact point key in a subscribe/SCAN EventKey, or None when it is not one of ours."""
+    if not event_key:
+        return None
+    scene = event_key.removeprefix("qrscene_")
+    if not scene.startswith("cp:"):
+        return None
+    key = scene[3:]
+    return key if KEY_RE.match(key) else None
+
+
+def contact_point_from_wxa_scene(scene: str | None) -> str | None:
+    """The contact point key in a mini-program scene `cp=<key>`, or None."""
+    if not scene or not scene.startswith("cp="):
+        return None
+    key = scene[3:]
+    return key if KEY_RE.match(key) else None

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real Redis and a real database for every test.
+
+Redis: MASHANG_TEST_REDIS_URL (flushed per test), else one embedded redis-server for the session.
+Database: SQLite in a temporary file; PostgreSQL too when MASHANG_TEST_POSTGRES_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.redis_store import EmbeddedRedis, connect
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("MASHANG_TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(server.start())
+        yield server.url
+    finally:
+        loop.run_until_complete(server.stop())
+        loop.close()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = connect(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+def _database_params() -> list[str]:
+    params = ["sqlite"]
+    if os.environ.get("MASHANG_TEST_POSTGRES_URL"):
+        params.append("postgres")
+    return params
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL; each test gets an empty database (tables are created by the app)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'test.sqlite3'}"
+    return os.environ["MASHANG_TEST_POSTGRES_URL"]
