@@ -57,3 +57,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'test.sqlite3'}"
     return os.environ["MASHANG_TEST_POSTGRES_URL"]
+
+
+async def reset_postgres(url: str) -> None:
+    """Empty the test database: every test starts from no tables."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def stack(database_url: str, redis_url: str, redis_client: aioredis.Redis, tmp_path: Path):
+    """The whole service over real HTTP against the fake WeChat platform.
+
+    Workers do not run by themselves: tests call `stack.run_jobs()` to deliver what is queued, so
+    they can stop the platform or the service in between.
+    """
+    from tests.harness import Stack
+
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    harness = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()

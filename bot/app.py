@@ -1,0 +1,177 @@
+"""The aiohttp application: resources in cleanup_ctx, configuration loaded here and never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from bot.config import Config, load_config
+from bot.delivery import CitizenDelivery, MediaDownloader
+from bot.job_runner import JobRunner
+from bot.official_account import OfficialAccountTransport
+from bot.redis_store import EmbeddedRedis, connect
+from bot.wechat_api import WeChatClient
+from handlers import intake
+from handlers.inbox import Inbox
+from handlers.outbox import SEND_CITIZEN
+from handlers.routing import Router
+from handlers.settings import Settings
+from models.db import close_db, init_db
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+REDIS = web.AppKey("redis", aioredis.Redis)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+WECHAT = web.AppKey("wechat", WeChatClient)
+SETTINGS = web.AppKey("settings", Settings)
+INBOX = web.AppKey("inbox", Inbox)
+JOBS = web.AppKey("jobs", JobRunner)
+OA_TRANSPORT = web.AppKey("oa_transport", OfficialAccountTransport)
+
+
+def handler_settings(config: Config) -> Settings:
+    return Settings(
+        tracking_prefix=config.tracking.prefix.upper(),
+        group_window_s=config.intake.group_window_s,
+        scan_binding_ttl_s=config.intake.scan_binding_ttl_s,
+        redis_prefix=config.redis.key_prefix,
+        assign_within_s=config.sla.assign_within,
+        reply_within_s=config.sla.reply_within,
+    )
+
+
+def build_router() -> Router:
+    root = Router("root")
+    root.include_router(intake.router)
+    return root
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    await init_db(app[CONFIG].database.url)
+    yield
+    await close_db()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG].redis
+    embedded: EmbeddedRedis | None = None
+    url = config.url
+    if not url:
+        embedded = EmbeddedRedis(config.data_dir)
+        await embedded.start()
+        url = embedded.url
+        log.info("embedded Redis started at %s", url)
+    client = connect(url)
+    await client.ping()
+    app[REDIS] = client
+    yield
+    await client.aclose()
+    if embedded is not None:
+        await embedded.stop()
+
+
+async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    session = aiohttp.ClientSession()
+    app[HTTP] = session
+    app[WECHAT] = WeChatClient(
+        session,
+        app[REDIS],
+        app_id=config.wechat.app_id,
+        app_secret=config.wechat.app_secret,
+        base_url=config.wechat.api_base_url,
+        timeout_s=config.wechat.request_timeout_s,
+        key_prefix=config.redis.key_prefix,
+    )
+    yield
+    await session.close()
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    settings = handler_settings(config)
+    app[SETTINGS] = settings
+    inbox = Inbox(build_router(), {"redis": app[REDIS], "settings": settings})
+    app[INBOX] = inbox
+    app[OA_TRANSPORT] = OfficialAccountTransport(
+        inbox,
+        token=config.wechat.token,
+        app_id=config.wechat.app_id,
+        encoding_aes_key=config.wechat.encoding_aes_key,
+        timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        passive_reply_budget_s=config.intake.passive_reply_budget_s,
+    )
+    runner = JobRunner(concurrency=config.server.workers)
+    runner.register(SEND_CITIZEN, CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send)
+    runner.register(
+        intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download
+    )
+    app[JOBS] = runner
+    yield
+    await inbox.drain()
+
+
+async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Background work of `mashang serve`: the job runner and the inbox recovery sweep."""
+    runner = app[JOBS]
+    inbox = app[INBOX]
+    runner.start()
+
+    async def recover_forever() -> None:
+        older_than = 0.0  # at start every pending row is a leftover of an earlier process
+        while True:
+            try:
+                count = await inbox.recover_pending(older_than_s=older_than)
+                if count:
+                    log.info("recovered %d pending inbox messages", count)
+            except Exception:
+                log.exception("inbox recovery failed; will try again")
+            older_than = 10.0
+            await asyncio.sleep(15)
+
+    sweeper = asyncio.create_task(recover_forever(), name="inbox-recovery")
+    yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+    await runner.stop()
+
+
+async def health(request: web.Request) -> web.Response:
+    await request.app[REDIS].ping()
+    return web.json_response({"status": "ok"})
+
+
+async def oa_verify(request: web.Request) -> web.Response:
+    return await request.app[OA_TRANSPORT].verify(request)
+
+
+async def oa_receive(request: web.Request) -> web.Response:
+    return await request.app[OA_TRANSPORT].receive(request)
+
+
+def create_app(
+    config: Config | None = None, *, config_path: str | None = None, run_workers: bool = True
+) -> web.Application:
+    """Build the service. `run_workers=False` leaves the job runner to the caller (tests step it)."""
+    config = config or load_config(config_path)
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(clients_ctx)
+    app.cleanup_ctx.append(services_ctx)
+    if run_workers:
+        app.cleanup_ctx.append(workers_ctx)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/wechat/callback", oa_verify)
+    app.router.add_post("/wechat/callback", oa_receive)
+    return app

@@ -1,0 +1,152 @@
+"""The `mashang` command: serve, roster import, simulate (and more as the product grows)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("mashang")
+
+DEMO_ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
+
+
+def demo_config(config: Config) -> Config:
+    """Point every WeChat/WeCom base URL at the local fake platform (never used in production)."""
+    base = f"http://{config.simulator.host}:{config.simulator.port}"
+    return replace(
+        config,
+        wechat=replace(config.wechat, api_base_url=f"{base}/wechat"),
+        miniprogram=replace(config.miniprogram, api_base_url=f"{base}/wechat"),
+        wecom=replace(config.wecom, api_base_url=f"{base}/wecom"),
+    )
+
+
+async def _serve(config: Config, demo: bool) -> None:
+    from bot.app import create_app
+
+    runners: list[web.AppRunner] = []
+    if demo:
+        from bot.fake_platform import FakePlatform, create_fake_platform
+
+        platform = FakePlatform.for_config(config, callback_base_url=config.server.public_base_url)
+        fake_runner = web.AppRunner(create_fake_platform(platform))
+        await fake_runner.setup()
+        await web.TCPSite(fake_runner, config.simulator.host, config.simulator.port).start()
+        runners.append(fake_runner)
+    app_runner = web.AppRunner(create_app(config), handle_signals=False)
+    await app_runner.setup()
+    await web.TCPSite(app_runner, config.server.host, config.server.port).start()
+    runners.append(app_runner)
+    print(f"码上商 serving on http://{config.server.host}:{config.server.port}", flush=True)
+    print(f"  WeChat callback: {config.server.public_base_url}/wechat/callback", flush=True)
+    if demo:
+        print(
+            f"  demo mode: fake WeChat/WeCom platform on http://{config.simulator.host}:{config.simulator.port}\n"
+            f"  try it in another terminal:  .venv/bin/mashang simulate",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping…", flush=True)
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+async def _roster_import(config: Config, path: str) -> int:
+    from handlers.roster import RosterError, import_roster
+    from models.db import close_db, init_db
+
+    await init_db(config.database.url)
+    try:
+        report = await import_roster(path)
+    except RosterError as exc:
+        print(f"roster import failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    print(f"roster imported from {path}: {report.summary()}" + ("" if report.changed else " (nothing changed)"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mashang",
+        description="码上商: citizens' concerns from a QR code to a closed case. Configuration: config.toml "
+        "(or --config), every key overridable as MASHANG_<SECTION>_<KEY>.",
+    )
+    parser.add_argument("--config", help="configuration file (default config.toml, else config.example.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service and its background workers in one process")
+    serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="also run the fake WeChat/WeCom platform and point the service at it (for trying things out)",
+    )
+
+    roster = commands.add_parser("roster", help="contact points, members, staff, departments, categories")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    roster_import = roster_commands.add_parser("import", help="upsert everything in a TOML roster (idempotent)")
+    roster_import.add_argument("path", help="roster file, e.g. roster.example.toml")
+
+    simulate = commands.add_parser(
+        "simulate", help="be a citizen in a terminal: scan a contact point, write, see what WeChat would show"
+    )
+    simulate.add_argument("--openid", default="o-sim-citizen-1", help="the simulated citizen's openid")
+    simulate.add_argument("--mode", choices=["plain", "compat", "safe"], default="safe", help="callback mode")
+    simulate.add_argument("--platform", help="fake platform URL (default from [simulator])")
+    simulate.add_argument("--script", help="read commands from this file instead of the terminal")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    config_path = getattr(args, "sub_config", None) or args.config
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        if args.demo:
+            config = demo_config(config)
+        try:
+            asyncio.run(_serve(config, args.demo))
+        except OSError as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "roster":
+        return asyncio.run(_roster_import(config, args.path))
+    if args.command == "simulate":
+        from bot.simulator import run_simulator
+
+        return asyncio.run(run_simulator(config, args))
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Job handlers that talk to WeChat: messages to citizens and media downloads.
+
+Messages to citizens use the customer-service API while the 48-hour window is open and fewer than 5
+messages went out in it; otherwise (or when WeChat answers 45015) a template message. The case
+timeline records which channel carried each message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from tortoise.expressions import F
+
+from bot.job_runner import GiveUp, RetryLater
+from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from models.entities import Case, CaseMessage, Citizen
+from models.jobs import Job
+from models.state import record_event
+from models.timeutil import now
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=48)
+WINDOW_MAX_SENDS = 5
+OUT_OF_WINDOW_CODES = {45015, 45047}  # out of the 48 h window / too many messages in it
+RETRIABLE_CODES = {-1, 45009, 45011}  # system busy, rate limits
+
+
+async def reserve_window_slot(citizen: Citizen) -> bool:
+    """Take one of the 5 customer-service sends of the citizen's open 48 h window, atomically."""
+    taken = await Citizen.filter(
+        id=citizen.id, last_inbound_at__gt=now() - WINDOW, window_sends__lt=WINDOW_MAX_SENDS
+    ).update(window_sends=F("window_sends") + 1)
+    return bool(taken)
+
+
+async def release_window_slot(citizen: Citizen) -> None:
+    await Citizen.filter(id=citizen.id, window_sends__gt=0).update(window_sends=F("window_sends") - 1)
+
+
+class CitizenDelivery:
+    def __init__(self, wechat: WeChatClient, reply_template_id: str) -> None:
+        self.wechat = wechat
+        self.reply_template_id = reply_template_id
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def send(self, job: Job) -> dict[str, Any]:
+        openid = job.payload["openid"]
+        lock = self._locks.setdefault(openid, asyncio.Lock())
+        try:
+            async with lock:  # one citizen's messages go out one at a time, in queue order
+                return await self._send(job)
+        finally:
+            if not lock.locked() and self._locks.get(openid) is lock:
+                del self._locks[openid]
+
+    async def _send(self, job: Job) -> dict[str, Any]:
+        payload = job.payload
+        citizen = await Citizen.get_or_none(openid=payload["openid"])
+        if citizen is None:
+            raise GiveUp(f"unknown citizen {payload['openid']}")
+        channel = "custom" if await reserve_window_slot(citizen) else "template"
+        if channel == "custom":
+            try:
+                await self.wechat.send_custom_text(citizen.openid, payload["text"])
+            except WeChatAPIError as exc:
+                await release_window_slot(citizen)
+                if exc.errcode not in OUT_OF_WINDOW_CODES:
+                    raise self._classify(exc) from exc
+                channel = "template"
+            except WeChatUnavailable as exc:
+                await release_window_slot(citizen)
+                raise RetryLater(f"WeChat unavailable: {exc}") from exc
+        if channel == "template":
+            await self._send_template(citizen, payload)
+        if job.case_id is not None:  # type: ignore[attr-defined]
+            case = await Case.get(id=job.case_id)  # type: ignore[attr-defined]
+            await record_event(case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"])
+        return {"channel": channel}
+
+    async def _send_template(self, citizen: Citizen, payload: dict[str, Any]) -> None:
+        if not self.reply_template_id:
+            raise GiveUp("outside the customer-service window and wechat.reply_template_id is not set")
+        code = payload.get("case_code") or "—"
+        data = {
+            "first": "您反映的问题有新的消息",
+            "keyword1": code,
+            "keyword2": payload.get("case_state") or "处理中",
+            "keyword3": payload["text"][:180],
+            "remark": f"回复编号 {code} 可查看完整内容。" if payload.get("case_code") else "感谢您的参与。",
+        }
+        try:
+            await self.wechat.send_template(citizen.openid, self.reply_template_id, data)
+        except WeChatAPIError as exc:
+            raise self._classify(exc) from exc
+        except WeChatUnavailable as exc:
+            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+
+    @staticmethod
+    def _classify(exc: WeChatAPIError) -> Exception:
+        if exc.errcode in RETRIABLE_CODES:
+            return RetryLater(f"WeChat error {exc.errcode}: {exc.errmsg}")
+        return GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}")
+
+
+class MediaDownloader:
+    def __init__(self, wechat: WeChatClient, media_dir: str | Path) -> None:
+        self.wechat = wechat
+        self.media_dir = Path(media_dir)
+
+    async def download(self, job: Job) -> dict[str, Any]:
+        payload = job.payload
+        message = await CaseMessage.get_or_none(id=payload["message_id"]).prefetch_related("case")
+        if message is None:
+            raise GiveUp(f"case message {payload['message_id']} is gone")
+        try:
+            content, content_type = await self.wechat.get_media(payload["media_id"])
+        except WeChatUnavailable as exc:
+            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+        except WeChatAPIError as exc:
+            if exc.errcode in RETRIABLE_CODES:
+                raise RetryLater(f"WeChat error {exc.errcode}") from exc
+            raise GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}") from exc
+        extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+        case: Case = message.case
+        safe_id = "".join(ch for ch in payload["media_id"] if ch.isalnum() or ch in "-_")[:80] or "media"
+        path = self.media_dir / case.code / f"{message.id}-{safe_id}{extension}"
+        await _write_file(path, content)
+        message.media_path = str(path)
+        await message.save(update_fields=["media_path"])
+        await record_event(
+            case, "media.saved", "system", message_id=message.id, path=str(path), bytes=len(content)
+        )
+        return {"path": str(path), "bytes": len(content)}
+
+
+async def _write_file(path: Path, content: bytes) -> None:
+    """Write through a thread: file I/O never blocks the event loop."""
+
+    def write() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+
+    await asyncio.to_thread(write)

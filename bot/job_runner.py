@@ -1,0 +1,129 @@
+"""Runs durable jobs: claims due rows, runs the handler registered for their kind, retries with backoff.
+
+Handlers raise `RetryLater` (or any exception) to try again later, `GiveUp` to mark the job dead.
+Every job is tracked; shutdown waits for running jobs and leaves the rest in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from models import jobs
+from models.jobs import Job
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[Job], Awaitable[dict[str, Any] | None]]
+
+
+class RetryLater(Exception):
+    def __init__(self, reason: str, delay_s: float | None = None, count_attempt: bool = True) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+        self.count_attempt = count_attempt
+
+
+class GiveUp(Exception):
+    """A permanent failure: retrying cannot help (the job is marked dead and kept)."""
+
+
+class JobRunner:
+    def __init__(self, concurrency: int = 4, poll_interval_s: float = 0.1, lease_s: float = 120.0) -> None:
+        self.handlers: dict[str, JobHandler] = {}
+        self.concurrency = concurrency
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def register(self, kind: str, handler: JobHandler) -> None:
+        self.handlers[kind] = handler
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_job(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            await jobs.retry_later(job, f"no handler for job kind {job.kind!r}", delay_s=60)
+            return
+        try:
+            result = await handler(job)
+        except RetryLater as exc:
+            await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)
+        except GiveUp as exc:
+            log.warning("job %s (%s) gave up: %s", job.id, job.kind, exc)
+            await _mark_dead(job, str(exc))
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            await jobs.retry_later(job, repr(exc))
+        else:
+            await jobs.complete(job, result)
+
+    async def run_due_once(self) -> int:
+        """Claim and run one batch of due jobs (also used by tests and scripts to step the queue)."""
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        claimed = await jobs.claim_due(free, self.lease_s, list(self.handlers) or None)
+        for job in claimed:
+            task = asyncio.create_task(self.run_job(job), name=f"job-{job.id}-{job.kind}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(claimed)
+
+    async def _loop(self) -> None:
+        await jobs.release_expired_leases()
+        sweeps = 0
+        while not self._stopping:
+            try:
+                started = await self.run_due_once()
+                sweeps += 1
+                if sweeps % 300 == 0:
+                    await jobs.release_expired_leases()
+            except Exception:
+                log.exception("job loop iteration failed; continuing")
+                started = 0
+            if started == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            elif len(self._running) >= self.concurrency:
+                await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout_s)
+
+    async def run_until_idle(self, timeout_s: float = 10.0) -> None:
+        """Run jobs until none is due or running (tests and scripts)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            started = await self.run_due_once()
+            if self._running:
+                await asyncio.wait(set(self._running))
+                continue
+            if started == 0:
+                return
+        raise TimeoutError("jobs still running after the timeout")
+
+
+async def _mark_dead(job: Job, reason: str) -> None:
+    await Job.filter(id=job.id).update(
+        status=jobs.JobStatus.DEAD, attempts=job.attempts + 1, last_error=reason[:2000], lease_until=None
+    )

@@ -1,0 +1,227 @@
+"""Official-account callback transport: GET verification and POST messages at /wechat/callback.
+
+This module alone knows WeChat's wire format. It checks signatures, timestamps and body size,
+decrypts safe-mode bodies, parses XML into a plain `CitizenEvent`, hands it to the inbox, and
+renders the passive reply (encrypted again in safe mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from aiohttp import web
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+
+from bot.wechat_signing import signature_matches, timestamp_fresh
+from handlers.events import CitizenEvent
+from handlers.inbox import Inbox
+from qr.scenes import contact_point_from_event_key
+
+log = logging.getLogger(__name__)
+
+SUCCESS = "success"
+_MESSAGE_TYPES = {"text", "image", "voice", "video", "shortvideo", "location", "link"}
+
+
+class BadCallback(Exception):
+    """The body is not a well-formed WeChat callback; the message says what is wrong."""
+
+
+def _field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None or isinstance(value, dict | list):
+        if required:
+            raise BadCallback(f"missing field {name}")
+        return ""
+    return str(value)
+
+
+def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[str, Any]]:
+    """Parse a decrypted callback body into a CitizenEvent; raises BadCallback on anything malformed."""
+    try:
+        message = parse_message(xml)
+    except (ExpatError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise BadCallback(f"malformed XML: {type(exc).__name__}") from None
+    if message is None:
+        raise BadCallback("empty body")
+    data: dict[str, Any] = message._data
+    sender = _field(data, "FromUserName", required=True)
+    create_time = _field(data, "CreateTime", required=True)
+    if not create_time.isdigit():
+        raise BadCallback("CreateTime is not a number")
+    created_at = datetime.fromtimestamp(int(create_time), UTC)
+    msg_type = _field(data, "MsgType", required=True).lower()
+    common: dict[str, Any] = {"channel": channel, "sender": sender, "created_at": created_at}
+    if msg_type == "event":
+        event_name = _field(data, "Event").lower()
+        key = _field(data, "EventKey")
+        if event_name in {"subscribe", "subscribe_scan"}:
+            scene = key if event_name == "subscribe_scan" else key.removeprefix("qrscene_")
+            return CitizenEvent(
+                kind="subscribe",
+                event_name="subscribe",
+                contact_point_key=contact_point_from_event_key(scene),
+                new_follower=True,
+                extra={"scene": scene} if scene else {},
+                **common,
+            ), data
+        if event_name == "scan":
+            return CitizenEvent(
+                kind="scan",
+                event_name="scan",
+                contact_point_key=contact_point_from_event_key(key),
+                extra={"scene": key},
+                **common,
+            ), data
+        if event_name == "unsubscribe":
+            return CitizenEvent(kind="unsubscribe", event_name=event_name, **common), data
+        return CitizenEvent(kind="other", event_name=event_name, extra={"key": key}, **common), data
+    msg_id = _field(data, "MsgId", required=msg_type in _MESSAGE_TYPES)
+    if msg_type == "text":
+        return CitizenEvent(
+            kind="message", msg_type="text", text=_field(data, "Content"), msg_id=msg_id, **common
+        ), data
+    if msg_type == "image":
+        return CitizenEvent(
+            kind="message",
+            msg_type="image",
+            media_id=_field(data, "MediaId", required=True),
+            msg_id=msg_id,
+            extra={"pic_url": _field(data, "PicUrl")},
+            **common,
+        ), data
+    if msg_type == "voice":
+        return CitizenEvent(
+            kind="message",
+            msg_type="voice",
+            media_id=_field(data, "MediaId", required=True),
+            text=_field(data, "Recognition"),
+            msg_id=msg_id,
+            extra={"format": _field(data, "Format")},
+            **common,
+        ), data
+    if msg_type in {"video", "shortvideo"}:
+        return CitizenEvent(
+            kind="message",
+            msg_type="video",
+            media_id=_field(data, "MediaId", required=True),
+            msg_id=msg_id,
+            extra={"thumb_media_id": _field(data, "ThumbMediaId")},
+            **common,
+        ), data
+    if msg_type == "location":
+        try:
+            lat, lon = (
+                float(_field(data, "Location_X", required=True)),
+                float(_field(data, "Location_Y", required=True)),
+            )
+        except ValueError:
+            raise BadCallback("location is not a number") from None
+        label = _field(data, "Label")
+        return CitizenEvent(
+            kind="message",
+            msg_type="location",
+            text=label,
+            msg_id=msg_id,
+            extra={"latitude": lat, "longitude": lon, "scale": _field(data, "Scale"), "label": label},
+            **common,
+        ), data
+    if msg_type == "link":
+        title = _field(data, "Title")
+        return CitizenEvent(
+            kind="message",
+            msg_type="link",
+            text=title,
+            msg_id=msg_id,
+            extra={"title": title, "description": _field(data, "Description"), "url": _field(data, "Url")},
+            **common,
+        ), data
+    return CitizenEvent(kind="message", msg_type=msg_type, msg_id=msg_id or None, **common), data
+
+
+class OfficialAccountTransport:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        token: str,
+        app_id: str,
+        encoding_aes_key: str,
+        timestamp_tolerance_s: float,
+        passive_reply_budget_s: float,
+    ) -> None:
+        self.inbox = inbox
+        self.token = token
+        self.app_id = app_id
+        self.crypto = WeChatCrypto(token, encoding_aes_key, app_id) if encoding_aes_key else None
+        self.tolerance_s = timestamp_tolerance_s
+        self.budget_s = passive_reply_budget_s
+
+    def _check_signature(self, request: web.Request) -> None:
+        query = request.query
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not signature_matches((self.token, timestamp, nonce), query.get("signature")):
+            raise web.HTTPForbidden(text="invalid signature")
+        if not timestamp_fresh(timestamp, self.tolerance_s):
+            raise web.HTTPForbidden(text="stale or missing timestamp")
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """GET: WeChat checks that we own the URL; echo echostr when the signature is right."""
+        self._check_signature(request)
+        return web.Response(text=request.query.get("echostr", ""))
+
+    async def receive(self, request: web.Request) -> web.Response:
+        self._check_signature(request)
+        body = await request.read()  # client_max_size turns an oversized body into 413
+        query = request.query
+        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        timestamp, nonce = query["timestamp"], query["nonce"]
+        try:
+            xml_text = body.decode("utf-8")
+            if encrypted:
+                xml_text = self._decrypt(xml_text, query.get("msg_signature"), timestamp, nonce)
+            event, data = event_from_xml(xml_text)
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="body is not UTF-8")
+        except BadCallback as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
+        acceptance = await self.inbox.accept(event, self.budget_s)
+        if not acceptance.reply:
+            return web.Response(text=SUCCESS)
+        reply_xml = TextReply(
+            source=_field(data, "ToUserName"), target=event.sender, content=acceptance.reply
+        ).render()
+        if encrypted and self.crypto is not None:
+            reply_xml = self.crypto.encrypt_message(reply_xml, nonce, timestamp)
+        return web.Response(text=reply_xml, content_type="application/xml")
+
+    def _decrypt(self, xml_text: str, msg_signature: str | None, timestamp: str, nonce: str) -> str:
+        if self.crypto is None:
+            raise web.HTTPForbidden(text="safe mode is not configured (wechat.encoding_aes_key)")
+        try:
+            envelope = xmltodict.parse(xml_text)["xml"]
+            encrypt = envelope["Encrypt"]
+        except (ExpatError, KeyError, TypeError, ValueError):
+            raise BadCallback("malformed encrypted envelope") from None
+        if not isinstance(encrypt, str) or not signature_matches(
+            (self.token, timestamp, nonce, encrypt), msg_signature
+        ):
+            raise web.HTTPForbidden(text="invalid msg_signature")
+        try:
+            return str(self.crypto.decrypt_message(xml_text, msg_signature, timestamp, nonce))
+        except InvalidSignatureException:
+            raise web.HTTPForbidden(text="invalid msg_signature") from None
+        except InvalidAppIdException:
+            raise web.HTTPForbidden(text="message is for another app") from None
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, ExpatError):
+            raise BadCallback("cannot decrypt body") from None
+        except Exception as exc:  # cryptography raises its own types for bad padding / lengths
+            log.info("decrypt failed: %r", exc)
+            raise BadCallback("cannot decrypt body") from None

@@ -1,0 +1,71 @@
+"""What citizens read. Polite Chinese; every message about a case carries its tracking code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.tracking import LOCAL_TZ
+
+HOW_TO = (
+    "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
+)
+PROMISE = "我们将在2天内交办、1周内答复。"
+
+
+def local_time(moment: datetime) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%m月%d日 %H:%M")
+
+
+def greeting_for_contact_point(name: str) -> str:
+    return f"您好！欢迎来到「{name}」码上商联系点。{HOW_TO}{PROMISE}"
+
+
+def greeting_general() -> str:
+    return f"您好！欢迎使用码上商，政协委员倾听您的意见和建议。{HOW_TO}{PROMISE}"
+
+
+def greeting_revoked(name: str) -> str:
+    return f"您好！「{name}」联系点已停止使用。您仍可以直接在这里留言反映问题，我们同样受理。{HOW_TO}"
+
+
+def case_received(code: str, contact_point_name: str | None) -> str:
+    where = f"您在「{contact_point_name}」反映的问题" if contact_point_name else "您反映的问题"
+    return (
+        f"{where}已收到，查询编号：{code}。{PROMISE}"
+        f"请保存好编号，发送编号即可查询办理进度；如需补充，10分钟内直接继续发送即可。"
+    )
+
+
+def case_follow_up(code: str, message_count: int) -> str:
+    return f"已收到您的补充内容，已并入诉求 {code}（共 {message_count} 条）。"
+
+
+def case_status(
+    code: str, state_zh: str, where: str | None, last_reply: str | None, created: datetime
+) -> str:
+    place = f"（{where}）" if where else ""
+    text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}。"
+    if last_reply:
+        text += f"\n最新答复：{last_reply}"
+    else:
+        text += "\n暂无答复，我们会尽快办理，请耐心等待。"
+    return text
+
+
+def code_not_found(code: str) -> str:
+    return f"未找到编号为 {code} 的诉求，请核对编号后再试。发送「我的」可查看您提交过的全部诉求。"
+
+
+def code_check_failed(code: str) -> str:
+    return f"编号 {code} 校验未通过，可能有数字输错或顺序颠倒，请核对后重新发送。"
+
+
+def my_cases(lines: list[str], total: int) -> str:
+    if not lines:
+        return f"您还没有提交过诉求。{HOW_TO}"
+    head = f"您共提交过 {total} 件诉求" + ("，以下是最近 10 件" if total > len(lines) else "") + "："
+    return head + "\n" + "\n".join(lines) + "\n发送编号可查看详情。"
+
+
+def unsupported_message() -> str:
+    return f"抱歉，暂不支持这种消息类型。{HOW_TO}"

@@ -1,0 +1,58 @@
+"""Plain events handed from the transports to the handlers. No wire format in here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CitizenEvent:
+    """Something a WeChat user did: sent a message, scanned a code, followed, unfollowed.
+
+    kind: message | scan | subscribe | unsubscribe | other
+    msg_type (messages): text | image | voice | video | location | link
+    text: the text, the voice recognition, a link's title, a location's label.
+    """
+
+    channel: str  # oa (official account) | wxa (mini-program)
+    sender: str  # openid
+    kind: str
+    created_at: datetime
+    msg_type: str = ""
+    text: str = ""
+    msg_id: str | None = None
+    media_id: str | None = None
+    contact_point_key: str | None = None  # scans: the scene's contact point
+    new_follower: bool = False
+    event_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        """WeChat retries carry the same MsgId; events are identified by sender + CreateTime."""
+        if self.msg_id:
+            return f"{self.channel}:msg:{self.msg_id}"
+        stamp = int(self.created_at.timestamp())
+        return f"{self.channel}:evt:{self.sender}:{stamp}:{self.event_name or self.kind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CitizenEvent:
+        values = dict(data)
+        created = datetime.fromisoformat(values.pop("created_at"))
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        return cls(created_at=created, **values)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A text answer to show the sender right away (a passive reply where the transport can)."""
+
+    text: str

@@ -1,0 +1,207 @@
+"""Citizens on the official account: scans, new cases, follow-up messages, status queries, 我的."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from handlers import citizen_texts as texts
+from handlers.events import CitizenEvent, Reply
+from handlers.routing import Router
+from handlers.settings import Settings
+from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Citizen, ContactPoint
+from models.jobs import enqueue
+from models.state import record_event
+from models.tracking import find_code, next_code
+
+router = Router("citizen")
+
+CASE_MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "location", "link"})
+MEDIA_TYPES = frozenset({"image", "voice", "video"})
+DOWNLOAD_MEDIA = "media.download"
+
+
+# ---- filters -------------------------------------------------------------------------------------
+
+
+def is_scan(event: CitizenEvent) -> bool:
+    return event.kind == "scan" or (event.kind == "subscribe" and event.contact_point_key is not None)
+
+
+def is_plain_subscribe(event: CitizenEvent) -> bool:
+    return event.kind == "subscribe"
+
+
+def is_text(event: CitizenEvent) -> bool:
+    return event.kind == "message" and event.msg_type == "text"
+
+
+def tracking_code_query(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
+    """A short text that is (mostly) a tracking code."""
+    if not is_text(event) or len(event.text) > 40:
+        return None
+    check = find_code(event.text, settings.tracking_prefix)
+    return {"code_check": check} if check else None
+
+
+def my_cases_command(event: CitizenEvent) -> bool:
+    return is_text(event) and event.text.strip().lower() in {"我的", "my", "我的诉求"}
+
+
+def is_case_message(event: CitizenEvent) -> bool:
+    return event.kind == "message" and event.msg_type in CASE_MESSAGE_TYPES
+
+
+def is_message(event: CitizenEvent) -> bool:
+    return event.kind == "message"
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
+    """The citizen for this sender; a message (not an event) reopens the customer-service window."""
+    citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
+    if touch_window:
+        citizen.last_inbound_at = event.created_at
+        citizen.window_sends = 0
+        await citizen.save(update_fields=["last_inbound_at", "window_sends"])
+    return citizen
+
+
+async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid: str) -> ContactPoint | None:
+    key = await redis.get(settings.key("bind", openid))
+    if not key:
+        return None
+    return await ContactPoint.get_or_none(key=key.decode(), revoked_at=None)
+
+
+def _excerpt(event: CitizenEvent) -> str:
+    labels = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "location": "[位置]", "link": "[链接]"}
+    label = labels.get(event.msg_type, "")
+    text = f"{label}{event.text}" if event.msg_type != "text" else event.text
+    return " ".join(text.split())[:120]
+
+
+# ---- handlers ------------------------------------------------------------------------------------
+
+
+@router.handler(is_scan)
+async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Settings) -> Reply:
+    """Bind the citizen to the scanned contact point for a while and greet them by its name."""
+    await get_citizen(event, touch_window=False)
+    key = event.contact_point_key
+    point = await ContactPoint.get_or_none(key=key) if key else None
+    if point is None:
+        return Reply(texts.greeting_general())
+    if not point.is_active:
+        return Reply(texts.greeting_revoked(point.name))
+    await redis.set(
+        settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s))
+    )
+    return Reply(texts.greeting_for_contact_point(point.name))
+
+
+@router.handler(is_plain_subscribe)
+async def handle_subscribe(event: CitizenEvent) -> Reply:
+    await get_citizen(event, touch_window=False)
+    return Reply(texts.greeting_general())
+
+
+@router.handler(tracking_code_query)
+async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
+    """A citizen asks about a case by its code. Somebody else's code reads exactly like a missing one."""
+    citizen = await get_citizen(event, touch_window=True)
+    if not code_check.valid:
+        return Reply(texts.code_check_failed(code_check.code))
+    case = await Case.get_or_none(code=code_check.code, citizen=citizen).prefetch_related("contact_point")
+    if case is None:
+        return Reply(texts.code_not_found(code_check.code))
+    where = case.contact_point.name if case.contact_point else None
+    return Reply(texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at))
+
+
+@router.handler(my_cases_command)
+async def handle_my_cases(event: CitizenEvent) -> Reply:
+    citizen = await get_citizen(event, touch_window=True)
+    query = Case.filter(citizen=citizen)
+    total = await query.count()
+    cases = await query.order_by("-created_at", "-id").limit(10).prefetch_related("contact_point")
+    lines = [
+        f"{index}. {case.code} {case.contact_point.name if case.contact_point else ''} "
+        f"{case.state_zh}（{texts.local_time(case.created_at)}）".replace("  ", " ")
+        for index, case in enumerate(cases, start=1)
+    ]
+    return Reply(texts.my_cases(lines, total))
+
+
+@router.handler(is_case_message)
+async def handle_case_message(
+    event: CitizenEvent, redis: aioredis.Redis, settings: Settings, inbound_key: str
+) -> Reply:
+    """A new case, or a follow-up joining the citizen's open case at the same contact point."""
+    citizen = await get_citizen(event, touch_window=True)
+    point = await bound_contact_point(redis, settings, event.sender)
+    moment = event.created_at
+    window_start = moment - timedelta(seconds=settings.group_window_s)
+    open_case = (
+        await Case.filter(
+            citizen=citizen,
+            contact_point=point,
+            last_citizen_message_at__gte=window_start,
+        )
+        .exclude(state__in=list(TERMINAL_STATES))
+        .order_by("-id")
+        .first()
+    )
+    actor = f"citizen:{event.sender}"
+    if open_case is None:
+        code = await next_code(settings.tracking_prefix, moment)
+        case = await Case.create(
+            code=code,
+            citizen=citizen,
+            contact_point=point,
+            state=CaseState.RECEIVED,
+            summary=_excerpt(event)[:200],
+            created_at=moment,
+            updated_at=moment,
+            last_citizen_message_at=moment,
+            assign_due_at=moment + timedelta(seconds=settings.assign_within_s),
+        )
+        await record_event(case, "created", actor, at=moment, contact_point=point.key if point else None)
+    else:
+        case = open_case
+        case.last_citizen_message_at = moment
+        case.updated_at = moment
+        await case.save(update_fields=["last_citizen_message_at", "updated_at"])
+    message = await CaseMessage.create(
+        case=case,
+        direction="in",
+        author=actor,
+        msg_type=event.msg_type,
+        content=event.text,
+        media_id=event.media_id,
+        extra=event.extra,
+        inbound_key=inbound_key,
+        created_at=moment,
+    )
+    await record_event(case, "message.in", actor, at=moment, message_id=message.id, msg_type=event.msg_type)
+    if event.media_id and event.msg_type in MEDIA_TYPES:
+        await enqueue(
+            DOWNLOAD_MEDIA,
+            {"media_id": event.media_id, "message_id": message.id, "msg_type": event.msg_type},
+            key=f"media:{event.channel}:{event.media_id}",
+            case_id=case.id,
+        )
+    if open_case is None:
+        return Reply(texts.case_received(case.code, point.name if point else None))
+    count = await CaseMessage.filter(case=case, direction="in").count()
+    return Reply(texts.case_follow_up(case.code, count))
+
+
+@router.handler(is_message)
+async def handle_unsupported_message(event: CitizenEvent) -> Reply:
+    await get_citizen(event, touch_window=True)
+    return Reply(texts.unsupported_message())

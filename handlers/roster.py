@@ -1,0 +1,231 @@
+"""Roster import: contact points, members, staff, departments and categories from TOML, upserted.
+
+Importing the same file twice changes nothing the second time. A bad entry stops the import before
+anything is written, with an error naming the file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from models.entities import Category, ContactPoint, ContactPointKind, Department, Member, Staff, StaffRole
+
+KEY_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+SECTIONS = ("departments", "categories", "members", "staff", "contact_points")
+
+
+class RosterError(ValueError):
+    pass
+
+
+@dataclass
+class ImportReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def summary(self) -> str:
+        parts = []
+        for section in SECTIONS:
+            c, u, n = (
+                self.created.get(section, 0),
+                self.updated.get(section, 0),
+                self.unchanged.get(section, 0),
+            )
+            if c or u or n:
+                parts.append(f"{section}: {c} new, {u} updated, {n} unchanged")
+        return "; ".join(parts) if parts else "empty roster"
+
+
+class _Entry:
+    def __init__(self, source: str, section: str, index: int, data: Any) -> None:
+        self.source, self.section, self.index = source, section, index
+        if not isinstance(data, dict):
+            raise RosterError(f"{source}: {section}[{index}]: must be a table")
+        self.data = data
+        key = data.get("key")
+        self.where = f"{source}: {section}[{index}]" + (f" (key {key!r})" if isinstance(key, str) else "")
+
+    def fail(self, name: str, why: str) -> RosterError:
+        return RosterError(f"{self.where}: field '{name}' {why}")
+
+    def text(self, name: str, *, required: bool = True, default: str = "", max_len: int = 200) -> str:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise self.fail(name, "is missing")
+            return default
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(name, "must be non-empty text")
+        if len(value) > max_len:
+            raise self.fail(name, f"is longer than {max_len} characters")
+        return value.strip()
+
+    def key(self) -> str:
+        value = self.text("key")
+        if not KEY_RE.match(value):
+            raise self.fail("key", f"must match [a-z0-9-]{{1,40}}, got {value!r}")
+        return value
+
+    def string_list(self, name: str) -> list[str]:
+        value = self.data.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(name, "must be a list of text")
+        return list(value)
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self.data.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
+        value = self.data.get(name, default)
+        if value not in choices:
+            raise self.fail(name, f"must be one of {' | '.join(choices)}, got {value!r}")
+        return str(value)
+
+    def check_unknown(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise self.fail(name, f"is not a known field (known: {', '.join(sorted(allowed))})")
+
+
+def _department(entry: _Entry) -> dict[str, Any]:
+    return {"name": entry.text("name")}
+
+
+def _category(entry: _Entry) -> dict[str, Any]:
+    return {"name": entry.text("name"), "keywords": entry.string_list("keywords")}
+
+
+def _member(entry: _Entry) -> dict[str, Any]:
+    return {
+        "name": entry.text("name"),
+        "sector": entry.text("sector", required=False),
+        "committee": entry.text("committee", required=False),
+        "wecom_userid": entry.text("wecom_userid", required=False, max_len=64) or None,
+        "active": entry.boolean("active", True),
+    }
+
+
+def _staff(entry: _Entry) -> dict[str, Any]:
+    return {
+        "name": entry.text("name"),
+        "wecom_userid": entry.text("wecom_userid", max_len=64),
+        "role": StaffRole(entry.choice("role", [r.value for r in StaffRole], "triage")),
+        "active": entry.boolean("active", True),
+    }
+
+
+def _contact_point(entry: _Entry) -> dict[str, Any]:
+    return {
+        "name": entry.text("name"),
+        "kind": ContactPointKind(entry.choice("kind", [k.value for k in ContactPointKind], "other")),
+        "district": entry.text("district", required=False),
+        "member_keys": entry.string_list("members"),
+        "auto_assign": entry.boolean("auto_assign"),
+    }
+
+
+_PARSERS: dict[str, Callable[[_Entry], dict[str, Any]]] = {
+    "departments": _department,
+    "categories": _category,
+    "members": _member,
+    "staff": _staff,
+    "contact_points": _contact_point,
+}
+_FIELDS: dict[str, set[str]] = {
+    "departments": {"key", "name"},
+    "categories": {"key", "name", "keywords"},
+    "members": {"key", "name", "sector", "committee", "wecom_userid", "active"},
+    "staff": {"key", "name", "wecom_userid", "role", "active"},
+    "contact_points": {"key", "name", "kind", "district", "members", "auto_assign"},
+}
+
+
+def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Validate the whole file; returns (key, values) per section, or raises RosterError."""
+    source = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RosterError(f"{source}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RosterError(f"{source}: not valid TOML: {exc}") from None
+    for name in raw:
+        if name not in SECTIONS:
+            raise RosterError(f"{source}: unknown section [[{name}]] (known: {', '.join(SECTIONS)})")
+    parsed: dict[str, list[tuple[str, dict[str, Any]]]] = {s: [] for s in SECTIONS}
+    for section in SECTIONS:
+        entries = raw.get(section, [])
+        if not isinstance(entries, list):
+            raise RosterError(f"{source}: {section} must be an array of tables ([[{section}]])")
+        seen: set[str] = set()
+        for index, data in enumerate(entries):
+            entry = _Entry(source, section, index, data)
+            key = entry.key()
+            if key in seen:
+                raise entry.fail("key", "is used twice in this section")
+            seen.add(key)
+            entry.check_unknown(_FIELDS[section])
+            parsed[section].append((key, _PARSERS[section](entry)))
+    member_keys = {key for key, _ in parsed["members"]}
+    for index, (key, values) in enumerate(parsed["contact_points"]):
+        for member_key in values["member_keys"]:
+            if member_key not in member_keys:
+                raise RosterError(
+                    f"{source}: contact_points[{index}] (key {key!r}): field 'members' names "
+                    f"unknown member {member_key!r}"
+                )
+    return parsed
+
+
+_MODELS: dict[str, type[Model]] = {
+    "departments": Department,
+    "categories": Category,
+    "members": Member,
+    "staff": Staff,
+    "contact_points": ContactPoint,
+}
+
+
+async def import_roster(path: str | Path) -> ImportReport:
+    parsed = parse_roster(path)
+    report = ImportReport()
+    async with in_transaction():
+        for section in SECTIONS:
+            model = _MODELS[section]
+            created = updated = unchanged = 0
+            for key, values in parsed[section]:
+                row: Any = await model.get_or_none(key=key)
+                if row is None:
+                    await model.create(key=key, **values)
+                    created += 1
+                    continue
+                changes = {name: value for name, value in values.items() if getattr(row, name) != value}
+                if changes:
+                    for name, value in changes.items():
+                        setattr(row, name, value)
+                    await row.save(update_fields=list(changes))
+                    updated += 1
+                else:
+                    unchanged += 1
+            report.created[section], report.updated[section], report.unchanged[section] = (
+                created,
+                updated,
+                unchanged,
+            )
+    return report

@@ -1,0 +1,261 @@
+"""Tortoise models: the roster (contact points, members, staff, departments, categories),
+citizens, cases with their messages and audit timeline, and the inbox of accepted callbacks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class CaseState(StrEnum):
+    RECEIVED = "received"  # 待分拣
+    ASSIGNED = "assigned"  # 已交办
+    ACCEPTED = "accepted"  # 办理中
+    NEEDS_INFO = "needs_info"  # 待补充
+    TRANSFERRED = "transferred"  # 转办
+    REPLIED = "replied"  # 已答复
+    RETURN_VISIT = "return_visit"  # 回访中
+    CLOSED = "closed"  # 已办结
+    MERGED = "merged"  # 并案
+    REJECTED = "rejected"  # 不予受理
+    REOPENED = "reopened"  # 重办
+
+
+CASE_STATE_ZH: dict[CaseState, str] = {
+    CaseState.RECEIVED: "待分拣",
+    CaseState.ASSIGNED: "已交办",
+    CaseState.ACCEPTED: "办理中",
+    CaseState.NEEDS_INFO: "待补充",
+    CaseState.TRANSFERRED: "已转办",
+    CaseState.REPLIED: "已答复",
+    CaseState.RETURN_VISIT: "回访中",
+    CaseState.CLOSED: "已办结",
+    CaseState.MERGED: "已并案",
+    CaseState.REJECTED: "不予受理",
+    CaseState.REOPENED: "重办中",
+}
+
+TERMINAL_STATES = frozenset({CaseState.CLOSED, CaseState.MERGED, CaseState.REJECTED})
+
+
+class ContactPointKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    HOSPITAL = "hospital"
+    SCHOOL = "school"
+    COMMUNITY = "community"
+    STUDIO = "studio"
+    ROOM = "room"
+    TOPIC = "topic"
+    OTHER = "other"
+
+
+class ContactPoint(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(ContactPointKind, max_length=20, default=ContactPointKind.OTHER)
+    district = fields.CharField(max_length=100, default="")
+    member_keys: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    auto_assign = fields.BooleanField(default=False)
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contact_point"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Member(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=100)
+    sector = fields.CharField(max_length=100, default="")
+    committee = fields.CharField(max_length=100, default="")
+    wecom_userid = fields.CharField(max_length=64, null=True, unique=True)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "member"
+
+
+class StaffRole(StrEnum):
+    TRIAGE = "triage"
+    ADMIN = "admin"
+
+
+class Staff(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=100)
+    wecom_userid = fields.CharField(max_length=64, unique=True)
+    role = fields.CharEnumField(StaffRole, max_length=20, default=StaffRole.TRIAGE)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "staff"
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "department"
+
+
+class Category(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=100)
+    keywords: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+
+    class Meta:
+        table = "category"
+
+
+class Citizen(Model):
+    """A WeChat user as seen by one of our apps (official account or mini-program)."""
+
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    channel = fields.CharField(max_length=8, default="oa")
+    unionid = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    # Customer-service window: opened by the citizen's last message, at most 5 sends inside it.
+    last_inbound_at = fields.DatetimeField(null=True)
+    window_sends = fields.IntField(default=0)
+    # Set when a member without WeCom has bound this openid: the sender is then treated as the member.
+    member: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "models.Member", null=True, related_name="bound_openids", on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "citizen"
+
+
+class Case(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "models.Citizen", related_name="cases", on_delete=fields.RESTRICT
+    )
+    contact_point: fields.ForeignKeyNullableRelation[ContactPoint] = fields.ForeignKeyField(
+        "models.ContactPoint", null=True, related_name="cases", on_delete=fields.SET_NULL
+    )
+    state = fields.CharEnumField(CaseState, max_length=20, default=CaseState.RECEIVED, db_index=True)
+    summary = fields.CharField(max_length=200, default="")
+    category: fields.ForeignKeyNullableRelation[Category] = fields.ForeignKeyField(
+        "models.Category", null=True, related_name="cases", on_delete=fields.SET_NULL
+    )
+    member: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "models.Member", null=True, related_name="cases", on_delete=fields.SET_NULL
+    )
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="cases", on_delete=fields.SET_NULL
+    )
+    merged_into: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "models.Case", null=True, related_name="merged_cases", on_delete=fields.SET_NULL
+    )
+    follows: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "models.Case", null=True, related_name="followed_by", on_delete=fields.SET_NULL
+    )
+    urgent = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(db_index=True)
+    updated_at = fields.DatetimeField()
+    last_citizen_message_at = fields.DatetimeField()
+    assign_due_at = fields.DatetimeField(null=True)
+    reply_due_at = fields.DatetimeField(null=True)
+    assigned_at = fields.DatetimeField(null=True)
+    replied_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    last_reply = fields.TextField(null=True)
+    satisfaction = fields.IntField(null=True)  # 1 满意, 2 基本满意, 3 不满意
+    reopen_count = fields.IntField(default=0)
+
+    class Meta:
+        table = "case"
+        indexes = (("citizen_id", "contact_point_id", "last_citizen_message_at"),)
+
+    @property
+    def state_zh(self) -> str:
+        return CASE_STATE_ZH[CaseState(self.state)]
+
+
+class CaseMessage(Model):
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="messages", on_delete=fields.CASCADE
+    )
+    direction = fields.CharField(max_length=3)  # in | out
+    author = fields.CharField(max_length=80)  # citizen:<openid> | member:<key> | staff:<key> | system
+    msg_type = fields.CharField(max_length=16, default="text")
+    content = fields.TextField(default="")
+    media_id = fields.CharField(max_length=128, null=True)
+    media_path = fields.CharField(max_length=500, null=True)
+    extra: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    inbound_key = fields.CharField(max_length=128, null=True, unique=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "case_message"
+
+
+class CaseEvent(Model):
+    """The audit timeline: every state change, message and outbound send, with actor and time."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=40)
+    actor = fields.CharField(max_length=80)
+    from_state = fields.CharField(max_length=20, null=True)
+    to_state = fields.CharField(max_length=20, null=True)
+    detail: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "case_event"
+        ordering = ("created_at", "id")
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class InboundMessage(Model):
+    """Every accepted callback, stored before WeChat gets an answer. `dedupe_key` makes retries harmless."""
+
+    id = fields.IntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=160, unique=True)
+    channel = fields.CharField(max_length=16)
+    sender = fields.CharField(max_length=64, db_index=True)
+    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    received_at = fields.DatetimeField()
+    status = fields.CharEnumField(InboxStatus, max_length=10, default=InboxStatus.PENDING, db_index=True)
+    reply_text = fields.TextField(null=True)
+    reply_channel = fields.CharField(max_length=10, null=True)  # passive | outbox | none
+    processed_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+
+    class Meta:
+        table = "inbound_message"
+
+
+class TrackingSequence(Model):
+    """Per-day counter behind tracking codes; incremented atomically in the database."""
+
+    day = fields.CharField(max_length=8, primary_key=True)
+    last_value = fields.IntField(default=0)
+
+    class Meta:
+        table = "tracking_sequence"

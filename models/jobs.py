@@ -1,0 +1,138 @@
+"""Durable jobs: outbound messages (the outbox), media downloads and timers.
+
+A job is a database row; workers claim it with a conditional UPDATE (so two workers never run the
+same job), run it, and mark it done, or put it back with exponential backoff. A worker that dies
+mid-job leaves a lease that expires, and the job runs again. `key` makes enqueueing idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+
+from models.timeutil import now
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"  # gave up after max_attempts; still listed, never silently dropped
+
+
+class Job(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=40, db_index=True)
+    key = fields.CharField(max_length=200, null=True, unique=True)
+    payload: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    case: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
+        "models.Case", null=True, related_name="jobs", on_delete=fields.SET_NULL
+    )
+    status = fields.CharEnumField(JobStatus, max_length=10, default=JobStatus.PENDING)
+    run_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    max_attempts = fields.IntField(default=50)
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    result: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField()
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "job"
+        indexes = (("status", "run_at"),)
+
+
+async def enqueue(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None = None,
+    case_id: int | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int = 50,
+) -> Job | None:
+    """Add a job; with `key`, a second enqueue of the same key is a no-op and returns None."""
+    moment = now()
+    try:
+        return await Job.create(
+            kind=kind,
+            key=key,
+            payload=payload,
+            case_id=case_id,
+            run_at=run_at or moment,
+            max_attempts=max_attempts,
+            created_at=moment,
+        )
+    except IntegrityError:
+        if key is None:
+            raise
+        return None
+
+
+async def claim_due(limit: int, lease_s: float, kinds: list[str] | None = None) -> list[Job]:
+    """Claim up to `limit` due jobs for this worker."""
+    moment = now()
+    query = Job.filter(status=JobStatus.PENDING, run_at__lte=moment)
+    if kinds:
+        query = query.filter(kind__in=kinds)
+    candidates = await query.order_by("run_at", "id").limit(limit * 2).values_list("id", flat=True)
+    claimed: list[Job] = []
+    for job_id in candidates:
+        won = await Job.filter(id=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING, lease_until=moment + timedelta(seconds=lease_s)
+        )
+        if won:
+            claimed.append(await Job.get(id=job_id))
+            if len(claimed) >= limit:
+                break
+    return claimed
+
+
+async def complete(job: Job, result: dict[str, Any] | None = None) -> None:
+    await Job.filter(id=job.id).update(
+        status=JobStatus.DONE, done_at=now(), lease_until=None, result=result or {}, attempts=job.attempts + 1
+    )
+
+
+def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+    return float(min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+async def retry_later(job: Job, error: str, delay_s: float | None = None, count_attempt: bool = True) -> bool:
+    """Put the job back for a later try. Returns False when it has used up its attempts (now dead)."""
+    attempts = job.attempts + (1 if count_attempt else 0)
+    if attempts >= job.max_attempts:
+        await Job.filter(id=job.id).update(
+            status=JobStatus.DEAD, attempts=attempts, last_error=error[:2000], lease_until=None
+        )
+        return False
+    delay = backoff_seconds(attempts) if delay_s is None else delay_s
+    await Job.filter(id=job.id).update(
+        status=JobStatus.PENDING,
+        attempts=attempts,
+        last_error=error[:2000],
+        lease_until=None,
+        run_at=now() + timedelta(seconds=delay),
+    )
+    return True
+
+
+async def release_expired_leases() -> int:
+    """Jobs whose worker died mid-run go back to pending."""
+    return await Job.filter(status=JobStatus.RUNNING, lease_until__lt=now()).update(
+        status=JobStatus.PENDING, lease_until=None
+    )
+
+
+async def next_due_at(kinds: list[str] | None = None) -> datetime | None:
+    query = Job.filter(status=JobStatus.PENDING)
+    if kinds:
+        query = query.filter(kind__in=kinds)
+    job = await query.order_by("run_at").first()
+    return job.run_at if job else None

@@ -1,0 +1,140 @@
+"""The case lifecycle as an explicit state machine.
+
+Every transition has a name and the states it is allowed from. `apply_transition` checks it, changes
+the case, and records a CaseEvent with actor, time and reason in the same transaction as the caller.
+An illegal transition raises `IllegalTransition`, whose `message_zh` the chat layer shows as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from models.entities import CASE_STATE_ZH, Case, CaseEvent, CaseState
+from models.timeutil import now
+
+S = CaseState
+
+
+class Transition(StrEnum):
+    ASSIGN = "assign"  # 交办 to a member
+    ACCEPT = "accept"  # member accepts
+    ASK = "ask"  # member asks the citizen for details
+    PROVIDE_INFO = "provide_info"  # the citizen answered the question
+    RETURN_TO_TRIAGE = "return_to_triage"  # member hands the case back
+    TRANSFER = "transfer"  # 转办 to a department
+    REPLY = "reply"  # 答复 by member, staff or department
+    START_RETURN_VISIT = "start_return_visit"
+    CLOSE = "close"  # return visit recorded: satisfied
+    REOPEN = "reopen"  # return visit: unsatisfied, 重办
+    MERGE = "merge"  # 并案 into another case
+    REJECT = "reject"  # 不予受理
+
+
+TRANSITION_ZH: dict[Transition, str] = {
+    Transition.ASSIGN: "交办",
+    Transition.ACCEPT: "接收",
+    Transition.ASK: "询问群众",
+    Transition.PROVIDE_INFO: "群众补充",
+    Transition.RETURN_TO_TRIAGE: "退回分拣",
+    Transition.TRANSFER: "转办",
+    Transition.REPLY: "答复",
+    Transition.START_RETURN_VISIT: "发起回访",
+    Transition.CLOSE: "办结",
+    Transition.REOPEN: "重办",
+    Transition.MERGE: "并案",
+    Transition.REJECT: "不予受理",
+}
+
+_OPEN_WORK = frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED})
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[CaseState]
+    target: CaseState | None  # None: the state does not change (e.g. reassigning)
+
+
+RULES: dict[Transition, Rule] = {
+    Transition.ASSIGN: Rule(frozenset({S.RECEIVED, S.ASSIGNED, S.ACCEPTED, S.REOPENED}), S.ASSIGNED),
+    Transition.ACCEPT: Rule(frozenset({S.ASSIGNED}), S.ACCEPTED),
+    Transition.ASK: Rule(frozenset({S.ASSIGNED, S.ACCEPTED, S.REOPENED, S.NEEDS_INFO}), S.NEEDS_INFO),
+    Transition.PROVIDE_INFO: Rule(frozenset({S.NEEDS_INFO}), S.ACCEPTED),
+    Transition.RETURN_TO_TRIAGE: Rule(
+        frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED}), S.RECEIVED
+    ),
+    Transition.TRANSFER: Rule(frozenset({S.RECEIVED, *_OPEN_WORK}), S.TRANSFERRED),
+    Transition.REPLY: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *_OPEN_WORK}), S.REPLIED),
+    Transition.START_RETURN_VISIT: Rule(frozenset({S.REPLIED}), S.RETURN_VISIT),
+    Transition.CLOSE: Rule(frozenset({S.RETURN_VISIT}), S.CLOSED),
+    Transition.REOPEN: Rule(frozenset({S.RETURN_VISIT}), S.REOPENED),
+    Transition.MERGE: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *_OPEN_WORK}), S.MERGED),
+    Transition.REJECT: Rule(frozenset({S.RECEIVED, S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO}), S.REJECTED),
+}
+
+
+class IllegalTransition(Exception):
+    """A transition was asked for from a state that does not allow it."""
+
+    def __init__(self, case_code: str, transition: Transition, state: CaseState) -> None:
+        self.case_code = case_code
+        self.transition = transition
+        self.state = state
+        allowed = "、".join(CASE_STATE_ZH[s] for s in sorted(RULES[transition].sources))
+        self.message_zh = (
+            f"编号 {case_code} 当前状态为「{CASE_STATE_ZH[state]}」，不能{TRANSITION_ZH[transition]}"
+            f"（只有{allowed}的件可以{TRANSITION_ZH[transition]}）。"
+        )
+        super().__init__(f"case {case_code}: cannot {transition.value} from {state.value}")
+
+
+def can_apply(state: CaseState | str, transition: Transition) -> bool:
+    return CaseState(state) in RULES[transition].sources
+
+
+async def apply_transition(
+    case: Case,
+    transition: Transition,
+    *,
+    actor: str,
+    reason: str = "",
+    at: datetime | None = None,
+    detail: dict[str, Any] | None = None,
+    **changes: Any,
+) -> CaseEvent:
+    """Move `case` along `transition`, set `changes` on it, save, and record the event.
+
+    Callers run this inside their own transaction together with whatever else they change.
+    """
+    state = CaseState(case.state)
+    rule = RULES[transition]
+    if state not in rule.sources:
+        raise IllegalTransition(case.code, transition, state)
+    moment = at or now()
+    target = rule.target or state
+    case.state = target
+    case.updated_at = moment
+    for name, value in changes.items():
+        setattr(case, name, value)
+    await case.save()
+    event_detail = dict(detail or {})
+    if reason:
+        event_detail["reason"] = reason
+    return await CaseEvent.create(
+        case=case,
+        kind=f"state:{transition.value}",
+        actor=actor,
+        from_state=state.value,
+        to_state=target.value,
+        detail=event_detail,
+        created_at=moment,
+    )
+
+
+async def record_event(
+    case: Case, kind: str, actor: str, at: datetime | None = None, **detail: Any
+) -> CaseEvent:
+    """Record a timeline entry that is not a state change (a message, an outbound send, a note)."""
+    return await CaseEvent.create(case=case, kind=kind, actor=actor, detail=detail, created_at=at or now())

@@ -1,0 +1,116 @@
+"""Test harness: the fake WeChat platform and the service, both on real local HTTP servers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.app import INBOX, JOBS, create_app
+from bot.config import Config, build_config
+from bot.fake_platform import FakePlatform, OfficialAccountSender, create_fake_platform
+from handlers.roster import import_roster
+
+ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+class Stack:
+    def __init__(self, database_url: str, redis_url: str, tmp_path: Path, **overrides: Any) -> None:
+        self.tmp_path = tmp_path
+        self.platform = FakePlatform.for_config(self.base_config(database_url, redis_url))
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.fake_server: TestServer | None = None
+        self.server: TestServer | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.config: Config | None = None
+
+    def base_config(self, database_url: str, redis_url: str, fake_url: str = "http://127.0.0.1:1") -> Config:
+        return build_config(
+            {
+                "database": {"url": database_url},
+                "redis": {"url": redis_url},
+                "wechat": {
+                    "app_id": "wxtestapp0000001",
+                    "app_secret": "test-secret",
+                    "token": "testtoken",
+                    "encoding_aes_key": AES_KEY,
+                    "api_base_url": f"{fake_url}/wechat",
+                    "reply_template_id": "tpl-reply",
+                    "request_timeout_s": "2s",
+                },
+                "wecom": {"api_base_url": f"{fake_url}/wecom"},
+                "miniprogram": {"api_base_url": f"{fake_url}/wechat"},
+                "intake": {"media_dir": str(self.tmp_path / "media"), "passive_reply_budget_s": "3s"},
+            },
+            environ={},
+        )
+
+    async def start(self, **config_overrides: Any) -> None:
+        self.fake_server = TestServer(create_fake_platform(self.platform))
+        await self.fake_server.start_server()
+        fake_url = str(self.fake_server.make_url("")).rstrip("/")
+        self.config = self.base_config(self.database_url, self.redis_url, fake_url)
+        for section, values in config_overrides.items():
+            self.config = replace(self.config, **{section: replace(getattr(self.config, section), **values)})
+        self.session = aiohttp.ClientSession()
+        await self.start_service()
+        await import_roster(ROSTER)
+
+    async def start_service(self) -> None:
+        assert self.config is not None
+        self.app = create_app(self.config, run_workers=False)
+        self.server = TestServer(self.app)
+        await self.server.start_server()
+
+    async def stop_service(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+    async def restart_service(self) -> None:
+        await self.stop_service()
+        await self.start_service()
+
+    async def stop(self) -> None:
+        await self.stop_service()
+        if self.fake_server is not None:
+            await self.fake_server.close()
+        if self.session is not None:
+            await self.session.close()
+
+    @property
+    def callback_url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/wechat/callback"))
+
+    def citizen(self, mode: str = "safe", **kwargs: Any) -> OfficialAccountSender:
+        assert self.session is not None and self.config is not None
+        return OfficialAccountSender(
+            self.session,
+            self.callback_url,
+            token=self.config.wechat.token,
+            app_id=self.config.wechat.app_id,
+            encoding_aes_key=self.config.wechat.encoding_aes_key,
+            mode=mode,
+            platform=self.platform,
+            **kwargs,
+        )
+
+    async def run_jobs(self, timeout_s: float = 10.0) -> None:
+        await self.app[JOBS].run_until_idle(timeout_s)
+
+    async def recover_inbox(self) -> int:
+        return await self.app[INBOX].recover_pending(older_than_s=0)
+
+    def texts_to(self, openid: str) -> list[str]:
+        return [m.text for m in self.platform.sent_to(openid)]
+
+    @property
+    def web_app(self) -> web.Application:
+        return self.app

@@ -1,0 +1,312 @@
+"""Citizen intake over the official-account callback, end to end over HTTP with real signatures and AES."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from models.entities import Case, CaseEvent, CaseMessage, CaseState, ContactPoint, InboundMessage
+from models.jobs import Job, JobStatus
+from models.timeutil import now
+from models.tracking import is_valid_code
+from tests.harness import Stack
+
+HOSPITAL = "湖州市中心医院"
+
+
+def reply_text(result) -> str:
+    assert result.status == 200, result.body
+    assert result.reply is not None, f"expected a passive reply, got {result.body!r}"
+    return result.reply["Content"]
+
+
+def code_in(text: str) -> str:
+    import re
+
+    match = re.search(r"MS\d{11,}", text)
+    assert match, f"no tracking code in {text!r}"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
+async def test_scan_then_complaint_gives_a_tracking_code_in_every_mode(stack: Stack, mode: str) -> None:
+    citizen = stack.citizen(mode=mode)
+    greeting = reply_text(await citizen.event("o-alice", "subscribe", "qrscene_cp:hz-hospital-1"))
+    assert HOSPITAL in greeting
+
+    answer = reply_text(await citizen.text("o-alice", "医院门口停车太难，每天排队一小时"))
+    code = code_in(answer)
+    assert HOSPITAL in answer
+    assert is_valid_code(code, "MS")
+
+    case = await Case.get(code=code).prefetch_related("contact_point", "citizen")
+    assert case.state == CaseState.RECEIVED
+    assert case.contact_point.key == "hz-hospital-1"
+    assert case.citizen.openid == "o-alice"
+    messages = await CaseMessage.filter(case=case)
+    assert [m.content for m in messages] == ["医院门口停车太难，每天排队一小时"]
+    kinds = [e.kind for e in await CaseEvent.filter(case=case).order_by("id")]
+    assert kinds == ["created", "message.in"]
+    # The passive reply carried the acknowledgement: nothing else went out.
+    await stack.run_jobs()
+    assert stack.texts_to("o-alice") == []
+
+
+async def test_follower_scan_and_unknown_or_revoked_codes(stack: Stack) -> None:
+    citizen = stack.citizen()
+    assert HOSPITAL in reply_text(await citizen.event("o-bob", "SCAN", "cp:hz-hospital-1"))
+    general = reply_text(await citizen.event("o-bob", "SCAN", "cp:no-such-point"))
+    assert "欢迎使用码上商" in general
+    await ContactPoint.filter(key="hz-school-1").update(revoked_at=now())
+    revoked = reply_text(await citizen.event("o-bob", "SCAN", "cp:hz-school-1"))
+    assert "已停止使用" in revoked and "湖州中学" in revoked
+    # The last valid scan still binds: a message goes to the hospital.
+    answer = reply_text(await citizen.text("o-bob", "挂号难"))
+    assert HOSPITAL in answer
+
+
+async def test_verification_get(stack: Stack) -> None:
+    citizen = stack.citizen()
+    status, text = await citizen.verify("echo-12345")
+    assert (status, text) == (200, "echo-12345")
+    forged = stack.citizen(token_override="wrong-token") if False else None
+    assert forged is None
+    async with stack.session.get(stack.callback_url, params={"signature": "x", "timestamp": "1", "nonce": "n",
+                                                            "echostr": "e"}) as response:
+        assert response.status == 403
+
+
+async def test_messages_within_the_window_join_one_case_and_later_ones_start_a_new_case(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-carol", "SCAN", "cp:hz-hospital-1")
+    first = code_in(reply_text(await citizen.text("o-carol", "急诊室空调坏了")))
+    follow_up = reply_text(await citizen.text("o-carol", "已经坏了三天"))
+    assert first in follow_up and "补充" in follow_up
+    assert await CaseMessage.filter(case__code=first).count() == 2
+    # Past the group window the next message is a new case.
+    await Case.filter(code=first).update(last_citizen_message_at=now() - timedelta(minutes=11))
+    second = code_in(reply_text(await citizen.text("o-carol", "另外，食堂太贵")))
+    assert second != first
+    assert await Case.filter(citizen__openid="o-carol").count() == 2
+
+
+async def test_every_message_type_becomes_part_of_a_case_and_media_is_downloaded(stack: Stack) -> None:
+    citizen = stack.citizen()
+    stack.platform.add_media("media-img-1", b"\x89PNG fake image bytes", "image/png")
+    stack.platform.add_media("media-voice-1", b"AMR voice", "audio/amr")
+    stack.platform.add_media("media-video-1", b"MP4 video", "video/mp4")
+    await citizen.event("o-dave", "SCAN", "cp:hz-ent-1")
+    code = code_in(reply_text(await citizen.image("o-dave", "media-img-1")))
+    reply_text(await citizen.voice("o-dave", "media-voice-1", recognition="厂区门口的路灯不亮"))
+    reply_text(await citizen.video("o-dave", "media-video-1", "thumb-1"))
+    reply_text(await citizen.location("o-dave", 30.87, 120.09, 15, "湖州市南浔区丝绸路1号"))
+    reply_text(await citizen.link("o-dave", "相关报道", "路灯问题报道", "https://example.com/news/1"))
+    await stack.run_jobs()
+
+    messages = {m.msg_type: m for m in await CaseMessage.filter(case__code=code)}
+    assert set(messages) == {"image", "voice", "video", "location", "link"}
+    assert messages["voice"].content == "厂区门口的路灯不亮"
+    assert messages["location"].extra["label"] == "湖州市南浔区丝绸路1号"
+    assert messages["link"].extra["url"] == "https://example.com/news/1"
+    for kind, content in (("image", b"\x89PNG fake image bytes"), ("voice", b"AMR voice"), ("video", b"MP4 video")):
+        path = messages[kind].media_path
+        assert path is not None, kind
+        with open(path, "rb") as saved:
+            assert saved.read() == content
+    assert await CaseEvent.filter(case__code=code, kind="media.saved").count() == 3
+
+
+async def test_wechat_retries_never_create_a_second_case_or_reply(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-erin", "SCAN", "cp:hz-hospital-1")
+    first = await citizen.text("o-erin", "药房排队太长", msg_id=424242)
+    again = await citizen.text("o-erin", "药房排队太长", msg_id=424242)
+    assert reply_text(again) == reply_text(first)  # WeChat shows the user one reply, whichever arrives
+    assert await Case.filter(citizen__openid="o-erin").count() == 1
+    assert await CaseMessage.filter(case__citizen__openid="o-erin").count() == 1
+    assert await InboundMessage.filter(sender="o-erin").count() == 2  # the scan and the message
+    # An event retried with the same CreateTime is one event.
+    await citizen.event("o-frank", "subscribe", "qrscene_cp:hz-hospital-1", create_time=1_700_000_000)
+    await citizen.event("o-frank", "subscribe", "qrscene_cp:hz-hospital-1", create_time=1_700_000_000)
+    assert await InboundMessage.filter(sender="o-frank").count() == 1
+    await stack.run_jobs()
+    assert stack.texts_to("o-erin") == []
+
+
+async def test_forged_stale_oversized_and_malformed_requests_are_refused_and_store_nothing(stack: Stack) -> None:
+    citizen = stack.citizen(mode="safe")
+    forged = await citizen.text("o-mallory", "伪造", tamper="signature")
+    assert forged.status == 403
+    forged_msg = await citizen.text("o-mallory", "伪造", tamper="msg_signature")
+    assert forged_msg.status == 403
+    corrupt = await citizen.text("o-mallory", "坏的密文", tamper="body")
+    assert corrupt.status in (400, 403)
+    stale = await citizen.text("o-mallory", "很久以前", timestamp=str(int(now().timestamp()) - 3600))
+    assert stale.status == 403
+
+    plain = stack.citizen(mode="plain")
+    huge = await plain.send_xml("<xml>" + "<a>x</a>" * 20000 + "</xml>")
+    assert huge.status == 413
+    broken = await plain.send_xml("<xml><ToUserName>gh</ToUserName><FromUserName>o-m")
+    assert broken.status == 400 and "Traceback" not in broken.body
+    missing = await plain.send_xml("<xml><ToUserName>gh</ToUserName><MsgType>text</MsgType></xml>")
+    assert missing.status == 400 and "FromUserName" in missing.body
+    entity = await plain.send_xml(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><FromUserName>&a;</FromUserName></xml>'
+    )
+    assert entity.status == 400
+    assert await Case.all().count() == 0
+    assert await InboundMessage.all().count() == 0
+
+
+async def test_status_query_my_cases_and_other_peoples_codes(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-gina", "SCAN", "cp:hz-hospital-1")
+    code = code_in(reply_text(await citizen.text("o-gina", "住院部电梯经常坏")))
+    await citizen.event("o-hank", "SCAN", "cp:hz-school-1")
+    other_code = code_in(reply_text(await citizen.text("o-hank", "学校门口太堵")))
+
+    status = reply_text(await citizen.text("o-gina", code.lower()))
+    assert code in status and "待分拣" in status and HOSPITAL in status
+    spaced = reply_text(await citizen.text("o-gina", f"{code[:8]} {code[8:]}"))
+    assert code in spaced and "待分拣" in spaced
+
+    not_mine = reply_text(await citizen.text("o-gina", other_code))
+    nonexistent_code = other_code[:-5] + "99990"
+    from models.tracking import damm_digit
+
+    nonexistent_code = nonexistent_code[:-1] + str(damm_digit(nonexistent_code[2:-1]))
+    nonexistent = reply_text(await citizen.text("o-gina", nonexistent_code))
+    assert not_mine.replace(other_code, "X") == nonexistent.replace(nonexistent_code, "X")
+    assert "学校" not in not_mine
+
+    typo = code[:-2] + str((int(code[-2]) + 1) % 10) + code[-1]
+    assert "校验" in reply_text(await citizen.text("o-gina", typo))
+
+    mine = reply_text(await citizen.text("o-gina", "我的"))
+    assert code in mine and other_code not in mine
+    # Status queries are not cases.
+    assert await Case.filter(citizen__openid="o-gina").count() == 1
+
+
+async def test_slow_handling_answers_success_and_the_reply_goes_through_the_outbox(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-ivy", "SCAN", "cp:hz-hospital-1")
+    # A crash after storing the message but before handling it: the row is pending, WeChat got nothing.
+    from handlers.events import CitizenEvent
+
+    event = CitizenEvent(channel="oa", sender="o-ivy", kind="message", msg_type="text", text="病房漏水",
+                         msg_id="777", created_at=now())
+    await InboundMessage.create(dedupe_key=event.dedupe_key, channel="oa", sender="o-ivy",
+                                payload=event.to_dict(), received_at=now())
+    await stack.restart_service()
+    assert await stack.recover_inbox() == 1
+    await stack.run_jobs()
+    sent = stack.platform.sent_to("o-ivy")
+    assert len(sent) == 1 and sent[0].channel == "custom"
+    code = code_in(sent[0].text)
+    assert await CaseEvent.filter(case__code=code, kind="message.out").count() == 1
+    # WeChat's retry of that message now finds it handled: no second case, no second reply.
+    retry = await citizen.text("o-ivy", "病房漏水", msg_id=777)
+    assert retry.status == 200 and retry.reply is None
+    await stack.run_jobs()
+    assert len(stack.platform.sent_to("o-ivy")) == 1
+    assert await Case.filter(citizen__openid="o-ivy").count() == 1
+
+
+async def _queue_reply(stack: Stack, openid: str, text: str) -> Case:
+    from handlers.outbox import send_to_citizen
+    from models.entities import Citizen
+
+    citizen = stack.citizen()
+    await citizen.event(openid, "SCAN", "cp:hz-hospital-1")
+    code = code_in(reply_text(await citizen.text(openid, "门诊厕所太少")))
+    case = await Case.get(code=code)
+    await send_to_citizen(await Citizen.get(openid=openid), f"关于 {code}：{text}", case=case)
+    return case
+
+
+async def _make_due() -> None:
+    await Job.filter(status=JobStatus.PENDING).update(run_at=now())
+
+
+async def test_outbox_keeps_messages_through_a_wechat_outage(stack: Stack) -> None:
+    case = await _queue_reply(stack, "o-jack", "已联系医院后勤处理")
+    stack.platform.fail_all("message/custom/send", http_status=502)
+    for _ in range(3):
+        await stack.run_jobs()
+        await _make_due()
+    job = await Job.get(kind="send.citizen")
+    assert job.status == JobStatus.PENDING and job.attempts == 3
+    assert stack.texts_to("o-jack") == []
+    # Intake still works during the outage.
+    other = stack.citizen()
+    await other.event("o-kate", "SCAN", "cp:hz-hospital-1")
+    assert code_in(reply_text(await other.text("o-kate", "挂号机坏了")))
+
+    stack.platform.recover()
+    await _make_due()
+    await stack.run_jobs()
+    texts = stack.texts_to("o-jack")
+    assert len(texts) == 1 and case.code in texts[0]
+    await stack.run_jobs()
+    assert len(stack.texts_to("o-jack")) == 1
+
+
+async def test_expired_token_is_refreshed_once(stack: Stack) -> None:
+    await _queue_reply(stack, "o-lily", "第一条")
+    await stack.run_jobs()
+    fetches = stack.platform.token_fetch_count
+    stack.platform.expire_tokens()
+    await _queue_reply(stack, "o-lily", "第二条")
+    await stack.run_jobs()
+    assert len(stack.texts_to("o-lily")) == 2
+    assert stack.platform.token_fetch_count == fetches + 1
+
+
+async def test_restart_in_the_middle_of_a_send_loses_nothing(stack: Stack) -> None:
+    case = await _queue_reply(stack, "o-mike", "处理结果")
+    stack.platform.fail_next("message/custom/send", delay_s=30)
+    sending = asyncio.create_task(stack.run_jobs(timeout_s=60))
+    for _ in range(100):
+        if await Job.filter(status=JobStatus.RUNNING).exists():
+            break
+        await asyncio.sleep(0.05)
+    sending.cancel()  # the process dies while WeChat has not answered
+    await asyncio.gather(sending, return_exceptions=True)
+    await stack.restart_service()
+    await Job.filter(status=JobStatus.RUNNING).update(lease_until=now() - timedelta(seconds=1))
+    from models.jobs import release_expired_leases
+
+    assert await release_expired_leases() == 1
+    await stack.run_jobs()
+    texts = stack.texts_to("o-mike")
+    assert len(texts) == 1 and case.code in texts[0]
+
+
+async def test_past_the_48_hour_window_a_template_message_carries_the_reply(stack: Stack) -> None:
+    from models.entities import Citizen
+
+    case = await _queue_reply(stack, "o-nina", "已处理")
+    await Citizen.filter(openid="o-nina").update(last_inbound_at=now() - timedelta(hours=49))
+    await stack.run_jobs()
+    sent = stack.platform.sent_to("o-nina")
+    assert [m.channel for m in sent] == ["template"]
+    assert case.code in sent[0].text
+    event = await CaseEvent.get(case=case, kind="message.out")
+    assert event.detail["channel"] == "template"
+
+
+async def test_at_most_five_customer_service_messages_then_templates(stack: Stack) -> None:
+    from handlers.outbox import send_to_citizen
+    from models.entities import Citizen
+
+    case = await _queue_reply(stack, "o-oscar", "1")
+    citizen = await Citizen.get(openid="o-oscar")
+    for index in range(2, 8):
+        await send_to_citizen(citizen, f"关于 {case.code}：第{index}条", case=case)
+    await stack.run_jobs()
+    channels = [m.channel for m in stack.platform.sent_to("o-oscar")]
+    assert channels == ["custom"] * 5 + ["template"] * 2

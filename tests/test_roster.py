@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from handlers.roster import RosterError, import_roster
+from models.db import close_db, init_db
+from models.entities import ContactPoint, Member, Staff
+
+ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
+
+
+@pytest.fixture
+async def db(database_url: str):
+    if database_url.startswith("postgres"):
+        from tests.conftest import reset_postgres
+
+        await reset_postgres(database_url)
+    await init_db(database_url)
+    yield
+    await close_db()
+
+
+async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
+    first = await import_roster(ROSTER)
+    assert first.changed and first.created["contact_points"] == 4
+    second = await import_roster(ROSTER)
+    assert not second.changed and second.unchanged["members"] == 3
+    point = await ContactPoint.get(key="hz-hospital-1")
+    assert point.name == "湖州市中心医院" and point.member_keys == ["m-zhang"]
+    assert (await Member.get(key="m-zhao")).wecom_userid is None
+    assert (await Staff.get(key="s-li")).role == "triage"
+
+
+async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
+    await import_roster(ROSTER)
+    edited = tmp_path / "roster.toml"
+    edited.write_text(ROSTER.read_text(encoding="utf-8").replace("湖州中学", "湖州中学（南校区）"), encoding="utf-8")
+    report = await import_roster(edited)
+    assert report.updated["contact_points"] == 1 and report.created["contact_points"] == 0
+    assert (await ContactPoint.get(key="hz-school-1")).name == "湖州中学（南校区）"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[members]]\nkey = "m-a"\n', "members[0] (key 'm-a'): field 'name' is missing"),
+        ('[[members]]\nkey = "M A"\nname = "x"\n', "members[0] (key 'M A'): field 'key' must match"),
+        (
+            '[[contact_points]]\nkey = "cp"\nname = "x"\nkind = "mall"\n',
+            "contact_points[0] (key 'cp'): field 'kind' must be one of",
+        ),
+        (
+            '[[contact_points]]\nkey = "cp"\nname = "x"\nmembers = ["m-ghost"]\n',
+            "unknown member 'm-ghost'",
+        ),
+        ('[[staff]]\nkey = "s"\nname = "x"\n', "staff[0] (key 's'): field 'wecom_userid' is missing"),
+        ('[[members]]\nkey = "m"\nname = "x"\nphone = 1\n', "field 'phone' is not a known field"),
+        ("[[shops]]\nkey = 'x'\n", "unknown section [[shops]]"),
+        ("not toml = = ", "not valid TOML"),
+    ],
+)
+async def test_a_bad_entry_names_the_file_entry_and_field_and_writes_nothing(
+    db: None, tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RosterError) as info:
+        await import_roster(path)
+    assert str(info.value).startswith(str(path))
+    assert expected in str(info.value)
+    assert await Member.all().count() == 0 and await ContactPoint.all().count() == 0

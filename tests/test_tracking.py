@@ -1,0 +1,62 @@
+import asyncio
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.db import close_db, init_db
+from models.timeutil import now
+from models.tracking import damm_digit, find_code, format_code, is_valid_code, next_code
+
+
+def test_format_matches_the_documented_shape() -> None:
+    code = format_code("MS", "261123", 42)
+    assert code.startswith("MS2611230042") and len(code) == 13
+    assert is_valid_code(code, "MS")
+    assert format_code("MS", "261123", 12345)[:13] == "MS26112312345"
+
+
+@given(day=st.integers(0, 999999), seq=st.integers(1, 99999))
+def test_every_single_digit_error_and_adjacent_swap_is_invalid(day: int, seq: int) -> None:
+    code = format_code("MS", f"{day:06d}", seq)
+    digits = code[2:]
+    for position, original in enumerate(digits):
+        for replacement in "0123456789":
+            if replacement != original:
+                typo = "MS" + digits[:position] + replacement + digits[position + 1 :]
+                assert not is_valid_code(typo, "MS"), typo
+    for position in range(len(digits) - 1):
+        a, b = digits[position], digits[position + 1]
+        if a != b:
+            swapped = "MS" + digits[:position] + b + a + digits[position + 2 :]
+            assert not is_valid_code(swapped, "MS"), swapped
+
+
+def test_find_code_tolerates_case_and_spaces_and_flags_typos() -> None:
+    code = format_code("MS", "261123", 7)
+    found = find_code(f"请问 {code.lower()} 进展如何", "MS")
+    assert found is not None and found.code == code and found.valid
+    spaced = find_code(f"{code[:8]} {code[8:]}", "MS")
+    assert spaced is not None and spaced.code == code and spaced.valid
+    typo = code[:-1] + str((int(code[-1]) + 1) % 10)
+    checked = find_code(typo, "MS")
+    assert checked is not None and not checked.valid
+    assert find_code("电话 13812345678", "MS") is None
+    assert damm_digit(code[2:]) == 0
+
+
+async def test_codes_are_unique_under_concurrency(database_url: str) -> None:
+    if database_url.startswith("postgres"):
+        from tests.conftest import reset_postgres
+
+        await reset_postgres(database_url)
+    await init_db(database_url)
+    try:
+        moment = now()
+        codes = await asyncio.gather(*[next_code("MS", moment) for _ in range(60)])
+        assert len(set(codes)) == 60
+        sequences = sorted(int(c[8:-1]) for c in codes)
+        assert sequences == list(range(1, 61))
+        assert all(is_valid_code(c, "MS") for c in random.sample(codes, 10))
+    finally:
+        await close_db()
