@@ -110,6 +110,12 @@ class JobRunner:
         if self._running:
             await asyncio.wait(set(self._running), timeout=timeout_s)
 
+    async def cancel_running(self) -> None:
+        """Abandon running jobs as a dying process would: their leases expire and they run again."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
     async def run_until_idle(self, timeout_s: float = 10.0) -> None:
         """Run jobs until none is due or running (tests and scripts)."""
         deadline = asyncio.get_running_loop().time() + timeout_s

@@ -195,8 +195,10 @@ class OfficialAccountTransport:
         acceptance = await self.inbox.accept(event, self.budget_s)
         if not acceptance.reply:
             return web.Response(text=SUCCESS)
+        # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
+        content = acceptance.reply.replace("]]>", "]] >")
         reply_xml = TextReply(
-            source=_field(data, "ToUserName"), target=event.sender, content=acceptance.reply
+            source=_field(data, "ToUserName"), target=event.sender, content=content
         ).render()
         if encrypted and self.crypto is not None:
             reply_xml = self.crypto.encrypt_message(reply_xml, nonce, timestamp)

@@ -35,7 +35,9 @@ class CitizenEvent:
         if self.msg_id:
             return f"{self.channel}:msg:{self.msg_id}"
         stamp = int(self.created_at.timestamp())
-        return f"{self.channel}:evt:{self.sender}:{stamp}:{self.event_name or self.kind}"
+        # A retry repeats the whole event; the scene tells two scans within one second apart.
+        scene = self.extra.get("scene") or self.extra.get("key") or ""
+        return f"{self.channel}:evt:{self.sender}:{stamp}:{self.event_name or self.kind}:{scene}"[:160]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -53,6 +55,11 @@ class CitizenEvent:
 
 @dataclass(frozen=True)
 class Reply:
-    """A text answer to show the sender right away (a passive reply where the transport can)."""
+    """A text answer to show the sender right away (a passive reply where the transport can).
+
+    `case_id` links it to a case, so that when it has to go through the outbox instead, the case
+    timeline records it.
+    """
 
     text: str
+    case_id: int | None = None

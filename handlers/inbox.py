@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from handlers.events import CitizenEvent, Reply
 from handlers.outbox import send_to_citizen
 from handlers.routing import UNHANDLED, Router
-from models.entities import Citizen, InboundMessage, InboxStatus
+from models.entities import Case, Citizen, InboundMessage, InboxStatus
 from models.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,8 @@ class Inbox:
     ) -> str | None:
         async with in_transaction():
             result = await self.router.dispatch(event=event, inbound_key=row.dedupe_key, **self.dependencies)
-            text = result.text if isinstance(result, Reply) else None
+            reply = result if isinstance(result, Reply) else None
+            text = reply.text if reply else None
             if result is UNHANDLED:
                 log.info("no handler for %s from %s", event.kind, event.sender)
             channel = "none"
@@ -142,7 +143,8 @@ class Inbox:
                 else:
                     channel = "outbox"
                     citizen = await Citizen.get(openid=event.sender)
-                    await send_to_citizen(citizen, text, key=f"reply:{row.dedupe_key}")
+                    case = await Case.get_or_none(id=reply.case_id) if reply and reply.case_id else None
+                    await send_to_citizen(citizen, text, case=case, key=f"reply:{row.dedupe_key}")
             updated = await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
                 status=InboxStatus.DONE, reply_text=text, reply_channel=channel, processed_at=now()
             )

@@ -75,7 +75,8 @@ async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid:
     key = await redis.get(settings.key("bind", openid))
     if not key:
         return None
-    return await ContactPoint.get_or_none(key=key.decode(), revoked_at=None)
+    text = key.decode() if isinstance(key, bytes) else str(key)
+    return await ContactPoint.get_or_none(key=text, revoked_at=None)
 
 
 def _excerpt(event: CitizenEvent) -> str:
@@ -120,7 +121,9 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
     if case is None:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None
-    return Reply(texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at))
+    return Reply(
+        texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at), case_id=case.id
+    )
 
 
 @router.handler(my_cases_command)
@@ -196,9 +199,9 @@ async def handle_case_message(
             case_id=case.id,
         )
     if open_case is None:
-        return Reply(texts.case_received(case.code, point.name if point else None))
+        return Reply(texts.case_received(case.code, point.name if point else None), case_id=case.id)
     count = await CaseMessage.filter(case=case, direction="in").count()
-    return Reply(texts.case_follow_up(case.code, count))
+    return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 
 
 @router.handler(is_message)

@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from models.entities import Category, ContactPoint, ContactPointKind, Department, Member, Staff, StaffRole
 
-KEY_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+KEY_RE = re.compile(r"[a-z0-9-]{1,40}")
 SECTIONS = ("departments", "categories", "members", "staff", "contact_points")
 
 
@@ -75,7 +75,7 @@ class _Entry:
 
     def key(self) -> str:
         value = self.text("key")
-        if not KEY_RE.match(value):
+        if not KEY_RE.fullmatch(value):
             raise self.fail("key", f"must match [a-z0-9-]{{1,40}}, got {value!r}")
         return value
 

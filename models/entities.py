@@ -57,7 +57,7 @@ class ContactPoint(Model):
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(ContactPointKind, max_length=20, default=ContactPointKind.OTHER)
     district = fields.CharField(max_length=100, default="")
-    member_keys: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    member_keys: list[str] = fields.JSONField(default=list)
     auto_assign = fields.BooleanField(default=False)
     revoked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -113,7 +113,7 @@ class Category(Model):
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=40, unique=True)
     name = fields.CharField(max_length=100)
-    keywords: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    keywords: list[str] = fields.JSONField(default=list)
 
     class Meta:
         table = "category"
@@ -198,7 +198,7 @@ class CaseMessage(Model):
     content = fields.TextField(default="")
     media_id = fields.CharField(max_length=128, null=True)
     media_path = fields.CharField(max_length=500, null=True)
-    extra: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    extra: dict = fields.JSONField(default=dict)
     inbound_key = fields.CharField(max_length=128, null=True, unique=True)
     created_at = fields.DatetimeField()
 
@@ -217,7 +217,7 @@ class CaseEvent(Model):
     actor = fields.CharField(max_length=80)
     from_state = fields.CharField(max_length=20, null=True)
     to_state = fields.CharField(max_length=20, null=True)
-    detail: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    detail: dict = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(db_index=True)
 
     class Meta:
@@ -238,7 +238,7 @@ class InboundMessage(Model):
     dedupe_key = fields.CharField(max_length=160, unique=True)
     channel = fields.CharField(max_length=16)
     sender = fields.CharField(max_length=64, db_index=True)
-    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    payload: dict = fields.JSONField()
     received_at = fields.DatetimeField()
     status = fields.CharEnumField(InboxStatus, max_length=10, default=InboxStatus.PENDING, db_index=True)
     reply_text = fields.TextField(null=True)

@@ -29,7 +29,7 @@ class Job(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=40, db_index=True)
     key = fields.CharField(max_length=200, null=True, unique=True)
-    payload: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    payload: dict = fields.JSONField(default=dict)
     case: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
         "models.Case", null=True, related_name="jobs", on_delete=fields.SET_NULL
     )
@@ -39,7 +39,7 @@ class Job(Model):
     max_attempts = fields.IntField(default=50)
     lease_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
-    result: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    result: dict = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
     done_at = fields.DatetimeField(null=True)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-KEY_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+KEY_RE = re.compile(r"[a-z0-9-]{1,40}")
 OA_SCENE_MAX = 64
 WXA_SCENE_MAX = 32
-_WXA_SCENE_CHARS = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+_WXA_SCENE_CHARS = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+")
 
 
 class SceneError(ValueError):
@@ -20,7 +20,7 @@ class SceneError(ValueError):
 
 
 def validate_key(key: str) -> str:
-    if not KEY_RE.match(key):
+    if not KEY_RE.fullmatch(key):
         raise SceneError(f"contact point key must be 1-40 of a-z, 0-9 and '-': {key!r}")
     return key
 
@@ -41,7 +41,7 @@ def wxa_scene(key: str) -> str:
             f"mini-program scene {scene!r} has {len(scene)} characters; WeChat allows {WXA_SCENE_MAX}: "
             f"use a contact point key of at most {WXA_SCENE_MAX - 3} characters"
         )
-    if not _WXA_SCENE_CHARS.match(scene):
+    if not _WXA_SCENE_CHARS.fullmatch(scene):
         raise SceneError(f"mini-program scene {scene!r} has characters WeChat does not allow")
     return scene
 
@@ -54,7 +54,7 @@ def contact_point_from_event_key(event_key: str | None) -> str | None:
     if not scene.startswith("cp:"):
         return None
     key = scene[3:]
-    return key if KEY_RE.match(key) else None
+    return key if KEY_RE.fullmatch(key) else None
 
 
 def contact_point_from_wxa_scene(scene: str | None) -> str | None:
@@ -62,4 +62,4 @@ def contact_point_from_wxa_scene(scene: str | None) -> str | None:
     if not scene or not scene.startswith("cp="):
         return None
     key = scene[3:]
-    return key if KEY_RE.match(key) else None
+    return key if KEY_RE.fullmatch(key) else None

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import INBOX, JOBS, create_app
 from bot.config import Config, build_config
-from bot.fake_platform import FakePlatform, OfficialAccountSender, create_fake_platform
+from bot.fake_callbacks import OfficialAccountSender
+from bot.fake_platform import FakePlatform, create_fake_platform
 from handlers.roster import import_roster
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
@@ -29,6 +30,7 @@ class Stack:
         self.server: TestServer | None = None
         self.session: aiohttp.ClientSession | None = None
         self.config: Config | None = None
+        self.port: int | None = None
 
     def base_config(self, database_url: str, redis_url: str, fake_url: str = "http://127.0.0.1:1") -> Config:
         return build_config(
@@ -65,8 +67,9 @@ class Stack:
     async def start_service(self) -> None:
         assert self.config is not None
         self.app = create_app(self.config, run_workers=False)
-        self.server = TestServer(self.app)
+        self.server = TestServer(self.app, port=self.port)  # a restart comes back on the same port
         await self.server.start_server()
+        self.port = self.server.port
 
     async def stop_service(self) -> None:
         if self.server is not None:
@@ -90,7 +93,8 @@ class Stack:
         return str(self.server.make_url("/wechat/callback"))
 
     def citizen(self, mode: str = "safe", **kwargs: Any) -> OfficialAccountSender:
-        assert self.session is not None and self.config is not None
+        assert self.session is not None
+        assert self.config is not None
         return OfficialAccountSender(
             self.session,
             self.callback_url,

@@ -16,7 +16,11 @@ def test_example_config_loads_with_demo_values() -> None:
 def test_environment_overrides_every_key() -> None:
     config = build_config(
         {"wechat": {"token": "fromfile"}},
-        environ={"MASHANG_WECHAT_TOKEN": "fromenv", "MASHANG_SERVER_PORT": "9000", "MASHANG_SLA_REPLY_WITHIN": "3d"},
+        environ={
+            "MASHANG_WECHAT_TOKEN": "fromenv",
+            "MASHANG_SERVER_PORT": "9000",
+            "MASHANG_SLA_REPLY_WITHIN": "3d",
+        },
     )
     assert config.wechat.token == "fromenv"
     assert config.server.port == 9000
@@ -42,7 +46,8 @@ def test_a_bad_value_is_one_line_naming_the_key(data: dict, environ: dict, key: 
     with pytest.raises(ConfigError) as info:
         build_config(data, environ=environ)
     message = str(info.value)
-    assert message.startswith(key) and "\n" not in message
+    assert message.startswith(key)
+    assert "\n" not in message
 
 
 def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:

@@ -22,11 +22,14 @@ async def db(database_url: str):
 
 async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
     first = await import_roster(ROSTER)
-    assert first.changed and first.created["contact_points"] == 4
+    assert first.changed
+    assert first.created["contact_points"] == 4
     second = await import_roster(ROSTER)
-    assert not second.changed and second.unchanged["members"] == 3
+    assert not second.changed
+    assert second.unchanged["members"] == 3
     point = await ContactPoint.get(key="hz-hospital-1")
-    assert point.name == "湖州市中心医院" and point.member_keys == ["m-zhang"]
+    assert point.name == "湖州市中心医院"
+    assert point.member_keys == ["m-zhang"]
     assert (await Member.get(key="m-zhao")).wecom_userid is None
     assert (await Staff.get(key="s-li")).role == "triage"
 
@@ -34,9 +37,12 @@ async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
 async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
     await import_roster(ROSTER)
     edited = tmp_path / "roster.toml"
-    edited.write_text(ROSTER.read_text(encoding="utf-8").replace("湖州中学", "湖州中学（南校区）"), encoding="utf-8")
+    edited.write_text(
+        ROSTER.read_text(encoding="utf-8").replace("湖州中学", "湖州中学（南校区）"), encoding="utf-8"
+    )
     report = await import_roster(edited)
-    assert report.updated["contact_points"] == 1 and report.created["contact_points"] == 0
+    assert report.updated["contact_points"] == 1
+    assert report.created["contact_points"] == 0
     assert (await ContactPoint.get(key="hz-school-1")).name == "湖州中学（南校区）"
 
 
@@ -68,4 +74,5 @@ async def test_a_bad_entry_names_the_file_entry_and_field_and_writes_nothing(
         await import_roster(path)
     assert str(info.value).startswith(str(path))
     assert expected in str(info.value)
-    assert await Member.all().count() == 0 and await ContactPoint.all().count() == 0
+    assert await Member.all().count() == 0
+    assert await ContactPoint.all().count() == 0

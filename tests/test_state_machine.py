@@ -22,7 +22,11 @@ async def _case(state: CaseState = CaseState.RECEIVED) -> Case:
     moment = now()
     count = await Case.all().count()
     return await Case.create(
-        code=f"MS26112300{count:02d}0", citizen=citizen, state=state, created_at=moment, updated_at=moment,
+        code=f"MS26112300{count:02d}0",
+        citizen=citizen,
+        state=state,
+        created_at=moment,
+        updated_at=moment,
         last_citizen_message_at=moment,
     )
 
@@ -56,7 +60,8 @@ async def test_illegal_transitions_raise_a_clear_chinese_error_and_change_nothin
     with pytest.raises(IllegalTransition) as info:
         await apply_transition(case, Transition.ASSIGN, actor="staff:s-li")
     assert case.code in info.value.message_zh
-    assert "已办结" in info.value.message_zh and "交办" in info.value.message_zh
+    assert "已办结" in info.value.message_zh
+    assert "交办" in info.value.message_zh
     assert (await Case.get(id=case.id)).state == CaseState.CLOSED
     assert await CaseEvent.filter(case=case).count() == 0
 

@@ -11,7 +11,8 @@ from models.tracking import damm_digit, find_code, format_code, is_valid_code, n
 
 def test_format_matches_the_documented_shape() -> None:
     code = format_code("MS", "261123", 42)
-    assert code.startswith("MS2611230042") and len(code) == 13
+    assert code.startswith("MS2611230042")
+    assert len(code) == 13
     assert is_valid_code(code, "MS")
     assert format_code("MS", "261123", 12345)[:13] == "MS26112312345"
 
@@ -35,12 +36,17 @@ def test_every_single_digit_error_and_adjacent_swap_is_invalid(day: int, seq: in
 def test_find_code_tolerates_case_and_spaces_and_flags_typos() -> None:
     code = format_code("MS", "261123", 7)
     found = find_code(f"请问 {code.lower()} 进展如何", "MS")
-    assert found is not None and found.code == code and found.valid
+    assert found is not None
+    assert found.code == code
+    assert found.valid
     spaced = find_code(f"{code[:8]} {code[8:]}", "MS")
-    assert spaced is not None and spaced.code == code and spaced.valid
+    assert spaced is not None
+    assert spaced.code == code
+    assert spaced.valid
     typo = code[:-1] + str((int(code[-1]) + 1) % 10)
     checked = find_code(typo, "MS")
-    assert checked is not None and not checked.valid
+    assert checked is not None
+    assert not checked.valid
     assert find_code("电话 13812345678", "MS") is None
     assert damm_digit(code[2:]) == 0
 

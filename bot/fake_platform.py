@@ -1,0 +1,984 @@
+"""A fake WeChat + WeCom platform (aiohttp app) for tests and the local simulator.
+
+Serves the official-account and mini-program endpoints under `/wechat` and the WeCom endpoints
+under `/wecom`, so the configured base URLs are e.g. `http://127.0.0.1:8090/wechat` and
+`http://127.0.0.1:8090/wecom`. It behaves like the real APIs where our service depends on it
+(credentials, token expiry, the customer-service window, quotas, one-time codes and consents), records
+every call and every delivered message, and can inject failures.
+
+Tests drive the `FakePlatform` object in-process; a separate process (the terminal simulator) uses
+the JSON control API under `/_control/` or `FakePlatformControl`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import itertools
+import json
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import qrcode
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+WECHAT_PREFIX = "/wechat"
+WECOM_PREFIX = "/wecom"
+CONTROL_PREFIX = "/_control"
+
+CS_MESSAGE_WINDOW_S = 48 * 3600.0  # after a user message: 5 customer-service messages within 48 h
+CS_MESSAGE_LIMIT = 5
+CS_EVENT_WINDOW_S = 60.0  # after a subscribe, scan or menu click: 3 within 1 minute
+CS_EVENT_LIMIT = 3
+RESPONSE_URL_TTL_S = 3600.0
+# Not a documented WeChat code: the fake's answer to an unknown, used or expired smart-bot response_url.
+INVALID_RESPONSE_CODE = 600039
+
+_WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
+
+
+@dataclass
+class RecordedCall:
+    """One API call received by the fake (control calls are not recorded)."""
+
+    index: int
+    method: str
+    path: str  # full path, e.g. /wechat/cgi-bin/message/custom/send
+    api: str  # without the platform prefix, e.g. /cgi-bin/message/custom/send
+    platform: str  # "wechat" | "wecom"
+    query: dict[str, str]
+    body: Any  # parsed JSON, the raw text when not JSON, or None
+    time: float
+    errcode: int  # 0 on success (also for file answers), -1 for HTTP-level failures
+    http_status: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DeliveredMessage:
+    """A message that reached a recipient (openid, userid, chat id, webhook key or smart-bot chat)."""
+
+    index: int
+    channel: str  # custom | template | subscribe | wecom_text | wecom_markdown | appchat | webhook | smartbot
+    recipient: str
+    sender: str  # app_id, corp_id or "webhook"/"smartbot"
+    msgtype: str
+    text: str  # the content, or the template fields rendered as "key: value" lines
+    payload: dict[str, Any]
+    time: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Fault:
+    path_substring: str
+    remaining: int | None  # None: until recover()
+    errcode: int | None
+    http_status: int | None
+    delay_s: float | None
+
+
+@dataclass
+class _Token:
+    owner: str
+    platform: str
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class _Window:
+    start: float
+    length: float
+    limit: int
+    used: int = 0
+
+
+@dataclass
+class _QrCode:
+    app_id: str
+    scene: str
+    expires_at: float | None
+
+
+@dataclass
+class _LoginCode:
+    openid: str
+    unionid: str | None
+    used: bool = False
+
+
+@dataclass
+class _ResponseCode:
+    recipient: str
+    expires_at: float
+    used: bool = False
+
+
+class _APIError(Exception):
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(errmsg)
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+@dataclass(eq=False)
+class FakePlatform:
+    """State of the fake platform; every field can be inspected by tests."""
+
+    apps: dict[str, str] = field(default_factory=dict)  # official-account and mini-program app_id -> secret
+    corps: dict[str, str] = field(default_factory=dict)  # WeCom corp_id -> app secret
+    enforce_cs_window: bool = True
+    permanent_qr_limit: int = 100_000
+    token_ttl_s: int = 7200
+    templates: set[str] | None = None  # None: any template_id is accepted
+    mini_pages: set[str] | None = None  # checked when check_path is true; None: any page
+    webhook_keys: set[str] | None = None  # None: any key is accepted
+    webhook_rate_per_min: int = 20
+    clock: Callable[[], float] = time.time
+    callback_base_url: str = ""  # where our service listens (informational, for the simulator)
+
+    calls: list[RecordedCall] = field(default_factory=list)
+    messages: list[DeliveredMessage] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    @classmethod
+    def for_config(cls, config: Config, *, callback_base_url: str = "") -> FakePlatform:
+        """The fake for `mashang serve --demo`: it knows the configured app ids, corp id and secrets."""
+        return cls(
+            apps={
+                config.wechat.app_id: config.wechat.app_secret,
+                config.miniprogram.app_id: config.miniprogram.app_secret,
+            },
+            corps={config.wecom.corp_id: config.wecom.secret},
+            callback_base_url=callback_base_url,
+        )
+
+    # --- state set-up (tests and the simulator) ---
+
+    def reset(self) -> None:
+        """Forget every call, message, token, fault and user interaction; keep the configuration."""
+        self.calls = []
+        self.messages = []
+        self._faults: list[_Fault] = []
+        self._tokens: dict[str, _Token] = {}
+        self._current_token: dict[tuple[str, str], str] = {}
+        self._windows: dict[str, dict[str, _Window]] = {}
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._qrcodes: dict[str, _QrCode] = {}
+        self._permanent_scenes: set[tuple[str, str]] = set()
+        self._login_codes: dict[str, _LoginCode] = {}
+        self._subscriptions: dict[tuple[str, str], int] = {}
+        self._response_codes: dict[str, _ResponseCode] = {}
+        self._webhook_sends: dict[str, list[float]] = {}
+        self._msgids = itertools.count(int(self.clock() * 1000))
+
+    def note_user_message(self, openid: str, when: float | None = None) -> None:
+        """A user message opens the customer-service window: 5 messages within 48 h."""
+        start = self.clock() if when is None else when
+        window = _Window(start, CS_MESSAGE_WINDOW_S, CS_MESSAGE_LIMIT)
+        self._windows.setdefault(openid, {})["message"] = window
+
+    def note_user_event(self, openid: str, when: float | None = None) -> None:
+        """A subscribe, scan or menu click opens a short window: 3 messages within 1 minute."""
+        start = self.clock() if when is None else when
+        self._windows.setdefault(openid, {})["event"] = _Window(start, CS_EVENT_WINDOW_S, CS_EVENT_LIMIT)
+
+    def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        self._media[media_id] = (data, content_type)
+
+    def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
+        """A mini-program wx.login() code, usable once."""
+        self._login_codes[code] = _LoginCode(openid, unionid)
+
+    def grant_subscription(self, openid: str, template_id: str, n: int = 1) -> None:
+        """The user accepted `n` one-time subscribe messages of this template."""
+        key = (openid, template_id)
+        self._subscriptions[key] = self._subscriptions.get(key, 0) + n
+
+    def subscriptions_left(self, openid: str, template_id: str) -> int:
+        return self._subscriptions.get((openid, template_id), 0)
+
+    def issue_response_code(self, recipient: str, ttl_s: float = RESPONSE_URL_TTL_S) -> str:
+        """A smart-bot response code, used as `<wecom base>/cgi-bin/aibot/response?response_code=<code>`."""
+        code = secrets.token_urlsafe(24)
+        self._response_codes[code] = _ResponseCode(recipient, self.clock() + ttl_s)
+        return code
+
+    def qr_scene(self, ticket: str) -> str | None:
+        """The scene of a QR ticket that is still valid (lets the simulator "scan" a code)."""
+        qr = self._qrcodes.get(ticket)
+        if qr is None or (qr.expires_at is not None and qr.expires_at < self.clock()):
+            return None
+        return qr.scene
+
+    @property
+    def permanent_qr_count(self) -> int:
+        return len(self._permanent_scenes)
+
+    # --- fault injection ---
+
+    def fail_next(
+        self,
+        path_substring: str,
+        count: int = 1,
+        *,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        delay_s: float | None = None,
+    ) -> None:
+        """The next `count` calls whose path contains `path_substring` fail.
+
+        `delay_s` alone delays the answer (a hang when long); `http_status` answers with that status;
+        `errcode` answers with that WeChat error; nothing at all means errcode -1 (system busy).
+        """
+        self._faults.append(_Fault(path_substring, count, errcode, http_status, delay_s))
+
+    def fail_all(
+        self,
+        path_substring: str,
+        *,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        delay_s: float | None = None,
+    ) -> None:
+        """Like fail_next, for every call until recover() (an outage)."""
+        self._faults.append(_Fault(path_substring, None, errcode, http_status, delay_s))
+
+    def recover(self) -> None:
+        self._faults = []
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001)."""
+        for token in self._tokens.values():
+            token.revoked = True
+        self._current_token.clear()
+
+    # --- inspection ---
+
+    def sent_to(self, recipient: str) -> list[DeliveredMessage]:
+        return [m for m in self.messages if m.recipient == recipient]
+
+    def calls_to(self, path_substring: str) -> list[RecordedCall]:
+        return [c for c in self.calls if path_substring in c.path]
+
+    @property
+    def token_fetch_count(self) -> int:
+        """Tokens handed out (successful stable_token, token and gettoken calls)."""
+        return sum(
+            1
+            for c in self.calls
+            if c.api in ("/cgi-bin/stable_token", "/cgi-bin/token", "/cgi-bin/gettoken") and c.errcode == 0
+        )
+
+    # --- internals used by the handlers ---
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.path_substring in path and (fault.remaining is None or fault.remaining > 0):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                return fault
+        return None
+
+    def _issue_token(self, owner: str, platform: str, *, force: bool) -> tuple[str, int]:
+        now = self.clock()
+        current = self._current_token.get((platform, owner))
+        if current is not None and not force:
+            info = self._tokens[current]
+            if not info.revoked and info.expires_at > now:
+                return current, int(info.expires_at - now)
+        if current is not None and force:
+            self._tokens[current].revoked = True
+        token = secrets.token_urlsafe(48)
+        self._tokens[token] = _Token(owner, platform, now + self.token_ttl_s)
+        self._current_token[(platform, owner)] = token
+        return token, self.token_ttl_s
+
+    def _check_token(self, platform: str, token: str | None) -> str:
+        """The owner (app_id or corp_id) of a valid token, else _APIError like the real platform."""
+        if not token:
+            raise _APIError(41001, "access_token missing")
+        info = self._tokens.get(token)
+        if info is None or info.platform != platform:
+            if platform == "wecom":
+                raise _APIError(40014, "invalid access_token")
+            raise _APIError(40001, "invalid credential, access_token is invalid or not latest")
+        if info.revoked:
+            if platform == "wecom":
+                raise _APIError(42001, "access_token expired")
+            raise _APIError(40001, "invalid credential, access_token is invalid or not latest")
+        if info.expires_at <= self.clock():
+            raise _APIError(42001, "access_token expired")
+        return info.owner
+
+    def _consume_cs_window(self, openid: str) -> None:
+        if not self.enforce_cs_window:
+            return
+        now = self.clock()
+        open_windows = [w for w in self._windows.get(openid, {}).values() if now - w.start <= w.length]
+        for window in open_windows:
+            if window.used < window.limit:
+                window.used += 1
+                return
+        if open_windows:
+            raise _APIError(45047, "out of response count limit")
+        raise _APIError(45015, "response out of time limit or subscription is canceled")
+
+    def _deliver(
+        self, channel: str, recipient: str, sender: str, msgtype: str, text: str, payload: dict[str, Any]
+    ) -> DeliveredMessage:
+        message = DeliveredMessage(
+            len(self.messages), channel, recipient, sender, msgtype, text, payload, self.clock()
+        )
+        self.messages.append(message)
+        return message
+
+
+FAKE_PLATFORM = web.AppKey("fake_platform", FakePlatform)
+
+
+def _ok(**data: Any) -> web.Response:
+    return web.json_response({"errcode": 0, "errmsg": "ok", **data})
+
+
+def _error(errcode: int, errmsg: str) -> web.Response:
+    return web.json_response({"errcode": errcode, "errmsg": f"{errmsg} rid: fake-{secrets.token_hex(4)}"})
+
+
+def _parse_body(raw: bytes) -> Any:
+    """Parsed JSON, the text when it is not JSON, None when empty."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return raw.decode(errors="replace")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    body = _parse_body(await request.read())  # read() caches: the middleware read it first
+    if not isinstance(body, dict):
+        raise _APIError(47001, "data format error")
+    return body
+
+
+def _platform(request: web.Request) -> FakePlatform:
+    return request.app[FAKE_PLATFORM]
+
+
+def _wechat_owner(request: web.Request) -> str:
+    return _platform(request)._check_token("wechat", request.query.get("access_token"))
+
+
+def _wecom_owner(request: web.Request) -> str:
+    return _platform(request)._check_token("wecom", request.query.get("access_token"))
+
+
+def _check_app(state: FakePlatform, app_id: Any, secret: Any) -> str:
+    if not isinstance(app_id, str) or app_id not in state.apps:
+        raise _APIError(40013, "invalid appid")
+    if state.apps[app_id] != secret:
+        raise _APIError(40125, "invalid appsecret")
+    return app_id
+
+
+def _template_text(data: Any) -> tuple[str, dict[str, str]]:
+    if not isinstance(data, dict):
+        raise _APIError(47001, "data format error")
+    values: dict[str, str] = {}
+    for key, item in data.items():
+        values[str(key)] = str(item.get("value", "")) if isinstance(item, dict) else str(item)
+    return "\n".join(f"{key}: {value}" for key, value in values.items()), values
+
+
+def _png_qrcode(payload: str, width: int) -> bytes:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    code.add_data(payload)
+    code.make(fit=True)
+    image = code.make_image(fill_color="black", back_color="white").get_image().convert("L")
+    image = image.resize((width, width), resample=0)  # nearest neighbour keeps the modules sharp
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+# --- official account and mini-program ---
+
+
+async def _stable_token(request: web.Request) -> web.Response:
+    state = _platform(request)
+    body = await _body(request)
+    if body.get("grant_type") != "client_credential":
+        raise _APIError(40002, "invalid grant_type")
+    app_id = _check_app(state, body.get("appid"), body.get("secret"))
+    token, expires_in = state._issue_token(app_id, "wechat", force=bool(body.get("force_refresh")))
+    return web.json_response({"access_token": token, "expires_in": expires_in})
+
+
+async def _classic_token(request: web.Request) -> web.Response:
+    """cgi-bin/token: every fetch replaces the previous token."""
+    state = _platform(request)
+    if request.query.get("grant_type") != "client_credential":
+        raise _APIError(40002, "invalid grant_type")
+    app_id = _check_app(state, request.query.get("appid"), request.query.get("secret"))
+    token, expires_in = state._issue_token(app_id, "wechat", force=True)
+    return web.json_response({"access_token": token, "expires_in": expires_in})
+
+
+async def _custom_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    app_id = _wechat_owner(request)
+    body = await _body(request)
+    openid = body.get("touser")
+    msgtype = body.get("msgtype")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    if not isinstance(msgtype, str) or not isinstance(body.get(msgtype), dict):
+        raise _APIError(40008, "invalid message type")
+    text = str(body[msgtype].get("content", "")) if msgtype == "text" else json.dumps(body[msgtype])
+    if msgtype == "text" and not text:
+        raise _APIError(44003, "empty news data")
+    state._consume_cs_window(openid)
+    state._deliver("custom", openid, app_id, msgtype, text, body)
+    return _ok()
+
+
+async def _template_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    app_id = _wechat_owner(request)
+    body = await _body(request)
+    openid = body.get("touser")
+    template_id = body.get("template_id")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    known = state.templates
+    if not isinstance(template_id, str) or (known is not None and template_id not in known):
+        raise _APIError(40037, "invalid template_id")
+    text, _ = _template_text(body.get("data"))
+    state._deliver("template", openid, app_id, "template", text, body)
+    return _ok(msgid=next(state._msgids))
+
+
+async def _media_get(request: web.Request) -> web.StreamResponse:
+    state = _platform(request)
+    _wechat_owner(request)
+    media = state._media.get(request.query.get("media_id", ""))
+    if media is None:
+        raise _APIError(40007, "invalid media_id")
+    data, content_type = media
+    return web.Response(
+        body=data,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{request.query["media_id"]}"'},
+    )
+
+
+async def _qrcode_create(request: web.Request) -> web.Response:
+    state = _platform(request)
+    app_id = _wechat_owner(request)
+    body = await _body(request)
+    action = body.get("action_name")
+    if action not in ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"):
+        raise _APIError(40052, "invalid action name")
+    scene_info = (body.get("action_info") or {}).get("scene") or {}
+    if action.endswith("STR_SCENE"):
+        scene = scene_info.get("scene_str")
+        if not isinstance(scene, str) or not 1 <= len(scene) <= 64:
+            raise _APIError(40053, "invalid action info, please check document")
+    else:
+        scene_id = scene_info.get("scene_id")
+        if not isinstance(scene_id, int) or scene_id <= 0:
+            raise _APIError(40053, "invalid action info, please check document")
+        scene = str(scene_id)
+    if action.startswith("QR_LIMIT"):
+        key = (app_id, scene)
+        if key not in state._permanent_scenes and len(state._permanent_scenes) >= state.permanent_qr_limit:
+            raise _APIError(45029, "qrcode count out of limit")
+        state._permanent_scenes.add(key)
+        digest = hashlib.sha256(f"{app_id}\0{scene}".encode()).digest()
+        ticket = "gQ" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        state._qrcodes[ticket] = _QrCode(app_id, scene, None)
+        return _ok(ticket=ticket, url=f"http://weixin.qq.com/q/{ticket[2:24]}")
+    expire_seconds = body.get("expire_seconds", 60)
+    if not isinstance(expire_seconds, int) or expire_seconds <= 0:
+        raise _APIError(40009, "invalid expire_seconds")
+    expire_seconds = min(expire_seconds, 2_592_000)
+    ticket = "gQ" + secrets.token_urlsafe(32)
+    state._qrcodes[ticket] = _QrCode(app_id, scene, state.clock() + expire_seconds)
+    return _ok(ticket=ticket, url=f"http://weixin.qq.com/q/{ticket[2:24]}", expire_seconds=expire_seconds)
+
+
+async def _showqrcode(request: web.Request) -> web.StreamResponse:
+    """The image of a QR ticket (the real one lives at mp.weixin.qq.com/cgi-bin/showqrcode)."""
+    state = _platform(request)
+    ticket = request.query.get("ticket", "")
+    if state.qr_scene(ticket) is None:
+        raise web.HTTPNotFound()
+    png = await asyncio.to_thread(_png_qrcode, f"http://weixin.qq.com/q/{ticket[2:24]}", 430)
+    return web.Response(body=png, content_type="image/png")
+
+
+async def _wxacode_unlimit(request: web.Request) -> web.StreamResponse:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    scene = body.get("scene")
+    if not isinstance(scene, str) or not _WXACODE_SCENE.match(scene):
+        raise _APIError(40169, "invalid length for scene, or the data is not json string")
+    page = body.get("page")
+    if page is not None:
+        if not isinstance(page, str) or page.startswith("/"):
+            raise _APIError(41030, "invalid page")
+        if body.get("check_path", True) and state.mini_pages is not None and page not in state.mini_pages:
+            raise _APIError(41030, "invalid page")
+    width = body.get("width", 430)
+    width = min(max(int(width) if isinstance(width, int) else 430, 280), 1280)
+    png = await asyncio.to_thread(_png_qrcode, scene, width)
+    return web.Response(body=png, content_type="image/png")
+
+
+async def _jscode2session(request: web.Request) -> web.Response:
+    state = _platform(request)
+    query = request.query
+    _check_app(state, query.get("appid"), query.get("secret"))
+    if query.get("grant_type") != "authorization_code":
+        raise _APIError(40002, "invalid grant_type")
+    login = state._login_codes.get(query.get("js_code", ""))
+    if login is None:
+        raise _APIError(40029, "invalid code")
+    if login.used:
+        raise _APIError(40163, "code been used")
+    login.used = True
+    data: dict[str, Any] = {
+        "openid": login.openid,
+        "session_key": base64.b64encode(secrets.token_bytes(16)).decode(),
+    }
+    if login.unionid:
+        data["unionid"] = login.unionid
+    return web.json_response(data)  # the real answer has no errcode on success
+
+
+async def _subscribe_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    app_id = _wechat_owner(request)
+    body = await _body(request)
+    openid = body.get("touser")
+    template_id = body.get("template_id")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    if not isinstance(template_id, str) or not template_id:
+        raise _APIError(40037, "invalid template_id")
+    text, _ = _template_text(body.get("data"))
+    key = (openid, template_id)
+    if state._subscriptions.get(key, 0) <= 0:
+        raise _APIError(43101, "user refuse to accept the msg")
+    state._subscriptions[key] -= 1
+    state._deliver("subscribe", openid, app_id, "subscribe", text, body)
+    return _ok(msgid=next(state._msgids))
+
+
+# --- WeCom ---
+
+
+async def _wecom_gettoken(request: web.Request) -> web.Response:
+    state = _platform(request)
+    corp_id = request.query.get("corpid", "")
+    if corp_id not in state.corps:
+        raise _APIError(40013, "invalid corpid")
+    if state.corps[corp_id] != request.query.get("corpsecret"):
+        raise _APIError(40001, "invalid secret")
+    token, expires_in = state._issue_token(corp_id, "wecom", force=False)
+    return _ok(access_token=token, expires_in=expires_in)
+
+
+def _content(body: dict[str, Any], msgtype: str) -> str:
+    part = body.get(msgtype)
+    if not isinstance(part, dict):
+        raise _APIError(40008, "invalid message type")
+    content = part.get("content")
+    if not isinstance(content, str) or not content:
+        raise _APIError(44004, "empty content")
+    limit = 2048 if msgtype == "text" else 4096
+    if len(content.encode()) > limit:
+        raise _APIError(45002, "content size out of limit")
+    return content
+
+
+async def _wecom_message_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    corp_id = _wecom_owner(request)
+    body = await _body(request)
+    agent_id = body.get("agentid")
+    if not isinstance(agent_id, int) and not (isinstance(agent_id, str) and agent_id.isdigit()):
+        raise _APIError(40056, "invalid agentid")
+    msgtype = body.get("msgtype")
+    if msgtype not in ("text", "markdown"):
+        raise _APIError(40008, "invalid message type")
+    touser = body.get("touser")
+    if not isinstance(touser, str) or not touser:
+        raise _APIError(81013, "user & party & tag all invalid")
+    content = _content(body, msgtype)
+    for userid in touser.split("|"):
+        state._deliver(f"wecom_{msgtype}", userid, corp_id, msgtype, content, body)
+    return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
+
+
+async def _wecom_appchat_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    corp_id = _wecom_owner(request)
+    body = await _body(request)
+    chat_id = body.get("chatid")
+    if not isinstance(chat_id, str) or not chat_id:
+        raise _APIError(86003, "chat not exist")
+    msgtype = body.get("msgtype")
+    if msgtype not in ("text", "markdown"):
+        raise _APIError(40008, "invalid message type")
+    state._deliver("appchat", chat_id, corp_id, msgtype, _content(body, msgtype), body)
+    return _ok()
+
+
+async def _wecom_webhook_send(request: web.Request) -> web.Response:
+    state = _platform(request)
+    key = request.query.get("key", "")
+    if not key or (state.webhook_keys is not None and key not in state.webhook_keys):
+        raise _APIError(93000, "invalid webhook url")
+    body = await _body(request)
+    msgtype = body.get("msgtype")
+    if msgtype not in ("text", "markdown"):
+        raise _APIError(40008, "invalid message type")
+    content = _content(body, msgtype)
+    now = state.clock()
+    recent = [t for t in state._webhook_sends.get(key, []) if now - t < 60]
+    if len(recent) >= state.webhook_rate_per_min:
+        raise _APIError(45009, "api freq out of limit")
+    state._webhook_sends[key] = [*recent, now]
+    state._deliver("webhook", key, "webhook", msgtype, content, body)
+    return _ok()
+
+
+async def _wecom_aibot_response(request: web.Request) -> web.Response:
+    state = _platform(request)
+    code = state._response_codes.get(request.query.get("response_code", ""))
+    if code is None or code.used or code.expires_at < state.clock():
+        raise _APIError(INVALID_RESPONSE_CODE, "invalid response_code")
+    body = await _body(request)
+    msgtype = str(body.get("msgtype", ""))
+    part = body.get(msgtype)
+    text = str(part.get("content", "")) if isinstance(part, dict) else json.dumps(part, ensure_ascii=False)
+    code.used = True
+    state._deliver("smartbot", code.recipient, "smartbot", msgtype, text, body)
+    return _ok()
+
+
+# --- recording, fault injection and error answers ---
+
+
+@web.middleware
+async def _platform_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    path = request.path
+    if path.startswith(CONTROL_PREFIX):
+        return await handler(request)
+    state = request.app[FAKE_PLATFORM]
+    platform, api = "wechat", path
+    for name, prefix in (("wechat", WECHAT_PREFIX), ("wecom", WECOM_PREFIX)):
+        if path.startswith(prefix + "/"):
+            platform, api = name, path[len(prefix) :]
+    body = _parse_body(await request.read())
+    call = RecordedCall(
+        index=len(state.calls),
+        method=request.method,
+        path=path,
+        api=api,
+        platform=platform,
+        query=dict(request.query),
+        body=body,
+        time=state.clock(),
+        errcode=0,
+        http_status=200,
+    )
+    state.calls.append(call)
+
+    fault = state._take_fault(path)
+    if fault is not None:
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.http_status is not None:
+            call.http_status, call.errcode = fault.http_status, -1
+            return web.Response(status=fault.http_status, text=f"injected HTTP {fault.http_status}")
+        if fault.errcode is not None or not fault.delay_s:
+            errcode = -1 if fault.errcode is None else fault.errcode
+            call.errcode = errcode
+            return _error(errcode, "injected error" if errcode != -1 else "system error")
+    try:
+        response = await handler(request)
+    except _APIError as exc:
+        call.errcode = exc.errcode
+        return _error(exc.errcode, exc.errmsg)
+    except web.HTTPException as exc:
+        call.http_status, call.errcode = exc.status, -1
+        raise
+    call.http_status = response.status  # handlers answer errors by raising _APIError
+    return response
+
+
+# --- control API (JSON) for the simulator process ---
+
+
+async def _control_calls(request: web.Request) -> web.Response:
+    state = _platform(request)
+    after = int(request.query.get("after", "-1"))
+    return web.json_response({"calls": [c.to_json() for c in state.calls if c.index > after]})
+
+
+async def _control_messages(request: web.Request) -> web.Response:
+    state = _platform(request)
+    after = int(request.query.get("after", "-1"))
+    recipient = request.match_info.get("recipient")
+    selected = [
+        m.to_json()
+        for m in state.messages
+        if m.index > after and (recipient is None or m.recipient == recipient)
+    ]
+    return web.json_response({"messages": selected, "last": selected[-1]["index"] if selected else after})
+
+
+async def _control_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body is not a JSON object")
+    return body
+
+
+def _control_ok(**data: Any) -> web.Response:
+    return web.json_response({"ok": True, **data})
+
+
+async def _control_fail(request: web.Request) -> web.Response:
+    state = _platform(request)
+    body = await _control_body(request)
+    path = body.get("path")
+    if not isinstance(path, str):
+        raise web.HTTPBadRequest(text="path is required")
+    options = {
+        "errcode": body.get("errcode"),
+        "http_status": body.get("http_status"),
+        "delay_s": body.get("delay_s"),
+    }
+    count = body.get("count", 1)
+    if count is None:
+        state.fail_all(path, **options)
+    else:
+        state.fail_next(path, int(count), **options)
+    return _control_ok()
+
+
+async def _control_recover(request: web.Request) -> web.Response:
+    _platform(request).recover()
+    return _control_ok()
+
+
+async def _control_expire_tokens(request: web.Request) -> web.Response:
+    _platform(request).expire_tokens()
+    return _control_ok()
+
+
+async def _control_reset(request: web.Request) -> web.Response:
+    _platform(request).reset()
+    return _control_ok()
+
+
+async def _control_user_message(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    state = _platform(request)
+    if body.get("kind") == "event":
+        state.note_user_event(str(body["openid"]), body.get("when"))
+    else:
+        state.note_user_message(str(body["openid"]), body.get("when"))
+    return _control_ok()
+
+
+async def _control_media(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    data = base64.b64decode(str(body["data_b64"]))
+    _platform(request).add_media(str(body["media_id"]), data, str(body.get("content_type", "image/jpeg")))
+    return _control_ok()
+
+
+async def _control_login_code(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    unionid = body.get("unionid")
+    _platform(request).add_login_code(
+        str(body["code"]), str(body["openid"]), str(unionid) if unionid else None
+    )
+    return _control_ok()
+
+
+async def _control_subscription(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    state = _platform(request)
+    state.grant_subscription(str(body["openid"]), str(body["template_id"]), int(body.get("n", 1)))
+    return _control_ok()
+
+
+async def _control_response_code(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    code = _platform(request).issue_response_code(str(body["recipient"]))
+    url = request.url.origin().join(
+        request.app.router["wecom_aibot_response"].url_for().with_query(response_code=code)
+    )
+    return _control_ok(response_code=code, response_url=str(url))
+
+
+async def _control_qrcode(request: web.Request) -> web.Response:
+    scene = _platform(request).qr_scene(request.match_info["ticket"])
+    if scene is None:
+        raise web.HTTPNotFound(text="unknown or expired ticket")
+    return _control_ok(scene=scene)
+
+
+def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
+    """The fake platform app; pass `state` to inspect and drive it in-process."""
+    app = web.Application(middlewares=[_platform_middleware])
+    app[FAKE_PLATFORM] = state if state is not None else FakePlatform()
+    wechat = WECHAT_PREFIX
+    wecom = WECOM_PREFIX
+    control = CONTROL_PREFIX
+    app.router.add_post(f"{wechat}/cgi-bin/stable_token", _stable_token)
+    app.router.add_get(f"{wechat}/cgi-bin/token", _classic_token)
+    app.router.add_post(f"{wechat}/cgi-bin/message/custom/send", _custom_send)
+    app.router.add_post(f"{wechat}/cgi-bin/message/template/send", _template_send)
+    app.router.add_get(f"{wechat}/cgi-bin/media/get", _media_get)
+    app.router.add_post(f"{wechat}/cgi-bin/qrcode/create", _qrcode_create)
+    app.router.add_get(f"{wechat}/cgi-bin/showqrcode", _showqrcode)
+    app.router.add_post(f"{wechat}/wxa/getwxacodeunlimit", _wxacode_unlimit)
+    app.router.add_get(f"{wechat}/sns/jscode2session", _jscode2session)
+    app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/send", _subscribe_send)
+    app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
+    app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
+    app.router.add_post(f"{wecom}/cgi-bin/appchat/send", _wecom_appchat_send)
+    app.router.add_post(f"{wecom}/cgi-bin/webhook/send", _wecom_webhook_send)
+    app.router.add_post(f"{wecom}/cgi-bin/aibot/response", _wecom_aibot_response, name="wecom_aibot_response")
+    app.router.add_get(f"{control}/calls", _control_calls)
+    app.router.add_get(f"{control}/messages", _control_messages)
+    app.router.add_get(f"{control}/messages/{{recipient}}", _control_messages)
+    app.router.add_post(f"{control}/fail", _control_fail)
+    app.router.add_post(f"{control}/recover", _control_recover)
+    app.router.add_post(f"{control}/expire_tokens", _control_expire_tokens)
+    app.router.add_post(f"{control}/reset", _control_reset)
+    app.router.add_post(f"{control}/user_message", _control_user_message)
+    app.router.add_post(f"{control}/media", _control_media)
+    app.router.add_post(f"{control}/login_code", _control_login_code)
+    app.router.add_post(f"{control}/subscription", _control_subscription)
+    app.router.add_post(f"{control}/response_code", _control_response_code)
+    app.router.add_get(f"{control}/qrcode/{{ticket}}", _control_qrcode)
+    return app
+
+
+class FakePlatformControl:
+    """Client of the control API, for a process that does not hold the FakePlatform object."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout_s: float = 5.0) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/") + CONTROL_PREFIX
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _get(self, path: str, **params: str) -> dict[str, Any]:
+        async with self._session.get(self._base + path, params=params, timeout=self._timeout) as resp:
+            resp.raise_for_status()
+            result: dict[str, Any] = await resp.json()
+            return result
+
+    async def _post(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        url = self._base + path
+        async with self._session.post(url, json=dict(body or {}), timeout=self._timeout) as resp:
+            resp.raise_for_status()
+            result: dict[str, Any] = await resp.json()
+            return result
+
+    async def calls(self, after: int = -1) -> list[dict[str, Any]]:
+        return list((await self._get("/calls", after=str(after)))["calls"])
+
+    async def messages(self, recipient: str | None = None, after: int = -1) -> list[dict[str, Any]]:
+        path = "/messages" if recipient is None else f"/messages/{recipient}"
+        return list((await self._get(path, after=str(after)))["messages"])
+
+    async def fail(
+        self,
+        path_substring: str,
+        count: int | None = 1,
+        *,
+        errcode: int | None = None,
+        http_status: int | None = None,
+        delay_s: float | None = None,
+    ) -> None:
+        """count=None: until recover()."""
+        await self._post(
+            "/fail",
+            {
+                "path": path_substring,
+                "count": count,
+                "errcode": errcode,
+                "http_status": http_status,
+                "delay_s": delay_s,
+            },
+        )
+
+    async def recover(self) -> None:
+        await self._post("/recover")
+
+    async def expire_tokens(self) -> None:
+        await self._post("/expire_tokens")
+
+    async def reset(self) -> None:
+        await self._post("/reset")
+
+    async def note_user_message(self, openid: str, when: float | None = None) -> None:
+        await self._post("/user_message", {"openid": openid, "when": when})
+
+    async def note_user_event(self, openid: str, when: float | None = None) -> None:
+        await self._post("/user_message", {"openid": openid, "when": when, "kind": "event"})
+
+    async def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        await self._post(
+            "/media",
+            {"media_id": media_id, "data_b64": base64.b64encode(data).decode(), "content_type": content_type},
+        )
+
+    async def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
+        await self._post("/login_code", {"code": code, "openid": openid, "unionid": unionid})
+
+    async def grant_subscription(self, openid: str, template_id: str, n: int = 1) -> None:
+        await self._post("/subscription", {"openid": openid, "template_id": template_id, "n": n})
+
+    async def issue_response_url(self, recipient: str) -> str:
+        return str((await self._post("/response_code", {"recipient": recipient}))["response_url"])
+
+    async def qr_scene(self, ticket: str) -> str | None:
+        try:
+            return str((await self._get(f"/qrcode/{ticket}"))["scene"])
+        except aiohttp.ClientResponseError as exc:
+            if exc.status == 404:
+                return None
+            raise

@@ -1,0 +1,191 @@
+"""`mashang simulate`: be a citizen in a terminal against a running `mashang serve --demo`.
+
+You type what a citizen types in WeChat; the simulator signs and encrypts it exactly as WeChat does,
+posts it to the service's callback, and shows what WeChat would show: the passive reply, and the
+customer-service or template messages the service sends later (read from the fake platform).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+
+from bot.config import Config
+from bot.fake_callbacks import CallbackResult, OfficialAccountSender
+from bot.fake_platform import FakePlatformControl
+
+HELP = """命令（直接输入文字即发送文字消息）：
+  /points              列出可以扫码的联系点
+  /scan <key>          以已关注用户身份扫联系点的码（SCAN 事件）
+  /follow <key>        以新用户身份扫码关注（subscribe 事件）
+  /image [media_id]    发送一张图片        /voice <识别文字>   发送一段语音
+  /location <地址>     发送位置            /link <标题> <网址> 发送链接
+  /me <openid>         换一个群众身份       /wait [秒]          等待推送消息
+  /help                显示本帮助           /quit               退出"""
+
+_CHANNEL_ZH = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅消息"}
+
+
+class Simulator:
+    def __init__(
+        self, config: Config, session: aiohttp.ClientSession, openid: str, mode: str, platform_url: str
+    ):
+        self.config = config
+        self.openid = openid
+        self.control = FakePlatformControl(session, platform_url)
+        self.sender = OfficialAccountSender(
+            session,
+            f"{config.server.public_base_url}/wechat/callback",
+            token=config.wechat.token,
+            app_id=config.wechat.app_id,
+            encoding_aes_key=config.wechat.encoding_aes_key or None,
+            mode=mode if config.wechat.encoding_aes_key else "plain",  # type: ignore[arg-type]
+            platform=self.control,  # opens the fake's customer-service window like WeChat does
+        )
+        self.seen_index = -1
+        self._media_ids = itertools.count(1)
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    async def start(self) -> None:
+        messages = await self.control.messages(self.openid)
+        if messages:
+            self.seen_index = max(m["index"] for m in messages)
+        self.say(f"码上商模拟器：你现在是群众 {self.openid}（/help 查看命令）")
+
+    async def show_result(self, result: CallbackResult) -> None:
+        if result.status is None:
+            self.say(f"  ✗ 服务没有应答（{result.error}）：微信会显示「该公众号暂时无法提供服务」")
+        elif result.status != 200:
+            self.say(f"  ✗ 服务拒绝了请求：HTTP {result.status} {result.body}")
+        elif result.reply:
+            self.say(f"  ← [公众号回复] {result.reply.get('Content', result.reply)}")
+        await self.show_pushed(wait_s=1.5)
+
+    async def show_pushed(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while True:
+            messages = [m for m in await self.control.messages(self.openid) if m["index"] > self.seen_index]
+            for message in messages:
+                self.seen_index = max(self.seen_index, message["index"])
+                label = _CHANNEL_ZH.get(message["channel"], message["channel"])
+                self.say(f"  ← [{label}] {message['text']}")
+            if messages or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.25)
+
+    async def handle(self, line: str) -> bool:
+        """Run one line; False means quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if not line.startswith("/"):
+            await self.show_result(await self.sender.text(self.openid, line))
+            return True
+        command, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if command in {"/quit", "/exit"}:
+            return False
+        if command == "/help":
+            self.say(HELP)
+        elif command == "/points":
+            await self.list_points()
+        elif command in {"/scan", "/follow"}:
+            if not rest:
+                self.say("  用法：/scan <联系点key>，例如 /scan hz-hospital-1（/points 列出全部）")
+            elif command == "/scan":
+                await self.show_result(await self.sender.event(self.openid, "SCAN", f"cp:{rest}"))
+            else:
+                await self.show_result(
+                    await self.sender.event(self.openid, "subscribe", f"qrscene_cp:{rest}")
+                )
+        elif command == "/image":
+            media_id = rest or f"sim-image-{next(self._media_ids)}"
+            await self.control.add_media(media_id, b"\x89PNG\r\n\x1a\n simulated photo", "image/png")
+            await self.show_result(await self.sender.image(self.openid, media_id))
+        elif command == "/voice":
+            media_id = f"sim-voice-{next(self._media_ids)}"
+            await self.control.add_media(media_id, b"#!AMR\n simulated voice", "audio/amr")
+            await self.show_result(await self.sender.voice(self.openid, media_id, recognition=rest or None))
+        elif command == "/location":
+            await self.show_result(
+                await self.sender.location(self.openid, 30.8930, 120.0880, 15, rest or "湖州市")
+            )
+        elif command == "/link":
+            title, _, url = rest.partition(" ")
+            await self.show_result(
+                await self.sender.link(self.openid, title or "链接", title, url or "https://example.com")
+            )
+        elif command == "/me":
+            if rest:
+                self.openid = rest
+                await self.start()
+            else:
+                self.say(f"  你现在是 {self.openid}")
+        elif command == "/wait":
+            seconds = float(rest) if rest.replace(".", "", 1).isdigit() else 5.0
+            await self.show_pushed(wait_s=seconds)
+        else:
+            self.say(f"  未知命令 {command}。\n{HELP}")
+        return True
+
+    async def list_points(self) -> None:
+        from models.db import close_db, init_db
+        from models.entities import ContactPoint
+
+        await init_db(self.config.database.url, create_tables=False)
+        try:
+            points = await ContactPoint.all().order_by("key")
+        finally:
+            await close_db()
+        for point in points:
+            status = "（已停用）" if point.revoked_at else ""
+            self.say(f"  {point.key:<20} {point.name}{status}")
+
+
+async def _lines(args: argparse.Namespace) -> AsyncIterator[str]:
+    if args.script:
+        script = await asyncio.to_thread(Path(args.script).read_text, encoding="utf-8")
+        for line in script.splitlines():
+            print(f"> {line}", flush=True)
+            yield line
+        return
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            line = await loop.run_in_executor(None, input, "> ")
+        except EOFError:
+            return
+        yield line
+
+
+async def run_simulator(config: Config, args: argparse.Namespace) -> int:
+    platform_url = args.platform or f"http://{config.simulator.host}:{config.simulator.port}"
+    async with aiohttp.ClientSession() as session:
+        simulator = Simulator(config, session, args.openid, args.mode, platform_url)
+        try:
+            await simulator.start()
+        except aiohttp.ClientError:
+            print(
+                f"无法连接模拟平台 {platform_url}：请先在另一个终端运行 `make run`（mashang serve --demo）。",
+                file=sys.stderr,
+            )
+            return 1
+        async for line in _lines(args):
+            try:
+                if not await simulator.handle(line):
+                    break
+            except aiohttp.ClientError as exc:
+                print(f"  ✗ 连接失败：{exc}", file=sys.stderr)
+        with contextlib.suppress(Exception):
+            await simulator.show_pushed(wait_s=0)
+    return 0

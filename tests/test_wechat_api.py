@@ -1,0 +1,488 @@
+"""The async WeChat/WeCom clients against the fake platform, with a real Redis for the token cache."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import zxingcpp
+from aiohttp.test_utils import TestServer
+from PIL import Image
+
+from bot.fake_platform import FakePlatform, create_fake_platform
+from bot.wechat_api import (
+    MiniProgramClient,
+    TokenCache,
+    WeChatAPIError,
+    WeChatClient,
+    WeChatUnavailable,
+    WeComClient,
+)
+
+APP_ID, APP_SECRET = "wxtestapp0000001", "app-secret"
+MINI_ID, MINI_SECRET = "wxtestmini000001", "mini-secret"
+CORP_ID, CORP_SECRET = "wwtestcorp000001", "corp-secret"
+OPENID = "o-citizen-1"
+
+
+@pytest.fixture
+def platform() -> FakePlatform:
+    return FakePlatform(apps={APP_ID: APP_SECRET, MINI_ID: MINI_SECRET}, corps={CORP_ID: CORP_SECRET})
+
+
+@pytest.fixture
+async def server(platform: FakePlatform) -> AsyncIterator[TestServer]:
+    srv = TestServer(create_fake_platform(platform))
+    await srv.start_server()
+    try:
+        yield srv
+    finally:
+        await srv.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def _wechat(
+    session: aiohttp.ClientSession,
+    redis: aioredis.Redis,
+    server: TestServer,
+    *,
+    app_secret: str = APP_SECRET,
+    timeout_s: float = 2.0,
+) -> WeChatClient:
+    return WeChatClient(
+        session,
+        redis,
+        app_id=APP_ID,
+        app_secret=app_secret,
+        base_url=str(server.make_url("/wechat")),
+        timeout_s=timeout_s,
+    )
+
+
+@pytest.fixture
+def wechat(session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer) -> WeChatClient:
+    return _wechat(session, redis_client, server)
+
+
+@pytest.fixture
+def mini(
+    session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer
+) -> MiniProgramClient:
+    base_url = str(server.make_url("/wechat"))
+    return MiniProgramClient(session, redis_client, app_id=MINI_ID, app_secret=MINI_SECRET, base_url=base_url)
+
+
+@pytest.fixture
+def wecom(session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer) -> WeComClient:
+    return WeComClient(
+        session,
+        redis_client,
+        corp_id=CORP_ID,
+        secret=CORP_SECRET,
+        agent_id=1000002,
+        base_url=str(server.make_url("/wecom")),
+    )
+
+
+# --- access tokens ---
+
+
+async def test_token_fetched_once_and_shared_through_redis(
+    wechat: WeChatClient,
+    platform: FakePlatform,
+    session: aiohttp.ClientSession,
+    redis_client: aioredis.Redis,
+    server: TestServer,
+) -> None:
+    platform.note_user_message(OPENID)
+    await wechat.send_custom_text(OPENID, "one")
+    await wechat.send_custom_text(OPENID, "two")
+    # A second client (another worker process) finds the token in Redis.
+    other = _wechat(session, redis_client, server)
+    await other.send_custom_text(OPENID, "three")
+
+    assert platform.token_fetch_count == 1
+    assert [m.text for m in platform.sent_to(OPENID)] == ["one", "two", "three"]
+    ttl = await redis_client.ttl(f"ms:token:{APP_ID}")
+    assert 6000 < ttl <= 6900  # a margin under expires_in=7200
+    sends = platform.calls_to("custom/send")
+    assert len({c.query["access_token"] for c in sends}) == 1
+
+
+async def test_twenty_concurrent_calls_on_a_cold_cache_fetch_one_token(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    platform.fail_next("stable_token", delay_s=0.2)  # a slow token endpoint widens the race
+    msgids = await asyncio.gather(
+        *(wechat.send_template(f"o-{i}", "tpl-1", {"first": f"case {i}"}) for i in range(20))
+    )
+    assert platform.token_fetch_count == 1
+    assert len(set(msgids)) == 20
+    assert len([m for m in platform.messages if m.channel == "template"]) == 20
+
+
+async def test_expired_token_is_refreshed_once_and_the_call_retried(
+    wechat: WeChatClient, platform: FakePlatform, redis_client: aioredis.Redis
+) -> None:
+    platform.note_user_message(OPENID)
+    await wechat.send_custom_text(OPENID, "before")
+    old = await redis_client.get(f"ms:token:{APP_ID}")
+    platform.expire_tokens()
+
+    await wechat.send_custom_text(OPENID, "after")
+
+    assert platform.token_fetch_count == 2
+    token_calls = platform.calls_to("stable_token")
+    assert [c.body["force_refresh"] for c in token_calls] == [False, True]
+    assert [c.errcode for c in platform.calls_to("custom/send")] == [0, 40001, 0]
+    assert await redis_client.get(f"ms:token:{APP_ID}") not in (None, old)
+    assert [m.text for m in platform.sent_to(OPENID)] == ["before", "after"]
+
+
+async def test_stale_token_left_by_another_process_is_replaced(
+    wechat: WeChatClient, platform: FakePlatform, redis_client: aioredis.Redis
+) -> None:
+    await redis_client.set(f"ms:token:{APP_ID}", "stale-token", ex=600)
+    await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    assert platform.token_fetch_count == 1
+    assert [c.errcode for c in platform.calls_to("template/send")] == [40001, 0]
+
+
+async def test_second_token_error_raises_without_looping(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    platform.note_user_message(OPENID)
+    platform.fail_next("custom/send", 2, errcode=40001)
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_custom_text(OPENID, "hello")
+    assert info.value.errcode == 40001
+    assert info.value.api == "/cgi-bin/message/custom/send"
+    assert platform.token_fetch_count == 2  # the first fetch and exactly one refresh
+    assert len(platform.calls_to("custom/send")) == 2
+    assert platform.sent_to(OPENID) == []
+
+
+async def test_wrong_secret_raises_at_the_token_fetch(
+    session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer, platform: FakePlatform
+) -> None:
+    client = _wechat(session, redis_client, server, app_secret="wrong")
+    with pytest.raises(WeChatAPIError) as info:
+        await client.send_template(OPENID, "tpl", {"k": "v"})
+    assert info.value.errcode == 40125
+    assert len(platform.calls_to("stable_token")) == 1
+    assert platform.calls_to("template/send") == []
+
+
+async def test_access_token_force_refresh_replaces_the_cached_token(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    first = await wechat.access_token()
+    assert await wechat.access_token() == first
+    second = await wechat.access_token(force_refresh=True)
+    assert second != first
+    assert await wechat.access_token() == second
+    assert platform.token_fetch_count == 2
+
+
+# --- the token lock ---
+
+
+async def test_token_cache_waits_for_the_refresher_in_another_process(redis_client: aioredis.Redis) -> None:
+    cache = TokenCache(redis_client, "ms:", wait_s=2.0, poll_interval_s=0.02)
+    await redis_client.set("ms:token-lock:app", "other-process", px=5000)
+    fetched: list[bool] = []
+
+    async def fetch(force: bool) -> tuple[str, int]:
+        fetched.append(force)
+        return "mine", 7200
+
+    async def other_process_finishes() -> None:
+        await asyncio.sleep(0.1)
+        await redis_client.set("ms:token:app", "theirs", ex=100)
+        await redis_client.delete("ms:token-lock:app")
+
+    task = asyncio.create_task(other_process_finishes())
+    assert await cache.get_or_fetch("app", fetch) == "theirs"
+    await task
+    assert fetched == []
+
+
+async def test_token_cache_wait_is_bounded(redis_client: aioredis.Redis) -> None:
+    cache = TokenCache(redis_client, "ms:", wait_s=0.3, poll_interval_s=0.02)
+    await redis_client.set("ms:token-lock:app", "stuck-process", px=5000)
+
+    async def fetch(force: bool) -> tuple[str, int]:
+        raise AssertionError("must not fetch while another process holds the lock")
+
+    with pytest.raises(WeChatUnavailable):
+        await cache.get_or_fetch("app", fetch)
+
+
+async def test_token_cache_releases_only_its_own_lock(redis_client: aioredis.Redis) -> None:
+    cache = TokenCache(redis_client, "ms:")
+
+    async def slow_fetch(force: bool) -> tuple[str, int]:
+        # Our lock expired meanwhile and another process took it.
+        await redis_client.set("ms:token-lock:app", "someone-else", px=5000)
+        return "tok", 7200
+
+    assert await cache.get_or_fetch("app", slow_fetch) == "tok"
+    assert await redis_client.get("ms:token-lock:app") == b"someone-else"
+
+    async def fetch(force: bool) -> tuple[str, int]:
+        return "tok2", 7200
+
+    await redis_client.delete("ms:token-lock:app")
+    assert await cache.get_or_fetch("app", fetch, bad_token="tok") == "tok2"
+    assert await redis_client.exists("ms:token-lock:app") == 0
+
+
+# --- transport failures ---
+
+
+async def test_http_5xx_and_garbage_are_unavailable(wechat: WeChatClient, platform: FakePlatform) -> None:
+    platform.fail_next("template/send", http_status=502)
+    with pytest.raises(WeChatUnavailable):
+        await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    platform.fail_next("template/send", http_status=200)  # a 200 with a non-JSON body
+    with pytest.raises(WeChatUnavailable):
+        await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    assert await wechat.send_template(OPENID, "tpl", {"k": "v"}) > 0
+
+
+async def test_timeout_is_unavailable(
+    session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer, platform: FakePlatform
+) -> None:
+    client = _wechat(session, redis_client, server, timeout_s=0.3)
+    await client.access_token()
+    platform.fail_next("template/send", delay_s=2.0)
+    with pytest.raises(WeChatUnavailable, match="timeout"):
+        await client.send_template(OPENID, "tpl", {"k": "v"})
+
+
+async def test_connection_refused_is_unavailable(
+    session: aiohttp.ClientSession, redis_client: aioredis.Redis
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = WeChatClient(
+        session, redis_client, app_id=APP_ID, app_secret=APP_SECRET, base_url=f"http://127.0.0.1:{port}"
+    )
+    with pytest.raises(WeChatUnavailable):
+        await client.access_token()
+
+
+async def test_system_busy_is_a_retriable_api_error(wechat: WeChatClient, platform: FakePlatform) -> None:
+    platform.fail_next("template/send")
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    assert info.value.errcode == -1
+    assert info.value.retriable
+
+
+async def test_outage_until_recover(wechat: WeChatClient, platform: FakePlatform) -> None:
+    platform.fail_all("template/send", http_status=503)
+    for _ in range(3):
+        with pytest.raises(WeChatUnavailable):
+            await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    platform.recover()
+    await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    assert [c.http_status for c in platform.calls_to("template/send")] == [503, 503, 503, 200]
+
+
+# --- official account ---
+
+
+async def test_custom_send_outside_the_window(wechat: WeChatClient, platform: FakePlatform) -> None:
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_custom_text(OPENID, "nobody asked")
+    assert info.value.errcode == 45015
+    assert info.value.out_of_window
+
+    platform.note_user_message(OPENID)
+    for i in range(5):
+        await wechat.send_custom_text(OPENID, f"reply {i}")
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_custom_text(OPENID, "sixth")
+    assert info.value.errcode == 45047  # the count, not the time, ran out
+    assert info.value.out_of_window
+    assert len(platform.sent_to(OPENID)) == 5
+
+
+async def test_template_send(wechat: WeChatClient, platform: FakePlatform) -> None:
+    msgid = await wechat.send_template(
+        OPENID,
+        "tpl-reply",
+        {"first": "您的意见已答复", "keyword1": "MS26112300421"},
+        url="https://x.test/c/1",
+    )
+    [message] = platform.sent_to(OPENID)
+    assert isinstance(msgid, int)
+    assert message.channel == "template"
+    assert message.payload["template_id"] == "tpl-reply"
+    assert message.payload["url"] == "https://x.test/c/1"
+    assert message.payload["data"]["keyword1"] == {"value": "MS26112300421"}
+    assert "first: 您的意见已答复" in message.text
+
+
+async def test_template_send_unknown_template(wechat: WeChatClient, platform: FakePlatform) -> None:
+    platform.templates = {"tpl-known"}
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_template(OPENID, "tpl-unknown", {"k": "v"})
+    assert info.value.errcode == 40037
+
+
+async def test_get_media(wechat: WeChatClient, platform: FakePlatform) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+    platform.add_media("media-1", jpeg, "image/jpeg")
+    assert await wechat.get_media("media-1") == (jpeg, "image/jpeg")
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.get_media("media-unknown")
+    assert info.value.errcode == 40007
+    # Binary calls get the token retry too.
+    platform.expire_tokens()
+    assert await wechat.get_media("media-1") == (jpeg, "image/jpeg")
+    assert platform.token_fetch_count == 2
+
+
+async def test_qrcode_create(wechat: WeChatClient, platform: FakePlatform) -> None:
+    first = await wechat.create_qrcode("cp:hospital-1")
+    again = await wechat.create_qrcode("cp:hospital-1")
+    assert first == again  # permanent tickets are stable per scene
+    assert set(first) == {"ticket", "url"}
+    assert platform.permanent_qr_count == 1
+    assert platform.qr_scene(first["ticket"]) == "cp:hospital-1"
+
+    temporary = await wechat.create_qrcode("bind:42", expire_seconds=600)
+    assert temporary["expire_seconds"] == 600
+    assert temporary["ticket"] != first["ticket"]
+    assert platform.calls_to("qrcode/create")[-1].body["action_name"] == "QR_STR_SCENE"
+    assert platform.permanent_qr_count == 1
+
+    platform.permanent_qr_limit = 1
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.create_qrcode("cp:school-2")
+    assert info.value.errcode == 45029
+    with pytest.raises(ValueError, match="scene_str"):
+        await wechat.create_qrcode("x" * 65)
+
+
+# --- mini-program ---
+
+
+async def test_unlimited_code_is_a_png_encoding_the_scene(
+    mini: MiniProgramClient, platform: FakePlatform
+) -> None:
+    png = await mini.get_unlimited_code("cp=hospital-1", "pages/index/index", width=300)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (300, 300)
+    assert [r.text for r in zxingcpp.read_barcodes(image)] == ["cp=hospital-1"]
+    assert platform.calls_to("stable_token")[0].body["appid"] == MINI_ID
+
+    with pytest.raises(WeChatAPIError) as info:
+        await mini.get_unlimited_code("x" * 33, "pages/index/index")
+    assert info.value.errcode == 40169
+    platform.mini_pages = {"pages/index/index"}
+    with pytest.raises(WeChatAPIError) as info:
+        await mini.get_unlimited_code("ok", "pages/missing/missing", check_path=True)
+    assert info.value.errcode == 41030
+
+
+async def test_code_to_session(mini: MiniProgramClient, platform: FakePlatform) -> None:
+    platform.add_login_code("code-1", "o-mini-1", unionid="u-1")
+    platform.add_login_code("code-2", "o-mini-2")
+    session = await mini.code_to_session("code-1")
+    assert session["openid"] == "o-mini-1"
+    assert session["unionid"] == "u-1"
+    assert session["session_key"]
+    assert "unionid" not in await mini.code_to_session("code-2")
+    for code, errcode in (("code-1", 40163), ("code-unknown", 40029)):
+        with pytest.raises(WeChatAPIError) as info:
+            await mini.code_to_session(code)
+        assert info.value.errcode == errcode
+    assert platform.token_fetch_count == 0  # jscode2session needs no access token
+
+
+async def test_subscribe_message_consumes_consent(mini: MiniProgramClient, platform: FakePlatform) -> None:
+    platform.grant_subscription("o-mini-1", "tpl-sub")
+    await mini.send_subscribe_message("o-mini-1", "tpl-sub", {"thing1": "已答复"}, page="pages/case/case")
+    with pytest.raises(WeChatAPIError) as info:
+        await mini.send_subscribe_message("o-mini-1", "tpl-sub", {"thing1": "again"})
+    assert info.value.errcode == 43101
+    [message] = platform.sent_to("o-mini-1")
+    assert message.channel == "subscribe"
+    assert message.payload["page"] == "pages/case/case"
+    assert message.text == "thing1: 已答复"
+
+
+# --- WeCom ---
+
+
+async def test_wecom_sends(wecom: WeComClient, platform: FakePlatform) -> None:
+    await wecom.send_text("zhangsan", "新案件 MS26112300421")
+    await wecom.send_markdown("zhangsan", "**新案件**")
+    await wecom.appchat_send_markdown("triage-chat", "# 待分拣 3 件")
+    await wecom.webhook_send_markdown("hook-key", "> 超期 1 件")
+
+    assert [(m.channel, m.text) for m in platform.sent_to("zhangsan")] == [
+        ("wecom_text", "新案件 MS26112300421"),
+        ("wecom_markdown", "**新案件**"),
+    ]
+    assert platform.sent_to("zhangsan")[0].payload["agentid"] == 1000002
+    assert [(m.channel, m.text) for m in platform.sent_to("triage-chat")] == [("appchat", "# 待分拣 3 件")]
+    assert [(m.channel, m.text) for m in platform.sent_to("hook-key")] == [("webhook", "> 超期 1 件")]
+    assert platform.token_fetch_count == 1
+    assert "access_token" not in platform.calls_to("webhook/send")[0].query
+
+
+async def test_wecom_expired_token_refresh(wecom: WeComClient, platform: FakePlatform) -> None:
+    await wecom.send_text("lisi", "one")
+    platform.expire_tokens()
+    await wecom.send_text("lisi", "two")
+    assert [c.errcode for c in platform.calls_to("/wecom/cgi-bin/message/send")] == [0, 42001, 0]
+    assert platform.token_fetch_count == 2
+    platform.fail_next("/wecom/cgi-bin/message/send", 2, errcode=40014)
+    with pytest.raises(WeChatAPIError) as info:
+        await wecom.send_text("lisi", "three")
+    assert info.value.errcode == 40014
+    assert platform.token_fetch_count == 3
+
+
+async def test_wecom_wrong_secret_does_not_loop(
+    session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer, platform: FakePlatform
+) -> None:
+    client = WeComClient(
+        session,
+        redis_client,
+        corp_id=CORP_ID,
+        secret="wrong",
+        agent_id=1000002,
+        base_url=str(server.make_url("/wecom")),
+    )
+    with pytest.raises(WeChatAPIError) as info:
+        await client.send_text("lisi", "x")
+    assert info.value.errcode == 40001  # WeCom's answer to a wrong secret looks like a token error
+    assert len(platform.calls_to("gettoken")) == 1
+
+
+async def test_wecom_response_url_is_usable_once(
+    wecom: WeComClient, platform: FakePlatform, server: TestServer
+) -> None:
+    code = platform.issue_response_code("group-1")
+    url = str(server.make_url(f"/wecom/cgi-bin/aibot/response?response_code={code}"))
+    await wecom.post_response_url(url, {"msgtype": "markdown", "markdown": {"content": "已受理"}})
+    with pytest.raises(WeChatAPIError):
+        await wecom.post_response_url(url, {"msgtype": "markdown", "markdown": {"content": "again"}})
+    assert [(m.channel, m.text) for m in platform.sent_to("group-1")] == [("smartbot", "已受理")]
