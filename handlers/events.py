@@ -40,17 +40,59 @@ class CitizenEvent:
         return f"{self.channel}:evt:{self.sender}:{stamp}:{self.event_name or self.kind}:{scene}"[:160]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        return data
+        return _to_dict(self, "citizen")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CitizenEvent:
-        values = dict(data)
-        created = datetime.fromisoformat(values.pop("created_at"))
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=UTC)
-        return cls(created_at=created, **values)
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """Staff or a member writing to us in WeCom: single chat with the app, or @bot in the triage group.
+
+    channel: wecom_app | wecom_bot | oa (a member without WeCom who bound the official account)
+    """
+
+    channel: str
+    sender: str  # WeCom userid (or openid for channel oa)
+    text: str
+    created_at: datetime
+    msg_id: str | None = None
+    chat_id: str | None = None  # the group the bot was @-mentioned in
+    response_url: str | None = None  # smart bot: one answer within 1 h
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.msg_id:
+            return f"{self.channel}:msg:{self.msg_id}"[:160]
+        stamp = int(self.created_at.timestamp())
+        return f"{self.channel}:evt:{self.sender}:{stamp}:{hash(self.text) & 0xFFFFFFFF:x}"[:160]
+
+    @property
+    def actor_label(self) -> str:
+        return f"wecom:{self.sender}" if self.channel != "oa" else f"openid:{self.sender}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self, "chat")
+
+
+InboundEvent = CitizenEvent | ChatEvent
+_EVENT_TYPES: dict[str, type[CitizenEvent] | type[ChatEvent]] = {"citizen": CitizenEvent, "chat": ChatEvent}
+
+
+def _to_dict(event: CitizenEvent | ChatEvent, event_type: str) -> dict[str, Any]:
+    data = asdict(event)
+    data["created_at"] = event.created_at.isoformat()
+    data["event_type"] = event_type
+    return data
+
+
+def event_from_dict(data: dict[str, Any]) -> InboundEvent:
+    """Rebuild a stored event (the inbox keeps them as JSON)."""
+    values = dict(data)
+    event_class = _EVENT_TYPES[values.pop("event_type", "citizen")]
+    created = datetime.fromisoformat(values.pop("created_at"))
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return event_class(created_at=created, **values)
 
 
 @dataclass(frozen=True)

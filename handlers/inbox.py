@@ -19,10 +19,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from handlers.events import CitizenEvent, Reply
-from handlers.outbox import send_to_citizen
+from handlers.events import InboundEvent, Reply, event_from_dict
+from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
-from models.entities import Case, Citizen, InboundMessage, InboxStatus
+from models.entities import Case, InboundMessage, InboxStatus
 from models.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Inbox:
         self._in_flight: set[int] = set()
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def accept(self, event: CitizenEvent, budget_s: float) -> Acceptance:
+    async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget."""
         try:
             row = await InboundMessage.create(
@@ -108,7 +108,7 @@ class Inbox:
         return task
 
     async def _handle(self, row: InboundMessage, slot: PassiveSlot | None) -> str | None:
-        event = CitizenEvent.from_dict(row.payload)
+        event = event_from_dict(row.payload)
         lock = self._sender_locks.get(event.sender)
         if lock is None:
             lock = asyncio.Lock()
@@ -128,23 +128,22 @@ class Inbox:
                 raise
 
     async def _handle_once(
-        self, row: InboundMessage, event: CitizenEvent, slot: PassiveSlot | None
+        self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None
     ) -> str | None:
         async with in_transaction():
             result = await self.router.dispatch(event=event, inbound_key=row.dedupe_key, **self.dependencies)
             reply = result if isinstance(result, Reply) else None
             text = reply.text if reply else None
             if result is UNHANDLED:
-                log.info("no handler for %s from %s", event.kind, event.sender)
+                log.info("no handler for %s from %s", type(event).__name__, event.sender)
             channel = "none"
             if text:
                 if slot is not None and slot.claim():
                     channel = "passive"
                 else:
                     channel = "outbox"
-                    citizen = await Citizen.get(openid=event.sender)
                     case = await Case.get_or_none(id=reply.case_id) if reply and reply.case_id else None
-                    await send_to_citizen(citizen, text, case=case, key=f"reply:{row.dedupe_key}")
+                    await send_reply(event, text, case=case, key=f"reply:{row.dedupe_key}")
             updated = await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
                 status=InboxStatus.DONE, reply_text=text, reply_channel=channel, processed_at=now()
             )

@@ -16,7 +16,7 @@ from models.jobs import enqueue
 from models.state import record_event
 from models.tracking import find_code, next_code
 
-router = Router("citizen")
+router = Router("citizen", event_type=CitizenEvent)
 
 CASE_MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "location", "link"})
 MEDIA_TYPES = frozenset({"image", "voice", "video"})

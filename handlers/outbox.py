@@ -1,20 +1,33 @@
-"""Outgoing messages as durable send jobs. Handlers enqueue; the bot's send worker delivers.
+"""Outgoing messages as durable send jobs. Handlers enqueue; the bot's delivery workers send.
 
-Enqueue inside the caller's transaction so a message exists exactly when the change it reports does.
+Enqueue inside the caller's transaction, so a message exists exactly when the change it reports does.
+Job kinds and payloads (the contract with bot/ delivery):
+
+- send.citizen    {openid, channel, text, case_code, case_state}: customer-service message inside the
+                  48 h window, template message after it
+- send.wecom_user {userid, text, markdown}: WeCom app message to one user (staff or member)
+- send.triage     {markdown}: the triage group (robot webhook, or appchat when triage_chat_id is set)
+- send.bot_reply  {response_url, text}: the smart bot's answer in the group, through response_url once;
+                  when that is used up or expired, through the triage group push instead
 """
 
 from __future__ import annotations
 
-from models.entities import Case, Citizen
+from handlers.events import ChatEvent, CitizenEvent
+from models.entities import Case, Citizen, Member
 from models.jobs import Job, enqueue
 
 SEND_CITIZEN = "send.citizen"
+SEND_WECOM_USER = "send.wecom_user"
+SEND_TRIAGE = "send.triage"
+SEND_BOT_REPLY = "send.bot_reply"
+SEND_KINDS = (SEND_CITIZEN, SEND_WECOM_USER, SEND_TRIAGE, SEND_BOT_REPLY)
 
 
 async def send_to_citizen(
     citizen: Citizen, text: str, *, case: Case | None = None, key: str | None = None
 ) -> Job | None:
-    """Send `text` to a citizen: customer-service message inside the 48 h window, template after it."""
+    """Send `text` to a WeChat user through the official account."""
     return await enqueue(
         SEND_CITIZEN,
         {
@@ -27,3 +40,63 @@ async def send_to_citizen(
         key=key,
         case_id=case.id if case else None,
     )
+
+
+async def send_to_wecom_user(
+    userid: str, text: str, *, markdown: bool = False, case: Case | None = None, key: str | None = None
+) -> Job | None:
+    return await enqueue(
+        SEND_WECOM_USER,
+        {"userid": userid, "text": text, "markdown": markdown, "case_code": case.code if case else None},
+        key=key,
+        case_id=case.id if case else None,
+    )
+
+
+async def send_to_triage(markdown: str, *, case: Case | None = None, key: str | None = None) -> Job | None:
+    return await enqueue(
+        SEND_TRIAGE,
+        {"markdown": markdown, "case_code": case.code if case else None},
+        key=key,
+        case_id=case.id if case else None,
+    )
+
+
+async def send_bot_reply(
+    response_url: str | None, text: str, *, case: Case | None = None, key: str | None = None
+) -> Job | None:
+    return await enqueue(
+        SEND_BOT_REPLY,
+        {"response_url": response_url, "text": text, "case_code": case.code if case else None},
+        key=key,
+        case_id=case.id if case else None,
+    )
+
+
+async def send_to_member(
+    member: Member, text: str, *, case: Case | None = None, key: str | None = None
+) -> bool:
+    """Reach a member in WeCom, or through the official account they bound. False if neither exists."""
+    if member.wecom_userid:
+        await send_to_wecom_user(member.wecom_userid, text, case=case, key=key)
+        return True
+    bound = await Citizen.filter(member=member).order_by("-id").first()
+    if bound is None:
+        return False
+    await send_to_citizen(bound, text, case=case, key=key)
+    return True
+
+
+async def send_reply(
+    event: ChatEvent | CitizenEvent, text: str, *, case: Case | None = None, key: str | None = None
+) -> None:
+    """Deliver a reply that could not go back as a passive reply to whoever sent `event`."""
+    if isinstance(event, CitizenEvent) or (isinstance(event, ChatEvent) and event.channel == "oa"):
+        citizen, _ = await Citizen.get_or_create(openid=event.sender)
+        await send_to_citizen(citizen, text, case=case, key=key)
+    elif isinstance(event, ChatEvent) and event.channel == "wecom_bot":
+        await send_bot_reply(event.response_url, text, case=case, key=key)
+    elif isinstance(event, ChatEvent):
+        await send_to_wecom_user(event.sender, text, case=case, key=key)
+    else:  # pragma: no cover - every event type is listed above
+        raise TypeError(f"cannot reply to {type(event).__name__}")

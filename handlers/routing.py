@@ -56,8 +56,11 @@ class _Registration:
 
 
 class Router:
-    def __init__(self, name: str) -> None:
+    """Handlers for one kind of event: `event_type` limits the router (and its children) to it."""
+
+    def __init__(self, name: str, event_type: type | tuple[type, ...] | None = None) -> None:
         self.name = name
+        self.event_type = event_type
         self._handlers: list[_Registration] = []
         self._children: list[Router] = []
 
@@ -74,6 +77,8 @@ class Router:
 
     async def dispatch(self, **data: Any) -> Any:
         """Run the first handler whose filters all match; UNHANDLED when none does."""
+        if self.event_type is not None and not isinstance(data.get("event"), self.event_type):
+            return UNHANDLED
         for registration in self._handlers:
             handler_data = dict(data)
             for flt in registration.filters:
