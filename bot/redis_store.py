@@ -47,8 +47,23 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    async def _answers(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        client = aioredis.Redis(unix_socket_path=str(self.socket_path))
+        try:
+            return bool(await client.ping())
+        except (aioredis.ConnectionError, OSError):
+            return False
+        finally:
+            await client.aclose()
+
     async def start(self, timeout_s: float = 10.0) -> None:
+        """Start redis-server, or share the one another process of ours already runs on this socket
+        (e.g. `mashang qr make` while `mashang serve` is up); a shared server is left running."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if await self._answers():
+            return
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         args = [
@@ -79,15 +94,8 @@ class EmbeddedRedis:
         while asyncio.get_running_loop().time() < deadline:
             if self._process.returncode is not None:
                 raise RedisStartError(f"embedded redis-server exited; see {self.data_dir / 'redis.log'}")
-            if self.socket_path.exists():
-                client = aioredis.Redis(unix_socket_path=str(self.socket_path))
-                try:
-                    if await client.ping():
-                        return
-                except (aioredis.ConnectionError, OSError):
-                    pass
-                finally:
-                    await client.aclose()
+            if await self._answers():
+                return
             await asyncio.sleep(0.05)
         await self.stop()
         raise RedisStartError("embedded redis-server did not start within the timeout")
