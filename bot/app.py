@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 
 import aiohttp
@@ -18,12 +19,13 @@ from bot.job_runner import JobRunner
 from bot.official_account import OfficialAccountTransport
 from bot.redis_store import EmbeddedRedis, connect
 from bot.wechat_api import WeChatClient
-from handlers import intake
+from handlers import intake, members, triage, triage_queue
 from handlers.inbox import Inbox
 from handlers.outbox import SEND_CITIZEN
 from handlers.routing import Router
 from handlers.settings import Settings
 from models.db import close_db, init_db
+from models.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,15 @@ def handler_settings(config: Config) -> Settings:
         group_window_s=config.intake.group_window_s,
         scan_binding_ttl_s=config.intake.scan_binding_ttl_s,
         redis_prefix=config.redis.key_prefix,
-        assign_within_s=config.sla.assign_within,
-        reply_within_s=config.sla.reply_within,
+        sla=SlaPolicy.from_values(**asdict(config.sla)),
     )
 
 
 def build_router() -> Router:
+    """Staff first, then members (and binding, and refusing strangers), then citizens."""
     root = Router("root")
+    root.include_router(triage.router)
+    root.include_router(members.router)
     root.include_router(intake.router)
     return root
 
@@ -101,6 +105,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SETTINGS] = settings
     inbox = Inbox(build_router(), {"redis": app[REDIS], "settings": settings})
     app[INBOX] = inbox
+    queued = await triage_queue.rebuild(app[REDIS], settings)
+    log.info("triage queue rebuilt from the database: %d cases waiting", queued)
     app[OA_TRANSPORT] = OfficialAccountTransport(
         inbox,
         token=config.wechat.token,

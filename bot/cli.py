@@ -84,6 +84,27 @@ async def _roster_import(config: Config, path: str) -> int:
     return 0
 
 
+async def _member_bind_code(config: Config, member_key: str) -> int:
+    from handlers.case_actions import CommandError
+    from handlers.members import create_bind_code
+    from models.db import close_db, init_db
+
+    await init_db(config.database.url)
+    try:
+        bind = await create_bind_code(member_key)
+        await bind.fetch_related("member")
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    print(f"委员 {bind.member.name}（{member_key}）的绑定码：{bind.code}")
+    print(
+        f"请委员在公众号里发送「绑定 {bind.code}」，{bind.expires_at:%Y-%m-%d %H:%M} UTC 前有效，只能使用一次。"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mashang",
@@ -110,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="upsert everything in a TOML roster (idempotent)"
     )
     roster_import.add_argument("path", help="roster file, e.g. roster.example.toml")
+
+    member = commands.add_parser("member", help="members of the committee")
+    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
+    bind_code = member_commands.add_parser(
+        "bind-code", help="one-time code a member without WeCom sends to the official account: 绑定 <code>"
+    )
+    bind_code.add_argument("member_key", help="the member's key in the roster, e.g. m-zhao")
 
     simulate = commands.add_parser(
         "simulate", help="be a citizen in a terminal: scan a contact point, write, see what WeChat would show"
@@ -146,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "roster":
         return asyncio.run(_roster_import(config, args.path))
+    if args.command == "member":
+        return asyncio.run(_member_bind_code(config, args.member_key))
     if args.command == "simulate":
         from bot.simulator import run_simulator
 

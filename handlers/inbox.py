@@ -19,6 +19,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from handlers.after_commit import collecting, run_all
 from handlers.events import InboundEvent, Reply, event_from_dict
 from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
@@ -130,6 +131,14 @@ class Inbox:
     async def _handle_once(
         self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None
     ) -> str | None:
+        with collecting() as deferred:
+            text, channel = await self._dispatch_in_transaction(row, event, slot)
+        await run_all(deferred)
+        return text if channel == "passive" else None
+
+    async def _dispatch_in_transaction(
+        self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None
+    ) -> tuple[str | None, str]:
         async with in_transaction():
             result = await self.router.dispatch(event=event, inbound_key=row.dedupe_key, **self.dependencies)
             reply = result if isinstance(result, Reply) else None
@@ -149,7 +158,7 @@ class Inbox:
             )
             if not updated:
                 raise AlreadyHandled(row.dedupe_key)
-        return text if channel == "passive" else None
+        return text, channel
 
     async def recover_pending(self, older_than_s: float = 10.0, limit: int = 500) -> int:
         """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox."""

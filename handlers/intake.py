@@ -7,13 +7,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handlers import case_actions
 from handlers import citizen_texts as texts
 from handlers.events import CitizenEvent, Reply
 from handlers.routing import Router
 from handlers.settings import Settings
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
-from models.state import record_event
+from models.state import Transition, apply_transition, record_event
 from models.tracking import find_code, next_code
 
 router = Router("citizen", event_type=CitizenEvent)
@@ -149,7 +150,14 @@ async def handle_case_message(
     point = await bound_contact_point(redis, settings, event.sender)
     moment = event.created_at
     window_start = moment - timedelta(seconds=settings.group_window_s)
-    open_case = (
+    # A member asked this citizen a question: the next messages answer it, wherever they come from.
+    asked = (
+        await Case.filter(citizen=citizen, state=CaseState.NEEDS_INFO)
+        .order_by("-updated_at")
+        .prefetch_related("contact_point")
+        .first()
+    )
+    open_case = asked or (
         await Case.filter(
             citizen=citizen,
             contact_point=point,
@@ -171,7 +179,7 @@ async def handle_case_message(
             created_at=moment,
             updated_at=moment,
             last_citizen_message_at=moment,
-            assign_due_at=moment + timedelta(seconds=settings.assign_within_s),
+            assign_due_at=settings.sla.assign_deadline(moment),
         )
         await record_event(case, "created", actor, at=moment, contact_point=point.key if point else None)
     else:
@@ -179,6 +187,8 @@ async def handle_case_message(
         case.last_citizen_message_at = moment
         case.updated_at = moment
         await case.save(update_fields=["last_citizen_message_at", "updated_at"])
+        if case.state == CaseState.NEEDS_INFO:
+            await apply_transition(case, Transition.PROVIDE_INFO, actor=actor, at=moment)
     message = await CaseMessage.create(
         case=case,
         direction="in",
@@ -199,7 +209,12 @@ async def handle_case_message(
             case_id=case.id,
         )
     if open_case is None:
+        await case_actions.on_case_created(case, redis, settings)
         return Reply(texts.case_received(case.code, point.name if point else None), case_id=case.id)
+    if case.member_id is not None:  # type: ignore[attr-defined]
+        await case_actions.forward_to_member(
+            case, _excerpt(event) if event.msg_type != "text" else event.text
+        )
     count = await CaseMessage.filter(case=case, direction="in").count()
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 

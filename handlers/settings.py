@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from models.sla import SlaPolicy
+
+
+def _default_sla() -> SlaPolicy:
+    return SlaPolicy.from_values(
+        assign_within="2d",
+        reply_within="7d",
+        urgent_factor=0.5,
+        remind_at=0.75,
+        return_visit_after="1d",
+        return_visit_timeout="3d",
+    )
 
 
 @dataclass(frozen=True)
@@ -11,8 +24,7 @@ class Settings:
     group_window_s: float = 600.0
     scan_binding_ttl_s: float = 86400.0
     redis_prefix: str = "ms:"
-    assign_within_s: float = 2 * 86400.0
-    reply_within_s: float = 7 * 86400.0
+    sla: SlaPolicy = field(default_factory=_default_sla)
 
     def key(self, *parts: str) -> str:
         return self.redis_prefix + ":".join(parts)

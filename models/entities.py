@@ -259,3 +259,20 @@ class TrackingSequence(Model):
 
     class Meta:
         table = "tracking_sequence"
+
+
+class MemberBindCode(Model):
+    """A one-time code that binds a member's official-account openid (members without WeCom)."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=12, unique=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="bind_codes", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    used_by = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "member_bind_code"

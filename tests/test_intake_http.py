@@ -66,7 +66,8 @@ async def test_scan_then_complaint_gives_a_tracking_code_in_every_mode(stack: St
     messages = await CaseMessage.filter(case=case)
     assert [m.content for m in messages] == ["医院门口停车太难，每天排队一小时"]
     kinds = [e.kind for e in await CaseEvent.filter(case=case).order_by("id")]
-    assert kinds == ["created", "message.in"]
+    assert kinds == ["created", "message.in", "category.suggested"]
+    assert (await Case.get(code=code).prefetch_related("category")).category.name == "医疗卫生"
     # The passive reply carried the acknowledgement: nothing else went out.
     await stack.run_jobs()
     assert stack.texts_to("o-alice") == []

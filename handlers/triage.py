@@ -1,0 +1,211 @@
+"""Staff in the triage group (@bot) or in single chat with the WeCom app: one line per action."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from handlers import case_actions as actions
+from handlers import triage_queue
+from handlers.case_actions import CommandError
+from handlers.commands import CommandLine, command_filter, event_text
+from handlers.events import ChatEvent, Reply
+from handlers.masking import excerpt
+from handlers.people import Person, identify
+from handlers.routing import Router
+from handlers.settings import Settings
+from models.entities import Case, CaseEvent, CaseState, Staff
+from models.sla import format_deadline_zh
+from models.timeutil import now
+
+log = logging.getLogger(__name__)
+
+router = Router("staff", event_type=ChatEvent)
+
+STAFF_COMMANDS: list[tuple[str, str, str, str]] = [
+    # verb, alias, usage, effect
+    ("派", "assign", "派 <编号> <委员>", "交办给委员（姓名或编号）"),
+    ("转", "transfer", "转 <编号> <部门> [说明]", "转交承办部门"),
+    ("答", "reply", "答 <编号> <答复内容>", "代部门或政协答复群众"),
+    ("并", "merge", "并 <编号> <目标编号>", "并案：群众也会收到目标件的答复"),
+    ("退", "reject", "退 <编号> <理由>", "不予受理，告知群众理由"),
+    ("类", "category", "类 <编号> <类别>", "设置类别"),
+    ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
+    ("查", "show", "查 <编号>", "查看办理过程"),
+    ("待办", "queue", "待办", "待分拣和超期的件"),
+    ("帮助", "help", "帮助", "显示本表"),
+]
+VERBS = {word: verb for verb, alias, _, _ in STAFF_COMMANDS for word in (verb, alias)}
+
+
+def help_text() -> str:
+    rows = [f"{usage}（{alias}）：{effect}" for _, alias, usage, effect in STAFF_COMMANDS]
+    return "码上商分拣命令：\n" + "\n".join(rows)
+
+
+async def staff_sender(event: ChatEvent) -> dict[str, Any] | None:
+    person = await identify(event)
+    return {"person": person, "staff": person.staff} if person.staff is not None else None
+
+
+def actor_of(staff: Staff) -> str:
+    return f"staff:{staff.key}"
+
+
+async def _command_reply(coro: Any) -> Reply:
+    try:
+        return Reply(await coro)
+    except CommandError as exc:
+        return Reply(str(exc))
+
+
+def _need(command: CommandLine, count: int) -> None:
+    if len(command.args) < count:
+        usage = next(u for v, _, u, _ in STAFF_COMMANDS if v == command.verb)
+        raise CommandError(f"格式：{usage}")
+
+
+@router.handler(staff_sender, command_filter(VERBS))
+async def handle_staff_command(
+    command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings
+) -> Reply:
+    return await _command_reply(run_staff_command(command, staff, redis, settings))
+
+
+async def run_staff_command(
+    command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings
+) -> str:
+    actor = actor_of(staff)
+    verb = command.verb
+    if verb == "帮助":
+        return help_text()
+    if verb == "待办":
+        return await queue_text(redis, settings)
+    _need(command, 1)
+    case = await actions.find_case(command.args[0], settings)
+    await CaseEvent.create(
+        case=case,
+        kind="command",
+        actor=actor,
+        detail={"line": f"{verb} {command.rest}"[:500]},
+        created_at=now(),
+    )
+    if verb == "派":
+        _need(command, 2)
+        member = await actions.find_member(command.rest_after(1))
+        return await actions.assign(case, member, actor, redis, settings)
+    if verb == "转":
+        _need(command, 2)
+        department = await actions.find_department(command.args[1])
+        return await actions.transfer(case, department, command.rest_after(2), actor, redis, settings)
+    if verb == "答":
+        return await actions.reply(case, command.rest_after(1), actor, "政协码上商工作人员", redis, settings)
+    if verb == "并":
+        _need(command, 2)
+        target = await actions.find_case(command.args[1], settings)
+        return await actions.merge(case, target, actor, redis, settings)
+    if verb == "退":
+        return await actions.reject(case, command.rest_after(1), actor, redis, settings)
+    if verb == "类":
+        _need(command, 2)
+        return await actions.set_category(case, await actions.find_category(command.rest_after(1)), actor)
+    if verb == "急":
+        return await actions.mark_urgent(case, actor, redis, settings)
+    if verb == "查":
+        return await timeline_text(case)
+    raise CommandError(help_text())  # pragma: no cover - every verb is handled above
+
+
+@router.handler(staff_sender)
+async def handle_unknown_staff_command(event: ChatEvent) -> Reply:
+    text = event_text(event) or ""
+    return Reply(f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}")
+
+
+async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10) -> str:
+    moment = now()
+    waiting = await triage_queue.queue_size(redis, settings)
+    cases = await triage_queue.queued_cases(redis, settings, limit)
+    overdue_reply = (
+        await Case.filter(
+            state__in=[CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseState.REOPENED],
+            reply_due_at__lt=moment,
+        )
+        .order_by("-urgent", "reply_due_at")
+        .limit(limit)
+        .prefetch_related("member")
+    )
+    overdue_reply_count = await Case.filter(
+        state__in=[CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseState.REOPENED],
+        reply_due_at__lt=moment,
+    ).count()
+    overdue_assign = sum(1 for c in cases if c.assign_due_at and c.assign_due_at < moment)
+    lines = [
+        f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign}+ 件），答复超期 {overdue_reply_count} 件"
+    ]
+    for case in cases:
+        late = "【超期】" if case.assign_due_at and case.assign_due_at < moment else ""
+        urgent = "【急】" if case.urgent else ""
+        due = format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—"
+        lines.append(
+            f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）"
+        )
+    for case in overdue_reply:
+        holder = case.member.name if case.member else "—"
+        due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
+        lines.append(f"【答复超期】{case.code} 委员{holder}（期限 {due}）")
+    if len(lines) == 1:
+        lines.append("暂无待办，辛苦了！")
+    return "\n".join(lines)
+
+
+_EVENT_ZH = {
+    "created": "群众提交",
+    "message.in": "群众留言",
+    "message.out": "发送消息",
+    "media.saved": "保存附件",
+    "category.suggested": "建议类别",
+    "category.set": "设置类别",
+    "urgent": "标为急件",
+    "command": "命令",
+    "merge.received": "并入他件",
+    "reply.via_merge": "随并案答复",
+}
+
+
+async def timeline_text(case: Case, limit: int = 20) -> str:
+    events = await CaseEvent.filter(case=case).order_by("-created_at", "-id").limit(limit)
+    lines = [
+        f"**{case.code}** {actions.where(case)}，状态：{case.state_zh}"
+        + (f"，委员：{case.member.name}" if case.member else ""),
+        f"内容：{await actions.first_content(case, 120)}",
+    ]
+    for event in reversed(events):
+        when = format_deadline_zh(event.created_at)
+        if event.kind.startswith("state:"):
+            from models.state import TRANSITION_ZH, Transition
+
+            what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
+            reason = event.detail.get("reason")
+            what += f"（{excerpt(reason, 40)}）" if reason else ""
+        else:
+            what = _EVENT_ZH.get(event.kind, event.kind)
+            if event.kind == "message.out":
+                what += f"（{event.detail.get('channel', '')}）"
+            if event.kind == "command":
+                what += f"：{excerpt(event.detail.get('line', ''), 40)}"
+        who = event.actor.split(":", 1)[0] if event.actor.startswith("citizen:") else event.actor
+        lines.append(f"{when} {who} {what}")
+    return "\n".join(lines)
+
+
+def refusal_text() -> str:
+    return "您好，您还不是码上商的工作人员或委员，不能使用此功能。如需开通，请联系政协办公室。"
+
+
+def log_refusal(person: Person, event: ChatEvent) -> None:
+    log.warning(
+        "refused %s from %s (%s): %r", event.channel, event.sender, person.actor, excerpt(event.text, 60)
+    )
