@@ -99,9 +99,8 @@ async def _member_bind_code(config: Config, member_key: str) -> int:
     finally:
         await close_db()
     print(f"委员 {bind.member.name}（{member_key}）的绑定码：{bind.code}")
-    print(
-        f"请委员在公众号里发送「绑定 {bind.code}」，{bind.expires_at:%Y-%m-%d %H:%M} UTC 前有效，只能使用一次。"
-    )
+    expires = f"{bind.expires_at:%Y-%m-%d %H:%M} UTC"
+    print(f"请委员在公众号里发送「绑定 {bind.code}」，{expires} 前有效，只能使用一次。")
     return 0
 
 

@@ -172,7 +172,8 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
     reached = await send_to_member(member, member_card(case, content), case=case)
     await send_to_citizen(
         case.citizen,
-        f"您的诉求（编号 {case.code}）已交由政协委员{member.name}办理，将于 {format_deadline_zh(reply_due)} 前答复您。",
+        f"您的诉求（编号 {case.code}）已交由政协委员{member.name}办理，"
+        f"将于 {format_deadline_zh(reply_due)} 前答复您。",
         case=case,
     )
     note = "" if reached else f"（注意：委员{member.name}尚未绑定企业微信或公众号，请电话通知）"
@@ -335,7 +336,8 @@ async def ask(case: Case, member: Member, question: str) -> str:
     )
     await send_to_citizen(
         case.citizen,
-        f"关于您的诉求（编号 {case.code}），委员{member.name}想进一步了解：{question}\n请直接回复文字、图片或语音。",
+        f"关于您的诉求（编号 {case.code}），委员{member.name}想进一步了解：{question}\n"
+        "请直接回复文字、图片或语音。",
         case=case,
     )
     return f"已向 {case.code} 的群众提问，群众的回复会转给您。"

@@ -105,9 +105,8 @@ async def my_cases_text(member: Member) -> str:
     lines = [f"{member.name}委员，您在办 {len(cases)} 件："]
     for case in cases:
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
-        lines.append(
-            f"{'【急】' if case.urgent else ''}{case.code} {case.state_zh} {excerpt(case.summary, 20)}（答复期限 {due}）"
-        )
+        urgent = "【急】" if case.urgent else ""
+        lines.append(f"{urgent}{case.code} {case.state_zh} {excerpt(case.summary, 20)}（答复期限 {due}）")
     return "\n".join(lines)
 
 

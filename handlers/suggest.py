@@ -8,10 +8,8 @@ OPEN_WORK = [CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseS
 
 
 async def suggest_category(case: Case) -> Category | None:
-    texts = [case.summary] + list(
-        await CaseMessage.filter(case=case, direction="in").values_list("content", flat=True)
-    )
-    blob = " ".join(t for t in texts if t)
+    contents = await CaseMessage.filter(case=case, direction="in").values_list("content", flat=True)
+    blob = " ".join([case.summary, *(str(text) for text in contents if text)])
     best: tuple[int, Category] | None = None
     for category in await Category.all().order_by("id"):
         hits = sum(blob.count(keyword) for keyword in category.keywords)

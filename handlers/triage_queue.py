@@ -51,7 +51,7 @@ async def queue_size(redis: aioredis.Redis, settings: Settings) -> int:
 
 async def next_case_ids(redis: aioredis.Redis, settings: Settings, count: int) -> list[int]:
     members = await redis.zrange(queue_key(settings), 0, count - 1)
-    return [int(m) for m in members]
+    return [int(str(m.decode() if isinstance(m, bytes) else m)) for m in members]
 
 
 async def queued_cases(redis: aioredis.Redis, settings: Settings, count: int) -> list[Case]:
