@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from bot.job_runner import JobRunner
 from bot.official_account import OfficialAccountTransport
 from bot.redis_store import EmbeddedRedis, connect
 from bot.wechat_api import WeChatClient
-from handlers import intake, members, triage, triage_queue
+from handlers import intake, loop, members, triage, triage_queue
 from handlers.inbox import Inbox
 from handlers.outbox import SEND_CITIZEN
 from handlers.routing import Router
@@ -120,6 +121,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     runner.register(
         intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download
     )
+    runner.register(loop.SLA_REMIND, loop.run_reminder)
+    runner.register(loop.SLA_OVERDUE, functools.partial(loop.run_overdue, settings=settings))
+    runner.register(loop.VISIT_START, functools.partial(loop.run_visit_start, settings=settings))
+    runner.register(loop.VISIT_TIMEOUT, loop.run_visit_timeout)
     app[JOBS] = runner
     yield
     await inbox.drain()

@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--mode", choices=["plain", "compat", "safe"], default="safe", help="callback mode")
     simulate.add_argument("--platform", help="fake platform URL (default from [simulator])")
     simulate.add_argument("--script", help="read commands from this file instead of the terminal")
+
+    from bot.qr_cli import add_qr_parser
+
+    add_qr_parser(commands)
     return parser
 
 
@@ -179,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.simulator import run_simulator
 
         return asyncio.run(run_simulator(config, args))
+    if args.command == "qr":
+        from bot.qr_cli import run_qr
+
+        return asyncio.run(run_qr(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import triage_queue
+from handlers import loop, triage_queue
 from handlers.masking import excerpt
 from handlers.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
@@ -136,12 +136,18 @@ async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings)
     point = case.contact_point
     suggested = await suggest_member(point)
     await triage_queue.enqueue_case(redis, settings, case)
+    await loop.schedule_deadline(case, "assign", settings, case.created_at)
     await send_to_triage(await case_card(case, suggested, category), case=case, key=f"card:{case.code}")
     if point is not None and point.auto_assign and suggested is not None:
         await assign(case, suggested, "system:auto-assign", redis, settings)
 
 
 # ---- triage actions ------------------------------------------------------------------------------
+
+
+async def _save_marks(case: Case, fields: list[str]) -> None:
+    if fields:
+        await case.save(update_fields=fields)
 
 
 def member_card(case: Case, content: str) -> str:
@@ -190,7 +196,10 @@ async def transfer(
         reason=note,
         detail={"department": department.key},
         department=department,
+        reply_due_at=settings.sla.reply_deadline(now(), urgent=case.urgent),
     )
+    await _save_marks(case, loop.mark_triaged(case, now()))
+    await loop.schedule_deadline(case, "reply", settings, now())
     await triage_queue.dequeue_case(redis, settings, case)
     await send_to_citizen(
         case.citizen,
@@ -213,6 +222,8 @@ async def reply(
     await transition(
         case, Transition.REPLY, actor, detail={"by": by_name}, last_reply=text, replied_at=moment
     )
+    await _save_marks(case, loop.mark_triaged(case, moment) + loop.mark_replied(case, moment, settings))
+    await loop.schedule_return_visit(case, settings)
     await triage_queue.dequeue_case(redis, settings, case)
     await CaseMessage.create(
         case=case, direction="out", author=actor, msg_type="text", content=text, created_at=moment
@@ -242,6 +253,7 @@ async def merge(case: Case, target: Case, actor: str, redis: aioredis.Redis, set
     if CaseState(target.state) in {CaseState.MERGED, CaseState.REJECTED}:
         raise CommandError(f"目标件 {target.code} 当前状态为「{target.state_zh}」，不能作为并案目标。")
     await transition(case, Transition.MERGE, actor, detail={"target": target.code}, merged_into=target)
+    await _save_marks(case, loop.mark_triaged(case, now()))
     await triage_queue.dequeue_case(redis, settings, case)
     await record_event(target, "merge.received", actor, source=case.code)
     await send_to_citizen(
@@ -262,6 +274,7 @@ async def reject(case: Case, reason: str, actor: str, redis: aioredis.Redis, set
     if not reason.strip():
         raise CommandError(f"请说明不予受理的理由：「退 {case.code} 理由」。")
     await transition(case, Transition.REJECT, actor, reason=reason, closed_at=now())
+    await _save_marks(case, loop.mark_triaged(case, now()))
     await triage_queue.dequeue_case(redis, settings, case)
     await send_to_citizen(
         case.citizen,
@@ -298,6 +311,9 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
     await record_event(case, "urgent", actor)
     if CaseState(case.state) == CaseState.RECEIVED:
         await triage_queue.enqueue_case(redis, settings, case)
+        await loop.schedule_deadline(case, "assign", settings, now())
+    elif "reply_due_at" in fields:
+        await loop.schedule_deadline(case, "reply", settings, now())
     due = case.reply_due_at if "reply_due_at" in fields else case.assign_due_at
     return (
         f"已将 {case.code} 标为急件，期限提前到 {format_deadline_zh(due)}。"
@@ -355,8 +371,10 @@ async def return_to_triage(
         f"member:{member.key}",
         reason=reason,
         member=None,
+        assign_due_at=settings.sla.assign_deadline(now(), urgent=case.urgent),
         reply_due_at=None,
     )
+    await loop.schedule_deadline(case, "assign", settings, now())
     await triage_queue.enqueue_case(redis, settings, case)
     await send_to_triage(
         f"**{case.code} 被退回分拣**\n> 委员：{member.name}\n> 原因：{excerpt(reason, 120)}\n"

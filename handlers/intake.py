@@ -7,14 +7,16 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import case_actions
+from handlers import case_actions, loop
 from handlers import citizen_texts as texts
 from handlers.events import CitizenEvent, Reply
+from handlers.qr_stats import record_follow, record_new_case, record_scan
 from handlers.routing import Router
 from handlers.settings import Settings
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
 from models.state import Transition, apply_transition, record_event
+from models.timeutil import now
 from models.tracking import find_code, next_code
 
 router = Router("citizen", event_type=CitizenEvent)
@@ -96,6 +98,7 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
     await get_citizen(event, touch_window=False)
     key = event.contact_point_key
     point = await ContactPoint.get_or_none(key=key) if key else None
+    await record_scan(point, event.created_at, new_follower=event.kind == "subscribe")
     if point is None:
         return Reply(texts.greeting_general())
     if not point.is_active:
@@ -109,6 +112,7 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
 @router.handler(is_plain_subscribe)
 async def handle_subscribe(event: CitizenEvent) -> Reply:
     await get_citizen(event, touch_window=False)
+    await record_follow(event.created_at)
     return Reply(texts.greeting_general())
 
 
@@ -141,6 +145,34 @@ async def handle_my_cases(event: CitizenEvent) -> Reply:
     return Reply(texts.my_cases(lines, total))
 
 
+async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
+    """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」 from a citizen whose case is in its return visit."""
+    if not is_text(event):
+        return None
+    answer = loop.parse_survey_answer(event.text)
+    if answer is None:
+        return None
+    query = Case.filter(citizen__openid=event.sender, state__in=[CaseState.RETURN_VISIT, CaseState.REPLIED])
+    if answer.code_text:
+        check = find_code(answer.code_text, settings.tracking_prefix)
+        if check is None or not check.valid:
+            return None
+        query = query.filter(code=check.code)
+    case = await query.order_by("-visit_sent_at", "-replied_at").first()
+    return {"answer": answer, "case": case} if case else None
+
+
+@router.handler(survey_answer)
+async def handle_survey_answer(
+    event: CitizenEvent, answer: Any, case: Case, redis: aioredis.Redis, settings: Settings
+) -> Reply:
+    await get_citizen(event, touch_window=True)
+    text = await loop.record_visit(
+        case, answer.score, answer.comment, f"citizen:{event.sender}", "citizen", redis, settings
+    )
+    return Reply(text, case_id=case.id)
+
+
 @router.handler(is_case_message)
 async def handle_case_message(
     event: CitizenEvent, redis: aioredis.Redis, settings: Settings, inbound_key: str
@@ -148,7 +180,7 @@ async def handle_case_message(
     """A new case, or a follow-up joining the citizen's open case at the same contact point."""
     citizen = await get_citizen(event, touch_window=True)
     point = await bound_contact_point(redis, settings, event.sender)
-    moment = event.created_at
+    moment = now()  # business time (the month simulation runs it fast); WeChat's CreateTime is kept raw
     window_start = moment - timedelta(seconds=settings.group_window_s)
     # A member asked this citizen a question: the next messages answer it, wherever they come from.
     asked = (
@@ -168,6 +200,7 @@ async def handle_case_message(
         .first()
     )
     actor = f"citizen:{event.sender}"
+    earlier: Case | None = None
     if open_case is None:
         code = await next_code(settings.tracking_prefix, moment)
         case = await Case.create(
@@ -182,6 +215,7 @@ async def handle_case_message(
             assign_due_at=settings.sla.assign_deadline(moment),
         )
         await record_event(case, "created", actor, at=moment, contact_point=point.key if point else None)
+        await record_new_case(point, moment)
     else:
         case = open_case
         case.last_citizen_message_at = moment
@@ -210,7 +244,10 @@ async def handle_case_message(
         )
     if open_case is None:
         await case_actions.on_case_created(case, redis, settings)
-        return Reply(texts.case_received(case.code, point.name if point else None), case_id=case.id)
+        received = texts.case_received(case.code, point.name if point else None)
+        if earlier is not None:
+            received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"
+        return Reply(received, case_id=case.id)
     if case.member_id is not None:  # type: ignore[attr-defined]
         await case_actions.forward_to_member(
             case, _excerpt(event) if event.msg_type != "text" else event.text

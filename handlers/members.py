@@ -129,8 +129,8 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
     raise CommandError("暂时无法生成绑定码，请稍后再试。")  # pragma: no cover
 
 
-def bind_command(event: CitizenEvent) -> dict[str, Any] | None:
-    if event.kind != "message" or event.msg_type != "text":
+def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
+    if not isinstance(event, CitizenEvent) or event.kind != "message" or event.msg_type != "text":
         return None
     command = parse(event.text, BIND_VERBS)
     return {"command": command} if command else None

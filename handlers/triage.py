@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from handlers import case_actions as actions
-from handlers import triage_queue
+from handlers import loop, triage_queue
 from handlers.case_actions import CommandError
 from handlers.commands import CommandLine, command_filter, event_text
 from handlers.events import ChatEvent, Reply
@@ -34,7 +34,9 @@ STAFF_COMMANDS: list[tuple[str, str, str, str]] = [
     ("类", "category", "类 <编号> <类别>", "设置类别"),
     ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
     ("查", "show", "查 <编号>", "查看办理过程"),
-    ("待办", "queue", "待办", "待分拣和超期的件"),
+    ("待办", "queue", "待办", "待分拣、超期和待电话回访的件"),
+    ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
+    ("统计", "stats", "统计 [委员]", "今日、本周、本月的交办、答复、回访和满意率"),
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in STAFF_COMMANDS for word in (verb, alias)}
@@ -83,6 +85,9 @@ async def run_staff_command(
         return help_text()
     if verb == "待办":
         return await queue_text(redis, settings)
+    if verb == "统计":
+        member = await actions.find_member(command.rest) if command.rest else None
+        return await loop.stats_text(member)
     _need(command, 1)
     case = await actions.find_case(command.args[0], settings)
     await CaseEvent.create(
@@ -115,6 +120,16 @@ async def run_staff_command(
         return await actions.mark_urgent(case, actor, redis, settings)
     if verb == "查":
         return await timeline_text(case)
+    if verb == "回访":
+        _need(command, 2)
+        answer = loop.parse_survey_answer(command.rest_after(1))
+        if answer is None:
+            raise CommandError(f"格式：回访 {case.code} 1|2|3 备注（1 满意，2 基本满意，3 不满意）")
+        if CaseState(case.state) not in {CaseState.REPLIED, CaseState.RETURN_VISIT}:
+            raise CommandError(f"编号 {case.code} 当前状态为「{case.state_zh}」，只有已答复的件才能回访。")
+        await loop.record_visit(case, answer.score, answer.comment, actor, "phone", redis, settings)
+        outcome = "已办结。" if answer.score in (1, 2) else "已重新交办，承办人会收到群众意见。"
+        return f"已记录 {case.code} 的电话回访：{loop.SATISFACTION_ZH[answer.score]}，{outcome}"
     raise CommandError(help_text())  # pragma: no cover - every verb is handled above
 
 
@@ -156,6 +171,10 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         holder = case.member.name if case.member else "—"
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
         lines.append(f"【答复超期】{case.code} 委员{holder}（期限 {due}）")
+    for case in await loop.phone_visit_tasks(limit):
+        lines.append(
+            f"【电话回访】{case.code}：群众未答复回访，请电话回访后发送「回访 {case.code} 1|2|3 备注」"
+        )
     if len(lines) == 1:
         lines.append("暂无待办，辛苦了！")
     return "\n".join(lines)
@@ -172,6 +191,10 @@ _EVENT_ZH = {
     "command": "命令",
     "merge.received": "并入他件",
     "reply.via_merge": "随并案答复",
+    "sla.reminder": "催办",
+    "sla.overdue": "超期通报",
+    "visit.phone_task": "转电话回访",
+    "follows": "关联已办结件",
 }
 
 

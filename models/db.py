@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-MODEL_MODULES = ["models.entities", "models.jobs"]
+MODEL_MODULES = ["models.entities", "models.jobs", "models.qr"]
 
 
 def _prepare_url(url: str) -> str:

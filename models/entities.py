@@ -175,8 +175,17 @@ class Case(Model):
     replied_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
     last_reply = fields.TextField(null=True)
-    satisfaction = fields.IntField(null=True)  # 1 满意, 2 基本满意, 3 不满意
+    satisfaction = fields.IntField(null=True)  # 1 满意, 2 基本满意, 3 不满意 (the latest return visit)
+    satisfaction_comment = fields.TextField(null=True)
     reopen_count = fields.IntField(default=0)
+    # For the committees' figures: first triage and first reply, against the deadlines of the time.
+    triaged_at = fields.DatetimeField(null=True)
+    triaged_on_time = fields.BooleanField(null=True)
+    first_replied_at = fields.DatetimeField(null=True)
+    replied_on_time = fields.BooleanField(null=True)
+    visit_sent_at = fields.DatetimeField(null=True)
+    visit_recorded_at = fields.DatetimeField(null=True)
+    visit_channel = fields.CharField(max_length=10, null=True)  # citizen | phone
 
     class Meta:
         table = "case"

@@ -18,6 +18,7 @@ from handlers.roster import import_roster
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+TRIAGE_HOOK = "test-triage-hook"
 
 
 class Stack:
@@ -46,7 +47,7 @@ class Stack:
                     "reply_template_id": "tpl-reply",
                     "request_timeout_s": "2s",
                 },
-                "wecom": {"api_base_url": f"{fake_url}/wecom"},
+                "wecom": {"api_base_url": f"{fake_url}/wecom", "triage_webhook_key": TRIAGE_HOOK},
                 "miniprogram": {"api_base_url": f"{fake_url}/wechat"},
                 "intake": {"media_dir": str(self.tmp_path / "media"), "passive_reply_budget_s": "3s"},
             },
