@@ -216,6 +216,13 @@ async def handle_case_message(
         )
         await record_event(case, "created", actor, at=moment, contact_point=point.key if point else None)
         await record_new_case(point, moment)
+        earlier = (
+            await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
+        )
+        if earlier is not None:
+            case.follows = earlier
+            await case.save(update_fields=["follows_id"])
+            await record_event(case, "follows", actor, at=moment, earlier=earlier.code)
     else:
         case = open_case
         case.last_citizen_message_at = moment

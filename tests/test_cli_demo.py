@@ -1,0 +1,118 @@
+"""What the README promises a new user: `mashang serve --demo` and `mashang simulate` work together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(stdin), 60)
+    return process.returncode or 0, output.decode()
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    port, sim_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASHANG_")}
+    env.update(
+        MASHANG_DATABASE_URL=f"sqlite://{tmp_path / 'demo.sqlite3'}",
+        MASHANG_REDIS_URL="",
+        MASHANG_REDIS_DATA_DIR=str(tmp_path / "redis"),
+        MASHANG_INTAKE_MEDIA_DIR=str(tmp_path / "media"),
+        MASHANG_SERVER_PORT=str(port),
+        MASHANG_SERVER_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        MASHANG_SIMULATOR_PORT=str(sim_port),
+    )
+    return env
+
+
+async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp_path: Path) -> None:
+    code, output = await run_cli(demo_env, "roster", "import", "roster.example.toml")
+    assert code == 0, output
+    assert "contact_points: 4 new" in output
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--demo",
+        cwd=ROOT,
+        env=demo_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        health = f"{demo_env['MASHANG_SERVER_PUBLIC_BASE_URL']}/healthz"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(150):
+                try:
+                    async with session.get(health) as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the demo service did not come up")
+        script = tmp_path / "citizen.txt"
+        script.write_text(
+            "/points\n/scan hz-hospital-1\n医院门口停车太难，每天排队一小时\n我的\n/wait 1\n/quit\n", encoding="utf-8"
+        )
+        code, output = await run_cli(demo_env, "simulate", "--script", str(script))
+        assert code == 0, output
+        assert "hz-hospital-1" in output
+        assert "湖州市中心医院" in output
+        assert "欢迎来到「湖州市中心医院」" in output
+        match = re.search(r"查询编号：(MS\d{11,})", output)
+        assert match, output
+        assert f"1. {match.group(1)}" in output  # 我的 lists the new case
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 20)
+    assert server.returncode == 0 or server.returncode == -15
+
+
+async def test_a_bad_setting_stops_the_start_with_one_line(demo_env: dict[str, str]) -> None:
+    env = {**demo_env, "MASHANG_SLA_ASSIGN_WITHIN": "two days"}
+    code, output = await run_cli(env, "serve")
+    assert code == 2
+    assert output.strip().splitlines() == [
+        "configuration error: sla.assign_within: not a duration (use a number with s, m, h or d, e.g. '2d'): 'two days'"
+    ]
+
+
+async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
+    await run_cli(demo_env, "roster", "import", "roster.example.toml")
+    code, output = await run_cli(demo_env, "member", "bind-code", "m-zhao")
+    assert code == 0, output
+    assert re.search(r"绑定 \d{6}", output)
+    code, output = await run_cli(demo_env, "member", "bind-code", "m-nobody")
+    assert code == 2
+    assert "m-nobody" in output
