@@ -18,11 +18,14 @@ from bot.config import Config, load_config
 from bot.delivery import CitizenDelivery, MediaDownloader
 from bot.job_runner import JobRunner
 from bot.official_account import OfficialAccountTransport
+from bot.rate_limit import RateLimiter
 from bot.redis_store import EmbeddedRedis, connect
-from bot.wechat_api import WeChatClient
+from bot.wechat_api import WeChatClient, WeComClient
+from bot.wecom_delivery import WeComDelivery
+from bot.wecom_transport import WeComAppTransport, WeComBotTransport
 from handlers import intake, loop, members, triage, triage_queue
 from handlers.inbox import Inbox
-from handlers.outbox import SEND_CITIZEN
+from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.routing import Router
 from handlers.settings import Settings
 from models.db import close_db, init_db
@@ -38,6 +41,10 @@ SETTINGS = web.AppKey("settings", Settings)
 INBOX = web.AppKey("inbox", Inbox)
 JOBS = web.AppKey("jobs", JobRunner)
 OA_TRANSPORT = web.AppKey("oa_transport", OfficialAccountTransport)
+WECOM = web.AppKey("wecom", WeComClient)
+WECOM_APP_TRANSPORT = web.AppKey("wecom_app_transport", WeComAppTransport)
+WECOM_BOT_TRANSPORT = web.AppKey("wecom_bot_transport", WeComBotTransport)
+WECOM_DELIVERY = web.AppKey("wecom_delivery", WeComDelivery)
 
 
 def handler_settings(config: Config) -> Settings:
@@ -96,6 +103,16 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout_s=config.wechat.request_timeout_s,
         key_prefix=config.redis.key_prefix,
     )
+    app[WECOM] = WeComClient(
+        session,
+        app[REDIS],
+        corp_id=config.wecom.corp_id,
+        secret=config.wecom.secret,
+        agent_id=config.wecom.agent_id,
+        base_url=config.wecom.api_base_url,
+        timeout_s=config.wechat.request_timeout_s,
+        key_prefix=config.redis.key_prefix,
+    )
     yield
     await session.close()
 
@@ -116,8 +133,34 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
     )
+    app[WECOM_APP_TRANSPORT] = WeComAppTransport(
+        inbox,
+        token=config.wecom.token,
+        encoding_aes_key=config.wecom.encoding_aes_key,
+        corp_id=config.wecom.corp_id,
+        agent_id=config.wecom.agent_id,
+        timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        passive_reply_budget_s=config.intake.passive_reply_budget_s,
+    )
+    app[WECOM_BOT_TRANSPORT] = WeComBotTransport(
+        inbox,
+        token=config.wecom.bot_token,
+        encoding_aes_key=config.wecom.bot_encoding_aes_key,
+        timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+    )
+    wecom_delivery = WeComDelivery(
+        app[WECOM],
+        RateLimiter(app[REDIS], config.redis.key_prefix),
+        api_base_url=config.wecom.api_base_url,
+        triage_webhook_key=config.wecom.triage_webhook_key,
+        triage_chat_id=config.wecom.triage_chat_id,
+    )
+    app[WECOM_DELIVERY] = wecom_delivery
     runner = JobRunner(concurrency=config.server.workers)
     runner.register(SEND_CITIZEN, CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send)
+    runner.register(SEND_WECOM_USER, wecom_delivery.send_user)
+    runner.register(SEND_TRIAGE, wecom_delivery.send_triage)
+    runner.register(SEND_BOT_REPLY, wecom_delivery.send_bot_reply)
     runner.register(
         intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download
     )
@@ -169,6 +212,22 @@ async def oa_receive(request: web.Request) -> web.Response:
     return await request.app[OA_TRANSPORT].receive(request)
 
 
+async def wecom_app_verify(request: web.Request) -> web.Response:
+    return await request.app[WECOM_APP_TRANSPORT].verify(request)
+
+
+async def wecom_app_receive(request: web.Request) -> web.Response:
+    return await request.app[WECOM_APP_TRANSPORT].receive(request)
+
+
+async def wecom_bot_verify(request: web.Request) -> web.Response:
+    return await request.app[WECOM_BOT_TRANSPORT].verify(request)
+
+
+async def wecom_bot_receive(request: web.Request) -> web.Response:
+    return await request.app[WECOM_BOT_TRANSPORT].receive(request)
+
+
 def create_app(
     config: Config | None = None, *, config_path: str | None = None, run_workers: bool = True
 ) -> web.Application:
@@ -185,4 +244,8 @@ def create_app(
     app.router.add_get("/healthz", health)
     app.router.add_get("/wechat/callback", oa_verify)
     app.router.add_post("/wechat/callback", oa_receive)
+    app.router.add_get("/wecom/callback", wecom_app_verify)
+    app.router.add_post("/wecom/callback", wecom_app_receive)
+    app.router.add_get("/wecom/bot", wecom_bot_verify)
+    app.router.add_post("/wecom/bot", wecom_bot_receive)
     return app

@@ -1,7 +1,8 @@
 """Send callbacks to our service the way WeChat and WeCom do (tests and the local simulator).
 
 `OfficialAccountSender` plays WeChat posting to our official-account callback in plain, compat or
-safe mode; `WeComAppSender` plays WeCom posting to a self-built app's callback. Both sign like the
+safe mode; `WeComAppSender` plays WeCom posting to a self-built app's callback; `WeComBotSender` plays
+WeCom posting a smart bot's (智能机器人) encrypted JSON callback with a response_url. All sign like the
 real platforms, wait `timeout_s` (5 s on the real ones) for the answer and try again with the same
 request, three tries in all, and decrypt and parse the passive reply.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -115,7 +117,12 @@ class _CallbackSender:
             return resp.status, await resp.text()
 
     async def _post(
-        self, params: Mapping[str, str], body: str, *, retries_on_timeout: bool
+        self,
+        params: Mapping[str, str],
+        body: str,
+        *,
+        retries_on_timeout: bool,
+        content_type: str = "text/xml",
     ) -> CallbackResult:
         tries = self._tries if retries_on_timeout else 1
         error = None
@@ -125,7 +132,7 @@ class _CallbackSender:
                     self.callback_url,
                     params=params,
                     data=body.encode(),
-                    headers={"Content-Type": "text/xml"},
+                    headers={"Content-Type": content_type},
                     timeout=self._timeout,
                 ) as resp:
                     text = await resp.text()
@@ -470,13 +477,20 @@ class WeComAppSender(_CallbackSender):
         }
 
     async def text(
-        self, userid: str, content: str, *, msg_id: int | None = None, create_time: int | None = None
+        self,
+        userid: str,
+        content: str,
+        *,
+        msg_id: int | None = None,
+        create_time: int | None = None,
+        tamper: Tamper | None = None,
+        timestamp: str | int | None = None,
     ) -> CallbackResult:
         fields = self._base_fields(userid, "text", create_time)
         fields["Content"] = content
         fields["MsgId"] = msg_id if msg_id is not None else next_msg_id()
         fields["AgentID"] = self.agent_id
-        return await self.send_xml(build_xml(fields))
+        return await self.send_xml(build_xml(fields), tamper=tamper, timestamp=timestamp)
 
     async def event(
         self,
@@ -493,3 +507,166 @@ class WeComAppSender(_CallbackSender):
             fields["EventKey"] = event_key
         fields["AgentID"] = self.agent_id
         return await self.send_xml(build_xml(fields))
+
+
+class WeComBotSender(_CallbackSender):
+    """WeCom posting a smart bot's (智能机器人) callback: JSON {"encrypt": ...}, receive id "".
+
+    Each message carries a fresh response_url from the fake platform (valid 1 h, usable once), issued for
+    the group (chatid) or, in a single chat, for the user. `last_response_url` is the latest one.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        callback_url: str,
+        *,
+        token: str,
+        encoding_aes_key: str,
+        api_base_url: str = "",
+        platform: UserActivitySink | None = None,
+        aibotid: str = "aibot-fake-0001",
+        bot_name: str = "码上商",
+        chat_id: str = "wr-triage-group",
+        timeout_s: float = 5.0,
+        tries: int = 3,
+    ) -> None:
+        super().__init__(session, callback_url, timeout_s=timeout_s, tries=tries)
+        self.token = token
+        self.api_base_url = api_base_url.rstrip("/")  # the fake's WeCom base, for response URLs
+        self.platform = platform
+        self.aibotid = aibotid
+        self.bot_name = bot_name
+        self.chat_id = chat_id
+        self.last_response_url: str | None = None
+        self._crypto: Any = WeComCrypto(token, encoding_aes_key, "")
+
+    def _encrypt(self, plain: str) -> str:
+        return str(EnterprisePrpCrypto(self._crypto.key).encrypt(plain, "").decode())
+
+    async def response_url(self, recipient: str) -> str:
+        """A new response_url as WeCom would put in the push."""
+        if isinstance(self.platform, FakePlatform):
+            code = self.platform.issue_response_code(recipient)
+            return f"{self.api_base_url}/cgi-bin/aibot/response?response_code={code}"
+        if isinstance(self.platform, FakePlatformControl):
+            return await self.platform.issue_response_url(recipient)
+        return f"{self.api_base_url}/cgi-bin/aibot/response?response_code={secrets.token_urlsafe(24)}"
+
+    async def verify(self, echostr: str, *, tamper: Tamper | None = None) -> tuple[int, str]:
+        """URL check: GET with msg_signature, timestamp, nonce and the encrypted echostr."""
+        timestamp = str(int(time.time()))
+        nonce = str(secrets.randbelow(10**10))
+        encrypted = self._encrypt(echostr)
+        if tamper == "body":
+            encrypted = _corrupt_ciphertext(encrypted)
+        signature = _sign(self.token, timestamp, nonce, encrypted)
+        if tamper in ("signature", "msg_signature"):
+            signature = _forge(signature)
+        return await self._get(
+            {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": encrypted}
+        )
+
+    async def send_json(
+        self,
+        message: Mapping[str, Any],
+        *,
+        timestamp: str | int | None = None,
+        nonce: str | None = None,
+        retries_on_timeout: bool = True,
+        tamper: Tamper | None = None,
+    ) -> CallbackResult:
+        """POST one push (the plaintext JSON as WeCom builds it), encrypted and signed."""
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = nonce or str(secrets.randbelow(10**10))
+        encrypt = self._encrypt(json.dumps(message, ensure_ascii=False))
+        if tamper == "body":
+            encrypt = _corrupt_ciphertext(encrypt)
+        signature = _sign(self.token, ts, nonce, encrypt)
+        if tamper in ("signature", "msg_signature"):
+            signature = _forge(signature)
+        params = {"msg_signature": signature, "timestamp": ts, "nonce": nonce}
+        body = json.dumps({"encrypt": encrypt})
+        return await self._post(
+            params, body, retries_on_timeout=retries_on_timeout, content_type="application/json"
+        )
+
+    def _parse_reply(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
+        envelope = json.loads(text)
+        if not isinstance(envelope, dict) or "encrypt" not in envelope:
+            return None, "plaintext reply (the smart bot needs an encrypted one)"
+        expected = _sign(self.token, str(envelope.get("timestamp")), str(envelope.get("nonce")), envelope["encrypt"])
+        if expected != envelope.get("msgsignature"):
+            return None, "reply signature does not match"
+        plain = EnterprisePrpCrypto(self._crypto.key).decrypt(envelope["encrypt"], "")
+        reply = json.loads(plain)
+        return (reply if isinstance(reply, dict) else None), None
+
+    async def message(
+        self,
+        userid: str,
+        msgtype: str,
+        part: Any,
+        *,
+        chat_id: str | None = None,
+        single: bool = False,
+        msg_id: str | None = None,
+        tamper: Tamper | None = None,
+        timestamp: str | int | None = None,
+    ) -> CallbackResult:
+        """Any message push: `part` is the body under `msgtype` (e.g. {"content": "..."} for text)."""
+        chat = None if single else (chat_id or self.chat_id)
+        self.last_response_url = await self.response_url(chat or userid)
+        message: dict[str, Any] = {
+            "msgid": msg_id or f"fake-{next_msg_id()}",
+            "aibotid": self.aibotid,
+            "chattype": "single" if single else "group",
+            "from": {"userid": userid},
+            "response_url": self.last_response_url,
+            "msgtype": msgtype,
+            msgtype: part,
+        }
+        if chat is not None:
+            message["chatid"] = chat
+        return await self.send_json(message, tamper=tamper, timestamp=timestamp)
+
+    async def text(
+        self,
+        userid: str,
+        content: str,
+        *,
+        chat_id: str | None = None,
+        single: bool = False,
+        mention: bool = True,
+        msg_id: str | None = None,
+        tamper: Tamper | None = None,
+        timestamp: str | int | None = None,
+    ) -> CallbackResult:
+        """A text to the bot: in a group (the default) it starts with "@<bot name> " as WeCom sends it."""
+        if mention and not single:
+            content = f"@{self.bot_name} {content}"
+        return await self.message(
+            userid,
+            "text",
+            {"content": content},
+            chat_id=chat_id,
+            single=single,
+            msg_id=msg_id,
+            tamper=tamper,
+            timestamp=timestamp,
+        )
+
+    async def event(self, userid: str, eventtype: str = "enter_chat", *, single: bool = True) -> CallbackResult:
+        """An event push (enter_chat, template_card_event, ...): no response is expected from us."""
+        message: dict[str, Any] = {
+            "msgid": f"fake-{next_msg_id()}",
+            "create_time": int(time.time()),
+            "aibotid": self.aibotid,
+            "chattype": "single" if single else "group",
+            "from": {"userid": userid},
+            "msgtype": "event",
+            "event": {"eventtype": eventtype},
+        }
+        if not single:
+            message["chatid"] = self.chat_id
+        return await self.send_json(message)

@@ -173,6 +173,8 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
         assigned_at=moment,
         reply_due_at=reply_due,
     )
+    await _save_marks(case, loop.mark_triaged(case, moment))
+    await loop.schedule_deadline(case, "reply", settings, moment)
     await triage_queue.dequeue_case(redis, settings, case)
     content = await first_content(case, 200)
     reached = await send_to_member(member, member_card(case, content), case=case)

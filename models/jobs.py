@@ -14,6 +14,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from models.timeutil import now
 
@@ -60,15 +61,16 @@ async def enqueue(
     """Add a job; with `key`, a second enqueue of the same key is a no-op and returns None."""
     moment = now()
     try:
-        return await Job.create(
-            kind=kind,
-            key=key,
-            payload=payload,
-            case_id=case_id,
-            run_at=run_at or moment,
-            max_attempts=max_attempts,
-            created_at=moment,
-        )
+        async with in_transaction():  # a savepoint: a duplicate key must not abort the caller's transaction
+            return await Job.create(
+                kind=kind,
+                key=key,
+                payload=payload,
+                case_id=case_id,
+                run_at=run_at or moment,
+                max_attempts=max_attempts,
+                created_at=moment,
+            )
     except IntegrityError:
         if key is None:
             raise

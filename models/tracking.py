@@ -88,7 +88,8 @@ async def next_code(prefix: str, at: datetime) -> str:
                 row = await TrackingSequence.get(day=day)
                 return format_code(prefix, day, row.last_value)
         try:
-            await TrackingSequence.create(day=day, last_value=0)
+            async with in_transaction():  # a savepoint inside the caller's transaction
+                await TrackingSequence.create(day=day, last_value=0)
         except IntegrityError:
             pass  # another process created the day's row first
     raise RuntimeError(f"could not allocate a tracking code for {day}")

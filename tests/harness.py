@@ -12,13 +12,16 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import INBOX, JOBS, create_app
 from bot.config import Config, build_config
-from bot.fake_callbacks import OfficialAccountSender
+from bot.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
 from bot.fake_platform import FakePlatform, create_fake_platform
 from handlers.roster import import_roster
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TRIAGE_HOOK = "test-triage-hook"
+WECOM_AES_KEY = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+BOT_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+BOT_TOKEN = "testbottoken"
 
 
 class Stack:
@@ -47,7 +50,14 @@ class Stack:
                     "reply_template_id": "tpl-reply",
                     "request_timeout_s": "2s",
                 },
-                "wecom": {"api_base_url": f"{fake_url}/wecom", "triage_webhook_key": TRIAGE_HOOK},
+                "wecom": {
+                    "api_base_url": f"{fake_url}/wecom",
+                    "triage_webhook_key": TRIAGE_HOOK,
+                    "token": "testwecomtoken",
+                    "encoding_aes_key": WECOM_AES_KEY,
+                    "bot_token": BOT_TOKEN,
+                    "bot_encoding_aes_key": BOT_AES_KEY,
+                },
                 "miniprogram": {"api_base_url": f"{fake_url}/wechat"},
                 "intake": {"media_dir": str(self.tmp_path / "media"), "passive_reply_budget_s": "3s"},
             },
@@ -106,6 +116,58 @@ class Stack:
             platform=self.platform,
             **kwargs,
         )
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    def wecom_user(self, **kwargs: Any) -> WeComAppSender:
+        """WeCom posting a staff member's or member's single-chat message to our /wecom/callback."""
+        assert self.session is not None
+        assert self.config is not None
+        wecom = self.config.wecom
+        options: dict[str, Any] = {
+            "token": wecom.token,
+            "encoding_aes_key": wecom.encoding_aes_key,
+            "corp_id": wecom.corp_id,
+            "agent_id": wecom.agent_id,
+        }
+        return WeComAppSender(self.session, self.url("/wecom/callback"), **{**options, **kwargs})
+
+    def bot(self, **kwargs: Any) -> WeComBotSender:
+        """WeCom posting an @-mention of the smart bot (in the triage group by default) to our /wecom/bot."""
+        assert self.session is not None
+        assert self.config is not None
+        wecom = self.config.wecom
+        options: dict[str, Any] = {
+            "token": wecom.bot_token,
+            "encoding_aes_key": wecom.bot_encoding_aes_key,
+            "api_base_url": wecom.api_base_url,
+            "platform": self.platform,
+        }
+        return WeComBotSender(self.session, self.url("/wecom/bot"), **{**options, **kwargs})
+
+    def triage_messages(self) -> list[str]:
+        """What reached the triage group: the robot webhook key, or the appchat when one is configured."""
+        assert self.config is not None
+        wecom = self.config.wecom
+        return [
+            m.text
+            for m in self.platform.messages
+            if (m.channel == "webhook" and m.recipient == wecom.triage_webhook_key)
+            or (m.channel == "appchat" and m.recipient == wecom.triage_chat_id)
+        ]
+
+    def bot_answers(self) -> list[str]:
+        """What the smart bot said through response URLs (any group or single chat)."""
+        return [m.text for m in self.platform.messages if m.channel == "smartbot"]
+
+    async def make_jobs_due(self) -> int:
+        """Every pending job becomes due now (tests skip the wait of a backoff or a rate limit)."""
+        from models.jobs import Job, JobStatus
+        from models.timeutil import now
+
+        return await Job.filter(status=JobStatus.PENDING).update(run_at=now())
 
     async def run_jobs(self, timeout_s: float = 10.0) -> None:
         await self.app[JOBS].run_until_idle(timeout_s)

@@ -40,6 +40,12 @@ async def post_signed(stack: Stack, body: str | bytes) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+async def citizen_sends(code: str) -> list[str]:
+    """The channels that carried messages to the citizen of `code`, from the case timeline."""
+    events = await CaseEvent.filter(case__code=code, kind="message.out").order_by("id")
+    return [e.detail["channel"] for e in events if e.detail["channel"] in {"custom", "template"}]
+
+
 def code_in(text: str) -> str:
     import re
 
@@ -251,7 +257,7 @@ async def test_slow_handling_answers_success_and_the_reply_goes_through_the_outb
     assert len(sent) == 1
     assert sent[0].channel == "custom"
     code = code_in(sent[0].text)
-    assert await CaseEvent.filter(case__code=code, kind="message.out").count() == 1
+    assert await citizen_sends(code) == ["custom"]
     # WeChat's retry of that message now finds it handled: no second case, no second reply.
     retry = await citizen.text("o-ivy", "病房漏水", msg_id=777)
     assert retry.status == 200
@@ -319,18 +325,18 @@ async def test_restart_in_the_middle_of_a_send_loses_nothing(stack: Stack) -> No
     stack.platform.fail_next("message/custom/send", delay_s=1.5, errcode=-1)
     sending = asyncio.create_task(stack.run_jobs(timeout_s=60))
     for _ in range(250):
-        if stack.platform.calls_to("message/custom/send"):
+        if stack.platform.calls_to("message/custom/send"):  # the request reached WeChat
             break  # the request reached WeChat, which has not answered
         await asyncio.sleep(0.02)
     sending.cancel()
     await asyncio.gather(sending, return_exceptions=True)
     await stack.app[JOBS].cancel_running()
-    assert await Job.filter(status=JobStatus.RUNNING).count() == 1
+    assert await Job.filter(status=JobStatus.RUNNING, kind="send.citizen").count() == 1
     await stack.restart_service()
-    await Job.filter(status=JobStatus.RUNNING).update(lease_until=now() - timedelta(seconds=1))
+    await Job.filter(status=JobStatus.RUNNING, kind="send.citizen").update(lease_until=now() - timedelta(seconds=1))
     from models.jobs import release_expired_leases
 
-    assert await release_expired_leases() == 1
+    assert await release_expired_leases() >= 1
     await stack.run_jobs()
     texts = stack.texts_to("o-mike")
     assert len(texts) == 1
@@ -346,8 +352,7 @@ async def test_past_the_48_hour_window_a_template_message_carries_the_reply(stac
     sent = stack.platform.sent_to("o-nina")
     assert [m.channel for m in sent] == ["template"]
     assert case.code in sent[0].text
-    event = await CaseEvent.get(case=case, kind="message.out")
-    assert event.detail["channel"] == "template"
+    assert await citizen_sends(case.code) == ["template"]
 
 
 async def test_at_most_five_customer_service_messages_then_templates(stack: Stack) -> None:

@@ -1,0 +1,363 @@
+"""Job handlers that talk to WeCom: app messages to staff and members, the triage group, smart-bot answers.
+
+- send.wecom_user {userid, text, markdown}: message/send (text or markdown) to one user.
+- send.triage {markdown}: the triage group, through appchat/send when wecom.triage_chat_id is set, else
+  the group robot webhook (wecom.triage_webhook_key).
+- send.bot_reply {response_url, text}: the smart bot's answer through its response_url, once. When the
+  job has no response_url, the URL is used up or expired (1 h), or it is not WeCom's, the text goes to
+  the triage group instead (a send.triage job).
+
+WeCom drops messages over its rate limits without an error, so every send first takes a slot from a
+Redis sliding-window limiter (per user, per group); when none is free the job waits
+(`RetryLater(count_attempt=False)`) until one frees: messages wait, they are never dropped.
+
+One recipient's messages keep their queue order: within a process a lock per recipient runs them one
+at a time, and a job waits while an older job to the same recipient is held back (rate limit, WeCom
+failure) so that it cannot overtake it. A text longer than WeCom accepts goes out in parts; the job
+remembers how many parts went out, so a retry sends only the rest. The case timeline records every
+delivered message with its channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+from yarl import URL
+
+from bot.job_runner import GiveUp, RetryLater
+from bot.rate_limit import Limits, RateLimiter
+from bot.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
+from handlers.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
+from models.entities import Case
+from models.jobs import Job, JobStatus, backoff_seconds, enqueue
+from models.state import record_event
+from models.timeutil import get_clock, now
+
+log = logging.getLogger(__name__)
+
+# WeCom's documented limits (developer.work.weixin.qq.com/document/path/90454), with a margin:
+# an app may send one member 30 messages a minute and 1,000 an hour; a member receives at most 200 app
+# messages a minute and 10,000 a day in group chats; a group robot takes about 20 a minute.
+USER_LIMITS: Limits = ((28, 60.0), (950, 3600.0))
+APPCHAT_LIMITS: Limits = ((180, 60.0), (9500, 86400.0))
+WEBHOOK_LIMITS: Limits = ((18, 60.0),)
+
+TEXT_MAX_BYTES = 2048  # message/send text and markdown, appchat markdown
+WEBHOOK_MAX_BYTES = 4096  # group robot markdown
+RESPONSE_URL_TTL_S = 3600.0
+RESPONSE_URL_MARGIN_S = 60.0
+RETRIABLE_CODES = {-1, 6000, 45009, 45033}  # system busy, version conflict, frequency, concurrency
+RATE_CODES = {45009, 45033}
+UNCONFIGURED_RETRY_S = 300.0
+PART_MARK = "（续）"
+
+
+def _fit(text: str, max_bytes: int) -> int:
+    """How many leading characters of `text` fit in `max_bytes` UTF-8 bytes (at least one)."""
+    used = 0
+    for index, char in enumerate(text):
+        used += len(char.encode())
+        if used > max_bytes:
+            return max(1, index)
+    return len(text)
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """`text` in parts of at most `max_bytes` UTF-8 bytes, cut at line ends where possible."""
+    if len(text.encode()) <= max_bytes:
+        return [text]
+    budget = max_bytes - len(PART_MARK.encode())
+    pieces: list[str] = []
+    for line in text.splitlines(keepends=True):
+        while len(line.encode()) > budget:  # an over-long line: cut between characters
+            cut = _fit(line, budget)
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    parts: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and len((current + piece).encode()) > budget:
+            parts.append(current)
+            current = ""
+        current += piece
+    parts.append(current)
+    kept = [part.rstrip("\n") for part in parts if part.strip()]
+    return [part if index == 0 else PART_MARK + part for index, part in enumerate(kept)]
+
+
+def _business_seconds(real_s: float) -> float:
+    """A real-time wait as business seconds (the job queue runs on the business clock)."""
+    return real_s / get_clock().to_real_seconds(1.0)
+
+
+def _retry_delay(job: Job, exc: BaseException) -> float:
+    """The delay the job runner will give `job` after `exc` (see models.jobs.retry_later)."""
+    if isinstance(exc, RetryLater):
+        if exc.delay_s is not None:
+            return exc.delay_s
+        return backoff_seconds(job.attempts + (1 if exc.count_attempt else 0))
+    return backoff_seconds(job.attempts + 1)
+
+
+def _classify(exc: WeChatAPIError | WeChatUnavailable) -> Exception:
+    if isinstance(exc, WeChatUnavailable):
+        return RetryLater(f"WeCom unavailable: {exc}")
+    if exc.errcode in RATE_CODES:
+        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=_business_seconds(60.0))
+    if exc.errcode in RETRIABLE_CODES:
+        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}")
+    return GiveUp(f"WeCom error {exc.errcode}: {exc.errmsg}")
+
+
+class WeComDelivery:
+    def __init__(
+        self,
+        wecom: WeComClient,
+        limiter: RateLimiter,
+        *,
+        api_base_url: str,
+        triage_webhook_key: str = "",
+        triage_chat_id: str = "",
+        user_limits: Limits = USER_LIMITS,
+        appchat_limits: Limits = APPCHAT_LIMITS,
+        webhook_limits: Limits = WEBHOOK_LIMITS,
+    ) -> None:
+        self.wecom = wecom
+        self.limiter = limiter
+        self.triage_webhook_key = triage_webhook_key
+        self.triage_chat_id = triage_chat_id
+        self.user_limits = user_limits
+        self.appchat_limits = appchat_limits
+        self.webhook_limits = webhook_limits
+        base = URL(api_base_url.rstrip("/"))
+        self._response_origin = base.origin()
+        self._response_path = base.path.rstrip("/") + "/cgi-bin/aibot/response"
+        self._locks: dict[str, asyncio.Lock] = {}
+        # recipient -> {job id: when it runs again} for jobs of this process that failed or were held back
+        self._held: dict[str, dict[int, datetime]] = {}
+        self._warned_unconfigured = False
+
+    # --- job handlers ---
+
+    async def send_user(self, job: Job) -> dict[str, Any]:
+        userid = str(job.payload["userid"])
+        return await self._in_order(job, f"user:{userid}", lambda: self._send_user(job))
+
+    async def send_triage(self, job: Job) -> dict[str, Any]:
+        return await self._in_order(job, "triage", lambda: self._send_triage(job))
+
+    async def send_bot_reply(self, job: Job) -> dict[str, Any]:
+        return await self._in_order(job, "bot", lambda: self._send_bot_reply(job))
+
+    # --- senders ---
+
+    async def _send_user(self, job: Job) -> dict[str, Any]:
+        payload = job.payload
+        markdown = bool(payload.get("markdown"))
+        text = str(payload["text"])
+        userid = str(payload["userid"])
+        send = self.wecom.send_markdown if markdown else self.wecom.send_text
+        parts = split_text(text, TEXT_MAX_BYTES)
+        await self._send_parts(job, f"user:{userid}", self.user_limits, parts, lambda part: send(userid, part))
+        channel = "wecom_markdown" if markdown else "wecom_text"
+        await self._record(job, channel, text, parts=len(parts))
+        return {"channel": channel, "parts": len(parts)}
+
+    async def _send_triage(self, job: Job) -> dict[str, Any]:
+        text = str(job.payload["markdown"])
+        if self.triage_chat_id:
+            chat_id = self.triage_chat_id
+            parts = split_text(text, TEXT_MAX_BYTES)
+            await self._send_parts(
+                job,
+                f"appchat:{chat_id}",
+                self.appchat_limits,
+                parts,
+                lambda part: self.wecom.appchat_send_markdown(chat_id, part),
+            )
+            channel = "triage_appchat"
+        elif self.triage_webhook_key:
+            key = self.triage_webhook_key
+            parts = split_text(text, WEBHOOK_MAX_BYTES)
+            await self._send_parts(
+                job,
+                f"webhook:{key}",
+                self.webhook_limits,
+                parts,
+                lambda part: self.wecom.webhook_send_markdown(key, part),
+            )
+            channel = "triage_webhook"
+        else:
+            if not self._warned_unconfigured:
+                log.warning("no triage group: set wecom.triage_webhook_key or wecom.triage_chat_id")
+                self._warned_unconfigured = True
+            raise RetryLater(
+                "no triage group configured (wecom.triage_webhook_key or wecom.triage_chat_id)",
+                delay_s=UNCONFIGURED_RETRY_S,
+                count_attempt=False,
+            )
+        await self._record(job, channel, text, parts=len(parts))
+        return {"channel": channel, "parts": len(parts)}
+
+    async def _send_bot_reply(self, job: Job) -> dict[str, Any]:
+        payload = job.payload
+        text = str(payload["text"])
+        url = payload.get("response_url")
+        reason = payload.get("response_url_failed")
+        if not url:
+            reason = reason or "no response_url"
+        elif not reason:
+            age_s = get_clock().to_real_seconds((now() - job.created_at).total_seconds())
+            if not self._is_response_url(str(url)):
+                reason = "response_url is not WeCom's"
+                log.warning("job %s: response_url outside %s ignored", job.id, self._response_origin)
+            elif age_s > RESPONSE_URL_TTL_S - RESPONSE_URL_MARGIN_S:
+                reason = "response_url expired"
+            else:
+                body = {"msgtype": "markdown", "markdown": {"content": text}}
+                try:
+                    await self.wecom.post_response_url(str(url), body)
+                except WeChatUnavailable as exc:
+                    raise RetryLater(f"WeCom unavailable: {exc}") from exc
+                except WeChatAPIError as exc:
+                    if exc.errcode in RETRIABLE_CODES:
+                        raise _classify(exc) from exc
+                    reason = f"response_url refused: {exc.errcode} {exc.errmsg}"[:200]
+                else:
+                    await self._record(job, "bot_response", text)
+                    return {"channel": "bot_response"}
+            # Remember it: a retry of this job must not use the URL again.
+            await Job.filter(id=job.id).update(payload={**payload, "response_url_failed": reason})
+            job.payload = {**payload, "response_url_failed": reason}
+        await enqueue(
+            SEND_TRIAGE,
+            {"markdown": text, "case_code": payload.get("case_code")},
+            key=f"bot-reply-fallback:{job.id}",
+            case_id=job.case_id,  # type: ignore[attr-defined]
+        )
+        return {"channel": "triage_fallback", "reason": reason}
+
+    # --- shared machinery ---
+
+    def _is_response_url(self, url: str) -> bool:
+        try:
+            parsed = URL(url)
+        except (TypeError, ValueError):
+            return False
+        return (
+            parsed.is_absolute()
+            and parsed.origin() == self._response_origin
+            and parsed.path == self._response_path
+        )
+
+    async def _send_parts(
+        self,
+        job: Job,
+        bucket: str,
+        limits: Limits,
+        parts: list[str],
+        send: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Send the parts not sent yet, each after taking a rate-limit slot."""
+        sent = int(job.payload.get("parts_sent", 0))
+        for index in range(sent, len(parts)):
+            wait_s = await self.limiter.acquire(bucket, limits)
+            if wait_s > 0:
+                raise RetryLater(
+                    f"rate limit of {bucket}: next slot in {wait_s:.1f} s",
+                    delay_s=_business_seconds(wait_s + 0.05),
+                    count_attempt=False,
+                )
+            try:
+                await send(parts[index])
+            except (WeChatAPIError, WeChatUnavailable) as exc:
+                raise _classify(exc) from exc
+            # A retry (say the timeline write below failed) sends only what did not go out.
+            job.payload = {**job.payload, "parts_sent": index + 1}
+            await Job.filter(id=job.id).update(payload=job.payload)
+
+    async def _record(self, job: Job, channel: str, text: str, **detail: Any) -> None:
+        case_id = job.case_id  # type: ignore[attr-defined]
+        if case_id is None:
+            return
+        case = await Case.get_or_none(id=case_id)
+        if case is not None:
+            await record_event(case, "message.out", "system", channel=channel, job_id=job.id, text=text, **detail)
+
+    async def _in_order(
+        self, job: Job, recipient: str, send: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        lock = self._locks.setdefault(recipient, asyncio.Lock())
+        try:
+            async with lock:  # one recipient's messages go out one at a time
+                await self._wait_for_older(job, recipient)
+                held = self._held.setdefault(recipient, {})
+                try:
+                    result = await send()
+                except GiveUp:
+                    held.pop(job.id, None)
+                    raise
+                except BaseException as exc:
+                    # Before the lock opens (the runner writes the retry time only afterwards):
+                    # younger jobs must not overtake this one.
+                    held[job.id] = now() + timedelta(seconds=_retry_delay(job, exc))
+                    raise
+                held.pop(job.id, None)
+                return result
+        finally:
+            if not lock.locked() and self._locks.get(recipient) is lock:
+                del self._locks[recipient]
+            if recipient in self._held and not self._held[recipient]:
+                del self._held[recipient]
+
+    async def _wait_for_older(self, job: Job, recipient: str) -> None:
+        """RetryLater while an older job to `recipient` is held back, so that it goes first."""
+        moment = now()
+        delays: list[float] = []
+        held = self._held.get(recipient, {})
+        older_held = [job_id for job_id in held if job_id < job.id]
+        if older_held:
+            rows = await Job.filter(id__in=older_held).values("id", "status", "run_at")
+            status = {row["id"]: (row["status"], row["run_at"]) for row in rows}
+            for job_id in older_held:
+                state, run_at = status.get(job_id, (JobStatus.DONE, None))
+                if state == JobStatus.PENDING:
+                    delays.append((run_at - moment).total_seconds())
+                elif state == JobStatus.RUNNING:  # the runner has not written its retry time yet
+                    delays.append((held[job_id] - moment).total_seconds())
+                else:
+                    held.pop(job_id, None)
+        # Older jobs anywhere that are due or were tried already (a job scheduled for later does not block).
+        pending = (
+            await Job.filter(kind=job.kind, status=JobStatus.PENDING, id__lt=job.id)
+            .filter(Q(run_at__lte=moment) | Q(last_error__not_isnull=True))
+            .order_by("id")
+            .values("id", "payload", "run_at")
+        )
+        for row in pending:
+            if self._recipient_of(job.kind, row["payload"]) == recipient:
+                delays.append((row["run_at"] - moment).total_seconds())
+        if delays:
+            delay = max(0.2, min(delays) + 0.1)
+            raise RetryLater(
+                f"waiting for an older message to {recipient}",
+                delay_s=min(delay, 3600.0),
+                count_attempt=False,
+            )
+
+    @staticmethod
+    def _recipient_of(kind: str, payload: dict[str, Any]) -> str:
+        if kind == SEND_WECOM_USER:
+            return f"user:{payload.get('userid')}"
+        if kind == SEND_TRIAGE:
+            return "triage"
+        if kind == SEND_BOT_REPLY:
+            return "bot"
+        return kind
+

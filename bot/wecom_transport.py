@@ -1,0 +1,306 @@
+"""WeCom callback transports: the self-built app at /wecom/callback and the smart bot at /wecom/bot.
+
+This module alone knows WeCom's wire formats. Both callbacks are always encrypted: msg_signature is
+sha1 of the sorted [token, timestamp, nonce, ciphertext], the ciphertext is AES-CBC with a receive id
+(the corp id for the app, "" for a company's own smart bot). The edge rules are the official
+account's: constant-time signature checks, a timestamp tolerance, the app's body limit (413),
+malformed bodies 400 without a stack trace, forged ones 403; retries are deduplicated by the inbox
+(same MsgId / msgid).
+
+What becomes a `ChatEvent`, and what is only acknowledged:
+- App: text messages only. Other message types, events (enter_agent, click, ...) and messages for
+  another AgentID get an empty 200 and are stored nowhere: staff and members act through text commands.
+  A reply ready within the budget goes back as an encrypted passive reply, otherwise through the outbox.
+- Bot: text messages, and the text parts of mixed (text + image) messages, with the leading @-mention
+  removed. Events (enter_chat, ...), images, voice, files and stream refreshes get an empty 200 and
+  are stored nowhere. WeCom takes no passive text reply to a message (only stream or template cards),
+  so the bot accepts with a zero budget: the answer is enqueued as send.bot_reply (response_url).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from aiohttp import web
+from multidict import MultiMapping
+from wechatpy.enterprise.crypto import PrpCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.enterprise.replies import TextReply
+
+from bot.official_account import BadCallback
+from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh
+from handlers.events import ChatEvent
+from handlers.inbox import Inbox
+from models.timeutil import now
+
+log = logging.getLogger(__name__)
+
+EMPTY_ACK = ""  # WeCom takes an empty 200 as "received, no passive reply"
+_LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
+
+
+class CallbackCrypto:
+    """Signature, freshness and AES of one WeCom callback (token, EncodingAESKey, receive id)."""
+
+    def __init__(self, token: str, encoding_aes_key: str, receive_id: str, timestamp_tolerance_s: float) -> None:
+        self.token = token
+        self.receive_id = receive_id
+        self.tolerance_s = timestamp_tolerance_s
+        self.configured = bool(token and encoding_aes_key)
+        key = base64.b64decode(encoding_aes_key + "=") if encoding_aes_key else b"\0" * 32
+        self._prp = PrpCrypto(key)
+
+    def check_query(self, query: MultiMapping[str]) -> tuple[str, str, str]:
+        """(msg_signature, timestamp, nonce) of a signed, fresh request; 403 otherwise."""
+        if not self.configured:
+            raise web.HTTPForbidden(text="this callback is not configured")
+        signature = query.get("msg_signature", "")
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not signature:
+            raise web.HTTPForbidden(text="missing msg_signature")
+        if not timestamp_fresh(timestamp, self.tolerance_s):
+            raise web.HTTPForbidden(text="stale or missing timestamp")
+        return signature, timestamp, nonce
+
+    def open(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
+        """The plaintext of `encrypt` once its signature holds: 403 when forged, BadCallback when garbled."""
+        if not signature_matches((self.token, timestamp, nonce, encrypt), signature):
+            raise web.HTTPForbidden(text="invalid msg_signature")
+        try:
+            return str(self._prp.decrypt(encrypt, self.receive_id))
+        except InvalidCorpIdException:
+            raise web.HTTPForbidden(text="message is for another receiver") from None
+        except Exception as exc:  # bad base64, padding, lengths or UTF-8: raised as many types
+            log.info("WeCom decrypt failed: %r", exc)
+            raise BadCallback("cannot decrypt body") from None
+
+    def seal(self, plain: str, timestamp: str, nonce: str) -> tuple[str, str]:
+        """(ciphertext, msg_signature) of a passive reply."""
+        encrypt = self._prp.encrypt(plain, self.receive_id).decode()
+        return encrypt, sha1_signature(self.token, timestamp, nonce, encrypt)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """GET URL check: decrypt echostr and answer it as plain text (WeCom waits 1 s)."""
+        signature, timestamp, nonce = self.check_query(request.query)
+        # Base64 has no spaces: a space is a "+" that reached us without URL encoding.
+        echostr = request.query.get("echostr", "").replace(" ", "+")
+        if not echostr:
+            return web.Response(status=400, text="bad callback: missing echostr")
+        try:
+            plain = self.open(signature, timestamp, nonce, echostr)
+        except BadCallback as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
+        return web.Response(text=plain)
+
+
+def _text_field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None or isinstance(value, dict | list):
+        if required:
+            raise BadCallback(f"missing field {name}")
+        return ""
+    return str(value)
+
+
+def _parse_xml(text: str) -> dict[str, Any]:
+    try:
+        parsed = xmltodict.parse(text)
+    except (ExpatError, ValueError, TypeError) as exc:
+        raise BadCallback(f"malformed XML: {type(exc).__name__}") from None
+    data = parsed.get("xml") if isinstance(parsed, dict) else None
+    if not isinstance(data, dict):
+        raise BadCallback("no <xml> element")
+    return data
+
+
+def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | None:
+    """The ChatEvent of a decrypted app push; None for what is only acknowledged (see the module doc)."""
+    data = _parse_xml(xml)
+    sender = _text_field(data, "FromUserName", required=True)
+    create_time = _text_field(data, "CreateTime", required=True)
+    if not create_time.isdigit():
+        raise BadCallback("CreateTime is not a number")
+    msg_type = _text_field(data, "MsgType", required=True).lower()
+    agent = _text_field(data, "AgentID")
+    if agent_id is not None and agent and agent != str(agent_id):
+        log.info("WeCom push for agent %s ignored (ours is %s)", agent, agent_id)
+        return None
+    if msg_type != "text":
+        return None
+    return ChatEvent(
+        channel="wecom_app",
+        sender=sender,
+        text=_text_field(data, "Content"),
+        created_at=datetime.fromtimestamp(int(create_time), UTC),
+        msg_id=_text_field(data, "MsgId", required=True),
+        extra={"agent_id": agent} if agent else {},
+    )
+
+
+def strip_mention(content: str) -> str:
+    """`@码上商 派 MS… 张三` → `派 MS… 张三` (the bot's own @-mention leads a group message)."""
+    return _LEADING_MENTION.sub("", content, count=1).strip()
+
+
+def _bot_text(data: dict[str, Any], msgtype: str) -> str | None:
+    if msgtype == "text":
+        part = data.get("text")
+        if not isinstance(part, dict) or not isinstance(part.get("content"), str):
+            raise BadCallback("text message without text.content")
+        return str(part["content"])
+    if msgtype == "mixed":
+        mixed = data.get("mixed")
+        if isinstance(mixed, str):  # some pushes carry the mixed part as a JSON string
+            try:
+                mixed = json.loads(mixed)
+            except ValueError:
+                raise BadCallback("mixed part is not JSON") from None
+        items = mixed.get("msg_item") if isinstance(mixed, dict) else None
+        if not isinstance(items, list):
+            raise BadCallback("mixed message without msg_item")
+        texts = [
+            str(item["text"]["content"])
+            for item in items
+            if isinstance(item, dict)
+            and item.get("msgtype") == "text"
+            and isinstance(item.get("text"), dict)
+            and isinstance(item["text"].get("content"), str)
+        ]
+        return " ".join(texts) if texts else None
+    return None
+
+
+def bot_event_from_json(plain: str) -> ChatEvent | None:
+    """The ChatEvent of a decrypted smart-bot push; None for what is only acknowledged."""
+    try:
+        data = json.loads(plain)
+    except ValueError:
+        raise BadCallback("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadCallback("body is not a JSON object")
+    msgtype = str(data.get("msgtype") or "").lower()
+    if not msgtype:
+        raise BadCallback("missing field msgtype")
+    content = _bot_text(data, msgtype)
+    if content is None:
+        return None
+    msgid = data.get("msgid")
+    sender = data.get("from")
+    userid = sender.get("userid") if isinstance(sender, dict) else None
+    if not isinstance(msgid, str | int) or not str(msgid):
+        raise BadCallback("missing field msgid")
+    if not isinstance(userid, str) or not userid:
+        raise BadCallback("missing field from.userid")
+    chattype = str(data.get("chattype") or "single")
+    chat_id = data.get("chatid")
+    response_url = data.get("response_url")
+    created = data.get("create_time")
+    stamped = isinstance(created, int | str) and str(created).isdigit()
+    created_at = datetime.fromtimestamp(int(str(created)), UTC) if stamped else now()
+    extra = {"chattype": chattype}
+    if isinstance(data.get("aibotid"), str):
+        extra["aibotid"] = data["aibotid"]
+    return ChatEvent(
+        channel="wecom_bot",
+        sender=userid,
+        text=strip_mention(content) if chattype == "group" else content.strip(),
+        created_at=created_at,
+        msg_id=str(msgid),
+        chat_id=chat_id if isinstance(chat_id, str) and chat_id else None,
+        response_url=response_url if isinstance(response_url, str) and response_url else None,
+        extra=extra,
+    )
+
+
+class WeComAppTransport:
+    """The self-built app's callback: encrypted XML, receive id = corp id, passive replies."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        token: str,
+        encoding_aes_key: str,
+        corp_id: str,
+        agent_id: int,
+        timestamp_tolerance_s: float,
+        passive_reply_budget_s: float,
+    ) -> None:
+        self.inbox = inbox
+        self.corp_id = corp_id
+        self.agent_id = agent_id
+        self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id, timestamp_tolerance_s)
+        self.budget_s = passive_reply_budget_s
+
+    async def verify(self, request: web.Request) -> web.Response:
+        return await self.crypto.verify(request)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        signature, timestamp, nonce = self.crypto.check_query(request.query)
+        body = await request.read()  # client_max_size turns an oversized body into 413
+        try:
+            envelope = _parse_xml(body.decode("utf-8"))
+            encrypt = envelope.get("Encrypt")
+            if not isinstance(encrypt, str) or not encrypt:
+                raise BadCallback("missing field Encrypt")
+            event = app_event_from_xml(self.crypto.open(signature, timestamp, nonce, encrypt), self.agent_id)
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="body is not UTF-8")
+        except BadCallback as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
+        if event is None:
+            return web.Response(text=EMPTY_ACK)
+        acceptance = await self.inbox.accept(event, self.budget_s)
+        if not acceptance.reply:
+            return web.Response(text=EMPTY_ACK)
+        # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
+        content = acceptance.reply.replace("]]>", "]] >")
+        reply = TextReply(source=self.corp_id, target=event.sender, content=content, agent=self.agent_id)
+        reply_timestamp = str(int(time.time()))
+        encrypt, reply_signature = self.crypto.seal(reply.render(), reply_timestamp, nonce)
+        xml = (
+            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            f"<MsgSignature><![CDATA[{reply_signature}]]></MsgSignature>"
+            f"<TimeStamp>{reply_timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+        )
+        return web.Response(text=xml, content_type="application/xml")
+
+
+class WeComBotTransport:
+    """The smart bot's callback: encrypted JSON {"encrypt": ...}, receive id "", answers via response_url."""
+
+    def __init__(
+        self, inbox: Inbox, *, token: str, encoding_aes_key: str, timestamp_tolerance_s: float
+    ) -> None:
+        self.inbox = inbox
+        self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        return await self.crypto.verify(request)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        signature, timestamp, nonce = self.crypto.check_query(request.query)
+        body = await request.read()  # client_max_size turns an oversized body into 413
+        try:
+            try:
+                envelope = json.loads(body)
+            except ValueError:  # also UnicodeDecodeError
+                raise BadCallback("body is not JSON") from None
+            encrypt = envelope.get("encrypt") if isinstance(envelope, dict) else None
+            if not isinstance(encrypt, str) or not encrypt:
+                raise BadCallback("missing field encrypt")
+            event = bot_event_from_json(self.crypto.open(signature, timestamp, nonce, encrypt))
+        except BadCallback as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
+        if event is not None:
+            # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
+            await self.inbox.accept(event, 0.0)
+        return web.Response(text=EMPTY_ACK)

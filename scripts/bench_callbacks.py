@@ -1,0 +1,606 @@
+"""Benchmark: safe-mode official-account text callbacks against one server process.
+
+    .venv/bin/python scripts/bench_callbacks.py                      # starts its own `mashang serve --demo`
+    .venv/bin/python scripts/bench_callbacks.py -n 20000 -c 128 --rate 800 --duration 20
+    .venv/bin/python scripts/bench_callbacks.py --url http://127.0.0.1:8080 \\
+        --db-url sqlite://data/mashang.sqlite3 --server-pid 12345    # a server that is already running
+
+By default the script imports the demo roster into a temporary data dir (SQLite, embedded Redis), starts
+`python -m bot.cli serve --demo` on free ports and waits for /healthz. Every callback is built and
+encrypted the way WeChat does it in safe mode before any timing starts, each distinct message from its
+own openid (so each makes its own case); 10% of the sends are exact retries of an earlier message (same
+query, same body, same MsgId).
+
+Phase 1 (throughput): N sends, C at a time, over one aiohttp session with a connection pool.
+Phase 2 (latency): a fixed rate for a duration, paced open-loop: sends are scheduled by the clock, not by
+completions, and latency counts from the scheduled moment, so a server that falls behind cannot hide its
+queue (no coordinated omission).
+Then it waits for the inbox to drain and checks, in the database, that the cases created equal the distinct
+messages sent (and so do the inbox rows and the case messages); it exits 1 when they differ.
+
+Targets on a 2-core machine, one server process: >= 2,000 callbacks/s; p99 < 50 ms at 500/s.
+The load generator runs on the same cores as the server and takes part of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from wechatpy.crypto import PrpCrypto
+from yarl import URL
+
+from bot.config import Config, ConfigError, load_config
+from bot.fake_callbacks import build_xml, next_msg_id
+from bot.wechat_signing import sha1_signature
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGINAL_ID = "gh_bench000000"
+TEXTS = [
+    "小区门口的路灯坏了好几天，晚上很黑，老人出门不安全，希望尽快修好。",
+    "公交站台的遮雨棚破了，下雨天等车都淋湿，能不能安排维修？",
+    "学校附近早晚高峰车辆乱停，孩子过马路很危险，建议增加交通协管。",
+    "社区卫生服务中心周末不开门，上班族看病不方便，希望能延长服务时间。",
+    "菜市场旁边的垃圾桶经常满了没人清理，气味很大，请督促保洁及时清运。",
+    "河道里最近漂着很多垃圾和水草，影响环境，建议定期打捞。",
+    "老旧小区加装电梯的政策怎么申请？楼里很多老人爬楼很困难。",
+    "企业办理环评审批时间太长，材料要求也不清楚，希望简化流程。",
+]
+
+
+@dataclass(frozen=True)
+class Send:
+    url: URL  # the callback URL with its signed query, encoded once
+    body: bytes
+    retry: bool
+
+
+@dataclass
+class Outcome:
+    latencies: list[float] = field(default_factory=list)  # seconds
+    replies: int = 0  # 200 with a (encrypted) passive reply
+    acks: int = 0  # 200 with "success" / empty: no reply carried
+    non_200: int = 0
+    errors: int = 0  # no HTTP answer
+    statuses: dict[int, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    max_lag: float = 0.0  # open loop: how late the client itself started a send
+
+
+# ---- building the callbacks ---------------------------------------------------------------------------
+
+
+class CallbackFactory:
+    """Signs and encrypts text pushes exactly like WeChat in safe mode (see bot/fake_callbacks.py)."""
+
+    def __init__(self, config: Config, base_url: str, run_id: str) -> None:
+        if not config.wechat.encoding_aes_key:
+            raise SystemExit(
+                "wechat.encoding_aes_key is empty: the server does not accept safe-mode callbacks"
+            )
+        self.token = config.wechat.token
+        self.app_id = config.wechat.app_id
+        self.prp = PrpCrypto(base64_key(config.wechat.encoding_aes_key))
+        self.callback_url = base_url.rstrip("/") + "/wechat/callback"
+        self.openid_prefix = f"o-bench-{run_id}-"
+        self.distinct = 0
+
+    def message(self, rng: random.Random) -> Send:
+        self.distinct += 1
+        openid = f"{self.openid_prefix}{self.distinct}"
+        xml = build_xml(
+            {
+                "ToUserName": ORIGINAL_ID,
+                "FromUserName": openid,
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": f"{rng.choice(TEXTS)}（第{self.distinct}条）",
+                "MsgId": next_msg_id(),
+            }
+        )
+        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+        encrypt = self.prp.encrypt(xml, self.app_id).decode()
+        query = {
+            "signature": sha1_signature(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": openid,
+            "encrypt_type": "aes",
+            "msg_signature": sha1_signature(self.token, timestamp, nonce, encrypt),
+        }
+        body = build_xml({"ToUserName": ORIGINAL_ID, "Encrypt": encrypt}).encode()
+        return Send(URL(f"{self.callback_url}?{urlencode(query)}", encoded=True), body, retry=False)
+
+    def sequence(self, count: int, retry_fraction: float, lag: int, rng: random.Random) -> list[Send]:
+        """`count` sends; round(count * retry_fraction) of them repeat a message sent `lag`+ sends earlier."""
+        retries = min(count - 1, round(count * retry_fraction)) if count > 1 else 0
+        positions = set(rng.sample(range(1, count), retries)) if retries else set()
+        sends: list[Send] = []
+        originals: list[int] = []  # indexes into sends of the distinct messages
+        for index in range(count):
+            if index in positions:
+                eligible = [i for i in originals if i <= index - lag] or originals
+                original = sends[rng.choice(eligible)]
+                sends.append(Send(original.url, original.body, retry=True))
+            else:
+                originals.append(index)
+                sends.append(self.message(rng))
+        return sends
+
+
+def base64_key(encoding_aes_key: str) -> bytes:
+    return base64.b64decode(encoding_aes_key + "=")
+
+
+# ---- sending ------------------------------------------------------------------------------------------
+
+
+async def post(session: aiohttp.ClientSession, send: Send, outcome: Outcome) -> None:
+    try:
+        async with session.post(send.url, data=send.body, headers={"Content-Type": "text/xml"}) as resp:
+            body = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError):
+        outcome.errors += 1
+        return
+    outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+    if status != 200:
+        outcome.non_200 += 1
+    elif body.lstrip().startswith(b"<xml"):
+        outcome.replies += 1
+    else:
+        outcome.acks += 1
+
+
+async def closed_loop(base: str, sends: list[Send], concurrency: int) -> Outcome:
+    """Phase 1: `concurrency` workers each send the next callback as soon as theirs is answered."""
+    outcome = Outcome()
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await warm_connections(session, base, concurrency)
+        feed = iter(sends)
+
+        async def worker() -> None:
+            for send in feed:
+                started = time.perf_counter()
+                await post(session, send, outcome)
+                outcome.latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        outcome.elapsed = time.perf_counter() - began
+    return outcome
+
+
+async def open_loop(base: str, sends: list[Send], rate: float, pool: int) -> Outcome:
+    """Phase 2: send k starts at t0 + k/rate whatever happened to the earlier ones."""
+    outcome = Outcome()
+    connector = aiohttp.TCPConnector(limit=pool)
+    timeout = aiohttp.ClientTimeout(total=30)
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await warm_connections(session, base, min(pool, 32))
+
+        async def one(send: Send, due: float) -> None:
+            await post(session, send, outcome)
+            outcome.latencies.append(loop.time() - due)
+
+        tasks: list[asyncio.Task[None]] = []
+        start = loop.time() + 0.05
+        for index, send in enumerate(sends):
+            due = start + index / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                outcome.max_lag = max(outcome.max_lag, -delay)
+            tasks.append(asyncio.create_task(one(send, due)))
+        await asyncio.gather(*tasks)
+        outcome.elapsed = loop.time() - start
+    return outcome
+
+
+async def warm_connections(session: aiohttp.ClientSession, base: str, count: int) -> None:
+    """Open the pool's connections (GET /healthz) so that connecting is not timed."""
+
+    async def hit() -> None:
+        async with session.get(base.rstrip("/") + "/healthz") as resp:
+            await resp.read()
+
+    await asyncio.gather(*(hit() for _ in range(count)))
+
+
+# ---- the server under test ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnServer:
+    """`python -m bot.cli serve --demo` on free ports with its data (SQLite, Redis) in a temporary dir."""
+
+    def __init__(self, data_dir: Path, config_path: str | None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.db_path = data_dir / "bench.sqlite3"
+        self.db_url = f"sqlite://{self.db_path}"
+        self.config_args = ["--config", config_path] if config_path else []
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "MASHANG_DATABASE_URL": self.db_url,
+                "MASHANG_REDIS_URL": "",
+                "MASHANG_REDIS_DATA_DIR": str(data_dir / "redis"),
+                "MASHANG_SERVER_HOST": "127.0.0.1",
+                "MASHANG_SERVER_PORT": str(self.port),
+                "MASHANG_SERVER_PUBLIC_BASE_URL": self.base_url,
+                "MASHANG_SIMULATOR_HOST": "127.0.0.1",
+                "MASHANG_SIMULATOR_PORT": str(free_port()),
+                "MASHANG_INTAKE_MEDIA_DIR": str(data_dir / "media"),
+            }
+        )
+        self.log_path = data_dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "bot.cli", *self.config_args]
+        subprocess.run(
+            [*command, "roster", "import", str(ROOT / "roster.example.toml")],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "serve", "--demo"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"the server did not answer /healthz within 60 s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# ---- /proc readings ---------------------------------------------------------------------------------
+
+
+def proc_status(pid: int, key: str) -> int | None:
+    """A `kB` field of /proc/<pid>/status (VmHWM: peak resident set size)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def proc_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process, all its threads (the aiosqlite thread included)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+# ---- the database check -------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    cases: int
+    messages: int
+    inbox: dict[str, int]
+
+    @property
+    def inbox_total(self) -> int:
+        return sum(self.inbox.values())
+
+
+COUNT_CASES = 'SELECT count(*) FROM "case" c JOIN citizen z ON z.id = c.citizen_id WHERE z.openid LIKE {p}'
+COUNT_MESSAGES = "SELECT count(*) FROM case_message WHERE direction = 'in' AND author LIKE {p}"
+COUNT_INBOX = "SELECT status, count(*) FROM inbound_message WHERE sender LIKE {p} GROUP BY status"
+
+
+def sqlite_path(db_url: str) -> str:
+    return db_url[len("sqlite://") :].split("?", 1)[0]
+
+
+def count_sqlite(db_url: str, openid_prefix: str) -> Counts:
+    with contextlib.closing(sqlite3.connect(sqlite_path(db_url), timeout=30)) as db:
+        pattern = openid_prefix + "%"
+        cases = db.execute(COUNT_CASES.format(p="?"), (pattern,)).fetchone()[0]
+        messages = db.execute(COUNT_MESSAGES.format(p="?"), ("citizen:" + pattern,)).fetchone()[0]
+        inbox = dict(db.execute(COUNT_INBOX.format(p="?"), (pattern,)).fetchall())
+    return Counts(cases, messages, inbox)
+
+
+async def count_postgres(db_url: str, openid_prefix: str) -> Counts:
+    import asyncpg
+
+    url = "postgresql" + db_url[db_url.index(":") :]
+    connection = await asyncpg.connect(url)
+    try:
+        pattern = openid_prefix + "%"
+        cases = await connection.fetchval(COUNT_CASES.format(p="$1"), pattern)
+        messages = await connection.fetchval(COUNT_MESSAGES.format(p="$1"), "citizen:" + pattern)
+        rows = await connection.fetch(COUNT_INBOX.format(p="$1"), pattern)
+    finally:
+        await connection.close()
+    return Counts(cases, messages, {row[0]: row[1] for row in rows})
+
+
+def count(db_url: str, openid_prefix: str) -> Counts:
+    if db_url.startswith("sqlite://"):
+        return count_sqlite(db_url, openid_prefix)
+    return asyncio.run(count_postgres(db_url, openid_prefix))
+
+
+def wait_for_inbox(db_url: str, openid_prefix: str, distinct: int, timeout_s: float) -> tuple[Counts, float]:
+    """Poll until every distinct message has a row that is no longer pending (or the timeout)."""
+    began = time.monotonic()
+    while True:
+        counts = count(db_url, openid_prefix)
+        settled = counts.inbox_total >= distinct and not counts.inbox.get("pending")
+        if settled or time.monotonic() - began > timeout_s:
+            return counts, time.monotonic() - began
+        time.sleep(0.25)
+
+
+# ---- report -------------------------------------------------------------------------------------------
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def latency_line(outcome: Outcome) -> str:
+    ordered = sorted(outcome.latencies)
+    ms = [1000 * percentile(ordered, q) for q in (0.5, 0.9, 0.99)]
+    return f"p50 {ms[0]:.1f} ms  p90 {ms[1]:.1f} ms  p99 {ms[2]:.1f} ms  max {1000 * ordered[-1]:.1f} ms"
+
+
+def answers_line(outcome: Outcome) -> str:
+    others = {s: n for s, n in sorted(outcome.statuses.items()) if s != 200}
+    return (
+        f"answers: {outcome.replies} passive replies, {outcome.acks} empty acks, "
+        f"non-200 {outcome.non_200}{f' {others}' if others else ''}, no answer {outcome.errors}"
+    )
+
+
+def cpu_line(server_cpu: float | None, client_cpu: float, elapsed: float) -> str:
+    server = f"server {100 * server_cpu / elapsed:.0f}%" if server_cpu is not None else "server ?"
+    return f"CPU over the phase (100% = one core): {server}, load generator {100 * client_cpu / elapsed:.0f}%"
+
+
+# ---- main ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=5000, help="phase 1: callbacks to send (default 5000)")
+    parser.add_argument("-c", type=int, default=64, help="phase 1: concurrent requests (default 64)")
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="phase 2: callbacks per second (default 500)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="phase 2: seconds (default 10; 0 skips it)"
+    )
+    parser.add_argument("--retries", type=float, default=0.1, help="fraction of sends that are retries (0.1)")
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="distinct callbacks sent before phase 1 (200)"
+    )
+    parser.add_argument("--url", help="base URL of a running server instead of starting one")
+    parser.add_argument(
+        "--db-url", help="that server's database (sqlite://path or postgres://…) to count cases in"
+    )
+    parser.add_argument("--server-pid", type=int, help="that server's process id (for its CPU and peak RSS)")
+    parser.add_argument("--config", help="configuration file of the server (default as `mashang`)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (and server.log)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for texts and retry positions")
+    args = parser.parse_args(argv)
+    if args.url and not args.db_url:
+        parser.error("--url needs --db-url to count the cases")
+    if args.n < 1 or args.c < 1 or args.rate <= 0 or args.duration < 0:
+        parser.error("-n, -c and --rate must be positive, --duration not negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores, load average {load_average()} (1/5/15 min) before the run")
+    print("note: the load generator runs on the same cores as the server and takes part of them")
+    temp_dir: Path | None = None
+    server: OwnServer | None = None
+    try:
+        if args.url:
+            base_url, db_url, pid = args.url, args.db_url, args.server_pid
+            config = load_config(args.config)
+        else:
+            temp_dir = Path(tempfile.mkdtemp(prefix="mashang-bench-"))
+            server = OwnServer(temp_dir, args.config)
+            config = load_config(args.config, environ=server.env)
+            started = time.perf_counter()
+            server.start()
+            assert server.process is not None
+            base_url, db_url, pid = server.base_url, server.db_url, server.process.pid
+            print(
+                f"server: pid {pid} on {base_url}, data in {temp_dir} ({time.perf_counter() - started:.1f} s)"
+            )
+        return run(args, config, base_url, db_url, pid)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if server is not None:
+            server.stop()
+        if temp_dir is not None:
+            if args.keep:
+                print(f"kept {temp_dir}")
+            else:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, config: Config, base_url: str, db_url: str, pid: int | None) -> int:
+    rng = random.Random(args.seed)
+    factory = CallbackFactory(config, base_url, secrets.token_hex(4))
+    clock = time.perf_counter()
+    warm = [factory.message(rng) for _ in range(args.warmup)]
+    phase1 = factory.sequence(args.n, args.retries, lag=args.c, rng=rng)
+    print(
+        f"built {len(warm) + len(phase1)} encrypted callbacks in {time.perf_counter() - clock:.2f} s "
+        f"(not timed); openids {factory.openid_prefix}*"
+    )
+    if warm:
+        asyncio.run(closed_loop(base_url, warm, min(args.c, 16)))
+
+    print(
+        f"\nphase 1, throughput: {args.n} callbacks ({args.n - factory.distinct + len(warm)} retries), "
+        f"concurrency {args.c}"
+    )
+    cpu_before, client_before = proc_cpu_seconds(pid), time.process_time()
+    one = asyncio.run(closed_loop(base_url, phase1, args.c))
+    cpu_after, client_after = proc_cpu_seconds(pid), time.process_time()
+    server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    print(f"  {args.n / one.elapsed:,.0f} callbacks/s ({args.n} in {one.elapsed:.2f} s)")
+    print(f"  latency {latency_line(one)}")
+    print(f"  {answers_line(one)}")
+    print(f"  {cpu_line(server_cpu, client_after - client_before, one.elapsed)}")
+    print(f"  load average {load_average()}")
+
+    failed = one.non_200 + one.errors
+    if args.duration > 0:
+        total = max(1, round(args.rate * args.duration))
+        before = factory.distinct
+        clock = time.perf_counter()
+        phase2 = factory.sequence(total, args.retries, lag=max(1, round(args.rate * 0.1)), rng=rng)
+        print(
+            f"\nphase 2, latency: {args.rate:g}/s for {args.duration:g} s, open loop "
+            f"({total} callbacks, {total - (factory.distinct - before)} retries; "
+            f"built in {time.perf_counter() - clock:.2f} s, not timed)"
+        )
+        cpu_before, client_before = proc_cpu_seconds(pid), time.process_time()
+        two = asyncio.run(open_loop(base_url, phase2, args.rate, pool=max(args.c, 256)))
+        cpu_after, client_after = proc_cpu_seconds(pid), time.process_time()
+        server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+        print(
+            f"  achieved {total / two.elapsed:,.0f}/s ({total} in {two.elapsed:.2f} s; "
+            f"client start lag max {1000 * two.max_lag:.1f} ms)"
+        )
+        print(f"  latency from the scheduled send {latency_line(two)}")
+        print(f"  {answers_line(two)}")
+        print(f"  {cpu_line(server_cpu, client_after - client_before, two.elapsed)}")
+        print(f"  load average {load_average()}")
+        failed += two.non_200 + two.errors
+
+    print("\nwaiting for the inbox to drain…")
+    counts, waited = wait_for_inbox(db_url, factory.openid_prefix, factory.distinct, timeout_s=120)
+    distinct = factory.distinct
+    inbox = ", ".join(f"{status} {n}" for status, n in sorted(counts.inbox.items())) or "none"
+    print(f"  drained after {waited:.1f} s")
+    print(
+        f"  distinct messages sent {distinct}; cases created {counts.cases}; "
+        f"case messages {counts.messages}; inbox rows {counts.inbox_total} ({inbox})"
+    )
+    if pid is not None:
+        peak = proc_status(pid, "VmHWM")
+        extra = [
+            f"{process_name(child)} {kb / 1024:.0f} MiB"
+            for child in child_pids(pid)
+            if (kb := proc_status(child, "VmHWM")) is not None
+        ]
+        peak_text = f"{peak / 1024:.0f} MiB" if peak is not None else "?"
+        print(f"  server peak RSS (VmHWM) {peak_text}" + (f"; children: {', '.join(extra)}" if extra else ""))
+    ok = (
+        counts.cases == distinct
+        and counts.inbox_total == distinct
+        and counts.inbox.get("done", 0) == distinct
+    )
+    if not ok:
+        print("MISMATCH: cases / inbox rows differ from the distinct messages sent", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"{failed} sends got no 200 answer", file=sys.stderr)
+        return 1
+    print("OK: one case and one inbox row per distinct message")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Closing the loop with second-long deadlines: reminders, overdue notices, escalation, return visits."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.app import REDIS
+from models.entities import Case, CaseEvent, CaseState
+from models.jobs import Job, JobStatus
+from models.timeutil import now
+from tests.conftest import reset_postgres
+from tests.harness import TRIAGE_HOOK, Stack
+
+CODE = re.compile(r"MS\d{11,}")
+
+FAST_SLA = {
+    "assign_within": 1.0,
+    "reply_within": 1.5,
+    "urgent_factor": 0.5,
+    "remind_at": 0.5,
+    "return_visit_after": 0.3,
+    "return_visit_timeout": 0.6,
+}
+
+
+@pytest.fixture
+async def fast(database_url: str, redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> AsyncIterator[Stack]:
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
+    await stack.start(sla=FAST_SLA)
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+
+
+async def say(stack: Stack, userid: str, text: str) -> str:
+    """A WeCom user writes to the app in single chat (over HTTP, encrypted); returns the app's answer."""
+    result = await stack.wecom_user().text(userid, text)
+    assert result.status == 200, result.body
+    assert result.reply is not None, f"no passive reply to {text!r}: {result.body!r}"
+    return str(result.reply["Content"])
+
+
+async def citizen_says(stack: Stack, openid: str, text: str) -> str:
+    result = await stack.citizen().text(openid, text)
+    assert result.reply is not None, result
+    return result.reply["Content"]
+
+
+async def new_case(stack: Stack, openid: str, text: str) -> Case:
+    await stack.citizen().event(openid, "SCAN", "cp:hz-hospital-1")
+    match = CODE.search(await citizen_says(stack, openid, text))
+    assert match
+    return await Case.get(code=match.group(0))
+
+
+def group(stack: Stack) -> list[str]:
+    return [m.text for m in stack.platform.sent_to(TRIAGE_HOOK)]
+
+
+async def wait_and_run(stack: Stack, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await stack.run_jobs()
+
+
+async def test_unassigned_case_is_reminded_then_overdue_then_escalated(fast: Stack) -> None:
+    case = await new_case(fast, "o-l1", "医院厕所没有纸")
+    await fast.run_jobs()
+    assert len(group(fast)) == 1  # the card
+    await wait_and_run(fast, 0.6)
+    assert any("【催办】" in t and case.code in t for t in group(fast))
+    await wait_and_run(fast, 0.6)
+    overdue = [t for t in group(fast) if "【超期】" in t and case.code in t]
+    assert len(overdue) == 1
+    assert case.code in await say(fast, "lisi", "待办")
+    await wait_and_run(fast, 1.1)
+    assert any("第2次超期" in t and case.code in t for t in group(fast))
+    assert any(case.code in m.text and "督办" in m.text for m in fast.platform.sent_to("chenqi"))  # the admin
+    # Assigned at last: the next escalation finds the case moved on and stays silent.
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    posts_before = len(group(fast))
+    pending = await Job.filter(status=JobStatus.PENDING, kind="sla.overdue")
+    await Job.filter(id__in=[j.id for j in pending if j.payload["stage"] == "assign"]).update(run_at=now())
+    await fast.run_jobs()
+    assert not any("超期" in t and "交办" in t for t in group(fast)[posts_before:])
+    kinds = await CaseEvent.filter(case=case).values_list("kind", flat=True)
+    assert kinds.count("sla.reminder") == 1
+    assert kinds.count("sla.overdue") == 2
+
+
+async def test_member_is_reminded_and_an_overdue_reply_is_reported(fast: Stack) -> None:
+    case = await new_case(fast, "o-l2", "门诊楼电梯停运")
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    await wait_and_run(fast, 0.9)
+    to_member = [m.text for m in fast.platform.sent_to("zhangsan")]
+    assert any("【催办】" in t and case.code in t for t in to_member)
+    await wait_and_run(fast, 0.8)
+    assert any("【超期提醒】" in m.text for m in fast.platform.sent_to("zhangsan"))
+    assert any("【超期】" in t and "答复期限" in t and case.code in t for t in group(fast))
+
+
+async def test_timers_survive_a_restart_and_a_redis_flush_and_fire_once(fast: Stack) -> None:
+    case = await new_case(fast, "o-l3", "住院费结算慢")
+    await fast.app[REDIS].flushdb()
+    await fast.restart_service()
+    await wait_and_run(fast, 1.2)
+    await fast.restart_service()
+    await fast.run_jobs()
+    await fast.run_jobs()
+    kinds = await CaseEvent.filter(case=case).values_list("kind", flat=True)
+    assert kinds.count("sla.reminder") == 1
+    assert kinds.count("sla.overdue") == 1
+    assert len([t for t in group(fast) if "【超期】" in t and case.code in t]) == 1
+
+
+async def test_return_visit_closes_a_satisfied_case(fast: Stack) -> None:
+    case = await new_case(fast, "o-l4", "药房取药排队久")
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    await say(fast, "zhangsan", f"答 {case.code} 已增开两个取药窗口")
+    await wait_and_run(fast, 0.4)
+    survey = fast.platform.sent_to("o-l4")[-1].text
+    assert "【回访】" in survey
+    assert case.code in survey
+    assert "1 满意" in survey
+    await case.refresh_from_db()
+    assert case.state == CaseState.RETURN_VISIT
+    thanks = await citizen_says(fast, "o-l4", "1")
+    assert "已办结" in thanks
+    assert case.code in thanks
+    await case.refresh_from_db()
+    assert case.state == CaseState.CLOSED
+    assert case.satisfaction == 1
+    assert case.visit_channel == "citizen"
+    # Writing again later starts a new case that points back to the closed one.
+    again = await citizen_says(fast, "o-l4", "药房又开始排长队了")
+    new_code = CODE.search(again).group(0)
+    assert new_code != case.code
+    assert case.code in again
+
+
+async def test_dissatisfied_reopens_to_the_same_member_and_a_second_time_escalates(fast: Stack) -> None:
+    case = await new_case(fast, "o-l5", "医院附近夜间噪音")
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    await say(fast, "zhangsan", f"答 {case.code} 已联系城管")
+    await wait_and_run(fast, 0.4)
+    answer = await citizen_says(fast, "o-l5", "3 还是很吵")
+    assert "重新办理" in answer
+    assert case.code in answer
+    await case.refresh_from_db()
+    assert case.state == CaseState.REOPENED
+    assert case.satisfaction_comment == "还是很吵"
+    await fast.run_jobs()
+    assert any("【重办】" in m.text and "还是很吵" in m.text for m in fast.platform.sent_to("zhangsan"))
+    await say(fast, "zhangsan", f"答 {case.code} 已安排夜间巡查")
+    await wait_and_run(fast, 0.4)
+    await citizen_says(fast, "o-l5", "不满意 没有变化")
+    await fast.run_jobs()
+    assert any("二次不满意" in t and case.code in t for t in group(fast))
+
+
+async def test_unanswered_survey_becomes_a_phone_task_recorded_by_staff(fast: Stack) -> None:
+    case = await new_case(fast, "o-l6", "挂号机经常死机")
+    await say(fast, "lisi", f"转 {case.code} d-health")
+    await say(fast, "lisi", f"答 {case.code} 卫健委：已更换挂号机")
+    await wait_and_run(fast, 0.4)
+    await wait_and_run(fast, 0.7)
+    assert any("【电话回访】" in t and case.code in t for t in group(fast))
+    assert f"回访 {case.code}" in await say(fast, "lisi", "待办")
+    recorded = await say(fast, "lisi", f"回访 {case.code} 2 电话回访，群众基本满意")
+    assert "已办结" in recorded
+    await case.refresh_from_db()
+    assert case.state == CaseState.CLOSED
+    assert case.visit_channel == "phone"
+    assert case.satisfaction == 2
+    assert "只有已答复的件" in await say(fast, "lisi", f"回访 {case.code} 1")
+
+
+async def test_stats_in_the_triage_group(fast: Stack) -> None:
+    done = await new_case(fast, "o-l7", "医院门口乱停车")
+    await say(fast, "lisi", f"派 {done.code} 张三")
+    await say(fast, "zhangsan", f"答 {done.code} 已增设停车引导员")
+    await wait_and_run(fast, 0.4)
+    await citizen_says(fast, "o-l7", "1")
+    await new_case(fast, "o-l8", "医院食堂饭菜凉")
+    stats = await say(fast, "lisi", "统计")
+    assert "今日：新增 2 件" in stats
+    assert "按时交办 100%" in stats
+    assert "回访率 100%" in stats
+    assert "满意率 100%" in stats
+    assert "湖州市中心医院：2 件" in stats
+    member = await say(fast, "lisi", "统计 张三")
+    assert "委员张三" in member
+    assert "今日：新增 1 件" in member

@@ -1,0 +1,273 @@
+"""Staff triage and members handling cases in chat: every command, its errors, permissions, the relay."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot.app import REDIS, SETTINGS
+from handlers.members import create_bind_code
+from models.entities import Case, CaseEvent, CaseState, Citizen, Member
+from models.jobs import Job, JobStatus
+from models.timeutil import now
+from tests.harness import TRIAGE_HOOK, Stack
+
+CODE = re.compile(r"MS\d{11,}")
+
+
+async def say(stack: Stack, userid: str, text: str) -> str:
+    """A WeCom user writes to the app in single chat (over HTTP, encrypted); returns the app's answer."""
+    result = await stack.wecom_user().text(userid, text)
+    assert result.status == 200, result.body
+    assert result.reply is not None, f"no passive reply to {text!r}: {result.body!r}"
+    return str(result.reply["Content"])
+
+
+async def new_case(stack: Stack, openid: str, text: str, point: str = "hz-hospital-1") -> Case:
+    citizen = stack.citizen()
+    await citizen.event(openid, "SCAN", f"cp:{point}")
+    result = await citizen.text(openid, text)
+    match = CODE.search(result.reply["Content"])
+    assert match
+    return await Case.get(code=match.group(0))
+
+
+def triage_posts(stack: Stack) -> list[str]:
+    return [m.text for m in stack.platform.sent_to(TRIAGE_HOOK)]
+
+
+async def test_a_new_case_is_posted_to_the_triage_group_with_masked_numbers(stack: Stack) -> None:
+    case = await new_case(stack, "o-c1", "医院挂号太难，我电话13812345678，身份证330102199001011234")
+    await stack.run_jobs()
+    [card] = triage_posts(stack)
+    assert case.code in card
+    assert "湖州市中心医院" in card
+    assert "医疗卫生" in card
+    assert "13812345678" not in card
+    assert "138****5678" in card
+    assert "330102199001011234" not in card
+    assert "330102********1234" in card
+    assert "交办期限" in card
+    assert f"派 {case.code} 张三" in card
+
+
+async def test_assign_reaches_the_member_and_the_citizen_and_is_on_the_timeline(stack: Stack) -> None:
+    case = await new_case(stack, "o-c2", "急诊室空调坏了")
+    answer = await say(stack, "lisi", f"@码上商  派 {case.code}  张三")
+    assert f"已将 {case.code} 交办给委员张三" in answer
+    await stack.run_jobs()
+    [to_member] = stack.platform.sent_to("zhangsan")
+    assert case.code in to_member.text
+    assert "急诊室空调坏了" in to_member.text
+    assert f"收 {case.code}" in to_member.text
+    [to_citizen] = stack.platform.sent_to("o-c2")
+    assert case.code in to_citizen.text
+    assert "张三" in to_citizen.text
+    await case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+    assert case.reply_due_at is not None
+    events = await CaseEvent.filter(case=case, actor="staff:s-li").values_list("kind", flat=True)
+    assert set(events) == {"command", "state:assign"}
+    queue = await say(stack, "lisi", "待办")
+    assert case.code not in queue
+
+
+async def test_command_errors_are_clear(stack: Stack) -> None:
+    case = await new_case(stack, "o-c3", "学校门口堵车", point="hz-school-1")
+    await Member.create(key="m-zhang2", name="张三丰", sector="科技界")
+    ambiguous = await say(stack, "lisi", f"派 {case.code} 张")
+    assert "张三（m-zhang" in ambiguous
+    assert "张三丰（m-zhang2" in ambiguous
+    assert "没有找到委员" in await say(stack, "lisi", f"派 {case.code} 李白")
+    typo = case.code[:-1] + str((int(case.code[-1]) + 1) % 10)
+    assert "校验未通过" in await say(stack, "lisi", f"派 {typo} 张三")
+    assert "不是有效的编号" in await say(stack, "lisi", "派 abc 张三")
+    assert "格式：派 <编号> <委员>" in await say(stack, "lisi", f"派 {case.code}")
+    unknown = await say(stack, "lisi", "请帮我看看")
+    assert "没有听懂" in unknown
+    assert "派 <编号> <委员>" in unknown
+    assert "assign" in await say(stack, "lisi", "help")
+    await say(stack, "lisi", f"退 {case.code} 重复提交")
+    closed = await say(stack, "lisi", f"assign {case.code} m-zhang")
+    assert "不予受理" in closed
+    assert "不能交办" in closed
+    await case.refresh_from_db()
+    assert case.state == CaseState.REJECTED
+
+
+async def test_member_accepts_asks_the_citizen_and_replies(stack: Stack) -> None:
+    case = await new_case(stack, "o-c4", "住院部电梯经常坏")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    assert "已接收" in await say(stack, "zhangsan", f"收 {case.code}")
+    assert "已向" in await say(stack, "zhangsan", f"问 {case.code} 请问是几号楼的电梯？")
+    await stack.run_jobs()
+    question = stack.platform.sent_to("o-c4")[-1].text
+    assert case.code in question
+    assert "几号楼" in question
+    # The citizen answers (much later, after another scan): the answer goes to the asked case.
+    citizen = stack.citizen()
+    await citizen.event("o-c4", "SCAN", "cp:hz-school-1")
+    answer = await citizen.text("o-c4", "3号楼")
+    assert case.code in answer.reply["Content"]
+    await stack.run_jobs()
+    forwarded = stack.platform.sent_to("zhangsan")[-1].text
+    assert "群众补充" in forwarded
+    assert case.code in forwarded
+    assert "3号楼" in forwarded
+    await case.refresh_from_db()
+    assert case.state == CaseState.ACCEPTED
+
+    assert "已答复" in await say(stack, "zhangsan", f"答 {case.code} 已协调医院于本周内维修3号楼电梯")
+    await stack.run_jobs()
+    reply = stack.platform.sent_to("o-c4")[-1].text
+    assert "【答复】" in reply
+    assert case.code in reply
+    assert "3号楼电梯" in reply
+    await case.refresh_from_db()
+    assert case.state == CaseState.REPLIED
+    assert case.last_reply
+    assert any(case.code in post and "已答复" in post for post in triage_posts(stack))
+    status = await stack.citizen().text("o-c4", case.code)
+    assert "已答复" in status.reply["Content"]
+    assert "3号楼电梯" in status.reply["Content"]
+
+
+async def test_who_may_do_what(stack: Stack) -> None:
+    case = await new_case(stack, "o-c5", "食堂太贵")
+    refused = await say(stack, "stranger", f"派 {case.code} 张三")
+    assert "不是码上商的工作人员或委员" in refused
+    assert "不是码上商的工作人员或委员" in await say(stack, "stranger", "帮助")
+    # A member cannot triage, and cannot act on somebody else's case.
+    as_member = await say(stack, "wangwu", f"派 {case.code} 王五")
+    assert "没有听懂" in as_member
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    assert "不是交办给您的件" in await say(stack, "wangwu", f"答 {case.code} 我来答")
+    await case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+    assert case.last_reply is None
+
+
+async def test_a_member_without_wecom_binds_the_official_account(stack: Stack) -> None:
+    bind = await create_bind_code("m-zhao")
+    oa = stack.citizen()
+    bound = await oa.text("o-zhao-member", f"绑定 {bind.code}")
+    assert "赵六委员" in bound.reply["Content"]
+    assert "绑定成功" in bound.reply["Content"]
+    reused = await oa.text("o-other", f"绑定 {bind.code}")
+    assert "无效或已过期" in reused.reply["Content"]
+
+    case = await new_case(stack, "o-c6", "园区招工难", point="hz-ent-1")
+    await say(stack, "lisi", f"派 {case.code} 赵六")
+    await stack.run_jobs()
+    [assignment] = stack.platform.sent_to("o-zhao-member")
+    assert case.code in assignment.text
+    assert "园区招工难" in assignment.text
+    # The member answers from the official account; this is not a new citizen case.
+    answered = await oa.text("o-zhao-member", f"答 {case.code} 已对接人社局开展专场招聘")
+    assert "已答复" in answered.reply["Content"]
+    assert await Case.filter(citizen__openid="o-zhao-member").count() == 0
+    await stack.run_jobs()
+    assert "专场招聘" in stack.platform.sent_to("o-c6")[-1].text
+
+
+async def test_merged_cases_get_the_target_reply_and_transfer_then_staff_reply(stack: Stack) -> None:
+    first = await new_case(stack, "o-c7", "医院停车难")
+    second = await new_case(stack, "o-c8", "医院停车位太少")
+    assert "已将" in await say(stack, "lisi", f"并 {second.code} {first.code}")
+    assert "转交市卫生健康委员会" in await say(stack, "lisi", f"转 {first.code} d-health 请一周内反馈")
+    await say(stack, "lisi", f"答 {first.code} 卫健委：医院将新增200个停车位")
+    await stack.run_jobs()
+    assert "200个停车位" in stack.platform.sent_to("o-c7")[-1].text
+    merged_texts = [m.text for m in stack.platform.sent_to("o-c8")]
+    assert any(second.code in t and first.code in t and "200个停车位" in t for t in merged_texts)
+    await second.refresh_from_db()
+    assert second.state == CaseState.MERGED
+
+
+async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
+    calm = await new_case(stack, "o-c9", "希望多种树")
+    hot = await new_case(stack, "o-c10", "医院输液室漏电")
+    assert "类别设为「交通出行」" in await say(stack, "lisi", f"类 {calm.code} 交通出行")
+    assert "没有类别" in await say(stack, "lisi", f"类 {calm.code} 天文")
+    assert "急件" in await say(stack, "lisi", f"急 {hot.code}")
+    await hot.refresh_from_db()
+    assert hot.urgent
+    assert hot.assign_due_at - hot.created_at == timedelta(days=1)
+    queue = await say(stack, "lisi", "待办")
+    assert "待分拣 2 件" in queue
+    assert queue.index(hot.code) < queue.index(calm.code)
+    timeline = await say(stack, "lisi", f"查 {calm.code}")
+    assert calm.code in timeline
+    assert "设置类别" in timeline
+    assert "群众提交" in timeline
+
+
+async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:
+    case = await new_case(stack, "o-c11", "路灯不亮", point="hz-ent-1")
+    await stack.app[REDIS].flushdb()
+    await stack.restart_service()
+    assert case.code in await say(stack, "lisi", "待办")
+    settings = stack.app[SETTINGS]
+    assert await stack.app[REDIS].zcard(settings.key("triage", "queue")) == 1
+
+
+async def test_member_reply_past_48_hours_goes_by_template(stack: Stack) -> None:
+    case = await new_case(stack, "o-c12", "公交站没有雨棚", point="hz-school-1")
+    await say(stack, "lisi", f"派 {case.code} 王五")
+    await Citizen.filter(openid="o-c12").update(last_inbound_at=now() - timedelta(hours=50))
+    await say(stack, "wangwu", f"答 {case.code} 已建议公交公司加装雨棚")
+    await stack.run_jobs()
+    last = stack.platform.sent_to("o-c12")[-1]
+    assert last.channel == "template"
+    assert case.code in last.text
+
+
+async def test_messages_wait_in_the_outbox_while_wecom_fails(stack: Stack) -> None:
+    case = await new_case(stack, "o-c13", "学校操场积水", point="hz-school-1")
+    stack.platform.fail_all("/wecom/", http_status=503)
+    await say(stack, "lisi", f"派 {case.code} 王五")
+    await stack.run_jobs()
+    assert stack.platform.sent_to("wangwu") == []
+    assert triage_posts(stack) == []
+    assert await Job.filter(status=JobStatus.PENDING, kind__startswith="send.").count() >= 2
+    stack.platform.recover()
+    await Job.filter(status=JobStatus.PENDING, kind__startswith="send.").update(run_at=now())
+    await stack.run_jobs()
+    assert len(stack.platform.sent_to("wangwu")) == 1
+    assert case.code in stack.platform.sent_to("wangwu")[0].text
+    assert len(triage_posts(stack)) == 1
+
+
+@pytest.mark.parametrize("auto", [True])
+async def test_auto_assign_contact_point(stack: Stack, auto: bool) -> None:
+    from models.entities import ContactPoint
+
+    await ContactPoint.filter(key="hz-school-1").update(auto_assign=auto)
+    busy = await new_case(stack, "o-c14", "学校门口的红绿灯太短", point="hz-school-1")
+    await busy.refresh_from_db()
+    await busy.fetch_related("member")
+    assert busy.state == CaseState.ASSIGNED
+    assert busy.member.key == "m-wang"
+    second = await new_case(stack, "o-c15", "学校食堂太贵", point="hz-school-1")
+    await second.fetch_related("member")
+    assert second.member.key == "m-zhao"  # the less busy default member
+
+
+async def test_staff_at_mention_the_bot_in_the_group_and_get_the_answer_there(stack: Stack) -> None:
+    case = await new_case(stack, "o-c16", "医院夜间急诊人手不够")
+    result = await stack.bot().text("lisi", f"派 {case.code} 张三", msg_id="bot-msg-1")
+    assert result.status == 200
+    await stack.run_jobs()
+    answers = stack.bot_answers()
+    assert len(answers) == 1
+    assert f"已将 {case.code} 交办给委员张三" in answers[0]
+    await case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+    # A retry of the same callback is not a second assignment or a second answer.
+    again = await stack.bot().text("lisi", f"派 {case.code} 张三", msg_id="bot-msg-1")
+    assert again.status == 200
+    await stack.run_jobs()
+    assert await CaseEvent.filter(case=case, kind="state:assign").count() == 1
+    assert len(stack.bot_answers()) == 1
