@@ -85,9 +85,8 @@ async def main() -> None:
         try:
             started = time.perf_counter()
             rebuilt = await triage_queue.rebuild(redis, settings)
-            print(
-                f"  queue rebuilt from the database at start: {rebuilt:,} cases in {time.perf_counter() - started:.1f} s"
-            )
+            took = time.perf_counter() - started
+            print(f"  queue rebuilt from the database at start: {rebuilt:,} cases in {took:.1f} s")
             timings: dict[str, list[float]] = {
                 "count (ZCARD)": [],
                 "next case id (ZRANGE 0 0)": [],
