@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -19,25 +20,27 @@ from pathlib import Path
 import aiohttp
 
 from bot.config import Config
-from bot.fake_callbacks import CallbackResult, OfficialAccountSender
+from bot.fake_callbacks import CallbackResult, OfficialAccountSender, WeComAppSender
 from bot.fake_platform import FakePlatformControl
 
-HELP = """命令（直接输入文字即发送文字消息）：
+HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /points              列出可以扫码的联系点
   /scan <key>          以已关注用户身份扫联系点的码（SCAN 事件）
   /follow <key>        以新用户身份扫码关注（subscribe 事件）
   /image [media_id]    发送一张图片        /voice <识别文字>   发送一段语音
   /location <地址>     发送位置            /link <标题> <网址> 发送链接
   /me <openid>         换一个群众身份       /wait [秒]          等待推送消息
-  /help                显示本帮助           /quit               退出"""
+  /as <企业微信userid>  以工作人员或委员身份在企业微信里发消息（示例花名册：lisi 工作人员，zhangsan、wangwu 委员）
+  /citizen             回到群众身份         /help 显示本帮助    /quit 退出
+命令里的 {code} 会换成最近一次出现的查询编号，例如：派 {code} 张三
+分拣群（群机器人）里的新消息会自动显示为 [分拣群]。"""
 
+_CODE = re.compile(r"[A-Za-z]{1,8}\d{11,}")
 _CHANNEL_ZH = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅消息"}
 
 
 class Simulator:
-    def __init__(
-        self, config: Config, session: aiohttp.ClientSession, openid: str, mode: str, platform_url: str
-    ):
+    def __init__(self, config: Config, session: aiohttp.ClientSession, openid: str, mode: str, platform_url: str):
         self.config = config
         self.openid = openid
         self.control = FakePlatformControl(session, platform_url)
@@ -50,17 +53,43 @@ class Simulator:
             mode=mode if config.wechat.encoding_aes_key else "plain",  # type: ignore[arg-type]
             platform=self.control,  # opens the fake's customer-service window like WeChat does
         )
+        self.wecom = WeComAppSender(
+            session,
+            f"{config.server.public_base_url}/wecom/callback",
+            token=config.wecom.token,
+            encoding_aes_key=config.wecom.encoding_aes_key,
+            corp_id=config.wecom.corp_id,
+            agent_id=config.wecom.agent_id,
+        )
+        self.wecom_user: str | None = None  # set: we speak as this WeCom user (staff or member)
+        self.group_key = config.wecom.triage_chat_id or config.wecom.triage_webhook_key
         self.seen_index = -1
+        self.seen_group_index = -1
+        self.session_start_index: int | None = None
+        self.seen_by: dict[str, int] = {}
         self._media_ids = itertools.count(1)
+        self.last_code = ""
 
     def say(self, text: str) -> None:
+        codes = _CODE.findall(text)
+        if codes:
+            self.last_code = codes[-1]
         print(text, flush=True)
 
+    @property
+    def me(self) -> str:
+        return self.wecom_user or self.openid
+
     async def start(self) -> None:
-        messages = await self.control.messages(self.openid)
-        if messages:
-            self.seen_index = max(m["index"] for m in messages)
-        self.say(f"码上商模拟器：你现在是群众 {self.openid}（/help 查看命令）")
+        """(Re)introduce ourselves; a new identity sees what reached it since the simulator started."""
+        if self.session_start_index is None:
+            everything = await self.control.messages()
+            self.session_start_index = max((m["index"] for m in everything), default=-1)
+            self.seen_group_index = self.session_start_index
+        self.seen_index = self.seen_by.setdefault(self.me, self.session_start_index)
+        who = f"企业微信用户 {self.wecom_user}" if self.wecom_user else f"群众 {self.openid}"
+        self.say(f"码上商模拟器：你现在是{who}（/help 查看命令）")
+        await self.show_pushed(wait_s=0)
 
     async def show_result(self, result: CallbackResult) -> None:
         if result.status is None:
@@ -68,18 +97,26 @@ class Simulator:
         elif result.status != 200:
             self.say(f"  ✗ 服务拒绝了请求：HTTP {result.status} {result.body}")
         elif result.reply:
-            self.say(f"  ← [公众号回复] {result.reply.get('Content', result.reply)}")
+            source = "企业微信应用回复" if self.wecom_user else "公众号回复"
+            self.say(f"  ← [{source}] {result.reply.get('Content', result.reply)}")
         await self.show_pushed(wait_s=1.5)
 
     async def show_pushed(self, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
         while True:
-            messages = [m for m in await self.control.messages(self.openid) if m["index"] > self.seen_index]
+            messages = [m for m in await self.control.messages(self.me) if m["index"] > self.seen_index]
             for message in messages:
                 self.seen_index = max(self.seen_index, message["index"])
+                self.seen_by[self.me] = self.seen_index
                 label = _CHANNEL_ZH.get(message["channel"], message["channel"])
                 self.say(f"  ← [{label}] {message['text']}")
-            if messages or time.monotonic() >= deadline:
+            group: list[dict[str, object]] = []
+            if self.group_key:
+                group = [m for m in await self.control.messages(self.group_key) if m["index"] > self.seen_group_index]
+                for message in group:
+                    self.seen_group_index = max(self.seen_group_index, int(str(message["index"])))
+                    self.say(f"  ⇢ [分拣群] {message['text']}")
+            if messages or group or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.25)
 
@@ -88,8 +125,13 @@ class Simulator:
         line = line.strip()
         if not line:
             return True
+        if "{code}" in line:
+            line = line.replace("{code}", self.last_code or "{code}")
         if not line.startswith("/"):
-            await self.show_result(await self.sender.text(self.openid, line))
+            if self.wecom_user:
+                await self.show_result(await self.wecom.text(self.wecom_user, line))
+            else:
+                await self.show_result(await self.sender.text(self.openid, line))
             return True
         command, _, rest = line.partition(" ")
         rest = rest.strip()
@@ -105,9 +147,7 @@ class Simulator:
             elif command == "/scan":
                 await self.show_result(await self.sender.event(self.openid, "SCAN", f"cp:{rest}"))
             else:
-                await self.show_result(
-                    await self.sender.event(self.openid, "subscribe", f"qrscene_cp:{rest}")
-                )
+                await self.show_result(await self.sender.event(self.openid, "subscribe", f"qrscene_cp:{rest}"))
         elif command == "/image":
             media_id = rest or f"sim-image-{next(self._media_ids)}"
             await self.control.add_media(media_id, b"\x89PNG\r\n\x1a\n simulated photo", "image/png")
@@ -117,9 +157,7 @@ class Simulator:
             await self.control.add_media(media_id, b"#!AMR\n simulated voice", "audio/amr")
             await self.show_result(await self.sender.voice(self.openid, media_id, recognition=rest or None))
         elif command == "/location":
-            await self.show_result(
-                await self.sender.location(self.openid, 30.8930, 120.0880, 15, rest or "湖州市")
-            )
+            await self.show_result(await self.sender.location(self.openid, 30.8930, 120.0880, 15, rest or "湖州市"))
         elif command == "/link":
             title, _, url = rest.partition(" ")
             await self.show_result(
@@ -127,10 +165,19 @@ class Simulator:
             )
         elif command == "/me":
             if rest:
-                self.openid = rest
+                self.openid, self.wecom_user = rest, None
                 await self.start()
             else:
-                self.say(f"  你现在是 {self.openid}")
+                self.say(f"  你现在是 {self.me}")
+        elif command == "/as":
+            if not rest:
+                self.say("  用法：/as <企业微信userid>，例如 /as lisi（工作人员）、/as zhangsan（委员）")
+            else:
+                self.wecom_user = rest
+                await self.start()
+        elif command == "/citizen":
+            self.wecom_user = None
+            await self.start()
         elif command == "/wait":
             seconds = float(rest) if rest.replace(".", "", 1).isdigit() else 5.0
             await self.show_pushed(wait_s=seconds)

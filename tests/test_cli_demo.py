@@ -83,7 +83,9 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
                 pytest.fail("the demo service did not come up")
         script = tmp_path / "citizen.txt"
         script.write_text(
-            "/points\n/scan hz-hospital-1\n医院门口停车太难，每天排队一小时\n我的\n/wait 1\n/quit\n", encoding="utf-8"
+            "/points\n/scan hz-hospital-1\n医院门口停车太难，每天排队一小时\n我的\n/wait 1\n"
+            "/as lisi\n派 {code} 张三\n/as zhangsan\n答 {code} 已协调增设停车位\n/citizen\n/wait 2\n/quit\n",
+            encoding="utf-8",
         )
         code, output = await run_cli(demo_env, "simulate", "--script", str(script))
         assert code == 0, output
@@ -92,7 +94,12 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
         assert "欢迎来到「湖州市中心医院」" in output
         match = re.search(r"查询编号：(MS\d{11,})", output)
         assert match, output
-        assert f"1. {match.group(1)}" in output  # 我的 lists the new case
+        code = match.group(1)
+        assert f"1. {code}" in output  # 我的 lists the new case
+        assert f"[分拣群] **新诉求 {code}**" in output  # the card reached the triage group
+        assert f"已将 {code} 交办给委员张三" in output  # staff assigned it in WeCom
+        assert f"【新交办】编号 {code}" in output  # the member got it
+        assert f"【答复】您的诉求（编号 {code}）：已协调增设停车位" in output  # and the citizen got the reply
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), 20)
