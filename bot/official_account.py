@@ -34,7 +34,8 @@ class BadCallback(Exception):
     """The body is not a well-formed WeChat callback; the message says what is wrong."""
 
 
-def _field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
+def text_field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
+    """A text element of a parsed callback; BadCallback when a required one is missing."""
     value = data.get(name)
     if value is None or isinstance(value, dict | list):
         if required:
@@ -52,16 +53,16 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
     if message is None:
         raise BadCallback("empty body")
     data: dict[str, Any] = message._data
-    sender = _field(data, "FromUserName", required=True)
-    create_time = _field(data, "CreateTime", required=True)
+    sender = text_field(data, "FromUserName", required=True)
+    create_time = text_field(data, "CreateTime", required=True)
     if not create_time.isdigit():
         raise BadCallback("CreateTime is not a number")
     created_at = datetime.fromtimestamp(int(create_time), UTC)
-    msg_type = _field(data, "MsgType", required=True).lower()
+    msg_type = text_field(data, "MsgType", required=True).lower()
     common: dict[str, Any] = {"channel": channel, "sender": sender, "created_at": created_at}
     if msg_type == "event":
-        event_name = _field(data, "Event").lower()
-        key = _field(data, "EventKey")
+        event_name = text_field(data, "Event").lower()
+        key = text_field(data, "EventKey")
         if event_name in {"subscribe", "subscribe_scan"}:
             scene = key if event_name == "subscribe_scan" else key.removeprefix("qrscene_")
             return CitizenEvent(
@@ -83,64 +84,64 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
         if event_name == "unsubscribe":
             return CitizenEvent(kind="unsubscribe", event_name=event_name, **common), data
         return CitizenEvent(kind="other", event_name=event_name, extra={"key": key}, **common), data
-    msg_id = _field(data, "MsgId", required=msg_type in _MESSAGE_TYPES)
+    msg_id = text_field(data, "MsgId", required=msg_type in _MESSAGE_TYPES)
     if msg_type == "text":
         return CitizenEvent(
-            kind="message", msg_type="text", text=_field(data, "Content"), msg_id=msg_id, **common
+            kind="message", msg_type="text", text=text_field(data, "Content"), msg_id=msg_id, **common
         ), data
     if msg_type == "image":
         return CitizenEvent(
             kind="message",
             msg_type="image",
-            media_id=_field(data, "MediaId", required=True),
+            media_id=text_field(data, "MediaId", required=True),
             msg_id=msg_id,
-            extra={"pic_url": _field(data, "PicUrl")},
+            extra={"pic_url": text_field(data, "PicUrl")},
             **common,
         ), data
     if msg_type == "voice":
         return CitizenEvent(
             kind="message",
             msg_type="voice",
-            media_id=_field(data, "MediaId", required=True),
-            text=_field(data, "Recognition"),
+            media_id=text_field(data, "MediaId", required=True),
+            text=text_field(data, "Recognition"),
             msg_id=msg_id,
-            extra={"format": _field(data, "Format")},
+            extra={"format": text_field(data, "Format")},
             **common,
         ), data
     if msg_type in {"video", "shortvideo"}:
         return CitizenEvent(
             kind="message",
             msg_type="video",
-            media_id=_field(data, "MediaId", required=True),
+            media_id=text_field(data, "MediaId", required=True),
             msg_id=msg_id,
-            extra={"thumb_media_id": _field(data, "ThumbMediaId")},
+            extra={"thumb_media_id": text_field(data, "ThumbMediaId")},
             **common,
         ), data
     if msg_type == "location":
         try:
             lat, lon = (
-                float(_field(data, "Location_X", required=True)),
-                float(_field(data, "Location_Y", required=True)),
+                float(text_field(data, "Location_X", required=True)),
+                float(text_field(data, "Location_Y", required=True)),
             )
         except ValueError:
             raise BadCallback("location is not a number") from None
-        label = _field(data, "Label")
+        label = text_field(data, "Label")
         return CitizenEvent(
             kind="message",
             msg_type="location",
             text=label,
             msg_id=msg_id,
-            extra={"latitude": lat, "longitude": lon, "scale": _field(data, "Scale"), "label": label},
+            extra={"latitude": lat, "longitude": lon, "scale": text_field(data, "Scale"), "label": label},
             **common,
         ), data
     if msg_type == "link":
-        title = _field(data, "Title")
+        title = text_field(data, "Title")
         return CitizenEvent(
             kind="message",
             msg_type="link",
             text=title,
             msg_id=msg_id,
-            extra={"title": title, "description": _field(data, "Description"), "url": _field(data, "Url")},
+            extra={"title": title, "description": text_field(data, "Description"), "url": text_field(data, "Url")},
             **common,
         ), data
     return CitizenEvent(kind="message", msg_type=msg_type, msg_id=msg_id or None, **common), data
@@ -197,9 +198,7 @@ class OfficialAccountTransport:
             return web.Response(text=SUCCESS)
         # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
         content = acceptance.reply.replace("]]>", "]] >")
-        reply_xml = TextReply(
-            source=_field(data, "ToUserName"), target=event.sender, content=content
-        ).render()
+        reply_xml = TextReply(source=text_field(data, "ToUserName"), target=event.sender, content=content).render()
         if encrypted and self.crypto is not None:
             reply_xml = self.crypto.encrypt_message(reply_xml, nonce, timestamp)
         return web.Response(text=reply_xml, content_type="application/xml")

@@ -35,7 +35,7 @@ from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
-from bot.official_account import BadCallback
+from bot.official_account import BadCallback, text_field
 from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh
 from handlers.events import ChatEvent
 from handlers.inbox import Inbox
@@ -101,15 +101,6 @@ class CallbackCrypto:
         return web.Response(text=plain)
 
 
-def _text_field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None or isinstance(value, dict | list):
-        if required:
-            raise BadCallback(f"missing field {name}")
-        return ""
-    return str(value)
-
-
 def _parse_xml(text: str) -> dict[str, Any]:
     try:
         parsed = xmltodict.parse(text)
@@ -124,12 +115,12 @@ def _parse_xml(text: str) -> dict[str, Any]:
 def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | None:
     """The ChatEvent of a decrypted app push; None for what is only acknowledged (see the module doc)."""
     data = _parse_xml(xml)
-    sender = _text_field(data, "FromUserName", required=True)
-    create_time = _text_field(data, "CreateTime", required=True)
+    sender = text_field(data, "FromUserName", required=True)
+    create_time = text_field(data, "CreateTime", required=True)
     if not create_time.isdigit():
         raise BadCallback("CreateTime is not a number")
-    msg_type = _text_field(data, "MsgType", required=True).lower()
-    agent = _text_field(data, "AgentID")
+    msg_type = text_field(data, "MsgType", required=True).lower()
+    agent = text_field(data, "AgentID")
     if agent_id is not None and agent and agent != str(agent_id):
         log.info("WeCom push for agent %s ignored (ours is %s)", agent, agent_id)
         return None
@@ -138,9 +129,9 @@ def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | Non
     return ChatEvent(
         channel="wecom_app",
         sender=sender,
-        text=_text_field(data, "Content"),
+        text=text_field(data, "Content"),
         created_at=datetime.fromtimestamp(int(create_time), UTC),
-        msg_id=_text_field(data, "MsgId", required=True),
+        msg_id=text_field(data, "MsgId", required=True),
         extra={"agent_id": agent} if agent else {},
     )
 
@@ -277,9 +268,7 @@ class WeComAppTransport:
 class WeComBotTransport:
     """The smart bot's callback: encrypted JSON {"encrypt": ...}, receive id "", answers via response_url."""
 
-    def __init__(
-        self, inbox: Inbox, *, token: str, encoding_aes_key: str, timestamp_tolerance_s: float
-    ) -> None:
+    def __init__(self, inbox: Inbox, *, token: str, encoding_aes_key: str, timestamp_tolerance_s: float) -> None:
         self.inbox = inbox
         self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
 

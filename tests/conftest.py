@@ -87,3 +87,15 @@ async def stack(database_url: str, redis_url: str, redis_client: aioredis.Redis,
         yield harness
     finally:
         await harness.stop()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[None]:
+    """Just the database (empty, tables created), for tests below the HTTP layer."""
+    from models.db import close_db, init_db
+
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    await init_db(database_url)
+    yield
+    await close_db()

@@ -3,21 +3,9 @@ from pathlib import Path
 import pytest
 
 from handlers.roster import RosterError, import_roster
-from models.db import close_db, init_db
 from models.entities import ContactPoint, Member, Staff
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
-
-
-@pytest.fixture
-async def db(database_url: str):
-    if database_url.startswith("postgres"):
-        from tests.conftest import reset_postgres
-
-        await reset_postgres(database_url)
-    await init_db(database_url)
-    yield
-    await close_db()
 
 
 async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
@@ -37,9 +25,7 @@ async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
 async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
     await import_roster(ROSTER)
     edited = tmp_path / "roster.toml"
-    edited.write_text(
-        ROSTER.read_text(encoding="utf-8").replace("湖州中学", "湖州中学（南校区）"), encoding="utf-8"
-    )
+    edited.write_text(ROSTER.read_text(encoding="utf-8").replace("湖州中学", "湖州中学（南校区）"), encoding="utf-8")
     report = await import_roster(edited)
     assert report.updated["contact_points"] == 1
     assert report.created["contact_points"] == 0

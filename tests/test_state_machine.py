@@ -1,20 +1,8 @@
 import pytest
 
-from models.db import close_db, init_db
 from models.entities import Case, CaseEvent, CaseState, Citizen
 from models.state import RULES, IllegalTransition, Transition, apply_transition, can_apply
 from models.timeutil import now
-
-
-@pytest.fixture
-async def db(database_url: str):
-    if database_url.startswith("postgres"):
-        from tests.conftest import reset_postgres
-
-        await reset_postgres(database_url)
-    await init_db(database_url)
-    yield
-    await close_db()
 
 
 async def _case(state: CaseState = CaseState.RECEIVED) -> Case:
