@@ -23,7 +23,7 @@ from bot.redis_store import EmbeddedRedis, connect
 from bot.wechat_api import WeChatClient, WeComClient
 from bot.wecom_delivery import WeComDelivery
 from bot.wecom_transport import WeComAppTransport, WeComBotTransport
-from handlers import intake, loop, members, triage, triage_queue
+from handlers import case_actions, intake, loop, members, triage, triage_queue
 from handlers.inbox import Inbox
 from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.routing import Router
@@ -163,6 +163,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     runner.register(SEND_BOT_REPLY, wecom_delivery.send_bot_reply)
     runner.register(
         intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download
+    )
+    runner.register(
+        case_actions.CASE_CREATED,
+        functools.partial(case_actions.run_case_created, redis=app[REDIS], settings=settings),
     )
     runner.register(loop.SLA_REMIND, loop.run_reminder)
     runner.register(loop.SLA_OVERDUE, functools.partial(loop.run_overdue, settings=settings))

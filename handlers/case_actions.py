@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from tortoise.transactions import in_transaction
 
 from handlers import loop, triage_queue
+from handlers.after_commit import collecting, run_all
 from handlers.masking import excerpt
 from handlers.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
 from handlers.suggest import open_workload, suggest_category, suggest_member
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Category, Department, Member
+from models.jobs import Job, enqueue
 from models.sla import format_deadline_zh
 from models.state import IllegalTransition, Transition, apply_transition, record_event
 from models.timeutil import now
@@ -126,9 +129,31 @@ async def case_card(case: Case, suggested: Member | None, category: Category | N
     return "\n".join(lines)
 
 
+CASE_CREATED = "case.created"
+
+
+async def announce_new_case(case: Case) -> None:
+    """Called in the intake transaction: the rest of a new case's set-up is a durable job, so WeChat
+    gets its answer after a handful of writes (the job runs a moment later, and again after a crash)."""
+    await enqueue(CASE_CREATED, {"case_id": case.id}, key=f"{CASE_CREATED}:{case.id}", case_id=case.id)
+
+
+async def run_case_created(job: Job, redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
+    with collecting() as deferred:
+        async with in_transaction():
+            case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("contact_point", "citizen")
+            if case is None or case.state != CaseState.RECEIVED:
+                return {"skipped": "case already moved on"}
+            await on_case_created(case, redis, settings)
+    await run_all(deferred)
+    return {"announced": case.code}
+
+
 async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings) -> None:
-    """A new case: suggest, queue, post the card to the triage group, auto-assign where configured."""
-    category = await suggest_category(case)
+    """A new case: suggest, queue, post the card to the triage group, auto-assign where configured.
+
+    Safe to run twice (a retried job): every step is keyed or checks the state first."""
+    category = await suggest_category(case) if case.category_id is None else None  # type: ignore[attr-defined]
     if category is not None:
         case.category = category
         await case.save(update_fields=["category_id"])
@@ -138,7 +163,7 @@ async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings)
     await triage_queue.enqueue_case(redis, settings, case)
     await loop.schedule_deadline(case, "assign", settings, case.created_at)
     await send_to_triage(await case_card(case, suggested, category), case=case, key=f"card:{case.code}")
-    if point is not None and point.auto_assign and suggested is not None:
+    if point is not None and point.auto_assign and suggested is not None and case.state == CaseState.RECEIVED:
         await assign(case, suggested, "system:auto-assign", redis, settings)
 
 

@@ -250,7 +250,7 @@ async def handle_case_message(
             case_id=case.id,
         )
     if open_case is None:
-        await case_actions.on_case_created(case, redis, settings)
+        await case_actions.announce_new_case(case)
         received = texts.case_received(case.code, point.name if point else None)
         if earlier is not None:
             received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"

@@ -170,6 +170,9 @@ class Stack:
         return await Job.filter(status=JobStatus.PENDING).update(run_at=now())
 
     async def run_jobs(self, timeout_s: float = 10.0) -> None:
+        """Finish handling what has arrived (a bot callback is answered before it is handled), then
+        run every due job, and the jobs those create, until nothing is due."""
+        await self.app[INBOX].drain()
         await self.app[JOBS].run_until_idle(timeout_s)
 
     async def recover_inbox(self) -> int:

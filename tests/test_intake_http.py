@@ -71,8 +71,10 @@ async def test_scan_then_complaint_gives_a_tracking_code_in_every_mode(stack: St
     assert case.citizen.openid == "o-alice"
     messages = await CaseMessage.filter(case=case)
     assert [m.content for m in messages] == ["医院门口停车太难，每天排队一小时"]
+    await stack.run_jobs()  # the new case is announced to triage by a job
     kinds = [e.kind for e in await CaseEvent.filter(case=case).order_by("id")]
-    assert kinds == ["created", "message.in", "category.suggested"]
+    assert kinds[:2] == ["created", "message.in"]
+    assert "category.suggested" in kinds
     assert (await Case.get(code=code).prefetch_related("category")).category.name == "医疗卫生"
     # The passive reply carried the acknowledgement: nothing else went out.
     await stack.run_jobs()

@@ -31,6 +31,7 @@ async def new_case(stack: Stack, openid: str, text: str, point: str = "hz-hospit
     result = await citizen.text(openid, text)
     match = CODE.search(result.reply["Content"])
     assert match
+    await stack.run_jobs()  # the triage card, suggestions and deadline timers are set up by a job
     return await Case.get(code=match.group(0))
 
 
@@ -225,8 +226,8 @@ async def test_member_reply_past_48_hours_goes_by_template(stack: Stack) -> None
 
 
 async def test_messages_wait_in_the_outbox_while_wecom_fails(stack: Stack) -> None:
+    stack.platform.fail_all("/wecom/", http_status=503)  # WeCom is down; the citizen's WeChat still works
     case = await new_case(stack, "o-c13", "学校操场积水", point="hz-school-1")
-    stack.platform.fail_all("/wecom/", http_status=503)
     await say(stack, "lisi", f"派 {case.code} 王五")
     await stack.run_jobs()
     assert stack.platform.sent_to("wangwu") == []

@@ -208,6 +208,7 @@ async def appchat_stack(
 async def test_triage_goes_to_the_appchat_when_one_is_configured(appchat_stack: Stack) -> None:
     stack = appchat_stack
     case = await new_case(stack, "o-w9", "学校门口太堵")
+    await stack.run_jobs()  # the new case's card goes out first
     await send_to_triage("第二条")
     await stack.run_jobs()
     messages = [m for m in stack.platform.messages if m.recipient == "wrTRIAGECHAT"]
