@@ -334,15 +334,22 @@ class WeComDelivery:
                 else:
                     held.pop(job_id, None)
         # Older jobs anywhere that are due or were tried already (a job scheduled for later does not block).
-        pending = (
-            await Job.filter(kind=job.kind, status=JobStatus.PENDING, id__lt=job.id)
-            .filter(Q(run_at__lte=moment) | Q(last_error__not_isnull=True))
-            .order_by("id")
-            .values("id", "payload", "run_at")
+        older = Job.filter(kind=job.kind, status=JobStatus.PENDING, id__lt=job.id).filter(
+            Q(run_at__lte=moment) | Q(last_error__not_isnull=True)
         )
-        for row in pending:
-            if self._recipient_of(job.kind, row["payload"]) == recipient:
-                delays.append((row["run_at"] - moment).total_seconds())
+        if job.kind == SEND_TRIAGE:
+            # One recipient: the earliest older card is enough, and a backlog of N cards waits N slots, so
+            # the held-back cards do not all wake up (and re-read the queue) at every free slot.
+            earliest = await older.order_by("run_at").first()
+            if earliest is not None:
+                first = earliest.run_at
+                backlog = await older.count()
+                per_slot = self._slot_seconds()
+                delays.append(max(0.0, (first - moment).total_seconds()) + backlog * per_slot)
+        else:
+            for row in await older.order_by("id").values("id", "payload", "run_at"):
+                if self._recipient_of(job.kind, row["payload"]) == recipient:
+                    delays.append((row["run_at"] - moment).total_seconds())
         if delays:
             delay = max(0.2, min(delays) + 0.1)
             raise RetryLater(
@@ -350,6 +357,11 @@ class WeComDelivery:
                 delay_s=min(delay, 3600.0),
                 count_attempt=False,
             )
+
+    def _slot_seconds(self) -> float:
+        """Seconds between two triage-group messages at the group's tightest rate limit."""
+        limits = self.appchat_limits if self.triage_chat_id else self.webhook_limits
+        return max(window / count for count, window in limits)
 
     @staticmethod
     def _recipient_of(kind: str, payload: dict[str, Any]) -> str:
