@@ -161,17 +161,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     runner.register(SEND_WECOM_USER, wecom_delivery.send_user)
     runner.register(SEND_TRIAGE, wecom_delivery.send_triage)
     runner.register(SEND_BOT_REPLY, wecom_delivery.send_bot_reply)
-    runner.register(
-        intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download
-    )
+    runner.register(intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download)
     runner.register(
         case_actions.CASE_CREATED,
         functools.partial(case_actions.run_case_created, redis=app[REDIS], settings=settings),
+        transactional=True,
     )
-    runner.register(loop.SLA_REMIND, loop.run_reminder)
-    runner.register(loop.SLA_OVERDUE, functools.partial(loop.run_overdue, settings=settings))
-    runner.register(loop.VISIT_START, functools.partial(loop.run_visit_start, settings=settings))
-    runner.register(loop.VISIT_TIMEOUT, loop.run_visit_timeout)
+    runner.register(loop.SLA_REMIND, loop.run_reminder, transactional=True)
+    runner.register(loop.SLA_OVERDUE, functools.partial(loop.run_overdue, settings=settings), transactional=True)
+    runner.register(loop.VISIT_START, functools.partial(loop.run_visit_start, settings=settings), transactional=True)
+    runner.register(loop.VISIT_TIMEOUT, loop.run_visit_timeout, transactional=True)
     app[JOBS] = runner
     yield
     await inbox.drain()

@@ -78,9 +78,7 @@ async def _roster_import(config: Config, path: str) -> int:
         return 2
     finally:
         await close_db()
-    print(
-        f"roster imported from {path}: {report.summary()}" + ("" if report.changed else " (nothing changed)")
-    )
+    print(f"roster imported from {path}: {report.summary()}" + ("" if report.changed else " (nothing changed)"))
     return 0
 
 
@@ -114,9 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve", help="run the HTTP service and its background workers in one process"
-    )
+    serve = commands.add_parser("serve", help="run the HTTP service and its background workers in one process")
     serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     serve.add_argument(
         "--demo",
@@ -126,9 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     roster = commands.add_parser("roster", help="contact points, members, staff, departments, categories")
     roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
-    roster_import = roster_commands.add_parser(
-        "import", help="upsert everything in a TOML roster (idempotent)"
-    )
+    roster_import = roster_commands.add_parser("import", help="upsert everything in a TOML roster (idempotent)")
     roster_import.add_argument("path", help="roster file, e.g. roster.example.toml")
 
     member = commands.add_parser("member", help="members of the committee")

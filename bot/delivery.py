@@ -80,9 +80,7 @@ class CitizenDelivery:
             await self._send_template(citizen, payload)
         if job.case_id is not None:  # type: ignore[attr-defined]
             case = await Case.get(id=job.case_id)  # type: ignore[attr-defined]
-            await record_event(
-                case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"]
-            )
+            await record_event(case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"])
         return {"channel": channel}
 
     async def _send_template(self, citizen: Citizen, payload: dict[str, Any]) -> None:
@@ -135,9 +133,7 @@ class MediaDownloader:
         await _write_file(path, content)
         message.media_path = str(path)
         await message.save(update_fields=["media_path"])
-        await record_event(
-            case, "media.saved", "system", message_id=message.id, path=str(path), bytes=len(content)
-        )
+        await record_event(case, "media.saved", "system", message_id=message.id, path=str(path), bytes=len(content))
         return {"path": str(path), "bytes": len(content)}
 
 

@@ -194,9 +194,7 @@ class OfficialAccountSender(_CallbackSender):
         signature = _sign(self.token, timestamp, nonce)
         if tamper is not None:
             signature = _forge(signature)
-        return await self._get(
-            {"signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
-        )
+        return await self._get({"signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr})
 
     async def send_xml(
         self,
@@ -294,9 +292,7 @@ class OfficialAccountSender(_CallbackSender):
         tamper: Tamper | None = None,
         timestamp: str | int | None = None,
     ) -> CallbackResult:
-        return await self._message(
-            openid, "text", {"Content": content}, msg_id, create_time, tamper, timestamp
-        )
+        return await self._message(openid, "text", {"Content": content}, msg_id, create_time, tamper, timestamp)
 
     async def image(
         self,
@@ -307,9 +303,7 @@ class OfficialAccountSender(_CallbackSender):
         msg_id: int | None = None,
         create_time: int | None = None,
     ) -> CallbackResult:
-        return await self._message(
-            openid, "image", {"PicUrl": pic_url, "MediaId": media_id}, msg_id, create_time
-        )
+        return await self._message(openid, "image", {"PicUrl": pic_url, "MediaId": media_id}, msg_id, create_time)
 
     async def voice(
         self,
@@ -587,9 +581,7 @@ class WeComBotSender(_CallbackSender):
             signature = _forge(signature)
         params = {"msg_signature": signature, "timestamp": ts, "nonce": nonce}
         body = json.dumps({"encrypt": encrypt})
-        return await self._post(
-            params, body, retries_on_timeout=retries_on_timeout, content_type="application/json"
-        )
+        return await self._post(params, body, retries_on_timeout=retries_on_timeout, content_type="application/json")
 
     def _parse_reply(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
         envelope = json.loads(text)

@@ -344,9 +344,7 @@ class FakePlatform:
     def _deliver(
         self, channel: str, recipient: str, sender: str, msgtype: str, text: str, payload: dict[str, Any]
     ) -> DeliveredMessage:
-        message = DeliveredMessage(
-            len(self.messages), channel, recipient, sender, msgtype, text, payload, self.clock()
-        )
+        message = DeliveredMessage(len(self.messages), channel, recipient, sender, msgtype, text, payload, self.clock())
         self.messages.append(message)
         return message
 
@@ -754,9 +752,7 @@ async def _control_messages(request: web.Request) -> web.Response:
     after = int(request.query.get("after", "-1"))
     recipient = request.match_info.get("recipient")
     selected = [
-        m.to_json()
-        for m in state.messages
-        if m.index > after and (recipient is None or m.recipient == recipient)
+        m.to_json() for m in state.messages if m.index > after and (recipient is None or m.recipient == recipient)
     ]
     return web.json_response({"messages": selected, "last": selected[-1]["index"] if selected else after})
 
@@ -829,9 +825,7 @@ async def _control_media(request: web.Request) -> web.Response:
 async def _control_login_code(request: web.Request) -> web.Response:
     body = await _control_body(request)
     unionid = body.get("unionid")
-    _platform(request).add_login_code(
-        str(body["code"]), str(body["openid"]), str(unionid) if unionid else None
-    )
+    _platform(request).add_login_code(str(body["code"]), str(body["openid"]), str(unionid) if unionid else None)
     return _control_ok()
 
 
@@ -845,9 +839,7 @@ async def _control_subscription(request: web.Request) -> web.Response:
 async def _control_response_code(request: web.Request) -> web.Response:
     body = await _control_body(request)
     code = _platform(request).issue_response_code(str(body["recipient"]))
-    url = request.url.origin().join(
-        request.app.router["wecom_aibot_response"].url_for().with_query(response_code=code)
-    )
+    url = request.url.origin().join(request.app.router["wecom_aibot_response"].url_for().with_query(response_code=code))
     return _control_ok(response_code=code, response_url=str(url))
 
 

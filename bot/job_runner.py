@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from models import jobs
 from models.jobs import Job
 
@@ -34,6 +36,7 @@ class GiveUp(Exception):
 class JobRunner:
     def __init__(self, concurrency: int = 4, poll_interval_s: float = 0.1, lease_s: float = 120.0) -> None:
         self.handlers: dict[str, JobHandler] = {}
+        self.transactional: set[str] = set()
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
@@ -42,8 +45,13 @@ class JobRunner:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler, *, transactional: bool = False) -> None:
+        """`transactional`: the handler only writes to the database (timers, announcements), so it runs
+        in one transaction with marking the job done: a crash leaves neither half behind, and a retry
+        cannot send a notice twice."""
         self.handlers[kind] = handler
+        if transactional:
+            self.transactional.add(kind)
 
     def wake(self) -> None:
         self._wake.set()
@@ -54,6 +62,10 @@ class JobRunner:
             await jobs.retry_later(job, f"no handler for job kind {job.kind!r}", delay_s=60)
             return
         try:
+            if job.kind in self.transactional:
+                async with in_transaction():
+                    await jobs.complete(job, await handler(job))
+                return
             result = await handler(job)
         except RetryLater as exc:
             await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)

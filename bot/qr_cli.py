@@ -78,9 +78,7 @@ def add_qr_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="a temporary official-account code valid this long (at most 2592000 = 30 days; '7d' works)",
     )
-    make.add_argument(
-        "--out", default=DEFAULT_CODES_DIR, help=f"folder for files (default {DEFAULT_CODES_DIR})"
-    )
+    make.add_argument("--out", default=DEFAULT_CODES_DIR, help=f"folder for files (default {DEFAULT_CODES_DIR})")
     make.add_argument("--url", help="with --kind url and no keys: a plain QR code of this URL")
 
     poster = actions.add_parser("poster", help="printable posters (A4/A5, PNG 300 dpi or PDF)")
@@ -117,9 +115,7 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def format_table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int | None = None
-) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int | None = None) -> str:
     """Columns padded by display width (a Chinese character takes two cells); numbers right-aligned."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(_display_width(row[i]) for row in cells) for i in range(len(headers))]
@@ -244,9 +240,7 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
     return 0
 
 
-async def _poster(
-    services: CliServices, args: argparse.Namespace, font: str, out: TextIO, err: TextIO
-) -> int:
+async def _poster(services: CliServices, args: argparse.Namespace, font: str, out: TextIO, err: TextIO) -> int:
     from handlers.qr_codes import find_points, read_wxa_png
     from qr.batch import WorkerKind, render_posters_to_dir, render_posters_zip
     from qr.posters import PosterSpec

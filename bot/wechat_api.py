@@ -264,9 +264,7 @@ class _BaseClient:
         url: str | None = None,
     ) -> dict[str, Any]:
         """One JSON call without an access token (token endpoints, webhooks, jscode2session)."""
-        body, _ = await self._http(
-            method, url or self._base_url + api, api, params=params, json_body=json_body
-        )
+        body, _ = await self._http(method, url or self._base_url + api, api, params=params, json_body=json_body)
         return self._parse_json(body, api)
 
     async def _token_call(
@@ -280,9 +278,7 @@ class _BaseClient:
         """One JSON call with `access_token` in the query, with the token-error retry."""
 
         async def call(token: str) -> dict[str, Any]:
-            return await self._call(
-                method, api, params={**(params or {}), "access_token": token}, json_body=json_body
-            )
+            return await self._call(method, api, params={**(params or {}), "access_token": token}, json_body=json_body)
 
         return await self._with_token(call)
 
@@ -339,9 +335,7 @@ class _StableTokenClient(_BaseClient):
         timeout_s: float = 10.0,
         key_prefix: str = "ms:",
     ) -> None:
-        super().__init__(
-            session, redis, ident=app_id, base_url=base_url, timeout_s=timeout_s, key_prefix=key_prefix
-        )
+        super().__init__(session, redis, ident=app_id, base_url=base_url, timeout_s=timeout_s, key_prefix=key_prefix)
         self.app_id = app_id
         self._app_secret = app_secret
 
@@ -409,9 +403,7 @@ class WeChatClient(_StableTokenClient):
 class MiniProgramClient(_StableTokenClient):
     """Mini-program (小程序); its own app_id and token."""
 
-    async def get_unlimited_code(
-        self, scene: str, page: str, width: int = 430, check_path: bool = False
-    ) -> bytes:
+    async def get_unlimited_code(self, scene: str, page: str, width: int = 430, check_path: bool = False) -> bytes:
         """PNG of a mini-program code opening `page` with `scene` (at most 32 characters)."""
         body, _ = await self._token_binary_call(
             "POST",
@@ -459,9 +451,7 @@ class WeComClient(_BaseClient):
         timeout_s: float = 10.0,
         key_prefix: str = "ms:",
     ) -> None:
-        super().__init__(
-            session, redis, ident=corp_id, base_url=base_url, timeout_s=timeout_s, key_prefix=key_prefix
-        )
+        super().__init__(session, redis, ident=corp_id, base_url=base_url, timeout_s=timeout_s, key_prefix=key_prefix)
         self.corp_id = corp_id
         self.agent_id = agent_id
         self._secret = secret

@@ -250,11 +250,7 @@ class WeComDelivery:
             parsed = URL(url)
         except (TypeError, ValueError):
             return False
-        return (
-            parsed.is_absolute()
-            and parsed.origin() == self._response_origin
-            and parsed.path == self._response_path
-        )
+        return parsed.is_absolute() and parsed.origin() == self._response_origin and parsed.path == self._response_path
 
     async def _send_parts(
         self,
@@ -372,4 +368,3 @@ class WeComDelivery:
         if kind == SEND_BOT_REPLY:
             return "bot"
         return kind
-

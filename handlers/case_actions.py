@@ -57,9 +57,7 @@ async def find_member(text: str) -> Member:
         raise CommandError(f"没有找到委员「{text}」，请用姓名或编号（如 m-zhang）。")
     if len(matches) > 1 or len(exact) > 1:
         listed = "、".join(f"{m.name}（{m.key}，{m.sector or '—'}）" for m in (exact or matches)[:10])
-        raise CommandError(
-            f"「{text}」对应多位委员：{listed}。请改用编号，如「派 <编号> {matches[0].key}」。"
-        )
+        raise CommandError(f"「{text}」对应多位委员：{listed}。请改用编号，如「派 <编号> {matches[0].key}」。")
     return matches[0]
 
 
@@ -205,8 +203,7 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
     reached = await send_to_member(member, member_card(case, content), case=case)
     await send_to_citizen(
         case.citizen,
-        f"您的诉求（编号 {case.code}）已交由政协委员{member.name}办理，"
-        f"将于 {format_deadline_zh(reply_due)} 前答复您。",
+        f"您的诉求（编号 {case.code}）已交由政协委员{member.name}办理，将于 {format_deadline_zh(reply_due)} 前答复您。",
         case=case,
     )
     note = "" if reached else f"（注意：委员{member.name}尚未绑定企业微信或公众号，请电话通知）"
@@ -233,31 +230,20 @@ async def transfer(
         f"您的诉求（编号 {case.code}）已转交{department.name}办理，办理结果将及时告知您。",
         case=case,
     )
-    return (
-        f"已将 {case.code} 转交{department.name}。部门答复后，请用「答 {case.code} 答复内容」录入，"
-        f"系统会转告群众。"
-    )
+    return f"已将 {case.code} 转交{department.name}。部门答复后，请用「答 {case.code} 答复内容」录入，系统会转告群众。"
 
 
-async def reply(
-    case: Case, text: str, actor: str, by_name: str, redis: aioredis.Redis, settings: Settings
-) -> str:
+async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis.Redis, settings: Settings) -> str:
     """The answer to the citizen (and to the citizens of cases merged into this one)."""
     if not text.strip():
         raise CommandError(f"答复内容不能为空：「答 {case.code} 答复内容」。")
     moment = now()
-    await transition(
-        case, Transition.REPLY, actor, detail={"by": by_name}, last_reply=text, replied_at=moment
-    )
+    await transition(case, Transition.REPLY, actor, detail={"by": by_name}, last_reply=text, replied_at=moment)
     await _save_marks(case, loop.mark_triaged(case, moment) + loop.mark_replied(case, moment, settings))
     await loop.schedule_return_visit(case, settings)
     await triage_queue.dequeue_case(redis, settings, case)
-    await CaseMessage.create(
-        case=case, direction="out", author=actor, msg_type="text", content=text, created_at=moment
-    )
-    await send_to_citizen(
-        case.citizen, f"【答复】您的诉求（编号 {case.code}）：{text}\n——{by_name}", case=case
-    )
+    await CaseMessage.create(case=case, direction="out", author=actor, msg_type="text", content=text, created_at=moment)
+    await send_to_citizen(case.citizen, f"【答复】您的诉求（编号 {case.code}）：{text}\n——{by_name}", case=case)
     merged = await Case.filter(merged_into=case).prefetch_related("citizen")
     for other in merged:
         other.last_reply = text
@@ -343,9 +329,7 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
         await loop.schedule_deadline(case, "reply", settings, now())
     due = case.reply_due_at if "reply_due_at" in fields else case.assign_due_at
     return (
-        f"已将 {case.code} 标为急件，期限提前到 {format_deadline_zh(due)}。"
-        if due
-        else f"已将 {case.code} 标为急件。"
+        f"已将 {case.code} 标为急件，期限提前到 {format_deadline_zh(due)}。" if due else f"已将 {case.code} 标为急件。"
     )
 
 
@@ -379,16 +363,13 @@ async def ask(case: Case, member: Member, question: str) -> str:
     )
     await send_to_citizen(
         case.citizen,
-        f"关于您的诉求（编号 {case.code}），委员{member.name}想进一步了解：{question}\n"
-        "请直接回复文字、图片或语音。",
+        f"关于您的诉求（编号 {case.code}），委员{member.name}想进一步了解：{question}\n请直接回复文字、图片或语音。",
         case=case,
     )
     return f"已向 {case.code} 的群众提问，群众的回复会转给您。"
 
 
-async def return_to_triage(
-    case: Case, member: Member, reason: str, redis: aioredis.Redis, settings: Settings
-) -> str:
+async def return_to_triage(case: Case, member: Member, reason: str, redis: aioredis.Redis, settings: Settings) -> str:
     ensure_holder(case, member)
     if not reason.strip():
         raise CommandError(f"请说明退回原因：「退回 {case.code} 原因」。")

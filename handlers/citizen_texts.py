@@ -6,9 +6,7 @@ from datetime import datetime
 
 from models.tracking import LOCAL_TZ
 
-HOW_TO = (
-    "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
-)
+HOW_TO = "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
 PROMISE = "我们将在2天内交办、1周内答复。"
 
 
@@ -40,13 +38,13 @@ def case_follow_up(code: str, message_count: int) -> str:
     return f"已收到您的补充内容，已并入诉求 {code}（共 {message_count} 条）。"
 
 
-def case_status(
-    code: str, state_zh: str, where: str | None, last_reply: str | None, created: datetime
-) -> str:
+def case_status(code: str, state_zh: str, where: str | None, last_reply: str | None, created: datetime) -> str:
     place = f"（{where}）" if where else ""
     text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}。"
     if last_reply:
         text += f"\n最新答复：{last_reply}"
+    elif state_zh in {"不予受理", "已并案", "已办结"}:
+        text += "\n如有新的情况，欢迎直接留言。"
     else:
         text += "\n暂无答复，我们会尽快办理，请耐心等待。"
     return text

@@ -28,7 +28,7 @@ from models.timeutil import now
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 10_000  # about 40 hours of 15 s sweeps: an outage must not abandon a message
 
 
 class AlreadyHandled(Exception):
@@ -128,9 +128,7 @@ class Inbox:
                 )
                 raise
 
-    async def _handle_once(
-        self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None
-    ) -> str | None:
+    async def _handle_once(self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None) -> str | None:
         with collecting() as deferred:
             text, channel = await self._dispatch_in_transaction(row, event, slot)
         await run_all(deferred)
@@ -164,9 +162,7 @@ class Inbox:
         """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox."""
         cutoff = now() - timedelta(seconds=older_than_s)
         rows = (
-            await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff)
-            .order_by("id")
-            .limit(limit)
+            await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff).order_by("id").limit(limit)
         )
         started = [self._spawn(row, None) for row in rows if row.id not in self._in_flight]
         if started:

@@ -103,9 +103,7 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
         return Reply(texts.greeting_general())
     if not point.is_active:
         return Reply(texts.greeting_revoked(point.name))
-    await redis.set(
-        settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s))
-    )
+    await redis.set(settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s)))
     return Reply(texts.greeting_for_contact_point(point.name))
 
 
@@ -114,6 +112,34 @@ async def handle_subscribe(event: CitizenEvent) -> Reply:
     await get_citizen(event, touch_window=False)
     await record_follow(event.created_at)
     return Reply(texts.greeting_general())
+
+
+async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
+    """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」 from a citizen whose case is in its return visit."""
+    if not is_text(event):
+        return None
+    answer = loop.parse_survey_answer(event.text)
+    if answer is None:
+        return None
+    query = Case.filter(citizen__openid=event.sender, state=CaseState.RETURN_VISIT)
+    if answer.code_text:
+        check = find_code(answer.code_text, settings.tracking_prefix)
+        if check is None or not check.valid:
+            return None
+        query = query.filter(code=check.code)
+    case = await query.order_by("-visit_sent_at", "-id").first()
+    return {"answer": answer, "case": case} if case else None
+
+
+@router.handler(survey_answer)
+async def handle_survey_answer(
+    event: CitizenEvent, answer: Any, case: Case, redis: aioredis.Redis, settings: Settings
+) -> Reply:
+    await get_citizen(event, touch_window=True)
+    text = await loop.record_visit(
+        case, answer.score, answer.comment, f"citizen:{event.sender}", "citizen", redis, settings
+    )
+    return Reply(text, case_id=case.id)
 
 
 @router.handler(tracking_code_query)
@@ -126,9 +152,7 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
     if case is None:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None
-    return Reply(
-        texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at), case_id=case.id
-    )
+    return Reply(texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at), case_id=case.id)
 
 
 @router.handler(my_cases_command)
@@ -143,34 +167,6 @@ async def handle_my_cases(event: CitizenEvent) -> Reply:
         for index, case in enumerate(cases, start=1)
     ]
     return Reply(texts.my_cases(lines, total))
-
-
-async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
-    """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」 from a citizen whose case is in its return visit."""
-    if not is_text(event):
-        return None
-    answer = loop.parse_survey_answer(event.text)
-    if answer is None:
-        return None
-    query = Case.filter(citizen__openid=event.sender, state__in=[CaseState.RETURN_VISIT, CaseState.REPLIED])
-    if answer.code_text:
-        check = find_code(answer.code_text, settings.tracking_prefix)
-        if check is None or not check.valid:
-            return None
-        query = query.filter(code=check.code)
-    case = await query.order_by("-visit_sent_at", "-replied_at").first()
-    return {"answer": answer, "case": case} if case else None
-
-
-@router.handler(survey_answer)
-async def handle_survey_answer(
-    event: CitizenEvent, answer: Any, case: Case, redis: aioredis.Redis, settings: Settings
-) -> Reply:
-    await get_citizen(event, touch_window=True)
-    text = await loop.record_visit(
-        case, answer.score, answer.comment, f"citizen:{event.sender}", "citizen", redis, settings
-    )
-    return Reply(text, case_id=case.id)
 
 
 @router.handler(is_case_message)
@@ -256,9 +252,7 @@ async def handle_case_message(
             received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"
         return Reply(received, case_id=case.id)
     if case.member_id is not None:  # type: ignore[attr-defined]
-        await case_actions.forward_to_member(
-            case, _excerpt(event) if event.msg_type != "text" else event.text
-        )
+        await case_actions.forward_to_member(case, _excerpt(event) if event.msg_type != "text" else event.text)
     count = await CaseMessage.filter(case=case, direction="in").count()
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -77,19 +77,13 @@ async def schedule_deadline(case: Case, stage: str, settings: Settings, start: d
     stamp = int(due.timestamp())
     payload = {"case_id": case.id, "stage": stage, "due": due.isoformat(), "round": 1}
     remind_at = settings.sla.reminder_at(start, due)
-    await enqueue(
-        SLA_REMIND, payload, key=f"sla:remind:{stage}:{case.id}:{stamp}", case_id=case.id, run_at=remind_at
-    )
-    await enqueue(
-        SLA_OVERDUE, payload, key=f"sla:overdue:{stage}:{case.id}:{stamp}:1", case_id=case.id, run_at=due
-    )
+    await enqueue(SLA_REMIND, payload, key=f"sla:remind:{stage}:{case.id}:{stamp}", case_id=case.id, run_at=remind_at)
+    await enqueue(SLA_OVERDUE, payload, key=f"sla:overdue:{stage}:{case.id}:{stamp}:1", case_id=case.id, run_at=due)
 
 
 async def _timer_case(job: Job) -> Case | None:
     """The case if this timer still applies to it, else None (the case moved on)."""
-    case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related(
-        "member", "contact_point", "citizen"
-    )
+    case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("member", "contact_point", "citizen")
     if case is None:
         return None
     stage = job.payload["stage"]
@@ -125,11 +119,7 @@ async def run_reminder(job: Job) -> dict[str, Any]:
     else:
         await send_to_triage(
             f"**【催办】{case.code}** {STAGE_ZH[stage]}期限 {due} 将到\n> {excerpt(case.summary, 60)}\n"
-            + (
-                f"派件：`派 {case.code} 委员姓名`"
-                if stage == "assign"
-                else f"部门答复后录入：`答 {case.code} 内容`"
-            ),
+            + (f"派件：`派 {case.code} 委员姓名`" if stage == "assign" else f"部门答复后录入：`答 {case.code} 内容`"),
             case=case,
         )
     return {"reminded": stage}
@@ -258,7 +248,7 @@ async def record_visit(
         **common,
     )
     await schedule_deadline(case, "reply", settings, moment)
-    said = f"：{comment}" if comment else ""
+    said = f"：{excerpt(comment, 200)}" if comment else ""
     if case.member is not None:
         await send_to_member(
             case.member,
@@ -276,7 +266,7 @@ async def record_visit(
 
 
 _SURVEY = re.compile(
-    r"^\s*(?:([A-Za-z]{1,8}\s*\d[\d\s]{9,}\d)\s*)?(基本满意|不满意|满意|[123])(?![\d])[\s，,。:：]*(.*)$",
+    r"^\s*(?:([A-Za-z]{1,8}\d{11,})\s+)?(基本满意|不满意|满意|[123])(?=$|[\s，,。:：!！;；])[\s，,。:：!！;；]*(.*)$",
     re.S,
 )
 _WORDS = {"满意": 1, "基本满意": 2, "不满意": 3, "1": 1, "2": 2, "3": 3}
@@ -362,7 +352,8 @@ def period_starts(moment: datetime) -> list[tuple[str, datetime]]:
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
     month = today.replace(day=1)
-    return [("今日", today), ("本周", week), ("本月", month)]
+    # In UTC: SQLite compares the stored timestamps as text, so every bound must be written the same way.
+    return [(label, start.astimezone(UTC)) for label, start in (("今日", today), ("本周", week), ("本月", month))]
 
 
 async def stats_text(member: Member | None = None) -> str:
@@ -394,8 +385,10 @@ async def stats_text(member: Member | None = None) -> str:
 
 
 async def phone_visit_tasks(limit: int = 10) -> list[Case]:
+    """Return visits nobody answered within return_visit_timeout: staff call and record them with 回访."""
     return (
-        await Case.filter(state=CaseState.RETURN_VISIT, visit_sent_at__isnull=False)
+        await Case.filter(state=CaseState.RETURN_VISIT, events__kind="visit.phone_task")
+        .distinct()
         .order_by("visit_sent_at")
         .limit(limit)
     )

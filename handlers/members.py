@@ -66,9 +66,7 @@ async def handle_member_command(
         return Reply(str(exc))
 
 
-async def run_member_command(
-    command: CommandLine, member: Member, redis: aioredis.Redis, settings: Settings
-) -> str:
+async def run_member_command(command: CommandLine, member: Member, redis: aioredis.Redis, settings: Settings) -> str:
     if command.verb == "帮助":
         return help_text()
     if command.verb == "我的":
@@ -97,9 +95,7 @@ async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Repl
 
 
 async def my_cases_text(member: Member) -> str:
-    cases = (
-        await Case.filter(member=member, state__in=OPEN_WORK).order_by("-urgent", "reply_due_at").limit(20)
-    )
+    cases = await Case.filter(member=member, state__in=OPEN_WORK).order_by("-urgent", "reply_due_at").limit(20)
     if not cases:
         return f"{member.name}委员，您目前没有在办的件。"
     lines = [f"{member.name}委员，您在办 {len(cases)} 件："]
@@ -141,14 +137,12 @@ async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
     code = command.args[0] if command.args else ""
     moment = now()
     async with in_transaction():
-        bind = await MemberBindCode.get_or_none(
-            code=code, used_at=None, expires_at__gt=moment
-        ).prefetch_related("member")
+        bind = await MemberBindCode.get_or_none(code=code, used_at=None, expires_at__gt=moment).prefetch_related(
+            "member"
+        )
         if bind is None:
             return Reply("绑定码无效或已过期，请向政协办公室重新索取。")
-        updated = await MemberBindCode.filter(id=bind.id, used_at=None).update(
-            used_at=moment, used_by=event.sender
-        )
+        updated = await MemberBindCode.filter(id=bind.id, used_at=None).update(used_at=moment, used_by=event.sender)
         if not updated:
             return Reply("绑定码无效或已过期，请向政协办公室重新索取。")
         citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})

@@ -73,9 +73,7 @@ async def send_bot_reply(
     )
 
 
-async def send_to_member(
-    member: Member, text: str, *, case: Case | None = None, key: str | None = None
-) -> bool:
+async def send_to_member(member: Member, text: str, *, case: Case | None = None, key: str | None = None) -> bool:
     """Reach a member in WeCom, or through the official account they bound. False if neither exists."""
     if member.wecom_userid:
         await send_to_wecom_user(member.wecom_userid, text, case=case, key=key)

@@ -46,9 +46,7 @@ class QrCodeApi(Protocol):
 class WxaCodeApi(Protocol):
     """The mini-program client's code call (bot.wechat_api.MiniProgramClient)."""
 
-    async def get_unlimited_code(
-        self, scene: str, page: str, width: int = 430, check_path: bool = False
-    ) -> bytes: ...
+    async def get_unlimited_code(self, scene: str, page: str, width: int = 430, check_path: bool = False) -> bytes: ...
 
 
 class QrError(Exception):
@@ -148,9 +146,7 @@ def _slot(kind: QrKind, scene: str) -> str:
     return f"{kind.value}:{scene}"
 
 
-async def _existing(
-    kind: QrKind, points: Sequence[ContactPoint], scene_of: Callable[[str], str]
-) -> dict[int, QrCode]:
+async def _existing(kind: QrKind, points: Sequence[ContactPoint], scene_of: Callable[[str], str]) -> dict[int, QrCode]:
     slots = {_slot(kind, scene_of(p.key)): p.id for p in points}
     rows = await QrCode.filter(slot__in=list(slots))
     return {slots[row.slot]: row for row in rows if row.slot is not None}
@@ -311,10 +307,7 @@ async def ensure_wxa_codes(
         code = existing.get(point.id)
         stored = Path(code.file_path) if code is not None and code.file_path else None
         reusable = (
-            code is not None
-            and code.page == page
-            and stored is not None
-            and await asyncio.to_thread(stored.is_file)
+            code is not None and code.page == page and stored is not None and await asyncio.to_thread(stored.is_file)
         )
         if reusable and code is not None and stored is not None:
             await asyncio.to_thread(_copy_file, stored, target)

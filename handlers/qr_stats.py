@@ -104,9 +104,7 @@ async def figures(since: date | None = None, until: date | None = None) -> Figur
     if until is not None:
         query = query.filter(day__lte=until)
     sums = (
-        await query.annotate(
-            scans_sum=Sum("scans"), followers_sum=Sum("new_followers"), cases_sum=Sum("new_cases")
-        )
+        await query.annotate(scans_sum=Sum("scans"), followers_sum=Sum("new_followers"), cases_sum=Sum("new_cases"))
         .group_by("point_key")
         .values("point_key", "scans_sum", "followers_sum", "cases_sum")
     )

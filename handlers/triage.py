@@ -70,15 +70,11 @@ def _need(command: CommandLine, count: int) -> None:
 
 
 @router.handler(staff_sender, command_filter(VERBS))
-async def handle_staff_command(
-    command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings
-) -> Reply:
+async def handle_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> Reply:
     return await _command_reply(run_staff_command(command, staff, redis, settings))
 
 
-async def run_staff_command(
-    command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings
-) -> str:
+async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> str:
     actor = actor_of(staff)
     verb = command.verb
     if verb == "帮助":
@@ -157,24 +153,18 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         reply_due_at__lt=moment,
     ).count()
     overdue_assign = sum(1 for c in cases if c.assign_due_at and c.assign_due_at < moment)
-    lines = [
-        f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign}+ 件），答复超期 {overdue_reply_count} 件"
-    ]
+    lines = [f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign}+ 件），答复超期 {overdue_reply_count} 件"]
     for case in cases:
         late = "【超期】" if case.assign_due_at and case.assign_due_at < moment else ""
         urgent = "【急】" if case.urgent else ""
         due = format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—"
-        lines.append(
-            f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）"
-        )
+        lines.append(f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）")
     for case in overdue_reply:
         holder = case.member.name if case.member else "—"
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
         lines.append(f"【答复超期】{case.code} 委员{holder}（期限 {due}）")
     for case in await loop.phone_visit_tasks(limit):
-        lines.append(
-            f"【电话回访】{case.code}：群众未答复回访，请电话回访后发送「回访 {case.code} 1|2|3 备注」"
-        )
+        lines.append(f"【电话回访】{case.code}：群众未答复回访，请电话回访后发送「回访 {case.code} 1|2|3 备注」")
     if len(lines) == 1:
         lines.append("暂无待办，辛苦了！")
     return "\n".join(lines)
@@ -229,6 +219,4 @@ def refusal_text() -> str:
 
 
 def log_refusal(person: Person, event: ChatEvent) -> None:
-    log.warning(
-        "refused %s from %s (%s): %r", event.channel, event.sender, person.actor, excerpt(event.text, 60)
-    )
+    log.warning("refused %s from %s (%s): %r", event.channel, event.sender, person.actor, excerpt(event.text, 60))

@@ -62,9 +62,7 @@ RULES: dict[Transition, Rule] = {
     Transition.ACCEPT: Rule(frozenset({S.ASSIGNED}), S.ACCEPTED),
     Transition.ASK: Rule(frozenset({S.ASSIGNED, S.ACCEPTED, S.REOPENED, S.NEEDS_INFO}), S.NEEDS_INFO),
     Transition.PROVIDE_INFO: Rule(frozenset({S.NEEDS_INFO}), S.ACCEPTED),
-    Transition.RETURN_TO_TRIAGE: Rule(
-        frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED}), S.RECEIVED
-    ),
+    Transition.RETURN_TO_TRIAGE: Rule(frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED}), S.RECEIVED),
     Transition.TRANSFER: Rule(frozenset({S.RECEIVED, *_OPEN_WORK}), S.TRANSFERRED),
     Transition.REPLY: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *_OPEN_WORK}), S.REPLIED),
     Transition.START_RETURN_VISIT: Rule(frozenset({S.REPLIED}), S.RETURN_VISIT),
@@ -114,6 +112,12 @@ async def apply_transition(
         raise IllegalTransition(case.code, transition, state)
     moment = at or now()
     target = rule.target or state
+    # Only one of two concurrent commands wins: the state must still be what we checked.
+    won = await Case.filter(id=case.id, state=state.value).update(state=target.value, updated_at=moment)
+    if not won:
+        current = await Case.get(id=case.id)
+        case.state = current.state
+        raise IllegalTransition(case.code, transition, CaseState(current.state))
     case.state = target
     case.updated_at = moment
     for name, value in changes.items():
@@ -133,8 +137,6 @@ async def apply_transition(
     )
 
 
-async def record_event(
-    case: Case, kind: str, actor: str, at: datetime | None = None, **detail: Any
-) -> CaseEvent:
+async def record_event(case: Case, kind: str, actor: str, at: datetime | None = None, **detail: Any) -> CaseEvent:
     """Record a timeline entry that is not a state change (a message, an outbound send, a note)."""
     return await CaseEvent.create(case=case, kind=kind, actor=actor, detail=detail, created_at=at or now())

@@ -344,9 +344,7 @@ async def receiver_server() -> AsyncIterator[Callable[[Any], Awaitable[str]]]:
 
 def _oa_sender(session: aiohttp.ClientSession, url: str, mode: str, **kw: Any) -> OfficialAccountSender:
     mode_ = cast(CallbackMode, mode)
-    return OfficialAccountSender(
-        session, url, token=TOKEN, app_id=APP_ID, encoding_aes_key=AES_KEY, mode=mode_, **kw
-    )
+    return OfficialAccountSender(session, url, token=TOKEN, app_id=APP_ID, encoding_aes_key=AES_KEY, mode=mode_, **kw)
 
 
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
@@ -403,9 +401,7 @@ async def test_oa_sender_tampering(
     assert receiver.messages == []
 
 
-async def test_oa_verify(
-    session: aiohttp.ClientSession, receiver_server: Callable[[Any], Awaitable[str]]
-) -> None:
+async def test_oa_verify(session: aiohttp.ClientSession, receiver_server: Callable[[Any], Awaitable[str]]) -> None:
     sender = _oa_sender(session, await receiver_server(OAReceiver()), "safe")
     assert await sender.verify("echo-123") == (200, "echo-123")
     assert (await sender.verify("echo-123", tamper="signature"))[0] == 403

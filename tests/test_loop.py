@@ -199,3 +199,33 @@ async def test_stats_in_the_triage_group(fast: Stack) -> None:
     member = await say(fast, "lisi", "统计 张三")
     assert "委员张三" in member
     assert "今日：新增 1 件" in member
+
+
+async def test_a_new_complaint_starting_with_a_digit_is_not_a_survey_answer_and_codes_work(fast: Stack) -> None:
+    case = await new_case(fast, "o-l9", "电梯坏了")
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    await say(fast, "zhangsan", f"答 {case.code} 已修好")
+    await wait_and_run(fast, 0.4)
+    await case.refresh_from_db()
+    assert case.state == CaseState.RETURN_VISIT
+    fresh = await citizen_says(fast, "o-l9", "3号楼电梯又坏了")
+    assert "重新办理" not in fresh
+    assert "感谢您的评价" not in fresh
+    await case.refresh_from_db()
+    assert case.state == CaseState.RETURN_VISIT  # not reopened by accident
+    answered = await citizen_says(fast, "o-l9", f"{case.code} 3 还是会停，电话13812345678")
+    assert case.code in answered
+    assert "重新办理" in answered
+    await fast.run_jobs()
+    to_member = [m.text for m in fast.platform.sent_to("zhangsan") if "【重办】" in m.text]
+    assert len(to_member) == 1
+    assert "13812345678" not in to_member[0]
+    assert "138****5678" in to_member[0]
+
+
+async def test_the_status_of_a_rejected_case_does_not_promise_handling(fast: Stack) -> None:
+    case = await new_case(fast, "o-l10", "广告推销")
+    await say(fast, "lisi", f"退 {case.code} 与政协工作无关")
+    status = await citizen_says(fast, "o-l10", case.code)
+    assert "不予受理" in status
+    assert "尽快办理" not in status

@@ -450,16 +450,14 @@ def fake_platform_thread(platform: FakePlatform) -> Iterator[str]:
         loop.close()
 
 
-def test_mashang_qr_commands_end_to_end(
-    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_mashang_qr_commands_end_to_end(tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     platform = FakePlatform(apps={"wxcli0000000001": "cli-secret", "wxminidemo000000": "demo-mini-secret"})
     with fake_platform_thread(platform) as fake:
         config = tmp_path / "config.toml"
         config.write_text(
             f"""
 [database]
-url = "sqlite://{tmp_path / 'cli.sqlite3'}"
+url = "sqlite://{tmp_path / "cli.sqlite3"}"
 [redis]
 url = "{redis_url}"
 key_prefix = "test-cli-{uuid.uuid4().hex[:8]}:"

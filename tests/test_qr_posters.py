@@ -89,9 +89,7 @@ def test_png_poster_decodes_back(font: str, size: str) -> None:
 
 
 @pytest.mark.parametrize(("size", "points"), [("a4", A4_POINTS), ("a5", A5_POINTS)])
-def test_pdf_poster_has_the_page_size_and_decodes_back(
-    font: str, size: str, points: tuple[float, float]
-) -> None:
+def test_pdf_poster_has_the_page_size_and_decodes_back(font: str, size: str, points: tuple[float, float]) -> None:
     data = poster_bytes(spec(size=size), "pdf", font)
     assert data.startswith(b"%PDF")
     assert data.rstrip().endswith(b"%%EOF")
@@ -135,8 +133,7 @@ def test_long_texts_shrink_and_wrap_without_overflowing(font: str, size: str) ->
     long = spec(
         size=size,
         committee_name="中国人民政治协商会议内蒙古自治区呼伦贝尔市鄂温克族自治旗委员会" * 2,
-        contact_point_name="鄂温克族自治旗巴彦托海镇第二中心小学附属幼儿园家长学校联系点（暨社区矛盾纠纷调解站）"
-        * 3,
+        contact_point_name="鄂温克族自治旗巴彦托海镇第二中心小学附属幼儿园家长学校联系点（暨社区矛盾纠纷调解站）" * 3,
         headline="扫码反映社情民意，共商家乡发展大计，委员就在您身边" * 3,
         instructions=["https://mashang.example.cn/a/very/long/url/without/any/spaces/" * 3, "说明" * 80],
         contact_point_key="k" * 40,
@@ -274,9 +271,7 @@ async def test_async_bytes_run_in_another_thread(font: str, monkeypatch: pytest.
 
 def batch_specs() -> list[PosterSpec]:
     return [
-        spec(
-            contact_point_key=f"cp-{i}", contact_point_name=f"第{i}联系点", payload=f"{PAYLOAD}{i}", size="a5"
-        )
+        spec(contact_point_key=f"cp-{i}", contact_point_name=f"第{i}联系点", payload=f"{PAYLOAD}{i}", size="a5")
         for i in range(3)
     ]
 

@@ -257,9 +257,7 @@ def test_workdays_elapsed_is_additive(start: datetime, a: float, b: float) -> No
     cal = WorkdayCalendar()
     middle = start + timedelta(seconds=a)
     end = middle + timedelta(seconds=b)
-    assert cal.elapsed(start, end) == pytest.approx(
-        cal.elapsed(start, middle) + cal.elapsed(middle, end), abs=1e-5
-    )
+    assert cal.elapsed(start, end) == pytest.approx(cal.elapsed(start, middle) + cal.elapsed(middle, end), abs=1e-5)
     assert 0 <= cal.elapsed(start, end) <= (end - start).total_seconds() + 1e-6
 
 

@@ -60,3 +60,14 @@ def test_terminal_states_allow_nothing_and_every_state_is_reachable() -> None:
             assert not can_apply(terminal, transition)
     targets = {rule.target for rule in RULES.values()}
     assert targets | {CaseState.RECEIVED} == set(CaseState)
+
+
+async def test_two_concurrent_commands_cannot_both_win(db: None) -> None:
+    case = await _case()
+    stale = await Case.get(id=case.id)  # a second worker read the case at the same moment
+    await apply_transition(case, Transition.ASSIGN, actor="staff:s-li")
+    with pytest.raises(IllegalTransition) as info:
+        await apply_transition(stale, Transition.REJECT, actor="staff:s-chen", reason="重复")
+    assert "已交办" in info.value.message_zh
+    assert (await Case.get(id=case.id)).state == CaseState.ASSIGNED
+    assert await CaseEvent.filter(case=case).count() == 1

@@ -75,9 +75,7 @@ def wechat(session: aiohttp.ClientSession, redis_client: aioredis.Redis, server:
 
 
 @pytest.fixture
-def mini(
-    session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer
-) -> MiniProgramClient:
+def mini(session: aiohttp.ClientSession, redis_client: aioredis.Redis, server: TestServer) -> MiniProgramClient:
     base_url = str(server.make_url("/wechat"))
     return MiniProgramClient(session, redis_client, app_id=MINI_ID, app_secret=MINI_SECRET, base_url=base_url)
 
@@ -123,9 +121,7 @@ async def test_twenty_concurrent_calls_on_a_cold_cache_fetch_one_token(
     wechat: WeChatClient, platform: FakePlatform
 ) -> None:
     platform.fail_next("stable_token", delay_s=0.2)  # a slow token endpoint widens the race
-    msgids = await asyncio.gather(
-        *(wechat.send_template(f"o-{i}", "tpl-1", {"first": f"case {i}"}) for i in range(20))
-    )
+    msgids = await asyncio.gather(*(wechat.send_template(f"o-{i}", "tpl-1", {"first": f"case {i}"}) for i in range(20)))
     assert platform.token_fetch_count == 1
     assert len(set(msgids)) == 20
     assert len([m for m in platform.messages if m.channel == "template"]) == 20
@@ -158,9 +154,7 @@ async def test_stale_token_left_by_another_process_is_replaced(
     assert [c.errcode for c in platform.calls_to("template/send")] == [40001, 0]
 
 
-async def test_second_token_error_raises_without_looping(
-    wechat: WeChatClient, platform: FakePlatform
-) -> None:
+async def test_second_token_error_raises_without_looping(wechat: WeChatClient, platform: FakePlatform) -> None:
     platform.note_user_message(OPENID)
     platform.fail_next("custom/send", 2, errcode=40001)
     with pytest.raises(WeChatAPIError) as info:
@@ -270,9 +264,7 @@ async def test_timeout_is_unavailable(
         await client.send_template(OPENID, "tpl", {"k": "v"})
 
 
-async def test_connection_refused_is_unavailable(
-    session: aiohttp.ClientSession, redis_client: aioredis.Redis
-) -> None:
+async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession, redis_client: aioredis.Redis) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -381,9 +373,7 @@ async def test_qrcode_create(wechat: WeChatClient, platform: FakePlatform) -> No
 # --- mini-program ---
 
 
-async def test_unlimited_code_is_a_png_encoding_the_scene(
-    mini: MiniProgramClient, platform: FakePlatform
-) -> None:
+async def test_unlimited_code_is_a_png_encoding_the_scene(mini: MiniProgramClient, platform: FakePlatform) -> None:
     png = await mini.get_unlimited_code("cp=hospital-1", "pages/index/index", width=300)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     image = Image.open(io.BytesIO(png))

@@ -80,9 +80,7 @@ async def test_app_url_verification(stack: Stack) -> None:
         assert response.status == 403
 
 
-async def test_app_text_reaches_the_handler_and_the_passive_reply_decrypts(
-    stack: Stack, seen: list[ChatEvent]
-) -> None:
+async def test_app_text_reaches_the_handler_and_the_passive_reply_decrypts(stack: Stack, seen: list[ChatEvent]) -> None:
     result = await stack.wecom_user().text("lisi", "echo 你好 ]]> 世界", msg_id=987654321)
     assert result.status == 200, result.body
     assert "回声" not in result.body  # encrypted on the wire
