@@ -191,7 +191,10 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
     if case is None or case.state != CaseState.REPLIED:
         return {"skipped": "not waiting for a return visit"}
     moment = now()
-    await apply_transition(case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment)
+    # A new survey (also after a reopen): the earlier visit's answer does not answer this one.
+    await apply_transition(
+        case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment, visit_recorded_at=None
+    )
     await send_to_citizen(case.citizen, survey_text(case), case=case)
     await enqueue(
         VISIT_TIMEOUT,
@@ -205,7 +208,10 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
 
 async def run_visit_timeout(job: Job) -> dict[str, Any]:
     case = await Case.get_or_none(id=job.payload["case_id"])
-    if case is None or case.state != CaseState.RETURN_VISIT or case.visit_recorded_at is not None:
+    sent_at = datetime.fromisoformat(job.payload["sent_at"])
+    if case is None or case.state != CaseState.RETURN_VISIT or (
+        case.visit_recorded_at is not None and case.visit_recorded_at >= sent_at
+    ):
         return {"skipped": "answered"}
     await record_event(case, "visit.phone_task", "system")
     await send_to_triage(

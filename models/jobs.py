@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.timeutil import now
+from models.timeutil import get_clock, now
 
 
 class JobStatus(StrEnum):
@@ -78,8 +78,9 @@ async def enqueue(
 
 
 async def claim_due(limit: int, lease_s: float, kinds: list[str] | None = None) -> list[Job]:
-    """Claim up to `limit` due jobs for this worker."""
+    """Claim up to `limit` due jobs for this worker; `lease_s` is real time (the clock may run fast)."""
     moment = now()
+    lease_s = get_clock().to_business_seconds(lease_s)
     query = Job.filter(status=JobStatus.PENDING, run_at__lte=moment)
     if kinds:
         query = query.filter(kind__in=kinds)

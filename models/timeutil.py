@@ -37,6 +37,9 @@ class Clock:
     def to_real_seconds(self, business_seconds: float) -> float:
         return business_seconds
 
+    def to_business_seconds(self, real_seconds: float) -> float:
+        return real_seconds
+
 
 class ScaledClock(Clock):
     """Business time that runs `speed` times faster than real time from `start` on."""
@@ -54,6 +57,9 @@ class ScaledClock(Clock):
 
     def to_real_seconds(self, business_seconds: float) -> float:
         return business_seconds / self.speed
+
+    def to_business_seconds(self, real_seconds: float) -> float:
+        return real_seconds * self.speed
 
 
 _clock: Clock = Clock()
