@@ -116,6 +116,7 @@ async def case_card(case: Case, suggested: Member | None, category: Category | N
         f"> 联系点：{where(case)}",
         f"> 建议类别：{category.name if category else '未识别'}",
         f"> 内容：{content}",
+        *([f"> 关联已办结件：{earlier.code}"] if (earlier := await _followed_case(case)) else []),
         f"> 交办期限：{format_deadline_zh(case.assign_due_at) if case.assign_due_at else '—'}",
     ]
     if suggested is not None:
@@ -145,6 +146,11 @@ async def run_case_created(job: Job, redis: aioredis.Redis, settings: Settings) 
             await on_case_created(case, redis, settings)
     await run_all(deferred)
     return {"announced": case.code}
+
+
+async def _followed_case(case: Case) -> Case | None:
+    follows_id = case.follows_id  # type: ignore[attr-defined]
+    return await Case.get_or_none(id=follows_id) if follows_id else None
 
 
 async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings) -> None:

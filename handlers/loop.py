@@ -209,8 +209,10 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
 async def run_visit_timeout(job: Job) -> dict[str, Any]:
     case = await Case.get_or_none(id=job.payload["case_id"])
     sent_at = datetime.fromisoformat(job.payload["sent_at"])
-    if case is None or case.state != CaseState.RETURN_VISIT or (
-        case.visit_recorded_at is not None and case.visit_recorded_at >= sent_at
+    if (
+        case is None
+        or case.state != CaseState.RETURN_VISIT
+        or (case.visit_recorded_at is not None and case.visit_recorded_at >= sent_at)
     ):
         return {"skipped": "answered"}
     await record_event(case, "visit.phone_task", "system")
@@ -347,7 +349,7 @@ async def figures_since(start: datetime, **filters: Any) -> Figures:
 async def overdue_now() -> int:
     moment = now()
     late_triage = await Case.filter(state=CaseState.RECEIVED, assign_due_at__lt=moment).count()
-    late_reply = await Case.filter(state__in=list(OPEN_WORK), reply_due_at__lt=moment).count()
+    late_reply = await Case.filter(state__in=[*OPEN_WORK, CaseState.TRANSFERRED], reply_due_at__lt=moment).count()
     return late_triage + late_reply
 
 

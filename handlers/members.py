@@ -48,7 +48,8 @@ def help_text() -> str:
 
 
 async def member_sender(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
-    if isinstance(event, CitizenEvent) and (event.kind != "message" or event.msg_type != "text"):
+    """A member writing (any message: a bound openid is the member's, never a citizen's)."""
+    if isinstance(event, CitizenEvent) and event.kind != "message":
         return None
     person = await identify(event)
     if person.member is None or person.staff is not None:

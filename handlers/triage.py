@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 
 router = Router("staff", event_type=ChatEvent)
 
+# Cases that owe the citizen a reply: held by a member, or transferred to a department.
+OVERDUE_REPLY_STATES = [
+    CaseState.ASSIGNED,
+    CaseState.ACCEPTED,
+    CaseState.NEEDS_INFO,
+    CaseState.REOPENED,
+    CaseState.TRANSFERRED,
+]
+
 STAFF_COMMANDS: list[tuple[str, str, str, str]] = [
     # verb, alias, usage, effect
     ("派", "assign", "派 <编号> <委员>", "交办给委员（姓名或编号）"),
@@ -141,17 +150,14 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
     cases = await triage_queue.queued_cases(redis, settings, limit)
     overdue_reply = (
         await Case.filter(
-            state__in=[CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseState.REOPENED],
+            state__in=OVERDUE_REPLY_STATES,
             reply_due_at__lt=moment,
         )
         .order_by("-urgent", "reply_due_at")
         .limit(limit)
         .prefetch_related("member")
     )
-    overdue_reply_count = await Case.filter(
-        state__in=[CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseState.REOPENED],
-        reply_due_at__lt=moment,
-    ).count()
+    overdue_reply_count = await Case.filter(state__in=OVERDUE_REPLY_STATES, reply_due_at__lt=moment).count()
     overdue_assign = sum(1 for c in cases if c.assign_due_at and c.assign_due_at < moment)
     lines = [f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign}+ 件），答复超期 {overdue_reply_count} 件"]
     for case in cases:
@@ -160,9 +166,9 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         due = format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—"
         lines.append(f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）")
     for case in overdue_reply:
-        holder = case.member.name if case.member else "—"
+        holder = f"委员{case.member.name}" if case.member else "承办部门"
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
-        lines.append(f"【答复超期】{case.code} 委员{holder}（期限 {due}）")
+        lines.append(f"【答复超期】{case.code} {holder}（期限 {due}）")
     for case in await loop.phone_visit_tasks(limit):
         lines.append(f"【电话回访】{case.code}：群众未答复回访，请电话回访后发送「回访 {case.code} 1|2|3 备注」")
     if len(lines) == 1:

@@ -166,6 +166,10 @@ async def test_a_member_without_wecom_binds_the_official_account(stack: Stack) -
     assert case.code in assignment.text
     assert "园区招工难" in assignment.text
     # The member answers from the official account; this is not a new citizen case.
+    # Whatever the member sends (here a voice message) is the member's, never a new citizen case.
+    stack.platform.add_media("zhao-voice-1", b"AMR", "audio/amr")
+    voice = await oa.voice("o-zhao-member", "zhao-voice-1", recognition="我想反映一个问题")
+    assert "委员办件命令" in voice.reply["Content"]
     answered = await oa.text("o-zhao-member", f"答 {case.code} 已对接人社局开展专场招聘")
     assert "已答复" in answered.reply["Content"]
     assert await Case.filter(citizen__openid="o-zhao-member").count() == 0
