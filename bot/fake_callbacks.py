@@ -391,7 +391,33 @@ class OfficialAccountSender(_CallbackSender):
         return await self.send_xml(build_xml(fields))
 
 
-class WeComAppSender(_CallbackSender):
+class _WeComSender(_CallbackSender):
+    """WeCom callbacks (app and smart bot): the URL check sends an encrypted echostr."""
+
+    token: str
+
+    def _encrypt(self, plain: str) -> str:
+        raise NotImplementedError
+
+    async def verify(self, echostr: str, *, tamper: Tamper | None = None) -> tuple[int, str]:
+        """URL check: GET with msg_signature, timestamp, nonce and the encrypted `echostr`.
+
+        Our service must answer with the decrypted `echostr`.
+        """
+        timestamp = str(int(time.time()))
+        nonce = str(secrets.randbelow(10**10))
+        encrypted = self._encrypt(echostr)
+        if tamper == "body":
+            encrypted = _corrupt_ciphertext(encrypted)
+        signature = _sign(self.token, timestamp, nonce, encrypted)
+        if tamper in ("signature", "msg_signature"):
+            signature = _forge(signature)
+        return await self._get(
+            {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": encrypted}
+        )
+
+
+class WeComAppSender(_WeComSender):
     """WeCom posting to a self-built app's callback (always encrypted, receive id = corp_id)."""
 
     def __init__(
@@ -414,23 +440,6 @@ class WeComAppSender(_CallbackSender):
 
     def _encrypt(self, plain: str) -> str:
         return str(EnterprisePrpCrypto(self._crypto.key).encrypt(plain, self.corp_id).decode())
-
-    async def verify(self, echostr: str, *, tamper: Tamper | None = None) -> tuple[int, str]:
-        """URL check: GET with msg_signature, timestamp, nonce and the encrypted `echostr`.
-
-        Our service must answer with the decrypted `echostr`.
-        """
-        timestamp = str(int(time.time()))
-        nonce = str(secrets.randbelow(10**10))
-        encrypted = self._encrypt(echostr)
-        if tamper == "body":
-            encrypted = _corrupt_ciphertext(encrypted)
-        signature = _sign(self.token, timestamp, nonce, encrypted)
-        if tamper in ("signature", "msg_signature"):
-            signature = _forge(signature)
-        return await self._get(
-            {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": encrypted}
-        )
 
     async def send_xml(
         self,
@@ -503,7 +512,7 @@ class WeComAppSender(_CallbackSender):
         return await self.send_xml(build_xml(fields))
 
 
-class WeComBotSender(_CallbackSender):
+class WeComBotSender(_WeComSender):
     """WeCom posting a smart bot's (智能机器人) callback: JSON {"encrypt": ...}, receive id "".
 
     Each message carries a fresh response_url from the fake platform (valid 1 h, usable once), issued for
@@ -546,20 +555,6 @@ class WeComBotSender(_CallbackSender):
         if isinstance(self.platform, FakePlatformControl):
             return await self.platform.issue_response_url(recipient)
         return f"{self.api_base_url}/cgi-bin/aibot/response?response_code={secrets.token_urlsafe(24)}"
-
-    async def verify(self, echostr: str, *, tamper: Tamper | None = None) -> tuple[int, str]:
-        """URL check: GET with msg_signature, timestamp, nonce and the encrypted echostr."""
-        timestamp = str(int(time.time()))
-        nonce = str(secrets.randbelow(10**10))
-        encrypted = self._encrypt(echostr)
-        if tamper == "body":
-            encrypted = _corrupt_ciphertext(encrypted)
-        signature = _sign(self.token, timestamp, nonce, encrypted)
-        if tamper in ("signature", "msg_signature"):
-            signature = _forge(signature)
-        return await self._get(
-            {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": encrypted}
-        )
 
     async def send_json(
         self,
