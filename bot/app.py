@@ -25,6 +25,7 @@ from bot.wecom_delivery import WeComDelivery
 from bot.wecom_transport import WeComAppTransport, WeComBotTransport
 from handlers import case_actions, intake, loop, members, triage, triage_queue
 from handlers.inbox import Inbox
+from handlers.intake_batch import BatchIntake
 from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.routing import Router
 from handlers.settings import Settings
@@ -121,7 +122,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     settings = handler_settings(config)
     app[SETTINGS] = settings
-    inbox = Inbox(build_router(), {"redis": app[REDIS], "settings": settings})
+    inbox = Inbox(
+        build_router(), {"redis": app[REDIS], "settings": settings}, batch_handler=BatchIntake(app[REDIS], settings)
+    )
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)
     log.info("triage queue rebuilt from the database: %d cases waiting", queued)
@@ -173,7 +176,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     runner.register(loop.VISIT_TIMEOUT, loop.run_visit_timeout, transactional=True)
     app[JOBS] = runner
     yield
-    await inbox.drain()
+    await inbox.close()
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:

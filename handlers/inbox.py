@@ -10,19 +10,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from handlers.after_commit import collecting, run_all
 from handlers.events import InboundEvent, Reply, event_from_dict
 from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
+from models.bulk import insert_rows
 from models.entities import Case, InboundMessage, InboxStatus
 from models.timeutil import now
 
@@ -58,50 +62,237 @@ class Acceptance:
     duplicate: bool
 
 
+@dataclass
+class BatchItem:
+    """A stored inbox row on its way to a batch handler."""
+
+    row: InboundMessage
+    event: InboundEvent
+    slot: PassiveSlot | None
+
+
+# Handles what it can of a batch in one transaction: row id -> passive reply text (None: no passive
+# reply). Rows it leaves out go through the router one by one.
+BatchHandler = Callable[[list[BatchItem]], Awaitable[dict[int, str | None]]]
+
+
+@dataclass
+class _Arrival:
+    event: InboundEvent
+    slot: PassiveSlot
+    stored: asyncio.Future[Acceptance | None]  # None: a new row, handling follows
+    reply: asyncio.Future[str | None]
+
+
+def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a future nobody may be waiting for any more (the HTTP request can be gone)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+        future.exception()  # retrieved: an abandoned request must not log "never retrieved"
+    else:
+        future.set_result(result)
+
+
 class Inbox:
-    def __init__(self, router: Router, dependencies: dict[str, Any]) -> None:
+    """Callbacks arrive one by one; they are stored and handled in batches.
+
+    A store loop writes every callback that arrived meanwhile in one INSERT (group commit), so the
+    answer to WeChat waits for one short transaction however many arrive at once. A handle loop
+    then gives each batch to the batch handler (new cases, several at once) and the rest to the
+    router one by one, in arrival order per sender.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        dependencies: dict[str, Any],
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 256,
+    ) -> None:
         self.router = router
         self.dependencies = dependencies
+        self.batch_handler = batch_handler
+        self.max_batch = max_batch
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: set[int] = set()
+        self._slow_senders: Counter[str] = Counter()
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._arrivals: list[_Arrival] = []
+        self._arrived = asyncio.Event()
+        self._ready: list[tuple[BatchItem, asyncio.Future[str | None]]] = []
+        self._ready_event = asyncio.Event()
+        self._busy = 0
+        self._loops: list[asyncio.Task[None]] = []
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget."""
-        try:
-            row = await InboundMessage.create(
-                dedupe_key=event.dedupe_key,
-                channel=event.channel,
-                sender=event.sender,
-                payload=event.to_dict(),
-                received_at=now(),
-            )
-        except IntegrityError:
-            existing = await InboundMessage.get(dedupe_key=event.dedupe_key)
-            if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
-                return Acceptance(existing.reply_text, duplicate=True)
-            if existing.status == InboxStatus.PENDING and existing.id not in self._in_flight:
-                self._spawn(existing, None)
-            return Acceptance(None, duplicate=True)
-        slot = PassiveSlot()
-        task = self._spawn(row, slot)
-        done, _ = await asyncio.wait({task}, timeout=budget_s)
-        if not done and slot.abandon():
+        self._start_loops()
+        loop = asyncio.get_running_loop()
+        arrival = _Arrival(event, PassiveSlot(), loop.create_future(), loop.create_future())
+        self._arrivals.append(arrival)
+        self._arrived.set()
+        duplicate = await asyncio.shield(arrival.stored)
+        if duplicate is not None:
+            return duplicate
+        done, _ = await asyncio.wait({arrival.reply}, timeout=budget_s)
+        if not done and arrival.slot.abandon():
             return Acceptance(None, duplicate=False)
         try:
-            reply = await task  # claimed: only the commit is left
+            reply = await asyncio.shield(arrival.reply)  # claimed: only the commit is left
         except Exception:
             return Acceptance(None, duplicate=False)
-        return Acceptance(reply if slot.state == "claimed" else None, duplicate=False)
+        return Acceptance(reply if arrival.slot.state == "claimed" else None, duplicate=False)
+
+    def _start_loops(self) -> None:
+        if not self._loops:
+            self._loops = [
+                asyncio.create_task(self._store_loop(), name="inbox-store"),
+                asyncio.create_task(self._handle_loop(), name="inbox-handle"),
+            ]
+
+    async def _store_loop(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._arrivals:
+                batch, self._arrivals = self._arrivals[: self.max_batch], self._arrivals[self.max_batch :]
+                self._busy += 1
+                try:
+                    await self._store(batch)
+                except Exception as exc:
+                    log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
+                    for arrival in batch:
+                        _settle(arrival.stored, error=exc)
+                finally:
+                    self._busy -= 1
+
+    async def _store(self, batch: list[_Arrival]) -> None:
+        """One INSERT for the batch; a dedupe key seen before (a WeChat retry) is answered as one."""
+        firsts: dict[str, _Arrival] = {}
+        repeats: list[_Arrival] = []
+        for arrival in batch:
+            if arrival.event.dedupe_key in firsts:
+                repeats.append(arrival)
+            else:
+                firsts[arrival.event.dedupe_key] = arrival
+        moment = now()
+        rows = {
+            key: {
+                "dedupe_key": key,
+                "channel": arrival.event.channel,
+                "sender": arrival.event.sender,
+                "payload": arrival.event.to_dict(),
+                "received_at": moment,
+                "status": InboxStatus.PENDING,
+            }
+            for key, arrival in firsts.items()
+        }
+        async with in_transaction() as connection:
+            inserted = await insert_rows(
+                connection,
+                InboundMessage,
+                list(rows.values()),
+                returning=("id", "dedupe_key"),
+                on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
+            )
+        ids = {found["dedupe_key"]: int(found["id"]) for found in inserted}
+        earlier_keys = [key for key in firsts if key not in ids]
+        earlier = (
+            {row.dedupe_key: row for row in await InboundMessage.filter(dedupe_key__in=earlier_keys)}
+            if earlier_keys
+            else {}
+        )
+        for key, arrival in firsts.items():
+            if key in ids:
+                row = InboundMessage(id=ids[key], attempts=0, **rows[key])
+                self._in_flight.add(row.id)
+                self._ready.append((BatchItem(row, arrival.event, arrival.slot), arrival.reply))
+                _settle(arrival.stored, None)
+            elif key in earlier:
+                _settle(arrival.stored, self._answer_retry(earlier[key]))
+            else:  # pragma: no cover - a conflict means the row exists
+                _settle(arrival.stored, Acceptance(None, duplicate=True))
+        for arrival in repeats:
+            _settle(arrival.stored, Acceptance(None, duplicate=True))
+        if self._ready:
+            self._ready_event.set()
+
+    def _answer_retry(self, existing: InboundMessage) -> Acceptance:
+        if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
+            return Acceptance(existing.reply_text, duplicate=True)
+        if existing.status == InboxStatus.PENDING and existing.id not in self._in_flight:
+            self._spawn(existing, None)
+        return Acceptance(None, duplicate=True)
+
+    async def _handle_loop(self) -> None:
+        while True:
+            await self._ready_event.wait()
+            self._ready_event.clear()
+            while self._ready:
+                batch, self._ready = self._ready[: self.max_batch], self._ready[self.max_batch :]
+                self._busy += 1
+                try:
+                    await self._handle_batch(batch)
+                except Exception:  # pragma: no cover - _handle_batch hands failures to the slow path
+                    log.exception("inbox batch failed")
+                finally:
+                    self._busy -= 1
+
+    async def _handle_batch(self, batch: list[tuple[BatchItem, asyncio.Future[str | None]]]) -> None:
+        handled: dict[int, str | None] = {}
+        if self.batch_handler is not None:
+            # Only a sender's first row in the batch, and only with nothing of theirs still being
+            # handled one by one: their later rows wait for it, so a sender's messages keep their order.
+            seen: set[str] = set()
+            candidates = []
+            for item, _ in batch:
+                sender = item.event.sender
+                if sender not in seen and not self._slow_senders[sender]:
+                    candidates.append(item)
+                seen.add(sender)
+            locks = [self._sender_lock(item.event.sender) for item in candidates]
+            for lock in locks:
+                await lock.acquire()  # free (checked above): returns at once
+            try:
+                if candidates:
+                    handled = await self.batch_handler(candidates)
+            except Exception:
+                log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
+                handled = {}
+            finally:
+                for lock in locks:
+                    lock.release()
+        for item, reply in batch:
+            if item.row.id in handled:
+                self._in_flight.discard(item.row.id)
+                _settle(reply, handled[item.row.id])
+            else:
+                self._in_flight.discard(item.row.id)
+                task = self._spawn(item.row, item.slot)
+                task.add_done_callback(functools.partial(_copy_outcome, reply))
+
+    def _sender_lock(self, sender: str) -> asyncio.Lock:
+        lock = self._sender_locks.get(sender)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._sender_locks[sender] = lock
+        return lock
 
     def _spawn(self, row: InboundMessage, slot: PassiveSlot | None) -> asyncio.Task[str | None]:
         self._in_flight.add(row.id)
+        sender = row.sender
+        self._slow_senders[sender] += 1
         task = asyncio.create_task(self._handle(row, slot), name=f"inbox-{row.id}")
         self._tasks.add(task)
 
         def finished(done: asyncio.Task[Any]) -> None:
             self._tasks.discard(done)
             self._in_flight.discard(row.id)
+            self._slow_senders[sender] -= 1
+            if self._slow_senders[sender] <= 0:
+                del self._slow_senders[sender]
             if not done.cancelled() and done.exception() is not None and slot is None:
                 log.error("inbox row %s failed: %r", row.id, done.exception())
 
@@ -110,11 +301,7 @@ class Inbox:
 
     async def _handle(self, row: InboundMessage, slot: PassiveSlot | None) -> str | None:
         event = event_from_dict(row.payload)
-        lock = self._sender_locks.get(event.sender)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._sender_locks[event.sender] = lock
-        async with lock:
+        async with self._sender_lock(event.sender):
             try:
                 return await self._handle_once(row, event, slot)
             except AlreadyHandled:
@@ -170,6 +357,32 @@ class Inbox:
         return len(started)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait for handling in progress (used at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        """Wait for what has arrived to be stored and handled (used at shutdown and in tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._arrivals or self._ready or self._busy or self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=min(remaining, 0.05))
+            else:
+                await asyncio.sleep(0.005)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Drain, then stop the store and handle loops."""
+        await self.drain(timeout_s)
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops = []
+
+
+def _copy_outcome(target: asyncio.Future[str | None], source: asyncio.Task[str | None]) -> None:
+    if source.cancelled():
+        _settle(target, None)
+    elif source.exception() is not None:
+        _settle(target, error=source.exception())
+    else:
+        _settle(target, source.result())

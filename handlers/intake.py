@@ -7,7 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import case_actions, loop
+from handlers import case_actions, loop, members
 from handlers import citizen_texts as texts
 from handlers.events import CitizenEvent, Reply
 from handlers.qr_stats import record_follow, record_new_case, record_scan
@@ -61,6 +61,21 @@ def is_message(event: CitizenEvent) -> bool:
     return event.kind == "message"
 
 
+def starts_a_case_outright(event: CitizenEvent, settings: Settings) -> bool:
+    """A message that, from a citizen with no case open, makes a new case: not a status query, 我的,
+    a survey answer or a binding code. The batch intake writes these many at a time."""
+    if not is_case_message(event):
+        return False
+    if event.msg_type != "text":
+        return True
+    return not (
+        tracking_code_query(event, settings)
+        or my_cases_command(event)
+        or loop.parse_survey_answer(event.text) is not None
+        or members.bind_command(event) is not None
+    )
+
+
 # ---- helpers -------------------------------------------------------------------------------------
 
 
@@ -82,7 +97,7 @@ async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid:
     return await ContactPoint.get_or_none(key=text, revoked_at=None)
 
 
-def _excerpt(event: CitizenEvent) -> str:
+def message_excerpt(event: CitizenEvent) -> str:
     labels = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "location": "[位置]", "link": "[链接]"}
     label = labels.get(event.msg_type, "")
     text = f"{label}{event.text}" if event.msg_type != "text" else event.text
@@ -204,7 +219,7 @@ async def handle_case_message(
             citizen=citizen,
             contact_point=point,
             state=CaseState.RECEIVED,
-            summary=_excerpt(event)[:200],
+            summary=message_excerpt(event)[:200],
             created_at=moment,
             updated_at=moment,
             last_citizen_message_at=moment,
@@ -252,7 +267,7 @@ async def handle_case_message(
             received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"
         return Reply(received, case_id=case.id)
     if case.member_id is not None:  # type: ignore[attr-defined]
-        await case_actions.forward_to_member(case, _excerpt(event) if event.msg_type != "text" else event.text)
+        await case_actions.forward_to_member(case, message_excerpt(event) if event.msg_type != "text" else event.text)
     count = await CaseMessage.filter(case=case, direction="in").count()
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 

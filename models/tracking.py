@@ -76,17 +76,23 @@ def is_valid_code(code: str, prefix: str) -> bool:
 
 
 async def next_code(prefix: str, at: datetime) -> str:
-    """Allocate the next tracking code for the local (Asia/Shanghai) day of `at`.
+    """Allocate the next tracking code for the local (Asia/Shanghai) day of `at`."""
+    return (await reserve_codes(prefix, at, 1))[0]
+
+
+async def reserve_codes(prefix: str, at: datetime, count: int) -> list[str]:
+    """Allocate `count` consecutive tracking codes for the local (Asia/Shanghai) day of `at`.
 
     The increment is one UPDATE inside a transaction, so concurrent processes never get the same number.
     """
     day = at.astimezone(LOCAL_TZ).strftime("%y%m%d")
     for _ in range(3):
         async with in_transaction():
-            updated = await TrackingSequence.filter(day=day).update(last_value=F("last_value") + 1)
+            updated = await TrackingSequence.filter(day=day).update(last_value=F("last_value") + count)
             if updated:
                 row = await TrackingSequence.get(day=day)
-                return format_code(prefix, day, row.last_value)
+                first = row.last_value - count + 1
+                return [format_code(prefix, day, sequence) for sequence in range(first, row.last_value + 1)]
         try:
             async with in_transaction():  # a savepoint inside the caller's transaction
                 await TrackingSequence.create(day=day, last_value=0)
