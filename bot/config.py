@@ -31,6 +31,7 @@ class ServerConfig:
     public_base_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 65536
     workers: int = 4
+    access_log: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,7 @@ def _make(payload: str, error_correction: ErrorCorrection, border: int) -> qrcod
     return code
 
 
-def qr_matrix(
-    payload: str, error_correction: ErrorCorrection = "M", border: int = DEFAULT_BORDER
-) -> list[list[bool]]:
+def qr_matrix(payload: str, error_correction: ErrorCorrection = "M", border: int = DEFAULT_BORDER) -> list[list[bool]]:
     """The module matrix, quiet zone included (True = dark)."""
     return [list(row) for row in _make(payload, error_correction, border).get_matrix()]
 

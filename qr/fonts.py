@@ -176,9 +176,7 @@ _found_cache: dict[tuple[str, ...] | None, str] = {}
 _found_lock = threading.Lock()
 
 
-def find_cjk_font(
-    explicit: str | None = None, *, search_dirs: Sequence[str | os.PathLike[str]] | None = None
-) -> str:
+def find_cjk_font(explicit: str | None = None, *, search_dirs: Sequence[str | os.PathLike[str]] | None = None) -> str:
     """Path of a font that can draw Chinese.
 
     `explicit` (e.g. the configured poster.font_path) wins when it exists and has CJK glyphs.
@@ -208,7 +206,5 @@ def find_cjk_font(
                 _found_cache[cache_key] = candidate
             return candidate
     if explicit:
-        raise FontMissingError(
-            f"{INSTALL_HINT} (poster.font_path {explicit} is missing or has no CJK glyphs)"
-        )
+        raise FontMissingError(f"{INSTALL_HINT} (poster.font_path {explicit} is missing or has no CJK glyphs)")
     raise FontMissingError(INSTALL_HINT)

@@ -261,9 +261,7 @@ def _fit_text(
         width = max_width - 2 * stroke
         lines: list[str] = []
         for paragraph in paragraphs:
-            lines.extend(
-                _balanced_wrap(paragraph, font, width) if allowed_lines > 1 else _wrap(paragraph, font, width)
-            )
+            lines.extend(_balanced_wrap(paragraph, font, width) if allowed_lines > 1 else _wrap(paragraph, font, width))
         if len(lines) > allowed_lines:
             return None
         return _TextBlock(lines, font, size, round(size * line_spacing), stroke)
@@ -354,9 +352,7 @@ def _code_indices(spec: PosterSpec, side: int) -> Image.Image:
         matrix = qr_matrix(spec.payload, error_correction=spec.error_correction)
         n = len(matrix)
         box = max(1, side // n)
-        small = Image.frombytes(
-            "L", (n, n), bytes(BLACK if dark else WHITE for row in matrix for dark in row)
-        )
+        small = Image.frombytes("L", (n, n), bytes(BLACK if dark else WHITE for row in matrix for dark in row))
         return small.resize((n * box, n * box), Image.Resampling.NEAREST)
     assert spec.code_png is not None
     with Image.open(io.BytesIO(spec.code_png)) as source:
@@ -405,18 +401,14 @@ def render_poster_indexed(spec: PosterSpec, font_path: str | None = None) -> Ima
     canvas.text(committee, width // 2, (band_height - committee.height) // 2, RED_BAND_WHITE)
 
     # Bottom: a hairline, the key in small print below it.
-    key_block = _fit_text(
-        f"联系点编号：{spec.contact_point_key}", font, text_width, round(40 * u), round(24 * u), 1
-    )
+    key_block = _fit_text(f"联系点编号：{spec.contact_point_key}", font, text_width, round(40 * u), round(24 * u), 1)
     footer_top = height - round(110 * u) - key_block.height
     canvas.rectangle((margin, footer_top, width - margin, footer_top + max(2, round(3 * u))), LIGHT)
     canvas.text(key_block, width // 2, footer_top + round(40 * u), GREY)
 
     # Text blocks are measured first: the code gets the height that remains.
     label = _fit_text("委员联系点", font, text_width, round(58 * u), round(40 * u), 1)
-    name = _fit_text(
-        spec.contact_point_name, font, text_width, round(150 * u), round(70 * u), 2, line_spacing=1.25
-    )
+    name = _fit_text(spec.contact_point_name, font, text_width, round(150 * u), round(70 * u), 2, line_spacing=1.25)
     headline = _fit_text(spec.headline, font, text_width, round(168 * u), round(80 * u), 2, bold=True)
     instruction_lines = spec.instruction_lines
     instr_max, instr_min = round(62 * u), round(40 * u)
@@ -436,9 +428,7 @@ def render_poster_indexed(spec: PosterSpec, font_path: str | None = None) -> Ima
 
     space = code_space(instructions)
     while space < min_code and instructions is not None and instructions.size > instr_min:
-        instructions = _fit_instructions(
-            instruction_lines, font, text_width, instructions.size - 4, instr_min
-        )
+        instructions = _fit_instructions(instruction_lines, font, text_width, instructions.size - 4, instr_min)
         space = code_space(instructions)
     code_side = max(round(600 * u), min(max_code, space))
     spare = max(0, space - code_side) // 4  # spread over the gaps around the code
@@ -471,15 +461,11 @@ def render_poster_indexed(spec: PosterSpec, font_path: str | None = None) -> Ima
     return canvas.indexed()
 
 
-def _fit_instructions(
-    lines: list[str], font: str, text_width: int, max_size: int, min_size: int
-) -> _TextBlock | None:
+def _fit_instructions(lines: list[str], font: str, text_width: int, max_size: int, min_size: int) -> _TextBlock | None:
     """All instruction lines at one size, each wrapped to the width."""
     if not lines:
         return None
-    return _fit_text(
-        "\n".join(lines), font, text_width, max_size, min_size, 2 * len(lines), line_spacing=1.55
-    )
+    return _fit_text("\n".join(lines), font, text_width, max_size, min_size, 2 * len(lines), line_spacing=1.55)
 
 
 def poster_bytes(spec: PosterSpec, fmt: PosterFormat = "png", font_path: str | None = None) -> bytes:
@@ -509,8 +495,6 @@ async def render_poster_async(spec: PosterSpec, font_path: str | None = None) ->
     return await asyncio.to_thread(render_poster, spec, font_path)
 
 
-async def poster_bytes_async(
-    spec: PosterSpec, fmt: PosterFormat = "png", font_path: str | None = None
-) -> bytes:
+async def poster_bytes_async(spec: PosterSpec, fmt: PosterFormat = "png", font_path: str | None = None) -> bytes:
     """poster_bytes in a worker thread: the event loop never renders or encodes."""
     return await asyncio.to_thread(poster_bytes, spec, fmt, font_path)

@@ -70,9 +70,7 @@ def peak_rss_mib() -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--count", type=int, default=1000, help="number of posters (default 1000)")
     parser.add_argument("--workers", type=int, default=2, help="worker count (default 2)")
     parser.add_argument("--kind", choices=["process", "thread"], default="process", help="worker kind")
