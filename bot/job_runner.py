@@ -34,19 +34,7 @@ class GiveUp(Exception):
 
 
 class JobRunner:
-    def __init__(
-        self,
-        concurrency: int = 4,
-        poll_interval_s: float = 0.1,
-        lease_s: float = 120.0,
-        yield_to: Callable[[], bool] | None = None,
-        max_yield_s: float = 0.5,
-    ) -> None:
-        """`yield_to`: while it returns True (callbacks waiting to be stored or handled), the runner
-        waits before its next sweep, up to `max_yield_s`, so a burst of callbacks gets the CPU first;
-        jobs keep running, a sweep at least every `max_yield_s`."""
-        self.yield_to = yield_to
-        self.max_yield_s = max_yield_s
+    def __init__(self, concurrency: int = 4, poll_interval_s: float = 0.1, lease_s: float = 120.0) -> None:
         self.handlers: dict[str, JobHandler] = {}
         self.transactional: set[str] = set()
         self.concurrency = concurrency
@@ -105,15 +93,7 @@ class JobRunner:
     async def _loop(self) -> None:
         await jobs.release_expired_leases()
         sweeps = 0
-        yielded_since = None
         while not self._stopping:
-            if self.yield_to is not None and self.yield_to():
-                now_s = asyncio.get_running_loop().time()
-                yielded_since = yielded_since if yielded_since is not None else now_s
-                if now_s - yielded_since < self.max_yield_s:
-                    await asyncio.sleep(0.02)
-                    continue
-            yielded_since = None
             try:
                 started = await self.run_due_once()
                 sweeps += 1

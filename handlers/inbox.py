@@ -126,10 +126,6 @@ class Inbox:
         self._busy = 0
         self._loops: list[asyncio.Task[None]] = []
 
-    def busy(self) -> bool:
-        """Callbacks are waiting to be stored or handled (background jobs let them go first)."""
-        return bool(self._arrivals or self._ready or self._busy)
-
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget."""
         self._start_loops()
