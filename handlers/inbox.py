@@ -50,6 +50,11 @@ class PassiveSlot:
             self.state = "claimed"
         return self.state == "claimed"
 
+    def release(self) -> None:
+        """A claim made in a transaction that rolled back: the request may carry the reply again."""
+        if self.state == "claimed":
+            self.state = "waiting"
+
     def abandon(self) -> bool:
         if self.state == "waiting":
             self.state = "abandoned"

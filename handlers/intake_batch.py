@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from handlers import citizen_texts as texts
 from handlers.case_actions import CASE_CREATED
 from handlers.events import CitizenEvent
-from handlers.inbox import AlreadyHandled, BatchItem
+from handlers.inbox import AlreadyHandled, BatchItem, PassiveSlot
 from handlers.intake import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts_a_case_outright
 from handlers.outbox import SEND_CITIZEN
 from handlers.qr_stats import NO_POINT, local_day
@@ -84,10 +84,15 @@ class BatchIntake:
         chosen = [item for item in candidates if facts.starts_a_new_case(item.event.sender)]
         if not chosen:
             return {}
+        claimed: list[PassiveSlot] = []
         try:
-            return await self._create_cases(chosen, facts)
-        except AlreadyHandled:
-            return {}  # another worker got there first: the router sorts it out row by row
+            return await self._create_cases(chosen, facts, claimed)
+        except BaseException as exc:
+            for slot in claimed:  # rolled back: the router handles these rows and may still answer passively
+                slot.release()
+            if isinstance(exc, AlreadyHandled):
+                return {}  # another worker got there first: the router sorts it out row by row
+            raise
 
     async def _facts(self, openids: list[str]) -> _Facts:
         facts = _Facts()
@@ -117,7 +122,9 @@ class BatchIntake:
             facts.points = {openid: by_key[key] for openid, key in keys.items() if key in by_key}
         return facts
 
-    async def _create_cases(self, items: list[BatchItem], facts: _Facts) -> dict[int, str | None]:
+    async def _create_cases(
+        self, items: list[BatchItem], facts: _Facts, claimed: list[PassiveSlot]
+    ) -> dict[int, str | None]:
         moment = now()
         settings = self.settings
         events = [item.event for item in items if isinstance(item.event, CitizenEvent)]
@@ -235,6 +242,7 @@ class BatchIntake:
                 jobs.append(_job(CASE_CREATED, {"case_id": case}, f"{CASE_CREATED}:{case}", case, moment))
                 text = texts.case_received(code, point[2] if point else None)
                 if item.slot is not None and item.slot.claim():
+                    claimed.append(item.slot)
                     replies[item.row.id], channels[item.row.id] = text, "passive"
                 else:
                     replies[item.row.id], channels[item.row.id] = None, "outbox"
