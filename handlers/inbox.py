@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
@@ -31,6 +31,7 @@ from models.entities import Case, InboundMessage, InboxStatus
 from models.timeutil import now
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 10_000  # about 40 hours of 15 s sweeps: an outage must not abandon a message
 
@@ -100,6 +101,40 @@ def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseExceptio
         future.set_result(result)
 
 
+class _BatchQueue(Generic[T]):
+    """Items waiting for a loop that takes them `max_batch` at a time (what arrives meanwhile waits
+    for the next round: that is the batching)."""
+
+    def __init__(self, name: str, max_batch: int, process: Callable[[list[T]], Awaitable[None]]) -> None:
+        self.name = name
+        self.max_batch = max_batch
+        self.process = process
+        self.items: list[T] = []
+        self.busy = False
+        self._wake = asyncio.Event()
+
+    def put(self, item: T) -> None:
+        self.items.append(item)
+        self._wake.set()
+
+    def pending(self) -> bool:
+        return bool(self.items) or self.busy
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.items:
+                batch, self.items = self.items[: self.max_batch], self.items[self.max_batch :]
+                self.busy = True
+                try:
+                    await self.process(batch)
+                except Exception:  # the loop must outlive any batch: later callbacks wait on it
+                    log.exception("inbox %s: a batch of %d failed", self.name, len(batch))
+                finally:
+                    self.busy = False
+
+
 class Inbox:
     """Callbacks arrive one by one; they are stored and handled in batches.
 
@@ -124,11 +159,10 @@ class Inbox:
         self._in_flight: set[int] = set()
         self._slow_senders: Counter[str] = Counter()
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._arrivals: list[_Arrival] = []
-        self._arrived = asyncio.Event()
-        self._ready: list[tuple[BatchItem, asyncio.Future[str | None]]] = []
-        self._ready_event = asyncio.Event()
-        self._busy = 0
+        self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail)
+        self._handling = _BatchQueue[tuple[BatchItem, asyncio.Future[str | None]]](
+            "handle", max_batch, self._handle_batch
+        )
         self._loops: list[asyncio.Task[None]] = []
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
@@ -136,8 +170,7 @@ class Inbox:
         self._start_loops()
         loop = asyncio.get_running_loop()
         arrival = _Arrival(event, PassiveSlot(), loop.create_future(), loop.create_future())
-        self._arrivals.append(arrival)
-        self._arrived.set()
+        self._storing.put(arrival)
         duplicate = await asyncio.shield(arrival.stored)
         if duplicate is not None:
             return duplicate
@@ -153,25 +186,17 @@ class Inbox:
     def _start_loops(self) -> None:
         if not self._loops:
             self._loops = [
-                asyncio.create_task(self._store_loop(), name="inbox-store"),
-                asyncio.create_task(self._handle_loop(), name="inbox-handle"),
+                asyncio.create_task(self._storing.run(), name="inbox-store"),
+                asyncio.create_task(self._handling.run(), name="inbox-handle"),
             ]
 
-    async def _store_loop(self) -> None:
-        while True:
-            await self._arrived.wait()
-            self._arrived.clear()
-            while self._arrivals:
-                batch, self._arrivals = self._arrivals[: self.max_batch], self._arrivals[self.max_batch :]
-                self._busy += 1
-                try:
-                    await self._store(batch)
-                except Exception as exc:
-                    log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
-                    for arrival in batch:
-                        _settle(arrival.stored, error=exc)
-                finally:
-                    self._busy -= 1
+    async def _store_or_fail(self, batch: list[_Arrival]) -> None:
+        try:
+            await self._store(batch)
+        except Exception as exc:
+            log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
+            for arrival in batch:
+                _settle(arrival.stored, error=exc)
 
     async def _store(self, batch: list[_Arrival]) -> None:
         """One INSERT for the batch; a dedupe key seen before (a WeChat retry) is answered as one."""
@@ -213,7 +238,7 @@ class Inbox:
             if key in ids:
                 row = InboundMessage(id=ids[key], attempts=0, **rows[key])
                 self._in_flight.add(row.id)
-                self._ready.append((BatchItem(row, arrival.event, arrival.slot), arrival.reply))
+                self._handling.put((BatchItem(row, arrival.event, arrival.slot), arrival.reply))
                 _settle(arrival.stored, None)
             elif key in earlier:
                 _settle(arrival.stored, self._answer_retry(earlier[key]))
@@ -221,8 +246,6 @@ class Inbox:
                 _settle(arrival.stored, Acceptance(None, duplicate=True))
         for arrival in repeats:
             _settle(arrival.stored, Acceptance(None, duplicate=True))
-        if self._ready:
-            self._ready_event.set()
 
     def _answer_retry(self, existing: InboundMessage) -> Acceptance:
         if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
@@ -230,20 +253,6 @@ class Inbox:
         if existing.status == InboxStatus.PENDING and existing.id not in self._in_flight:
             self._spawn(existing, None)
         return Acceptance(None, duplicate=True)
-
-    async def _handle_loop(self) -> None:
-        while True:
-            await self._ready_event.wait()
-            self._ready_event.clear()
-            while self._ready:
-                batch, self._ready = self._ready[: self.max_batch], self._ready[self.max_batch :]
-                self._busy += 1
-                try:
-                    await self._handle_batch(batch)
-                except Exception:  # pragma: no cover - _handle_batch hands failures to the slow path
-                    log.exception("inbox batch failed")
-                finally:
-                    self._busy -= 1
 
     async def _handle_batch(self, batch: list[tuple[BatchItem, asyncio.Future[str | None]]]) -> None:
         handled: dict[int, str | None] = {}
@@ -270,11 +279,10 @@ class Inbox:
                 for lock in locks:
                     lock.release()
         for item, reply in batch:
+            self._in_flight.discard(item.row.id)
             if item.row.id in handled:
-                self._in_flight.discard(item.row.id)
                 _settle(reply, handled[item.row.id])
             else:
-                self._in_flight.discard(item.row.id)
                 task = self._spawn(item.row, item.slot)
                 task.add_done_callback(functools.partial(_copy_outcome, reply))
 
@@ -364,7 +372,7 @@ class Inbox:
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for what has arrived to be stored and handled (used at shutdown and in tests)."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while self._arrivals or self._ready or self._busy or self._tasks:
+        while self._storing.pending() or self._handling.pending() or self._tasks:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return

@@ -221,8 +221,8 @@ class BatchIntake:
                 ],
             )
             jobs: list[dict[str, Any]] = []
-            replies: dict[int, str | None] = {}
-            channels: dict[int, str] = {}
+            replies: dict[int, str | None] = {}  # passive replies only
+            sent: dict[int, tuple[str, str]] = {}  # row id -> (reply text, channel)
             for case, code, event, item in zip(ids, codes, events, items, strict=True):
                 point = facts.point_of(event.sender)
                 if event.media_id and event.msg_type in MEDIA_TYPES:
@@ -243,9 +243,9 @@ class BatchIntake:
                 text = texts.case_received(code, point[2] if point else None)
                 if item.slot is not None and item.slot.claim():
                     claimed.append(item.slot)
-                    replies[item.row.id], channels[item.row.id] = text, "passive"
+                    replies[item.row.id], sent[item.row.id] = text, (text, "passive")
                 else:
-                    replies[item.row.id], channels[item.row.id] = None, "outbox"
+                    replies[item.row.id], sent[item.row.id] = None, (text, "outbox")
                     citizen = citizen_of[event.sender]
                     payload = {
                         "openid": event.sender,
@@ -256,7 +256,7 @@ class BatchIntake:
                     }
                     jobs.append(_job(SEND_CITIZEN, payload, f"reply:{item.row.dedupe_key}", case, moment))
             await insert_rows(connection, Job, jobs, on_conflict='ON CONFLICT ("key") DO NOTHING')
-            await self._mark_done(connection, items, codes, facts, channels, moment)
+            await self._mark_done(connection, sent, moment)
         return replies
 
     async def _count_new_cases(self, connection: Any, points: list[tuple[int, str, str] | None], moment: Any) -> None:
@@ -273,14 +273,11 @@ class BatchIntake:
     async def _mark_done(
         self,
         connection: Any,
-        items: list[BatchItem],
-        codes: list[str],
-        facts: _Facts,
-        channels: dict[int, str],
+        sent: dict[int, tuple[str, str]],
         moment: Any,
     ) -> None:
         """Done, in the same transaction: a row some other worker finished meanwhile rolls it all back."""
-        row_ids = [item.row.id for item in items]
+        row_ids = list(sent)
         table = InboundMessage._meta.db_table
         sql = (
             f'UPDATE "{table}" SET "status" = {placeholders(connection, 1, 1)}, '
@@ -293,16 +290,10 @@ class BatchIntake:
         )
         if len(updated) != len(row_ids):
             raise AlreadyHandled(f"{len(row_ids) - len(updated)} of {len(row_ids)} rows")
-        texts_by_row = []
-        for item, code in zip(items, codes, strict=True):
-            point = facts.point_of(item.event.sender)
-            texts_by_row.append(
-                [texts.case_received(code, point[2] if point else None), channels[item.row.id], item.row.id]
-            )
         await connection.execute_many(
             f'UPDATE "{table}" SET "reply_text" = {placeholders(connection, 1, 1)}, '
             f'"reply_channel" = {placeholders(connection, 2, 1)} WHERE "id" = {placeholders(connection, 3, 1)}',
-            texts_by_row,
+            [[text, channel, row_id] for row_id, (text, channel) in sent.items()],
         )
 
 
