@@ -170,6 +170,8 @@ class Inbox:
         self._start_loops()
         loop = asyncio.get_running_loop()
         arrival = _Arrival(event, PassiveSlot(), loop.create_future(), loop.create_future())
+        if budget_s <= 0:
+            arrival.slot.abandon()  # no passive reply at all: the answer goes out as a message
         self._storing.put(arrival)
         duplicate = await asyncio.shield(arrival.stored)
         if duplicate is not None:
