@@ -159,7 +159,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         triage_chat_id=config.wecom.triage_chat_id,
     )
     app[WECOM_DELIVERY] = wecom_delivery
-    runner = JobRunner(concurrency=config.server.workers)
+    runner = JobRunner(concurrency=config.server.workers, yield_to=inbox.busy)
     runner.register(SEND_CITIZEN, CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send)
     runner.register(SEND_WECOM_USER, wecom_delivery.send_user)
     runner.register(SEND_TRIAGE, wecom_delivery.send_triage)

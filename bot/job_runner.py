@@ -34,10 +34,26 @@ class GiveUp(Exception):
 
 
 class JobRunner:
-    def __init__(self, concurrency: int = 4, poll_interval_s: float = 0.1, lease_s: float = 120.0) -> None:
+    """Runs due jobs, `concurrency` at a time.
+
+    `yield_to` tells when callbacks are waiting for their answer (a burst): then the runner takes one
+    job at a time with a short pause after each, so that answering WeChat keeps the CPU while the
+    jobs still move (a due timer is late by milliseconds, not by the length of the burst).
+    """
+
+    def __init__(
+        self,
+        concurrency: int = 4,
+        poll_interval_s: float = 0.1,
+        lease_s: float = 120.0,
+        yield_to: Callable[[], bool] | None = None,
+        yield_pause_s: float = 0.02,
+    ) -> None:
         self.handlers: dict[str, JobHandler] = {}
         self.transactional: set[str] = set()
         self.concurrency = concurrency
+        self.yield_to = yield_to
+        self.yield_pause_s = yield_pause_s
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self._running: set[asyncio.Task[None]] = set()
@@ -78,9 +94,9 @@ class JobRunner:
         else:
             await jobs.complete(job, result)
 
-    async def run_due_once(self) -> int:
+    async def run_due_once(self, limit: int | None = None) -> int:
         """Claim and run one batch of due jobs (also used by tests and scripts to step the queue)."""
-        free = self.concurrency - len(self._running)
+        free = (self.concurrency if limit is None else limit) - len(self._running)
         if free <= 0:
             return 0
         claimed = await jobs.claim_due(free, self.lease_s, list(self.handlers) or None)
@@ -94,8 +110,10 @@ class JobRunner:
         await jobs.release_expired_leases()
         sweeps = 0
         while not self._stopping:
+            yielding = self.yield_to is not None and self.yield_to()
+            limit = 1 if yielding else self.concurrency
             try:
-                started = await self.run_due_once()
+                started = await self.run_due_once(limit)
                 sweeps += 1
                 if sweeps % 300 == 0:
                     await jobs.release_expired_leases()
@@ -106,8 +124,10 @@ class JobRunner:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-            elif len(self._running) >= self.concurrency:
+            elif len(self._running) >= limit:
                 await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+            if yielding:
+                await asyncio.sleep(self.yield_pause_s)
 
     def start(self) -> None:
         self._stopping = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import weakref
 from collections import Counter
@@ -26,7 +27,7 @@ from handlers.after_commit import collecting, run_all
 from handlers.events import InboundEvent, Reply, event_from_dict
 from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
-from models.bulk import insert_rows
+from models.bulk import in_list, insert_rows
 from models.entities import Case, InboundMessage, InboxStatus
 from models.timeutil import now
 
@@ -68,11 +69,26 @@ class Acceptance:
     duplicate: bool
 
 
+@dataclass(slots=True)
+class StoredMessage:
+    """An inbox row as the handlers need it (a plain record: building ORM objects per callback costs)."""
+
+    id: int
+    dedupe_key: str
+    sender: str
+    payload: dict[str, Any]
+    attempts: int = 0
+
+    @classmethod
+    def of(cls, row: InboundMessage) -> StoredMessage:
+        return cls(row.id, row.dedupe_key, row.sender, row.payload, row.attempts)
+
+
 @dataclass
 class BatchItem:
     """A stored inbox row on its way to a batch handler."""
 
-    row: InboundMessage
+    row: StoredMessage
     event: InboundEvent
     slot: PassiveSlot | None
 
@@ -82,12 +98,35 @@ class BatchItem:
 BatchHandler = Callable[[list[BatchItem]], Awaitable[dict[int, str | None]]]
 
 
-@dataclass
 class _Arrival:
-    event: InboundEvent
-    slot: PassiveSlot
-    stored: asyncio.Future[Acceptance | None]  # None: a new row, handling follows
-    reply: asyncio.Future[str | None]
+    """One callback from arrival to its HTTP answer: one future and, once stored, one budget timer."""
+
+    __slots__ = ("answer", "budget_s", "event", "slot", "timer")
+
+    def __init__(self, event: InboundEvent, budget_s: float, answer: asyncio.Future[Acceptance]) -> None:
+        self.event = event
+        self.budget_s = budget_s
+        self.slot = PassiveSlot()
+        self.answer = answer
+        self.timer: asyncio.TimerHandle | None = None
+        if budget_s <= 0:
+            self.slot.abandon()  # no passive reply at all: the answer goes out as a message
+
+    def stored(self) -> None:
+        """Stored as a new row: the request may wait `budget_s` for the passive reply."""
+        if self.slot.state == "abandoned":
+            _settle(self.answer, Acceptance(None, duplicate=False))
+        else:
+            self.timer = asyncio.get_running_loop().call_later(self.budget_s, self._budget_spent)
+
+    def _budget_spent(self) -> None:
+        if self.slot.abandon():  # not claimed yet: answer now, the reply goes out through the outbox
+            _settle(self.answer, Acceptance(None, duplicate=False))
+
+    def handled(self, text: str | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        _settle(self.answer, Acceptance(text if self.slot.state == "claimed" else None, duplicate=False))
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -150,6 +189,7 @@ class Inbox:
         dependencies: dict[str, Any],
         batch_handler: BatchHandler | None = None,
         max_batch: int = 256,
+        busy_threshold: int = 8,
     ) -> None:
         self.router = router
         self.dependencies = dependencies
@@ -160,30 +200,31 @@ class Inbox:
         self._slow_senders: Counter[str] = Counter()
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail)
-        self._handling = _BatchQueue[tuple[BatchItem, asyncio.Future[str | None]]](
+        self._handling = _BatchQueue[tuple[BatchItem, _Arrival | None]](
             "handle", max_batch, self._handle_batch
         )
         self._loops: list[asyncio.Task[None]] = []
+        self._waiting = 0  # callbacks waiting for their answer
+        self.busy_threshold = busy_threshold
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget."""
         self._start_loops()
-        loop = asyncio.get_running_loop()
-        arrival = _Arrival(event, PassiveSlot(), loop.create_future(), loop.create_future())
-        if budget_s <= 0:
-            arrival.slot.abandon()  # no passive reply at all: the answer goes out as a message
+        arrival = _Arrival(event, budget_s, asyncio.get_running_loop().create_future())
         self._storing.put(arrival)
-        duplicate = await asyncio.shield(arrival.stored)
-        if duplicate is not None:
-            return duplicate
-        done, _ = await asyncio.wait({arrival.reply}, timeout=budget_s)
-        if not done and arrival.slot.abandon():
-            return Acceptance(None, duplicate=False)
+        self._waiting += 1
         try:
-            reply = await asyncio.shield(arrival.reply)  # claimed: only the commit is left
-        except Exception:
-            return Acceptance(None, duplicate=False)
-        return Acceptance(reply if arrival.slot.state == "claimed" else None, duplicate=False)
+            return await arrival.answer
+        except asyncio.CancelledError:
+            arrival.slot.abandon()  # the request is gone: a reply not yet claimed goes through the outbox
+            raise
+        finally:
+            self._waiting -= 1
+
+    def busy(self) -> bool:
+        """A burst: at least `busy_threshold` callbacks are waiting for their answer (background
+        jobs make way for them)."""
+        return self._waiting >= self.busy_threshold
 
     def _start_loops(self) -> None:
         if not self._loops:
@@ -198,26 +239,26 @@ class Inbox:
         except Exception as exc:
             log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
             for arrival in batch:
-                _settle(arrival.stored, error=exc)
+                _settle(arrival.answer, error=exc)
 
     async def _store(self, batch: list[_Arrival]) -> None:
         """One INSERT for the batch; a dedupe key seen before (a WeChat retry) is answered as one."""
         firsts: dict[str, _Arrival] = {}
         repeats: list[_Arrival] = []
         for arrival in batch:
-            if arrival.event.dedupe_key in firsts:
+            key = arrival.event.dedupe_key
+            if key in firsts:
                 repeats.append(arrival)
             else:
-                firsts[arrival.event.dedupe_key] = arrival
+                firsts[key] = arrival
         moment = now()
-        rows = {
+        rows: dict[str, dict[str, Any]] = {
             key: {
                 "dedupe_key": key,
                 "channel": arrival.event.channel,
                 "sender": arrival.event.sender,
                 "payload": arrival.event.to_dict(),
                 "received_at": moment,
-                "status": InboxStatus.PENDING,
             }
             for key, arrival in firsts.items()
         }
@@ -231,32 +272,29 @@ class Inbox:
             )
         ids = {found["dedupe_key"]: int(found["id"]) for found in inserted}
         earlier_keys = [key for key in firsts if key not in ids]
-        earlier = (
-            {row.dedupe_key: row for row in await InboundMessage.filter(dedupe_key__in=earlier_keys)}
-            if earlier_keys
-            else {}
-        )
+        earlier = await _rows_by_key(earlier_keys) if earlier_keys else {}
         for key, arrival in firsts.items():
             if key in ids:
-                row = InboundMessage(id=ids[key], attempts=0, **rows[key])
-                self._in_flight.add(row.id)
-                self._handling.put((BatchItem(row, arrival.event, arrival.slot), arrival.reply))
-                _settle(arrival.stored, None)
+                row = rows[key]
+                stored = StoredMessage(ids[key], key, row["sender"], row["payload"])
+                self._in_flight.add(stored.id)
+                self._handling.put((BatchItem(stored, arrival.event, arrival.slot), arrival))
+                arrival.stored()
             elif key in earlier:
-                _settle(arrival.stored, self._answer_retry(earlier[key]))
+                _settle(arrival.answer, self._answer_retry(earlier[key]))
             else:  # pragma: no cover - a conflict means the row exists
-                _settle(arrival.stored, Acceptance(None, duplicate=True))
+                _settle(arrival.answer, Acceptance(None, duplicate=True))
         for arrival in repeats:
-            _settle(arrival.stored, Acceptance(None, duplicate=True))
+            _settle(arrival.answer, Acceptance(None, duplicate=True))
 
-    def _answer_retry(self, existing: InboundMessage) -> Acceptance:
+    def _answer_retry(self, existing: _EarlierRow) -> Acceptance:
         if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
             return Acceptance(existing.reply_text, duplicate=True)
-        if existing.status == InboxStatus.PENDING and existing.id not in self._in_flight:
-            self._spawn(existing, None)
+        if existing.status == InboxStatus.PENDING and existing.row.id not in self._in_flight:
+            self._spawn(existing.row, None)
         return Acceptance(None, duplicate=True)
 
-    async def _handle_batch(self, batch: list[tuple[BatchItem, asyncio.Future[str | None]]]) -> None:
+    async def _handle_batch(self, batch: list[tuple[BatchItem, _Arrival | None]]) -> None:
         handled: dict[int, str | None] = {}
         if self.batch_handler is not None:
             # Only a sender's first row in the batch, and only with nothing of theirs still being
@@ -280,13 +318,15 @@ class Inbox:
             finally:
                 for lock in locks:
                     lock.release()
-        for item, reply in batch:
+        for item, arrival in batch:
             self._in_flight.discard(item.row.id)
             if item.row.id in handled:
-                _settle(reply, handled[item.row.id])
+                if arrival is not None:
+                    arrival.handled(handled[item.row.id])
             else:
                 task = self._spawn(item.row, item.slot)
-                task.add_done_callback(functools.partial(_copy_outcome, reply))
+                if arrival is not None:
+                    task.add_done_callback(functools.partial(_copy_outcome, arrival))
 
     def _sender_lock(self, sender: str) -> asyncio.Lock:
         lock = self._sender_locks.get(sender)
@@ -295,7 +335,7 @@ class Inbox:
             self._sender_locks[sender] = lock
         return lock
 
-    def _spawn(self, row: InboundMessage, slot: PassiveSlot | None) -> asyncio.Task[str | None]:
+    def _spawn(self, row: StoredMessage, slot: PassiveSlot | None) -> asyncio.Task[str | None]:
         self._in_flight.add(row.id)
         sender = row.sender
         self._slow_senders[sender] += 1
@@ -314,7 +354,7 @@ class Inbox:
         task.add_done_callback(finished)
         return task
 
-    async def _handle(self, row: InboundMessage, slot: PassiveSlot | None) -> str | None:
+    async def _handle(self, row: StoredMessage, slot: PassiveSlot | None) -> str | None:
         event = event_from_dict(row.payload)
         async with self._sender_lock(event.sender):
             try:
@@ -330,14 +370,14 @@ class Inbox:
                 )
                 raise
 
-    async def _handle_once(self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None) -> str | None:
+    async def _handle_once(self, row: StoredMessage, event: InboundEvent, slot: PassiveSlot | None) -> str | None:
         with collecting() as deferred:
             text, channel = await self._dispatch_in_transaction(row, event, slot)
         await run_all(deferred)
         return text if channel == "passive" else None
 
     async def _dispatch_in_transaction(
-        self, row: InboundMessage, event: InboundEvent, slot: PassiveSlot | None
+        self, row: StoredMessage, event: InboundEvent, slot: PassiveSlot | None
     ) -> tuple[str | None, str]:
         async with in_transaction():
             result = await self.router.dispatch(event=event, inbound_key=row.dedupe_key, **self.dependencies)
@@ -366,7 +406,7 @@ class Inbox:
         rows = (
             await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff).order_by("id").limit(limit)
         )
-        started = [self._spawn(row, None) for row in rows if row.id not in self._in_flight]
+        started = [self._spawn(StoredMessage.of(row), None) for row in rows if row.id not in self._in_flight]
         if started:
             await asyncio.gather(*started, return_exceptions=True)
         return len(started)
@@ -394,10 +434,36 @@ class Inbox:
         self._loops = []
 
 
-def _copy_outcome(target: asyncio.Future[str | None], source: asyncio.Task[str | None]) -> None:
-    if source.cancelled():
-        _settle(target, None)
-    elif source.exception() is not None:
-        _settle(target, error=source.exception())
+def _copy_outcome(arrival: _Arrival, source: asyncio.Task[str | None]) -> None:
+    if source.cancelled() or source.exception() is not None:
+        arrival.handled(None)
     else:
-        _settle(target, source.result())
+        arrival.handled(source.result())
+
+
+@dataclass(slots=True)
+class _EarlierRow:
+    """What a retry needs to know of the row its first delivery stored."""
+
+    row: StoredMessage
+    status: str
+    reply_text: str | None
+    reply_channel: str | None
+
+
+async def _rows_by_key(keys: list[str]) -> dict[str, _EarlierRow]:
+    """The stored rows for these dedupe keys, in one plain SELECT (a retry in every batch is usual)."""
+    connection = InboundMessage._meta.db
+    table = InboundMessage._meta.db_table
+    sql = (
+        'SELECT "id", "dedupe_key", "sender", "payload", "attempts", "status", "reply_text", "reply_channel" '
+        f'FROM "{table}" WHERE "dedupe_key" IN {in_list(connection, keys)}'
+    )
+    found: dict[str, _EarlierRow] = {}
+    for record in await connection.execute_query_dict(sql, keys):
+        payload = record["payload"]
+        if isinstance(payload, str | bytes):
+            payload = json.loads(payload)
+        row = StoredMessage(int(record["id"]), record["dedupe_key"], record["sender"], payload, record["attempts"])
+        found[row.dedupe_key] = _EarlierRow(row, str(record["status"]), record["reply_text"], record["reply_channel"])
+    return found

@@ -44,6 +44,7 @@ from models.timeutil import now
 from models.tracking import reserve_codes
 
 log = logging.getLogger(__name__)
+_SKIPPED_STATES = [CaseState.MERGED.value, CaseState.REJECTED.value]  # cases that say nothing about the next one
 
 
 @dataclass
@@ -95,21 +96,23 @@ class BatchIntake:
             raise
 
     async def _facts(self, openids: list[str]) -> _Facts:
+        """Two plain SELECTs and one MGET for the whole batch (ORM queries cost several times more)."""
         facts = _Facts()
-        citizens = await Citizen.filter(openid__in=openids).values("id", "openid", "member_id")
-        openid_of = {row["id"]: row["openid"] for row in citizens}
-        facts.member_openids = {row["openid"] for row in citizens if row["member_id"] is not None}
-        if openid_of:
-            cases = (
-                await Case.filter(citizen_id__in=list(openid_of))
-                .exclude(state__in=[CaseState.MERGED, CaseState.REJECTED])
-                .values_list("citizen_id", "contact_point_id", "state")
-            )
-            for citizen_id, point_id, state in cases:
-                if state == CaseState.CLOSED:
-                    facts.closed_at_points.add((openid_of[citizen_id], point_id))
-                elif state not in TERMINAL_STATES:
-                    facts.open_case_openids.add(openid_of[citizen_id])
+        connection = Citizen._meta.db
+        sql = (
+            f'SELECT z."openid", z."member_id", c."contact_point_id", c."state" FROM "{Citizen._meta.db_table}" z '
+            f'LEFT JOIN "{Case._meta.db_table}" c ON c."citizen_id" = z."id" '
+            f'AND c."state" NOT IN {in_list(connection, _SKIPPED_STATES)} '
+            f'WHERE z."openid" IN {in_list(connection, openids, len(_SKIPPED_STATES) + 1)}'
+        )
+        for row in await connection.execute_query_dict(sql, [*_SKIPPED_STATES, *openids]):
+            openid, state = row["openid"], row["state"]
+            if row["member_id"] is not None:
+                facts.member_openids.add(openid)
+            if state == CaseState.CLOSED:
+                facts.closed_at_points.add((openid, row["contact_point_id"]))
+            elif state is not None and state not in TERMINAL_STATES:
+                facts.open_case_openids.add(openid)
         bound = await self.redis.mget([self.settings.key("bind", openid) for openid in openids])
         keys = {
             openid: value.decode() if isinstance(value, bytes) else str(value)
@@ -117,8 +120,13 @@ class BatchIntake:
             if value
         }
         if keys:
-            points = await ContactPoint.filter(key__in=set(keys.values()), revoked_at=None).values("id", "key", "name")
-            by_key = {row["key"]: (row["id"], row["key"], row["name"]) for row in points}
+            wanted = sorted(set(keys.values()))
+            points = await connection.execute_query_dict(
+                f'SELECT "id", "key", "name" FROM "{ContactPoint._meta.db_table}" '
+                f'WHERE "revoked_at" IS NULL AND "key" IN {in_list(connection, wanted)}',
+                wanted,
+            )
+            by_key = {row["key"]: (int(row["id"]), row["key"], row["name"]) for row in points}
             facts.points = {openid: by_key[key] for openid, key in keys.items() if key in by_key}
         return facts
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.fields import BigIntField, CharField, Field, IntField, TextField
+from tortoise.fields import BigIntField, CharField, DatetimeField, Field, IntField, JSONField, TextField
 from tortoise.fields.relational import RelationalField
 from tortoise.models import Model
 
@@ -44,32 +45,64 @@ class _Column:
     column: str
     to_db: Callable[[Any], Any]
     default: Callable[[], Any]
+    per_row_default: bool  # the default is a fresh value per row (a factory other than dict/list/now)
+    per_call_default: bool  # the default is "now": one moment for the whole statement
 
 
 def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
-    """The field's own to_db_value, except for plain text and numbers, which pass as they are (their
-    to_db_value only re-validates, a measurable share of a batch); text keeps its length check."""
+    """The field's own to_db_value, short-cut where it only re-validates (a measurable share of a batch):
+    plain numbers and text pass as they are (text keeps its length check), aware datetimes as they are,
+    JSON objects go straight to the field's encoder, and NULL stays NULL in a nullable column."""
+    slow = functools.partial(field.to_db_value, instance=model)
+    convert: Callable[[Any], Any]
     if type(field) in (IntField, BigIntField, TextField):
-        return lambda value: value
-    if type(field) is CharField:
+        convert = _identity
+    elif type(field) is CharField:
         limit = field.max_length
 
-        def checked(value: Any) -> Any:
+        def convert(value: Any) -> Any:
             if isinstance(value, str) and len(value) > limit:
                 raise ValueError(f"{model.__name__}.{field.model_field_name}: longer than {limit}")
             return value
 
-        return checked
-    return functools.partial(field.to_db_value, instance=model)
+    elif type(field) is DatetimeField:
+
+        def convert(value: Any) -> Any:
+            if type(value) is datetime and value.tzinfo is not None:
+                return value
+            return slow(value)
+
+    elif type(field) is JSONField:
+        encoder = field.encoder
+
+        def convert(value: Any) -> Any:
+            return encoder(value) if type(value) in (dict, list) else slow(value)
+
+    else:
+        convert = slow
+    if not field.null or convert is _identity:
+        return convert
+
+    def nullable(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return nullable
 
 
-def _default(field: Field) -> Callable[[], Any]:
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _default(field: Field) -> tuple[Callable[[], Any], bool, bool]:
+    """(default, a fresh value per row, one "now" per statement)."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return now
-    if callable(field.default):
-        return field.default
+        return now, False, True
     value = field.default
-    return lambda: value
+    if value in (dict, list):  # converted to "{}" / "[]": the same text for every row
+        return value, False, False
+    if callable(value):
+        return value, True, False
+    return (lambda: value), False, False
 
 
 @functools.cache
@@ -81,8 +114,48 @@ def _columns(model: type[Model]) -> tuple[_Column, ...]:
         field = meta.fields_map[name]
         if isinstance(field, RelationalField) or (field.pk and field.generated):
             continue
-        columns.append(_Column(name, column, _converter(model, field), _default(field)))
+        default, per_row, per_call = _default(field)
+        columns.append(_Column(name, column, _converter(model, field), default, per_row, per_call))
     return tuple(columns)
+
+
+def _row_builder(columns: tuple[_Column, ...], present: frozenset[str]) -> Callable[[dict[str, Any]], list[Any]]:
+    """Turns a row dict with exactly the `present` keys into its column values: defaults of the absent
+    columns are converted once per statement, not once per row."""
+    moment = now()
+    plan: list[tuple[int, str, Callable[[Any], Any] | None, Any]] = []  # (kind, name, convert, constant)
+    for column in columns:
+        if column.name in present:
+            plan.append((0, column.name, column.to_db, None))
+        elif column.per_row_default:
+            plan.append((1, column.name, column.to_db, column.default))
+        else:
+            value = moment if column.per_call_default else column.default()
+            plan.append((2, column.name, None, column.to_db(value)))
+    if all(kind != 1 for kind, *_ in plan):
+        template = [constant for *_, constant in plan]
+        slots = [(index, name, convert) for index, (kind, name, convert, _) in enumerate(plan) if kind == 0]
+
+        def build(row: dict[str, Any]) -> list[Any]:
+            values = template.copy()
+            for index, name, convert in slots:
+                values[index] = convert(row[name])  # type: ignore[misc]
+            return values
+
+        return build
+
+    def build_slow(row: dict[str, Any]) -> list[Any]:
+        values = []
+        for kind, name, convert, constant in plan:
+            if kind == 0:
+                values.append(convert(row[name]))  # type: ignore[misc]
+            elif kind == 1:
+                values.append(convert(constant()))  # type: ignore[misc]
+            else:
+                values.append(constant)
+        return values
+
+    return build_slow
 
 
 async def insert_rows(
@@ -102,6 +175,8 @@ async def insert_rows(
     if not rows:
         return []
     columns = _columns(model)
+    known = {column.name for column in columns}
+    builders: dict[frozenset[str], Callable[[dict[str, Any]], list[Any]]] = {}
     width = len(columns)
     per_statement = max(1, MAX_PARAMETERS // width)
     head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) VALUES "
@@ -112,15 +187,32 @@ async def insert_rows(
     for offset in range(0, len(rows), per_statement):
         chunk = rows[offset : offset + per_statement]
         values: list[Any] = []
-        groups = []
-        for index, row in enumerate(chunk):
-            groups.append(f"({placeholders(connection, index * width + 1, width)})")
-            values.extend(
-                column.to_db(row[column.name] if column.name in row else column.default()) for column in columns
-            )
-        sql = head + ", ".join(groups) + tail
+        for row in chunk:
+            present = frozenset(row)
+            build = builders.get(present)
+            if build is None:
+                unknown = present - known
+                if unknown:
+                    raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
+                build = builders[present] = _row_builder(columns, present)
+            values.extend(build(row))
+        sql = head + _value_groups(connection, len(chunk), width) + tail
         if returning:
             results.extend(dict(found) for found in await connection.execute_query_dict(sql, values))
         else:
             await connection.execute_query(sql, values)
     return results
+
+
+@functools.lru_cache(maxsize=512)
+def _groups_text(dialect: str, rows: int, width: int) -> str:
+    if dialect == "postgres":
+        return ", ".join(
+            "(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")" for row in range(rows)
+        )
+    group = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([group] * rows)
+
+
+def _value_groups(connection: BaseDBAsyncClient, rows: int, width: int) -> str:
+    return _groups_text(connection.capabilities.dialect, rows, width)

@@ -10,10 +10,6 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
-
 from models.entities import TrackingSequence
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -83,19 +79,23 @@ async def next_code(prefix: str, at: datetime) -> str:
 async def reserve_codes(prefix: str, at: datetime, count: int) -> list[str]:
     """Allocate `count` consecutive tracking codes for the local (Asia/Shanghai) day of `at`.
 
-    The increment is one UPDATE inside a transaction, so concurrent processes never get the same number.
+    One upsert that adds `count` to the day's counter and returns the new value: atomic in the database,
+    so concurrent processes never get the same number. Runs in the caller's transaction, if any.
     """
+    if count < 1:
+        return []
     day = at.astimezone(LOCAL_TZ).strftime("%y%m%d")
-    for _ in range(3):
-        async with in_transaction():
-            updated = await TrackingSequence.filter(day=day).update(last_value=F("last_value") + count)
-            if updated:
-                row = await TrackingSequence.get(day=day)
-                first = row.last_value - count + 1
-                return [format_code(prefix, day, sequence) for sequence in range(first, row.last_value + 1)]
-        try:
-            async with in_transaction():  # a savepoint inside the caller's transaction
-                await TrackingSequence.create(day=day, last_value=0)
-        except IntegrityError:
-            pass  # another process created the day's row first
-    raise RuntimeError(f"could not allocate a tracking code for {day}")
+    connection = TrackingSequence._meta.db
+    table = TrackingSequence._meta.db_table
+    if connection.capabilities.dialect == "postgres":
+        params = "$1, $2"
+    else:
+        params = "?, ?"
+    rows = await connection.execute_query_dict(
+        f'INSERT INTO "{table}" ("day", "last_value") VALUES ({params}) '
+        f'ON CONFLICT ("day") DO UPDATE SET "last_value" = "{table}"."last_value" + excluded."last_value" '
+        'RETURNING "last_value"',
+        [day, count],
+    )
+    last = int(rows[0]["last_value"])
+    return [format_code(prefix, day, sequence) for sequence in range(last - count + 1, last + 1)]
