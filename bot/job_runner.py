@@ -47,7 +47,7 @@ class JobRunner:
         poll_interval_s: float = 0.1,
         lease_s: float = 120.0,
         yield_to: Callable[[], bool] | None = None,
-        yield_pause_s: float = 0.02,
+        yield_pause_s: float = 0.05,
     ) -> None:
         self.handlers: dict[str, JobHandler] = {}
         self.transactional: set[str] = set()
