@@ -37,8 +37,9 @@ class JobRunner:
     """Runs due jobs, `concurrency` at a time.
 
     `yield_to` tells when callbacks are waiting for their answer (a burst): then the runner takes one
-    job at a time with a short pause after each, so that answering WeChat keeps the CPU while the
-    jobs still move (a due timer is late by milliseconds, not by the length of the burst).
+    job at a time and pauses after each for at least `yield_pause_s` and 19 times what the job took
+    (at most a second), so that jobs get about 5% of the time and answering WeChat keeps the rest, while the jobs
+    still move (a due timer is late by a fraction of a second, not by the length of the burst).
     """
 
     def __init__(
@@ -109,9 +110,11 @@ class JobRunner:
     async def _loop(self) -> None:
         await jobs.release_expired_leases()
         sweeps = 0
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             yielding = self.yield_to is not None and self.yield_to()
             limit = 1 if yielding else self.concurrency
+            began = loop.time()
             try:
                 started = await self.run_due_once(limit)
                 sweeps += 1
@@ -127,7 +130,7 @@ class JobRunner:
             elif len(self._running) >= limit:
                 await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
             if yielding:
-                await asyncio.sleep(self.yield_pause_s)
+                await asyncio.sleep(min(1.0, max(self.yield_pause_s, 19 * (loop.time() - began))))
 
     def start(self) -> None:
         self._stopping = False

@@ -190,7 +190,7 @@ class Inbox:
         dependencies: dict[str, Any],
         batch_handler: BatchHandler | None = None,
         max_batch: int = 256,
-        busy_threshold: int = 8,
+        busy_threshold: int = 1,
     ) -> None:
         self.router = router
         self.dependencies = dependencies
