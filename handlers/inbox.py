@@ -238,9 +238,18 @@ class Inbox:
             for arrival in batch:
                 _settle(arrival.answer, error=exc)
             return
-        if stored:
+        if not stored:
+            return
+        try:
             # Handled before the next batch is stored: what arrives meanwhile makes the next batch larger.
             await self._handle_batch(stored)
+        except Exception:
+            # Stored but not handled: the recovery sweep picks the rows up; replies go through the outbox.
+            log.exception("handling a batch of %d stored inbox rows failed; recovery will retry", len(stored))
+            for item, waiting in stored:
+                self._in_flight.discard(item.row.id)
+                if waiting is not None:
+                    waiting.handled(None)
 
     async def _store(self, batch: list[_Arrival]) -> list[tuple[BatchItem, _Arrival | None]]:
         """One INSERT for the batch; a dedupe key seen before (a WeChat retry) is answered as one."""

@@ -368,3 +368,66 @@ async def test_at_most_five_customer_service_messages_then_templates(stack: Stac
     await stack.run_jobs()
     channels = [m.channel for m in stack.platform.sent_to("o-oscar")]
     assert channels == ["custom"] * 5 + ["template"] * 2
+
+
+async def post_safe_envelope(stack: Stack, envelope: str, encrypt: str) -> tuple[int, str]:
+    """POST a safe-mode body laid out as `envelope` (with `{encrypt}` in it), correctly signed."""
+    import time
+
+    from bot.wechat_signing import sha1_signature
+
+    timestamp, nonce = str(int(time.time())), "67890"
+    params = {
+        "signature": sha1_signature("testtoken", timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_signature("testtoken", timestamp, nonce, encrypt),
+    }
+    body = envelope.replace("{encrypt}", encrypt)
+    async with stack.session.post(stack.callback_url, params=params, data=body.encode()) as response:
+        return response.status, await response.text()
+
+
+async def test_safe_mode_envelopes_in_other_layouts_are_read_and_broken_ones_refused(stack: Stack) -> None:
+    """The usual envelope is read without an XML parser; any other well-formed layout still works,
+    and a broken one is refused with 400 and leaves nothing behind."""
+    import base64
+
+    from wechatpy.crypto import PrpCrypto
+
+    from bot.fake_callbacks import build_xml
+    from tests.harness import AES_KEY
+
+    assert stack.config is not None
+    cipher = PrpCrypto(base64.b64decode(AES_KEY + "="))
+
+    def encrypted(openid: str, text: str, msg_id: int) -> str:
+        xml = build_xml(
+            {"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": int(now().timestamp()),
+             "MsgType": "text", "Content": text, "MsgId": msg_id}
+        )
+        return cipher.encrypt(xml, stack.config.wechat.app_id).decode()
+
+    # As WeChat's documentation prints it: newlines, indentation, Encrypt first.
+    documented = (
+        "<xml>\n    <Encrypt><![CDATA[{encrypt}]]></Encrypt>\n    <ToUserName><![CDATA[gh_test]]></ToUserName>\n</xml>"
+    )
+    status, body = await post_safe_envelope(stack, documented, encrypted("o-layout-1", "路灯坏了", 91001))
+    assert status == 200
+    assert "<Encrypt>" in body
+    # Another well-formed layout the fast reading does not cover (an extra element, no CDATA).
+    other = "<xml><ToUserName>gh_test</ToUserName><AgentID>1</AgentID><Encrypt>{encrypt}</Encrypt></xml>"
+    status, _ = await post_safe_envelope(stack, other, encrypted("o-layout-2", "井盖丢了", 91002))
+    assert status == 200
+    assert await Case.filter(citizen__openid__in=["o-layout-1", "o-layout-2"]).count() == 2
+
+    for broken in (
+        "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt>",
+        "<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml><xml>",
+        "<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt><Encrypt>",
+    ):
+        status, text = await post_safe_envelope(stack, broken, encrypted("o-layout-3", "坏信封", 91003))
+        assert status == 400, broken
+        assert "Traceback" not in text
+    assert await InboundMessage.filter(sender="o-layout-3").count() == 0
