@@ -4,33 +4,60 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from handlers.settings import Settings
+from models.sla import WorkdayCalendar
 from models.tracking import LOCAL_TZ
 
 HOW_TO = "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
-PROMISE = "我们将在2天内交办、1周内答复。"
+
+
+def duration_zh(seconds: float, *, workdays: bool = False) -> str:
+    """"2天", "1周", "3个工作日", "4小时", "10分钟": how a person would say the configured duration."""
+    whole = round(seconds)
+    if whole >= 86400 and whole % 86400 == 0:
+        days = whole // 86400
+        if workdays:
+            return f"{days}个工作日"
+        return f"{days // 7}周" if days % 7 == 0 else f"{days}天"
+    if whole >= 3600 and whole % 3600 == 0:
+        return f"{whole // 3600}小时"
+    if whole >= 60 and whole % 60 == 0:
+        return f"{whole // 60}分钟"
+    return f"{max(1, whole)}秒"
+
+
+def promise(settings: Settings) -> str:
+    """The committee's service levels as configured ([sla]), e.g. "我们将在2天内交办、1周内答复。"."""
+    sla = settings.sla
+    workdays = isinstance(sla.calendar, WorkdayCalendar)
+    return (
+        f"我们将在{duration_zh(sla.assign_within, workdays=workdays)}内交办、"
+        f"{duration_zh(sla.reply_within, workdays=workdays)}内答复。"
+    )
 
 
 def local_time(moment: datetime) -> str:
     return moment.astimezone(LOCAL_TZ).strftime("%m月%d日 %H:%M")
 
 
-def greeting_for_contact_point(name: str) -> str:
-    return f"您好！欢迎来到「{name}」码上商联系点。{HOW_TO}{PROMISE}"
+def greeting_for_contact_point(name: str, settings: Settings) -> str:
+    return f"您好！欢迎来到「{name}」码上商联系点。{HOW_TO}{promise(settings)}"
 
 
-def greeting_general() -> str:
-    return f"您好！欢迎使用码上商，政协委员倾听您的意见和建议。{HOW_TO}{PROMISE}"
+def greeting_general(settings: Settings) -> str:
+    return f"您好！欢迎使用码上商，政协委员倾听您的意见和建议。{HOW_TO}{promise(settings)}"
 
 
 def greeting_revoked(name: str) -> str:
     return f"您好！「{name}」联系点已停止使用。您仍可以直接在这里留言反映问题，我们同样受理。{HOW_TO}"
 
 
-def case_received(code: str, contact_point_name: str | None) -> str:
+def case_received(code: str, contact_point_name: str | None, settings: Settings) -> str:
     where = f"您在「{contact_point_name}」反映的问题" if contact_point_name else "您反映的问题"
     return (
-        f"{where}已收到，查询编号：{code}。{PROMISE}"
-        f"请保存好编号，发送编号即可查询办理进度；如需补充，10分钟内直接继续发送即可。"
+        f"{where}已收到，查询编号：{code}。{promise(settings)}"
+        f"请保存好编号，发送编号即可查询办理进度；"
+        f"如需补充，{duration_zh(settings.group_window_s)}内直接继续发送即可。"
     )
 
 

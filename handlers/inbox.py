@@ -190,7 +190,7 @@ class Inbox:
         dependencies: dict[str, Any],
         batch_handler: BatchHandler | None = None,
         max_batch: int = 256,
-        busy_threshold: int = 1,
+        burst_rate_per_s: float = 100.0,
     ) -> None:
         self.router = router
         self.dependencies = dependencies
@@ -203,13 +203,17 @@ class Inbox:
         self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail)
         self._loops: list[asyncio.Task[None]] = []
         self._waiting = 0  # callbacks waiting for their answer
-        self.busy_threshold = busy_threshold
+        self.burst_rate_per_s = burst_rate_per_s
+        self._window_start = 0.0  # arrivals are counted in windows of a quarter second
+        self._window_count = 0
+        self._last_rate = 0.0  # arrivals per second in the last whole window
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget."""
         self._start_loops()
         arrival = _Arrival(event, budget_s, asyncio.get_running_loop().create_future())
         self._storing.put(arrival)
+        self._count_arrival()
         self._waiting += 1
         try:
             return await arrival.answer
@@ -220,9 +224,22 @@ class Inbox:
             self._waiting -= 1
 
     def busy(self) -> bool:
-        """A burst: at least `busy_threshold` callbacks are waiting for their answer (background
-        jobs make way for them)."""
-        return self._waiting >= self.busy_threshold
+        """A burst: callbacks arrive at `burst_rate_per_s` or more and some wait for their answer
+        (background jobs make way for them). A trickle, however long each callback takes, is no burst."""
+        if not self._waiting:
+            return False
+        moment = asyncio.get_running_loop().time()
+        elapsed = moment - self._window_start
+        current = self._window_count / elapsed if elapsed >= 0.05 else 0.0
+        return max(current, self._last_rate if elapsed < 0.5 else 0.0) >= self.burst_rate_per_s
+
+    def _count_arrival(self) -> None:
+        moment = asyncio.get_running_loop().time()
+        elapsed = moment - self._window_start
+        if elapsed >= 0.25:
+            self._last_rate = self._window_count / elapsed if elapsed < 0.5 else 0.0
+            self._window_start, self._window_count = moment, 0
+        self._window_count += 1
 
     def _start_loops(self) -> None:
         if not self._loops:

@@ -115,18 +115,18 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
     point = await ContactPoint.get_or_none(key=key) if key else None
     await record_scan(point, event.created_at, new_follower=event.kind == "subscribe")
     if point is None:
-        return Reply(texts.greeting_general())
+        return Reply(texts.greeting_general(settings))
     if not point.is_active:
         return Reply(texts.greeting_revoked(point.name))
     await redis.set(settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s)))
-    return Reply(texts.greeting_for_contact_point(point.name))
+    return Reply(texts.greeting_for_contact_point(point.name, settings))
 
 
 @router.handler(is_plain_subscribe)
-async def handle_subscribe(event: CitizenEvent) -> Reply:
+async def handle_subscribe(event: CitizenEvent, settings: Settings) -> Reply:
     await get_citizen(event, touch_window=False)
     await record_follow(event.created_at)
-    return Reply(texts.greeting_general())
+    return Reply(texts.greeting_general(settings))
 
 
 async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
@@ -262,7 +262,7 @@ async def handle_case_message(
         )
     if open_case is None:
         await case_actions.announce_new_case(case)
-        received = texts.case_received(case.code, point.name if point else None)
+        received = texts.case_received(case.code, point.name if point else None, settings)
         if earlier is not None:
             received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"
         return Reply(received, case_id=case.id)

@@ -248,7 +248,7 @@ class BatchIntake:
                         )
                     )
                 jobs.append(_job(CASE_CREATED, {"case_id": case}, f"{CASE_CREATED}:{case}", case, moment))
-                text = texts.case_received(code, point[2] if point else None)
+                text = texts.case_received(code, point[2] if point else None, settings)
                 if item.slot is not None and item.slot.claim():
                     claimed.append(item.slot)
                     replies[item.row.id], sent[item.row.id] = text, (text, "passive")
