@@ -58,7 +58,7 @@ class WeChatConfig:
     token: str = "demo-token"
     encoding_aes_key: str = ""
     api_base_url: str = "https://api.weixin.qq.com"
-    reply_template_id: str = ""
+    reply_template_id: str = "demo-reply-template"
     timestamp_tolerance_s: float = 300.0
     request_timeout_s: float = 10.0
 
@@ -79,7 +79,7 @@ class WeComConfig:
     token: str = "demo-wecom-token"
     encoding_aes_key: str = ""
     api_base_url: str = "https://qyapi.weixin.qq.com"
-    triage_webhook_key: str = ""
+    triage_webhook_key: str = "demo-triage-webhook"
     triage_chat_id: str = ""
     bot_token: str = ""
     bot_encoding_aes_key: str = ""
@@ -219,8 +219,12 @@ def _validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
             fail(f"{section}.{key}", "must be empty or exactly 43 letters and digits")
+    if not config.wechat.reply_template_id:
+        fail("wechat.reply_template_id", "must not be empty: replies past the 48 h customer-service window use it")
     if not config.wecom.corp_id:
         fail("wecom.corp_id", "must not be empty")
+    if not config.wecom.triage_webhook_key and not config.wecom.triage_chat_id:
+        fail("wecom.triage_webhook_key", "must not be empty when wecom.triage_chat_id is (where new cases go)")
     if config.wecom.agent_id <= 0:
         fail("wecom.agent_id", "must be a positive number")
     if config.sla.calendar not in {"natural", "workdays"}:

@@ -40,6 +40,8 @@ def test_environment_overrides_every_key() -> None:
         ({"tracking": {"prefix": "M1"}}, {}, "tracking.prefix"),
         ({"wechat": {"tokn": "x"}}, {}, "wechat.tokn"),
         ({"wechat": {"app_id": ""}}, {}, "wechat.app_id"),
+        ({}, {"MASHANG_WECHAT_REPLY_TEMPLATE_ID": ""}, "wechat.reply_template_id"),
+        ({"wecom": {"triage_webhook_key": "", "triage_chat_id": ""}}, {}, "wecom.triage_webhook_key"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key(data: dict, environ: dict, key: str) -> None:
