@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -44,6 +45,16 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def tune_garbage_collector() -> None:
+    """Everything built at start (models, routes, the roster, the libraries) lives as long as the process:
+    freeze it out of the collector's full passes, and collect the youngest objects every 7,000
+    allocations instead of 700, so that a callback's short-lived objects die before they are scanned.
+    The collector showed as about a tenth of the CPU under a burst of callbacks."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 20, 20)
+
+
 async def _serve(config: Config, demo: bool) -> None:
     from bot.app import create_app
 
@@ -61,6 +72,7 @@ async def _serve(config: Config, demo: bool) -> None:
     await app_runner.setup()
     await web.TCPSite(app_runner, config.server.host, config.server.port).start()
     runners.append(app_runner)
+    tune_garbage_collector()
     print(f"码上商 serving on http://{config.server.host}:{config.server.port}", flush=True)
     print(f"  WeChat callback: {config.server.public_base_url}/wechat/callback", flush=True)
     if demo:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -17,7 +18,6 @@ from xml.parsers.expat import ExpatError
 from aiohttp import web
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
-from wechatpy.replies import TextReply
 
 from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh
 from handlers.events import CitizenEvent
@@ -208,6 +208,21 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
     return CitizenEvent(kind="message", msg_type=msg_type, msg_id=msg_id or None, **common), data
 
 
+def _cdata(text: str) -> str:
+    return text.replace("]]>", "]] >")  # "]]>" would end the CDATA section early
+
+
+def text_reply_xml(*, source: str, target: str, text: str, at: float | None = None) -> str:
+    """A passive text reply, as wechatpy's TextReply renders it but with the current CreateTime
+    (wechatpy's default is the time its module was imported) and without its per-field machinery."""
+    created = int(time.time() if at is None else at)
+    return (
+        f"<xml>\n<ToUserName><![CDATA[{_cdata(target)}]]></ToUserName>\n"
+        f"<FromUserName><![CDATA[{_cdata(source)}]]></FromUserName>\n<CreateTime>{created}</CreateTime>\n"
+        f"<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{_cdata(text)}]]></Content>\n</xml>"
+    )
+
+
 class OfficialAccountTransport:
     def __init__(
         self,
@@ -258,9 +273,7 @@ class OfficialAccountTransport:
         acceptance = await self.inbox.accept(event, self.budget_s)
         if not acceptance.reply:
             return web.Response(text=SUCCESS)
-        # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
-        content = acceptance.reply.replace("]]>", "]] >")
-        reply_xml = TextReply(source=text_field(data, "ToUserName"), target=event.sender, content=content).render()
+        reply_xml = text_reply_xml(source=text_field(data, "ToUserName"), target=event.sender, text=acceptance.reply)
         if encrypted and self.cipher is not None:
             reply_xml = self._encrypt(reply_xml, nonce, timestamp)
         return web.Response(text=reply_xml, content_type="application/xml")

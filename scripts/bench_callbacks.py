@@ -514,7 +514,7 @@ class CpuMeter:
             return None
         return own + sum(proc_cpu_seconds(child) or 0.0 for child in child_pids(self.pid))
 
-    def line(self) -> str:
+    def line(self, callbacks: int = 0) -> str:
         elapsed = time.perf_counter() - self.began
         server_now = self._server()
         client = time.process_time() - self.client
@@ -525,7 +525,10 @@ class CpuMeter:
         if server is not None:
             parts.append(f"everything else {max(0.0, 100 * (machine - server - client) / elapsed):.0f}%")
         cores = os.cpu_count() or 1
-        return f"CPU over the phase (100% = one core of {cores}): " + ", ".join(parts)
+        per_callback = (
+            f"; server CPU per callback {1e6 * server / callbacks:.0f} µs" if server is not None and callbacks else ""
+        )
+        return f"CPU over the phase (100% = one core of {cores}): " + ", ".join(parts) + per_callback
 
 
 # ---- main ---------------------------------------------------------------------------------------------
@@ -607,7 +610,7 @@ def run(args: argparse.Namespace, config: Config, base_url: str, db_url: str, pi
     )
     meter = CpuMeter(pid)
     one = asyncio.run(closed_loop(base_url, phase1, args.c))
-    cpu = meter.line()
+    cpu = meter.line(args.n)
     print(f"  {args.n / one.elapsed:,.0f} callbacks/s ({args.n} in {one.elapsed:.2f} s)")
     print(f"  latency {latency_line(one)}")
     print(f"  {answers_line(one)}")
@@ -628,7 +631,7 @@ def run(args: argparse.Namespace, config: Config, base_url: str, db_url: str, pi
         )
         meter = CpuMeter(pid)
         two = asyncio.run(open_loop(base_url, phase2, args.rate, pool=max(args.c, 256)))
-        cpu = meter.line()
+        cpu = meter.line(total)
         print(
             f"  achieved {total / two.elapsed:,.0f}/s ({total} in {two.elapsed:.2f} s; "
             f"client start lag max {1000 * two.max_lag:.1f} ms)"

@@ -431,3 +431,16 @@ async def test_safe_mode_envelopes_in_other_layouts_are_read_and_broken_ones_ref
         assert status == 400, broken
         assert "Traceback" not in text
     assert await InboundMessage.filter(sender="o-layout-3").count() == 0
+
+
+@pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
+async def test_the_passive_reply_is_addressed_to_the_citizen_and_dated_now(stack: Stack, mode: str) -> None:
+    citizen = stack.citizen(mode=mode)
+    result = await citizen.text(f"o-dated-{mode}", "公园的健身器材坏了 ]]> 请修")
+    assert result.status == 200
+    assert result.reply is not None
+    assert result.reply["ToUserName"] == f"o-dated-{mode}"
+    assert result.reply["FromUserName"] == citizen.original_id
+    assert result.reply["MsgType"] == "text"
+    assert abs(int(result.reply["CreateTime"]) - now().timestamp()) < 60
+    assert code_in(result.reply["Content"])
