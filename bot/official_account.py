@@ -16,10 +16,10 @@ from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
 
 from aiohttp import web
-from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh
+from bot.wechat_signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh
 from handlers.events import CitizenEvent
 from handlers.inbox import Inbox
 from qr.scenes import contact_point_from_event_key
@@ -48,6 +48,8 @@ class BadCallback(Exception):
 def text_field(data: dict[str, Any], name: str, *, required: bool = False) -> str:
     """A text element of a parsed callback; BadCallback when a required one is missing."""
     value = data.get(name)
+    if type(value) is str:
+        return value
     if value is None or isinstance(value, dict | list):
         if required:
             raise BadCallback(f"missing field {name}")
@@ -238,7 +240,7 @@ class OfficialAccountTransport:
         self.token = token
         self.app_id = app_id
         self.crypto = WeChatCrypto(token, encoding_aes_key, app_id) if encoding_aes_key else None
-        self.cipher = PrpCrypto(self.crypto.key) if self.crypto is not None else None
+        self.cipher = QuickPrpCrypto(self.crypto.key) if self.crypto is not None else None
         self.tolerance_s = timestamp_tolerance_s
         self.budget_s = passive_reply_budget_s
 

@@ -9,6 +9,7 @@ PostgreSQL (the two dialects we run on).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import BigIntField, CharField, DatetimeField, Field, IntField, JSONField, TextField
+from tortoise.fields.data import JSON_DUMPS
 from tortoise.fields.relational import RelationalField
 from tortoise.models import Model
 
@@ -73,7 +75,9 @@ def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
             return slow(value)
 
     elif type(field) is JSONField:
-        encoder = field.encoder
+        # Tortoise's default encoder is json.dumps with compact separators, which builds a JSONEncoder
+        # per call; one built once writes the same text.
+        encoder = _compact_json if field.encoder is JSON_DUMPS else field.encoder
 
         def convert(value: Any) -> Any:
             return encoder(value) if type(value) in (dict, list) else slow(value)
@@ -87,6 +91,9 @@ def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
         return None if value is None else convert(value)
 
     return nullable
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _identity(value: Any) -> Any:
