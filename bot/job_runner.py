@@ -36,7 +36,7 @@ class GiveUp(Exception):
 class JobRunner:
     """Runs due jobs, `concurrency` at a time.
 
-    `yield_to` tells when callbacks are waiting for their answer (a burst): then the runner takes one
+    `yield_to` tells when callbacks arrive in a burst: then the runner takes one
     job at a time and pauses after each for at least `yield_pause_s` and 19 times what the job took
     (at most a second), so that jobs get about 5% of the time and answering WeChat keeps the rest, while the jobs
     still move (a due timer is late by a fraction of a second, not by the length of the burst).

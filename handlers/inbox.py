@@ -202,7 +202,6 @@ class Inbox:
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail)
         self._loops: list[asyncio.Task[None]] = []
-        self._waiting = 0  # callbacks waiting for their answer
         self.burst_rate_per_s = burst_rate_per_s
         self._window_start = 0.0  # arrivals are counted in windows of a quarter second
         self._window_count = 0
@@ -214,20 +213,16 @@ class Inbox:
         arrival = _Arrival(event, budget_s, asyncio.get_running_loop().create_future())
         self._storing.put(arrival)
         self._count_arrival()
-        self._waiting += 1
         try:
             return await arrival.answer
         except asyncio.CancelledError:
             arrival.slot.abandon()  # the request is gone: a reply not yet claimed goes through the outbox
             raise
-        finally:
-            self._waiting -= 1
 
     def busy(self) -> bool:
-        """A burst: callbacks arrive at `burst_rate_per_s` or more and some wait for their answer
-        (background jobs make way for them). A trickle, however long each callback takes, is no burst."""
-        if not self._waiting:
-            return False
+        """A burst: callbacks arrive at `burst_rate_per_s` or more (background jobs make way for them).
+        A trickle, however long each callback takes, is no burst; a burst is over half a second after
+        it stops."""
         moment = asyncio.get_running_loop().time()
         elapsed = moment - self._window_start
         current = self._window_count / elapsed if elapsed >= 0.05 else 0.0

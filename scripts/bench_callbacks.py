@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -556,10 +557,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def machine_speed_ms() -> float:
+    """Milliseconds a fixed pure-Python workload takes here and now (the best of three). Shared machines
+    change speed from hour to hour; every figure below scales with this one, so it is printed with them."""
+    best = float("inf")
+    payload = {"a": list(range(50)), "b": "中文" * 20}
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for number in range(2_000_000):
+            total += number % 7
+        for _ in range(20_000):
+            json.dumps(payload)
+        best = min(best, time.perf_counter() - began)
+    return 1000 * best
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores, load average {load_average()} (1/5/15 min) before the run")
+    print(f"machine speed: a fixed pure-Python workload took {machine_speed_ms():.0f} ms (lower is faster)")
     print("note: the load generator runs on the same cores as the server and takes part of them")
     temp_dir: Path | None = None
     server: OwnServer | None = None
