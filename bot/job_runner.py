@@ -36,10 +36,10 @@ class GiveUp(Exception):
 class JobRunner:
     """Runs due jobs, `concurrency` at a time.
 
-    `yield_to` tells when callbacks arrive in a burst: then the runner takes one
-    job at a time and pauses after each for at least `yield_pause_s` and 19 times what the job took
-    (at most a second), so that jobs get about 5% of the time and answering WeChat keeps the rest, while the jobs
-    still move (a due timer is late by a fraction of a second, not by the length of the burst).
+    `yield_to` tells when callbacks arrive in a burst: then the runner takes one job at a time and
+    pauses after each for 19 times what it took (between `yield_pause_s` and `yield_pause_max_s`), so
+    that jobs get about 5% of the time and answering WeChat keeps the rest, while the jobs still move
+    (a due timer is late by a fraction of a second, not by the length of the burst).
     """
 
     def __init__(
@@ -49,12 +49,14 @@ class JobRunner:
         lease_s: float = 120.0,
         yield_to: Callable[[], bool] | None = None,
         yield_pause_s: float = 0.05,
+        yield_pause_max_s: float = 0.25,
     ) -> None:
         self.handlers: dict[str, JobHandler] = {}
         self.transactional: set[str] = set()
         self.concurrency = concurrency
         self.yield_to = yield_to
         self.yield_pause_s = yield_pause_s
+        self.yield_pause_max_s = yield_pause_max_s
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self._running: set[asyncio.Task[None]] = set()
@@ -129,8 +131,10 @@ class JobRunner:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             elif len(self._running) >= limit:
                 await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
-            if yielding:
-                await asyncio.sleep(min(1.0, max(self.yield_pause_s, 19 * (loop.time() - began))))
+            if yielding and started:
+                # The job's wall time (what it ran for, with the burst's callbacks in between), capped so
+                # that a job waiting on the network does not hold the next one back for long.
+                await asyncio.sleep(min(self.yield_pause_max_s, max(self.yield_pause_s, 19 * (loop.time() - began))))
 
     def start(self) -> None:
         self._stopping = False

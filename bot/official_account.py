@@ -30,9 +30,9 @@ SUCCESS = "success"
 # A safe-mode body as WeChat sends it: Encrypt and ToUserName in CDATA. A body that matches this whole is
 # well-formed XML, so its Encrypt is read without building a parser; anything else goes to ElementTree.
 _ENVELOPE = re.compile(
-    r"\s*<xml>\s*(?:<ToUserName><!\[CDATA\[[^\]<>&]*\]\]></ToUserName>\s*)?"
-    r"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]></Encrypt>\s*"
-    r"(?:<ToUserName><!\[CDATA\[[^\]<>&]*\]\]></ToUserName>\s*)?</xml>\s*"
+    r"[ \t\r\n]*<xml>[ \t\r\n]*(?:<ToUserName><!\[CDATA\[[^\]<>&]*\]\]></ToUserName>[ \t\r\n]*)?"
+    r"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]+)\]\]></Encrypt>[ \t\r\n]*"
+    r"(?:<ToUserName><!\[CDATA\[[^\]<>&]*\]\]></ToUserName>[ \t\r\n]*)?</xml>[ \t\r\n]*"
 )
 _ENCRYPTED_REPLY = (
     "<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n"
@@ -77,9 +77,12 @@ def xml_fields(xml: str) -> dict[str, Any]:
     return {child.tag: _element_value(child) for child in root}
 
 
-_FLAT_OPEN = re.compile(r"\s*<xml>")
-_FLAT_ELEMENT = re.compile(r"\s*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL)
-_FLAT_CLOSE = re.compile(r"\s*</xml>\s*")
+# XML white space is exactly these four characters (Python's \s also takes \x85, \xa0, \u3000 and more).
+_FLAT_OPEN = re.compile(r"[ \t\r\n]*<xml>")
+_FLAT_ELEMENT = re.compile(
+    r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL
+)
+_FLAT_CLOSE = re.compile(r"[ \t\r\n]*</xml>[ \t\r\n]*")
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\r]|]]>")
 
 

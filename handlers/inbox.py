@@ -46,6 +46,7 @@ class PassiveSlot:
 
     def __init__(self) -> None:
         self.state = "waiting"
+        self.expired = False  # the budget is spent: a released claim cannot be made again
 
     def claim(self) -> bool:
         if self.state == "waiting":
@@ -53,14 +54,20 @@ class PassiveSlot:
         return self.state == "claimed"
 
     def release(self) -> None:
-        """A claim made in a transaction that rolled back: the request may carry the reply again."""
+        """A claim made in a transaction that rolled back: the request may carry the reply again,
+        unless its budget ran out meanwhile (then the reply goes through the outbox)."""
         if self.state == "claimed":
-            self.state = "waiting"
+            self.state = "abandoned" if self.expired else "waiting"
 
     def abandon(self) -> bool:
         if self.state == "waiting":
             self.state = "abandoned"
         return self.state == "abandoned"
+
+    def expire(self) -> bool:
+        """The budget is spent: give up unless the reply is already claimed (only its commit is left)."""
+        self.expired = True
+        return self.abandon()
 
 
 @dataclass(frozen=True)
@@ -99,34 +106,42 @@ BatchHandler = Callable[[list[BatchItem]], Awaitable[dict[int, str | None]]]
 
 
 class _Arrival:
-    """One callback from arrival to its HTTP answer: one future and, once stored, one budget timer."""
+    """One callback from arrival to its HTTP answer: one future and, once stored, one budget timer.
 
-    __slots__ = ("answer", "budget_s", "event", "slot", "timer")
+    The budget counts from arrival, but the answer never goes before the row is stored."""
+
+    __slots__ = ("answer", "arrived", "budget_s", "event", "slot", "timer")
 
     def __init__(self, event: InboundEvent, budget_s: float, answer: asyncio.Future[Acceptance]) -> None:
         self.event = event
         self.budget_s = budget_s
+        self.arrived = asyncio.get_running_loop().time()
         self.slot = PassiveSlot()
         self.answer = answer
         self.timer: asyncio.TimerHandle | None = None
         if budget_s <= 0:
-            self.slot.abandon()  # no passive reply at all: the answer goes out as a message
+            self.slot.expire()  # no passive reply at all: the answer goes out as a message
 
     def stored(self) -> None:
-        """Stored as a new row: the request may wait `budget_s` for the passive reply."""
-        if self.slot.state == "abandoned":
-            _settle(self.answer, Acceptance(None, duplicate=False))
+        """Stored as a new row: the request may wait for the passive reply what is left of `budget_s`."""
+        loop = asyncio.get_running_loop()
+        left = self.budget_s - (loop.time() - self.arrived)
+        if self.slot.state == "abandoned" or left <= 0:
+            self._budget_spent()
         else:
-            self.timer = asyncio.get_running_loop().call_later(self.budget_s, self._budget_spent)
+            self.timer = loop.call_later(left, self._budget_spent)
 
     def _budget_spent(self) -> None:
-        if self.slot.abandon():  # not claimed yet: answer now, the reply goes out through the outbox
+        if self.slot.expire():  # not claimed: answer now, the reply goes out through the outbox
             _settle(self.answer, Acceptance(None, duplicate=False))
 
     def handled(self, text: str | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        _settle(self.answer, Acceptance(text if self.slot.state == "claimed" else None, duplicate=False))
+        claimed = self.slot.state == "claimed"
+        if not claimed:
+            self.slot.expire()  # answered without a reply: nothing may claim this request any more
+        _settle(self.answer, Acceptance(text if claimed else None, duplicate=False))
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -191,6 +206,8 @@ class Inbox:
         batch_handler: BatchHandler | None = None,
         max_batch: int = 256,
         burst_rate_per_s: float = 100.0,
+        handle_wait_s: float = 0.5,
+        batch_timeout_s: float = 10.0,
     ) -> None:
         self.router = router
         self.dependencies = dependencies
@@ -203,6 +220,10 @@ class Inbox:
         self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail)
         self._loops: list[asyncio.Task[None]] = []
         self.burst_rate_per_s = burst_rate_per_s
+        self.handle_wait_s = handle_wait_s
+        self.batch_timeout_s = batch_timeout_s  # past it the batch rolls back and the router takes its rows
+        self._handling = asyncio.Semaphore(1)
+        self._last_arrival = 0.0
         self._window_start = 0.0  # arrivals are counted in windows of a quarter second
         self._window_count = 0
         self._last_rate = 0.0  # arrivals per second in the last whole window
@@ -222,11 +243,13 @@ class Inbox:
     def busy(self) -> bool:
         """A burst: callbacks arrive at `burst_rate_per_s` or more (background jobs make way for them).
         A trickle, however long each callback takes, is no burst; a burst is over half a second after
-        it stops."""
+        the last callback."""
         moment = asyncio.get_running_loop().time()
+        if moment - self._last_arrival >= 0.5:
+            return False
         elapsed = moment - self._window_start
         current = self._window_count / elapsed if elapsed >= 0.05 else 0.0
-        return max(current, self._last_rate if elapsed < 0.5 else 0.0) >= self.burst_rate_per_s
+        return max(current, self._last_rate) >= self.burst_rate_per_s
 
     def _count_arrival(self) -> None:
         moment = asyncio.get_running_loop().time()
@@ -235,6 +258,7 @@ class Inbox:
             self._last_rate = self._window_count / elapsed if elapsed < 0.5 else 0.0
             self._window_start, self._window_count = moment, 0
         self._window_count += 1
+        self._last_arrival = moment
 
     def _start_loops(self) -> None:
         if not self._loops:
@@ -252,16 +276,24 @@ class Inbox:
             return
         if not stored:
             return
-        try:
-            # Handled before the next batch is stored: what arrives meanwhile makes the next batch larger.
-            await self._handle_batch(stored)
-        except Exception:
-            # Stored but not handled: the recovery sweep picks the rows up; replies go through the outbox.
-            log.exception("handling a batch of %d stored inbox rows failed; recovery will retry", len(stored))
-            for item, waiting in stored:
-                self._in_flight.discard(item.row.id)
-                if waiting is not None:
-                    waiting.handled(None)
+        task = asyncio.create_task(self._handle_stored(stored), name="inbox-handle")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        # Wait for the handling before storing the next batch, so that what arrives meanwhile makes that
+        # batch larger; but not for long: a stuck handler must not stop storing and answering new callbacks.
+        await asyncio.wait({task}, timeout=self.handle_wait_s)
+
+    async def _handle_stored(self, stored: list[tuple[BatchItem, _Arrival | None]]) -> None:
+        async with self._handling:  # batches are handled one at a time, in the order they were stored
+            try:
+                await self._handle_batch(stored)
+            except Exception:
+                # Stored but not handled: the recovery sweep picks the rows up; replies go through the outbox.
+                log.exception("handling a batch of %d stored inbox rows failed; recovery will retry", len(stored))
+                for item, waiting in stored:
+                    self._in_flight.discard(item.row.id)
+                    if waiting is not None:
+                        waiting.handled(None)
 
     async def _store(self, batch: list[_Arrival]) -> list[tuple[BatchItem, _Arrival | None]]:
         """One INSERT for the batch; a dedupe key seen before (a WeChat retry) is answered as one."""
@@ -335,7 +367,8 @@ class Inbox:
                 await lock.acquire()  # free (checked above): returns at once
             try:
                 if candidates:
-                    handled = await self.batch_handler(candidates)
+                    async with asyncio.timeout(self.batch_timeout_s):
+                        handled = await self.batch_handler(candidates)
             except Exception:
                 log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
                 handled = {}

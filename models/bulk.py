@@ -77,7 +77,7 @@ def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
     elif type(field) is JSONField:
         # Tortoise's default encoder is json.dumps with compact separators, which builds a JSONEncoder
         # per call; one built once writes the same text.
-        encoder = _compact_json if field.encoder is JSON_DUMPS else field.encoder
+        encoder = _compact_json if field.encoder is JSON_DUMPS and _tortoise_uses_json_dumps() else field.encoder
 
         def convert(value: Any) -> Any:
             return encoder(value) if type(value) in (dict, list) else slow(value)
@@ -94,6 +94,12 @@ def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _tortoise_uses_json_dumps() -> bool:
+    """Tortoise's default is json.dumps with compact separators, or orjson where that is installed
+    (which writes other text): the prebuilt encoder stands in only for the former."""
+    return isinstance(JSON_DUMPS, functools.partial) and JSON_DUMPS.func is json.dumps
 
 
 def _identity(value: Any) -> Any:

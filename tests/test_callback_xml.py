@@ -12,7 +12,7 @@ from bot.official_account import BadCallback, _element_value, _flat_fields, xml_
 
 TAGS = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "A_1"])
 # Text that includes everything an XML parser treats specially.
-PIECES = [*"ab 中文<>&;]\r\n\t\x01", "]]>", "&amp;", "&lt;"]
+PIECES = [*"ab 中文<>&;]\r\n\t\x01\xa0\x85\u3000\x0b", "]]>", "&amp;", "&lt;"]
 TEXT = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
 
 
@@ -37,10 +37,12 @@ def element(draw: st.DrawFn) -> str:
 @st.composite
 def document(draw: st.DrawFn) -> str:
     parts = draw(st.lists(element(), max_size=6))
-    gaps = [draw(st.sampled_from(["", "\n", "  "])) for _ in parts]
+    # XML white space between elements, and characters that look like white space to Python but not to XML.
+    gaps = [draw(st.sampled_from(["", "\n", "  ", "\r\n\t", "\xa0", "\u3000", "\x85", "\x0c"])) for _ in parts]
     inner = "".join(gap + part for gap, part in zip(gaps, parts, strict=True))
-    closing = draw(st.sampled_from(["</xml>", "</xml>\n", "", "</xml><xml>"]))
-    return f"<xml>{inner}{closing}"
+    closing = draw(st.sampled_from(["</xml>", "</xml>\n", "", "</xml><xml>", "</xml>\xa0"]))
+    opening = draw(st.sampled_from(["<xml>", "\n<xml>", "\u3000<xml>"]))
+    return f"{opening}{inner}{closing}"
 
 
 def element_tree_fields(xml: str) -> dict[str, object] | None:

@@ -1,0 +1,97 @@
+"""The inbox under trouble: a stuck batch must not stop intake, and a spent budget is never claimed again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handlers.events import CitizenEvent, Reply
+from handlers.inbox import BatchItem, Inbox, PassiveSlot
+from handlers.routing import Router
+from models.entities import InboundMessage, InboxStatus
+from models.timeutil import now
+
+
+def text_event(sender: str, number: int) -> CitizenEvent:
+    return CitizenEvent(
+        channel="oa", sender=sender, kind="message", created_at=now(), msg_type="text", text="你好", msg_id=str(number)
+    )
+
+
+def echo_router() -> Router:
+    router = Router("test")
+
+    @router.handler()
+    async def echo(event: CitizenEvent) -> Reply:
+        return Reply(f"收到 {event.sender}")
+
+    return router
+
+
+@pytest.mark.usefixtures("db")
+async def test_a_stuck_batch_neither_stops_intake_nor_loses_its_messages() -> None:
+    stuck = asyncio.Event()
+
+    async def hanging_batch(items: list[BatchItem]) -> dict[int, str | None]:
+        if any(item.event.sender == "o-first" for item in items):
+            await stuck.wait()  # e.g. a database lock or Redis that does not answer
+        return {}
+
+    inbox = Inbox(echo_router(), {}, batch_handler=hanging_batch, handle_wait_s=0.1, batch_timeout_s=1.0)
+    try:
+        first = asyncio.create_task(inbox.accept(text_event("o-first", 1), 3.0))
+        await asyncio.sleep(0.2)
+        second = asyncio.create_task(inbox.accept(text_event("o-second", 2), 3.0))
+        await asyncio.sleep(0.3)
+        # Stored while the first batch still hangs (its timeout is 1 s): storing does not wait for it.
+        assert await InboundMessage.filter(sender="o-second").count() == 1
+        assert not first.done()
+        assert (await asyncio.wait_for(second, timeout=3.0)).reply == "收到 o-second"
+        # The hanging batch gives up after its timeout; the router answers the first message after all.
+        answer = await asyncio.wait_for(first, timeout=5.0)
+        assert answer.reply == "收到 o-first"
+        await inbox.drain()
+        statuses = await InboundMessage.all().values_list("status", flat=True)
+        assert sorted(statuses) == [InboxStatus.DONE, InboxStatus.DONE]
+    finally:
+        stuck.set()
+        await inbox.close()
+
+
+@pytest.mark.usefixtures("db")
+async def test_the_budget_counts_from_arrival_and_the_reply_then_goes_as_a_message() -> None:
+    slow = asyncio.Event()
+    router = Router("test")
+
+    @router.handler()
+    async def slow_reply(event: CitizenEvent) -> Reply:
+        await slow.wait()
+        return Reply("稍后的答复")
+
+    inbox = Inbox(router, {}, handle_wait_s=0.05)
+    try:
+        began = asyncio.get_running_loop().time()
+        answer = await asyncio.wait_for(inbox.accept(text_event("o-slow", 3), 0.3), timeout=2.0)
+        assert answer.reply is None  # WeChat got "success" within the budget
+        assert asyncio.get_running_loop().time() - began < 1.0
+        slow.set()
+        await inbox.drain()
+        row = await InboundMessage.get(sender="o-slow")
+        assert row.status == InboxStatus.DONE
+        assert row.reply_channel == "outbox"  # the reply is sent, not lost as a passive reply nobody carried
+    finally:
+        slow.set()
+        await inbox.close()
+
+
+def test_a_claim_released_after_the_budget_is_spent_cannot_be_made_again() -> None:
+    slot = PassiveSlot()
+    assert slot.claim()
+    assert not slot.expire()  # claimed: only the commit is left, the request keeps waiting
+    slot.release()  # that transaction rolled back
+    assert not slot.claim()  # too late for a passive reply: it goes through the outbox
+    fresh = PassiveSlot()
+    assert fresh.claim()
+    fresh.release()
+    assert fresh.claim()  # within the budget a rolled-back claim may be made again
