@@ -316,14 +316,14 @@ class Inbox:
             }
             for key, arrival in firsts.items()
         }
-        async with in_transaction() as connection:
-            inserted = await insert_rows(
-                connection,
-                InboundMessage,
-                list(rows.values()),
-                returning=("id", "dedupe_key"),
-                on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
-            )
+        # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it.
+        inserted = await insert_rows(
+            InboundMessage._meta.db,
+            InboundMessage,
+            list(rows.values()),
+            returning=("id", "dedupe_key"),
+            on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
+        )
         ids = {found["dedupe_key"]: int(found["id"]) for found in inserted}
         new: list[tuple[BatchItem, _Arrival | None]] = []
         earlier_keys = [key for key in firsts if key not in ids]

@@ -179,20 +179,6 @@ class BatchIntake:
             case_id = {row["code"]: int(row["id"]) for row in created}
             ids = [case_id[code] for code in codes]
             actors = [f"citizen:{event.sender}" for event in events]
-            await insert_rows(
-                connection,
-                CaseEvent,
-                [
-                    {
-                        "case_id": case,
-                        "kind": "created",
-                        "actor": actor,
-                        "detail": {"contact_point": point[1] if (point := facts.point_of(event.sender)) else None},
-                        "created_at": moment,
-                    }
-                    for case, actor, event in zip(ids, actors, events, strict=True)
-                ],
-            )
             await self._count_new_cases(connection, [facts.point_of(event.sender) for event in events], moment)
             messages = await insert_rows(
                 connection,
@@ -214,20 +200,29 @@ class BatchIntake:
                 returning=("id", "inbound_key"),
             )
             message_id = {row["inbound_key"]: int(row["id"]) for row in messages}
-            await insert_rows(
-                connection,
-                CaseEvent,
-                [
-                    {
-                        "case_id": case,
-                        "kind": "message.in",
-                        "actor": actor,
-                        "detail": {"message_id": message_id[item.row.dedupe_key], "msg_type": event.msg_type},
-                        "created_at": moment,
-                    }
-                    for case, actor, event, item in zip(ids, actors, events, items, strict=True)
-                ],
-            )
+            # Both timeline entries of every new case in one statement: all "created" first, then all
+            # "message.in", so each case's entries keep the order the router writes them in.
+            created_events = [
+                {
+                    "case_id": case,
+                    "kind": "created",
+                    "actor": actor,
+                    "detail": {"contact_point": point[1] if (point := facts.point_of(event.sender)) else None},
+                    "created_at": moment,
+                }
+                for case, actor, event in zip(ids, actors, events, strict=True)
+            ]
+            message_events = [
+                {
+                    "case_id": case,
+                    "kind": "message.in",
+                    "actor": actor,
+                    "detail": {"message_id": message_id[item.row.dedupe_key], "msg_type": event.msg_type},
+                    "created_at": moment,
+                }
+                for case, actor, event, item in zip(ids, actors, events, items, strict=True)
+            ]
+            await insert_rows(connection, CaseEvent, created_events + message_events)
             jobs: list[dict[str, Any]] = []
             replies: dict[int, str | None] = {}  # passive replies only
             sent: dict[int, tuple[str, str]] = {}  # row id -> (reply text, channel)
@@ -284,25 +279,34 @@ class BatchIntake:
         sent: dict[int, tuple[str, str]],
         moment: Any,
     ) -> None:
-        """Done, in the same transaction: a row some other worker finished meanwhile rolls it all back."""
-        row_ids = list(sent)
+        """Done, with the reply each row got, in one statement of the same transaction: a row some other
+        worker finished meanwhile rolls it all back."""
         table = InboundMessage._meta.db_table
+        params: list[Any] = [InboxStatus.DONE.value, _db_time(moment)]
+        texts_case = _case_by_id(connection, params, {row_id: text for row_id, (text, _) in sent.items()})
+        channels_case = _case_by_id(connection, params, {row_id: channel for row_id, (_, channel) in sent.items()})
+        row_ids = list(sent)
+        status_at = len(params) + 1
         sql = (
             f'UPDATE "{table}" SET "status" = {placeholders(connection, 1, 1)}, '
-            f'"processed_at" = {placeholders(connection, 2, 1)} '
-            f'WHERE "status" = {placeholders(connection, 3, 1)} AND "id" IN {in_list(connection, row_ids, 4)} '
-            'RETURNING "id"'
+            f'"processed_at" = {placeholders(connection, 2, 1)}, '
+            f'"reply_text" = {texts_case}, "reply_channel" = {channels_case} '
+            f'WHERE "status" = {placeholders(connection, status_at, 1)} '
+            f'AND "id" IN {in_list(connection, row_ids, status_at + 1)} RETURNING "id"'
         )
-        updated = await connection.execute_query_dict(
-            sql, [InboxStatus.DONE.value, _db_time(moment), InboxStatus.PENDING.value, *row_ids]
-        )
+        updated = await connection.execute_query_dict(sql, [*params, InboxStatus.PENDING.value, *row_ids])
         if len(updated) != len(row_ids):
             raise AlreadyHandled(f"{len(row_ids) - len(updated)} of {len(row_ids)} rows")
-        await connection.execute_many(
-            f'UPDATE "{table}" SET "reply_text" = {placeholders(connection, 1, 1)}, '
-            f'"reply_channel" = {placeholders(connection, 2, 1)} WHERE "id" = {placeholders(connection, 3, 1)}',
-            [[text, channel, row_id] for row_id, (text, channel) in sent.items()],
-        )
+
+
+def _case_by_id(connection: Any, params: list[Any], values: dict[int, str]) -> str:
+    """`CASE "id" WHEN … THEN … END` choosing each row's value; appends its parameters to `params`."""
+    whens = []
+    for row_id, value in values.items():
+        start = len(params) + 1
+        whens.append(f"WHEN {placeholders(connection, start, 1)} THEN {placeholders(connection, start + 1, 1)}")
+        params += [row_id, value]
+    return f'CASE "id" {" ".join(whens)} END'
 
 
 def _db_time(moment: Any) -> Any:
