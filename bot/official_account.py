@@ -242,8 +242,8 @@ class OfficialAccountTransport:
         self.inbox = inbox
         self.token = token
         self.app_id = app_id
-        self.crypto = WeChatCrypto(token, encoding_aes_key, app_id) if encoding_aes_key else None
-        self.cipher = QuickPrpCrypto(self.crypto.key) if self.crypto is not None else None
+        # WeChatCrypto decodes and checks the key; the cipher made from it serves every message.
+        self.cipher = QuickPrpCrypto(WeChatCrypto(token, encoding_aes_key, app_id).key) if encoding_aes_key else None
         self.tolerance_s = timestamp_tolerance_s
         self.budget_s = passive_reply_budget_s
 
@@ -291,7 +291,7 @@ class OfficialAccountTransport:
         return _ENCRYPTED_REPLY.format(encrypt=encrypt, signature=signature, timestamp=timestamp, nonce=nonce)
 
     def _decrypt(self, xml_text: str, msg_signature: str | None, timestamp: str, nonce: str) -> str:
-        if self.crypto is None:
+        if self.cipher is None:
             raise web.HTTPForbidden(text="safe mode is not configured (wechat.encoding_aes_key)")
         envelope = _ENVELOPE.fullmatch(xml_text)
         if envelope is not None:
@@ -307,7 +307,6 @@ class OfficialAccountTransport:
             raise web.HTTPForbidden(text="invalid msg_signature")
         try:
             # The signature is checked above; wechatpy's decrypt_message would parse the envelope again.
-            assert self.cipher is not None
             return str(self.cipher.decrypt(encrypt, self.app_id))
         except InvalidAppIdException:
             raise web.HTTPForbidden(text="message is for another app") from None

@@ -19,6 +19,18 @@ def text_event(sender: str, number: int) -> CitizenEvent:
     )
 
 
+def router_replying_after(release: asyncio.Event, text: str) -> Router:
+    """A router whose one handler answers `text` once `release` is set (a slow handler)."""
+    router = Router("test")
+
+    @router.handler()
+    async def reply_when_released(event: CitizenEvent) -> Reply:
+        await release.wait()
+        return Reply(text)
+
+    return router
+
+
 def echo_router() -> Router:
     router = Router("test")
 
@@ -62,14 +74,7 @@ async def test_a_stuck_batch_neither_stops_intake_nor_loses_its_messages() -> No
 @pytest.mark.usefixtures("db")
 async def test_the_budget_counts_from_arrival_and_the_reply_then_goes_as_a_message() -> None:
     slow = asyncio.Event()
-    router = Router("test")
-
-    @router.handler()
-    async def slow_reply(event: CitizenEvent) -> Reply:
-        await slow.wait()
-        return Reply("稍后的答复")
-
-    inbox = Inbox(router, {}, handle_wait_s=0.05)
+    inbox = Inbox(router_replying_after(slow, "稍后的答复"), {}, handle_wait_s=0.05)
     try:
         began = asyncio.get_running_loop().time()
         answer = await asyncio.wait_for(inbox.accept(text_event("o-slow", 3), 0.3), timeout=2.0)
@@ -95,3 +100,26 @@ def test_a_claim_released_after_the_budget_is_spent_cannot_be_made_again() -> No
     assert fresh.claim()
     fresh.release()
     assert fresh.claim()  # within the budget a rolled-back claim may be made again
+
+
+@pytest.mark.usefixtures("db")
+async def test_the_inbox_calls_a_burst_only_when_callbacks_come_fast() -> None:
+    """Jobs make way for a burst of callbacks, not for one slow callback in a quiet hour."""
+    release = asyncio.Event()
+    inbox = Inbox(router_replying_after(release, "好的"), {}, burst_rate_per_s=100.0)
+    try:
+        slow = asyncio.create_task(inbox.accept(text_event("o-slow", 1), 5.0))
+        for _ in range(40):
+            await asyncio.sleep(0.01)
+        assert not inbox.busy()  # one callback waiting for a long time is a trickle
+        burst = [asyncio.create_task(inbox.accept(text_event(f"o-burst-{n}", 100 + n), 5.0)) for n in range(60)]
+        await asyncio.sleep(0.06)
+        assert inbox.busy()
+        release.set()
+        answers = await asyncio.gather(slow, *burst)
+        assert all(answer.reply == "好的" for answer in answers)
+        await asyncio.sleep(0.6)
+        assert not inbox.busy()  # the burst is over
+    finally:
+        release.set()
+        await inbox.close()

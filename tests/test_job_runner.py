@@ -1,4 +1,5 @@
-"""The job runner makes way for a burst of callbacks: while one lasts it runs one job at a time."""
+"""The job runner makes way for a burst of callbacks: while one lasts it runs one job at a time
+(when the inbox calls a burst: tests/test_inbox.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,7 @@ import asyncio
 import pytest
 
 from bot.job_runner import JobRunner
-from handlers.events import CitizenEvent, Reply
-from handlers.inbox import Inbox
-from handlers.routing import Router
 from models.jobs import Job, JobStatus, enqueue
-from models.timeutil import now
 
 SLOW = "test.slow"
 
@@ -57,38 +54,3 @@ async def test_jobs_run_one_at_a_time_but_still_finish_while_callbacks_wait() ->
     assert done == 6
     assert most == 1
 
-
-def text_event(sender: str, number: int) -> CitizenEvent:
-    return CitizenEvent(
-        channel="oa", sender=sender, kind="message", created_at=now(), msg_type="text", text="你好", msg_id=str(number)
-    )
-
-
-@pytest.mark.usefixtures("db")
-async def test_the_inbox_calls_a_burst_only_when_callbacks_come_fast() -> None:
-    """Jobs make way for a burst of callbacks, not for one slow callback in a quiet hour."""
-    release = asyncio.Event()
-    router = Router("test")
-
-    @router.handler()
-    async def wait_for_release(event: CitizenEvent) -> Reply:
-        await release.wait()
-        return Reply("好的")
-
-    inbox = Inbox(router, {}, burst_rate_per_s=100.0)
-    try:
-        slow = asyncio.create_task(inbox.accept(text_event("o-slow", 1), 5.0))
-        for _ in range(40):
-            await asyncio.sleep(0.01)
-        assert not inbox.busy()  # one callback waiting for a long time is a trickle
-        burst = [asyncio.create_task(inbox.accept(text_event(f"o-burst-{n}", 100 + n), 5.0)) for n in range(60)]
-        await asyncio.sleep(0.06)
-        assert inbox.busy()
-        release.set()
-        answers = await asyncio.gather(slow, *burst)
-        assert all(answer.reply == "好的" for answer in answers)
-        await asyncio.sleep(0.6)
-        assert not inbox.busy()  # the burst is over
-    finally:
-        release.set()
-        await inbox.close()
