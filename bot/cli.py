@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, demo_credentials, load_config
 
 log = logging.getLogger("mashang")
 
@@ -189,6 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         if args.demo:
             config = demo_config(config)
+        elif demo := demo_credentials(config):
+            print(
+                f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
+                "talking to the real WeChat/WeCom; set the real values in config.toml or MASHANG_<SECTION>_<KEY>, "
+                "or try the service with `mashang serve --demo`",
+                file=sys.stderr,
+            )
+            return 2
         try:
             run_event_loop(_serve(config, args.demo))
         except OSError as exc:

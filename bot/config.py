@@ -276,6 +276,44 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
     return config
 
 
+# Credentials whose example values only the fake platform accepts (section -> keys).
+_CREDENTIALS = {
+    "wechat": ("app_id", "app_secret", "token", "encoding_aes_key", "reply_template_id"),
+    "wecom": (
+        "corp_id",
+        "secret",
+        "token",
+        "encoding_aes_key",
+        "triage_webhook_key",
+        "bot_token",
+        "bot_encoding_aes_key",
+    ),
+}
+_REAL_PLATFORM = re.compile(r"^https?://([^/]*\.)?qq\.com(:\d+)?(/|$)")  # api.weixin.qq.com, qyapi.weixin.qq.com
+
+
+def demo_credentials(config: Config) -> list[str]:
+    """Keys still holding config.example.toml's demo values while their section talks to the real
+    WeChat/WeCom: a production config that forgot them would start and then fail on every call."""
+    try:
+        example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - the example ships with the code
+        return []
+    found = []
+    for section_name, keys in _CREDENTIALS.items():
+        section = getattr(config, section_name)
+        if not _REAL_PLATFORM.match(section.api_base_url):
+            continue
+        demo = example.get(section_name, {})
+        for key in keys:
+            value = getattr(section, key)
+            if key == "triage_webhook_key" and config.wecom.triage_chat_id:
+                continue  # the group chat id is used instead of the robot webhook
+            if value and key in demo and value == demo[key]:
+                found.append(f"{section_name}.{key}")
+    return found
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load `path` (default config.toml, falling back to config.example.toml's demo values)."""
     if path is None:

@@ -115,6 +115,15 @@ async def test_a_bad_setting_stops_the_start_with_one_line(demo_env: dict[str, s
     ]
 
 
+async def test_serving_the_real_wechat_with_demo_credentials_is_refused(demo_env: dict[str, str]) -> None:
+    code, output = await run_cli(demo_env, "serve")  # no config.toml: config.example.toml's demo values
+    assert code == 2
+    [line] = output.strip().splitlines()
+    assert line.startswith("configuration error: wechat.app_id, wechat.app_secret, ")
+    assert "wechat.reply_template_id" in line
+    assert "mashang serve --demo" in line
+
+
 async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     await run_cli(demo_env, "roster", "import", "roster.example.toml")
     code, output = await run_cli(demo_env, "member", "bind-code", "m-zhao")

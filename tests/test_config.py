@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, build_config, load_config
+from bot.cli import demo_config
+from bot.config import ConfigError, build_config, demo_credentials, load_config
 
 
 def test_example_config_loads_with_demo_values() -> None:
@@ -55,3 +56,42 @@ def test_a_bad_value_is_one_line_naming_the_key(data: dict, environ: dict, key: 
 def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+REAL_VALUES = {
+    "MASHANG_WECHAT_APP_ID": "wx1234567890abcdef",
+    "MASHANG_WECHAT_APP_SECRET": "0123456789abcdef0123456789abcdef",
+    "MASHANG_WECHAT_TOKEN": "realtoken2026",
+    "MASHANG_WECHAT_ENCODING_AES_KEY": "Zyxwvutsrqponmlkjihgfedcba9876543210ABCDEFG",
+    "MASHANG_WECHAT_REPLY_TEMPLATE_ID": "TmPl-Real-Reply",
+    "MASHANG_WECOM_CORP_ID": "ww1234567890abcdef",
+    "MASHANG_WECOM_SECRET": "real-wecom-secret",
+    "MASHANG_WECOM_TOKEN": "realwecomtoken",
+    "MASHANG_WECOM_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ZYXWVUT",
+    "MASHANG_WECOM_TRIAGE_WEBHOOK_KEY": "3f6c1d2e-real-hook",
+    "MASHANG_WECOM_BOT_TOKEN": "realbottoken",
+    "MASHANG_WECOM_BOT_ENCODING_AES_KEY": "0987654321abcdefghijklmnopqrstuvwxyzABCDEFG",
+}
+
+
+def test_demo_credentials_against_the_real_platform_are_named() -> None:
+    demo = demo_credentials(load_config(EXAMPLE, environ={}))
+    assert "wechat.app_id" in demo
+    assert "wechat.reply_template_id" in demo
+    assert "wecom.triage_webhook_key" in demo
+    assert len(demo) == len(REAL_VALUES)
+    one_forgotten = {k: v for k, v in REAL_VALUES.items() if k != "MASHANG_WECHAT_REPLY_TEMPLATE_ID"}
+    assert demo_credentials(load_config(EXAMPLE, environ=one_forgotten)) == ["wechat.reply_template_id"]
+    assert demo_credentials(load_config(EXAMPLE, environ=REAL_VALUES)) == []
+
+
+def test_demo_credentials_are_fine_against_the_fake_platform() -> None:
+    assert demo_credentials(demo_config(load_config(EXAMPLE, environ={}))) == []
+
+
+def test_the_robot_webhook_is_not_asked_for_when_a_group_chat_is_used() -> None:
+    environ = {k: v for k, v in REAL_VALUES.items() if k != "MASHANG_WECOM_TRIAGE_WEBHOOK_KEY"}
+    assert demo_credentials(load_config(EXAMPLE, environ=environ)) == ["wecom.triage_webhook_key"]
+    environ["MASHANG_WECOM_TRIAGE_CHAT_ID"] = "wrTriageGroup"
+    assert demo_credentials(load_config(EXAMPLE, environ=environ)) == []
