@@ -29,6 +29,7 @@ from handlers.intake_batch import BatchIntake
 from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.routing import Router
 from handlers.settings import Settings
+from models import retention
 from models.db import close_db, init_db
 from models.sla import SlaPolicy
 
@@ -180,9 +181,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Background work of `mashang serve`: the job runner and the inbox recovery sweep."""
+    """Background work of `mashang serve`: the job runner, the inbox recovery sweep and, hourly, pruning
+    of handled inbox rows and finished jobs past `[retention]`."""
     runner = app[JOBS]
     inbox = app[INBOX]
+    config = app[CONFIG]
     runner.start()
 
     async def recover_forever() -> None:
@@ -197,11 +200,30 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
             older_than = 10.0
             await asyncio.sleep(15)
 
-    sweeper = asyncio.create_task(recover_forever(), name="inbox-recovery")
+    async def prune_forever() -> None:
+        await asyncio.sleep(60)  # not in the way of the start
+        while True:
+            if inbox.busy():  # a burst of callbacks goes first
+                await asyncio.sleep(60)
+                continue
+            try:
+                pruned = await retention.prune(config.retention.inbox, config.retention.jobs)
+                if pruned.inbox_rows or pruned.jobs:
+                    log.info("pruned %d handled inbox rows and %d finished jobs", pruned.inbox_rows, pruned.jobs)
+            except Exception:
+                log.exception("pruning old inbox rows and jobs failed; will try again")
+            await asyncio.sleep(3600)
+
+    sweepers = [
+        asyncio.create_task(recover_forever(), name="inbox-recovery"),
+        asyncio.create_task(prune_forever(), name="retention"),
+    ]
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for sweeper in sweepers:
+        sweeper.cancel()
+    for sweeper in sweepers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
     await runner.stop()
 
 

@@ -113,6 +113,12 @@ class PosterConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    inbox: float = 90 * 86400.0  # handled inbox rows (raw callbacks); 0 keeps them forever
+    jobs: float = 90 * 86400.0  # finished jobs (dead ones are always kept); 0 keeps them forever
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8090
@@ -131,6 +137,7 @@ class Config:
     miniprogram: MiniProgramConfig = field(default_factory=MiniProgramConfig)
     poster: PosterConfig = field(default_factory=PosterConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 _DURATION_KEYS = {
@@ -143,6 +150,8 @@ _DURATION_KEYS = {
     ("intake", "passive_reply_budget_s"),
     ("wechat", "timestamp_tolerance_s"),
     ("wechat", "request_timeout_s"),
+    ("retention", "inbox"),
+    ("retention", "jobs"),
 }
 _URL_KEYS = {
     ("server", "public_base_url"),
@@ -238,6 +247,9 @@ def _validate(config: Config) -> None:
             fail(f"sla.{key}", "must be longer than zero")
     if config.intake.group_window_s < 0:
         fail("intake.group_window_s", "must not be negative")
+    for key in ("inbox", "jobs"):
+        if 0 < getattr(config.retention, key) < 86400:
+            fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
 

@@ -28,6 +28,12 @@ def test_environment_overrides_every_key() -> None:
     assert config.sla.reply_within == 3 * 86400
 
 
+def test_retention_is_in_days_and_zero_keeps_forever() -> None:
+    assert build_config({}, environ={}).retention.inbox == 90 * 86400
+    config = build_config({"retention": {"inbox": "30d", "jobs": 0}}, environ={})
+    assert (config.retention.inbox, config.retention.jobs) == (30 * 86400, 0)
+
+
 @pytest.mark.parametrize(
     ("data", "environ", "key"),
     [
@@ -43,6 +49,8 @@ def test_environment_overrides_every_key() -> None:
         ({"wechat": {"app_id": ""}}, {}, "wechat.app_id"),
         ({}, {"MASHANG_WECHAT_REPLY_TEMPLATE_ID": ""}, "wechat.reply_template_id"),
         ({"wecom": {"triage_webhook_key": "", "triage_chat_id": ""}}, {}, "wecom.triage_webhook_key"),
+        ({"retention": {"inbox": "90"}}, {}, "retention.inbox"),  # 90 seconds: surely meant days
+        ({}, {"MASHANG_RETENTION_JOBS": "soon"}, "retention.jobs"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key(data: dict, environ: dict, key: str) -> None:
