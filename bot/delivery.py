@@ -87,13 +87,24 @@ class CitizenDelivery:
         if not self.reply_template_id:
             raise GiveUp("outside the customer-service window and wechat.reply_template_id is not set")
         code = payload.get("case_code") or "—"
-        data = {
-            "first": "您反映的问题有新的消息",
-            "keyword1": code,
-            "keyword2": payload.get("case_state") or "处理中",
-            "keyword3": payload["text"][:180],
-            "remark": f"回复编号 {code} 可查看完整内容。" if payload.get("case_code") else "感谢您的参与。",
-        }
+        if payload.get("audience") == "member":  # a member who bound the official account
+            data = {
+                "first": "委员您好，您有一条履职消息",
+                "keyword1": code,
+                "keyword2": payload.get("case_state") or "办理中",
+                "keyword3": payload["text"][:180],
+                "remark": f"请进入公众号查看；答复群众请发送「答 {code} 答复内容」。"
+                if payload.get("case_code")
+                else "请进入公众号查看。",
+            }
+        else:
+            data = {
+                "first": "您反映的问题有新的消息",
+                "keyword1": code,
+                "keyword2": payload.get("case_state") or "处理中",
+                "keyword3": payload["text"][:180],
+                "remark": f"回复编号 {code} 可查看完整内容。" if payload.get("case_code") else "感谢您的参与。",
+            }
         try:
             await self.wechat.send_template(citizen.openid, self.reply_template_id, data)
         except WeChatAPIError as exc:

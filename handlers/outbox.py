@@ -3,8 +3,9 @@
 Enqueue inside the caller's transaction, so a message exists exactly when the change it reports does.
 Job kinds and payloads (the contract with bot/ delivery):
 
-- send.citizen    {openid, channel, text, case_code, case_state}: customer-service message inside the
-                  48 h window, template message after it
+- send.citizen    {openid, channel, text, case_code, case_state, audience}: customer-service message inside
+                  the 48 h window, template message after it (worded for a citizen, or for a member who
+                  bound the official account: audience "member")
 - send.wecom_user {userid, text, markdown}: WeCom app message to one user (staff or member)
 - send.triage     {markdown}: the triage group (robot webhook, or appchat when triage_chat_id is set)
 - send.bot_reply  {response_url, text}: the smart bot's answer in the group, through response_url once;
@@ -25,9 +26,15 @@ SEND_KINDS = (SEND_CITIZEN, SEND_WECOM_USER, SEND_TRIAGE, SEND_BOT_REPLY)
 
 
 async def send_to_citizen(
-    citizen: Citizen, text: str, *, case: Case | None = None, key: str | None = None
+    citizen: Citizen,
+    text: str,
+    *,
+    case: Case | None = None,
+    key: str | None = None,
+    audience: str = "citizen",
 ) -> Job | None:
-    """Send `text` to a WeChat user through the official account."""
+    """Send `text` to a WeChat user through the official account (`audience` "member": a member who
+    bound it, so a template message outside the window is worded for the member)."""
     return await enqueue(
         SEND_CITIZEN,
         {
@@ -36,6 +43,7 @@ async def send_to_citizen(
             "text": text,
             "case_code": case.code if case else None,
             "case_state": case.state_zh if case else None,
+            "audience": audience,
         },
         key=key,
         case_id=case.id if case else None,
@@ -81,7 +89,7 @@ async def send_to_member(member: Member, text: str, *, case: Case | None = None,
     bound = await Citizen.filter(member=member).order_by("-id").first()
     if bound is None:
         return False
-    await send_to_citizen(bound, text, case=case, key=key)
+    await send_to_citizen(bound, text, case=case, key=key, audience="member")
     return True
 
 

@@ -177,6 +177,30 @@ async def test_a_member_without_wecom_binds_the_official_account(stack: Stack) -
     assert "专场招聘" in stack.platform.sent_to("o-c6")[-1].text
 
 
+async def test_a_bound_member_past_48_hours_gets_a_template_worded_for_a_member(stack: Stack) -> None:
+    bind = await create_bind_code("m-zhao")
+    oa = stack.citizen()
+    await oa.text("o-zhao-late", f"绑定 {bind.code}")
+    await Citizen.filter(openid="o-zhao-late").update(last_inbound_at=now() - timedelta(hours=50))
+    case = await new_case(stack, "o-c6b", "园区食堂太贵", point="hz-ent-1")
+    await say(stack, "lisi", f"派 {case.code} 赵六")
+    await stack.run_jobs()
+    [assignment] = stack.platform.sent_to("o-zhao-late")
+    assert assignment.channel == "template"
+    assert "委员您好" in assignment.text
+    assert "您反映的问题" not in assignment.text  # not the citizens' wording
+    assert f"答 {case.code}" in assignment.text  # how to answer, with the tracking code
+    assert "园区食堂太贵" in assignment.text
+    # The citizen's own messages past the window keep the citizens' wording.
+    await Citizen.filter(openid="o-c6b").update(last_inbound_at=now() - timedelta(hours=50))
+    await oa.text("o-zhao-late", f"答 {case.code} 已与园区协商开设平价窗口")
+    await stack.run_jobs()
+    reply = stack.platform.sent_to("o-c6b")[-1]
+    assert reply.channel == "template"
+    assert "您反映的问题有新的消息" in reply.text
+    assert "平价窗口" in reply.text
+
+
 async def test_merged_cases_get_the_target_reply_and_transfer_then_staff_reply(stack: Stack) -> None:
     first = await new_case(stack, "o-c7", "医院停车难")
     second = await new_case(stack, "o-c8", "医院停车位太少")
