@@ -9,6 +9,7 @@ one at the same contact point) is left to the router, which handles it one by on
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from handlers.intake import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts
 from handlers.outbox import SEND_CITIZEN
 from handlers.qr_stats import NO_POINT, local_day
 from handlers.settings import Settings
-from models.bulk import in_list, insert_rows, placeholders
+from models.bulk import in_list, insert_rows
 from models.entities import (
     CASE_STATE_ZH,
     TERMINAL_STATES,
@@ -281,32 +282,40 @@ class BatchIntake:
     ) -> None:
         """Done, with the reply each row got, in one statement of the same transaction: a row some other
         worker finished meanwhile rolls it all back."""
-        table = InboundMessage._meta.db_table
-        params: list[Any] = [InboxStatus.DONE.value, _db_time(moment)]
-        texts_case = _case_by_id(connection, params, {row_id: text for row_id, (text, _) in sent.items()})
-        channels_case = _case_by_id(connection, params, {row_id: channel for row_id, (_, channel) in sent.items()})
         row_ids = list(sent)
-        status_at = len(params) + 1
-        sql = (
-            f'UPDATE "{table}" SET "status" = {placeholders(connection, 1, 1)}, '
-            f'"processed_at" = {placeholders(connection, 2, 1)}, '
-            f'"reply_text" = {texts_case}, "reply_channel" = {channels_case} '
-            f'WHERE "status" = {placeholders(connection, status_at, 1)} '
-            f'AND "id" IN {in_list(connection, row_ids, status_at + 1)} RETURNING "id"'
-        )
-        updated = await connection.execute_query_dict(sql, [*params, InboxStatus.PENDING.value, *row_ids])
+        texts_params = [value for row_id, (text, _) in sent.items() for value in (row_id, text)]
+        channel_params = [value for row_id, (_, channel) in sent.items() for value in (row_id, channel)]
+        params = [
+            InboxStatus.DONE.value,
+            _db_time(moment),
+            *texts_params,
+            *channel_params,
+            InboxStatus.PENDING.value,
+            *row_ids,
+        ]
+        sql = _mark_done_sql(connection.capabilities.dialect, len(row_ids))
+        updated = await connection.execute_query_dict(sql, params)
         if len(updated) != len(row_ids):
             raise AlreadyHandled(f"{len(row_ids) - len(updated)} of {len(row_ids)} rows")
 
 
-def _case_by_id(connection: Any, params: list[Any], values: dict[int, str]) -> str:
-    """`CASE "id" WHEN … THEN … END` choosing each row's value; appends its parameters to `params`."""
-    whens = []
-    for row_id, value in values.items():
-        start = len(params) + 1
-        whens.append(f"WHEN {placeholders(connection, start, 1)} THEN {placeholders(connection, start + 1, 1)}")
-        params += [row_id, value]
-    return f'CASE "id" {" ".join(whens)} END'
+@functools.lru_cache(maxsize=512)
+def _mark_done_sql(dialect: str, rows: int) -> str:
+    """`UPDATE … SET "reply_text" = CASE "id" WHEN … THEN … END, … WHERE "status" = … AND "id" IN (…)`
+    for `rows` rows; parameters: done, processed_at, (id, text) per row, (id, channel) per row,
+    pending, the ids."""
+    count = 5 * rows + 3
+    marks = iter([f"${number}" for number in range(1, count + 1)] if dialect == "postgres" else ["?"] * count)
+    status, processed_at = next(marks), next(marks)
+    texts = " ".join(f"WHEN {next(marks)} THEN {next(marks)}" for _ in range(rows))
+    channels = " ".join(f"WHEN {next(marks)} THEN {next(marks)}" for _ in range(rows))
+    pending = next(marks)
+    ids = ", ".join(next(marks) for _ in range(rows))
+    return (
+        f'UPDATE "{InboundMessage._meta.db_table}" SET "status" = {status}, "processed_at" = {processed_at}, '
+        f'"reply_text" = CASE "id" {texts} END, "reply_channel" = CASE "id" {channels} END '
+        f'WHERE "status" = {pending} AND "id" IN ({ids}) RETURNING "id"'
+    )
 
 
 def _db_time(moment: Any) -> Any:
