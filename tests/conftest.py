@@ -82,8 +82,8 @@ async def stack(database_url: str, redis_url: str, redis_client: aioredis.Redis,
     if database_url.startswith("postgres"):
         await reset_postgres(database_url)
     harness = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
-    await harness.start()
     try:
+        await harness.start()  # inside: a start that fails half-way is still stopped for the next test
         yield harness
     finally:
         await harness.stop()
