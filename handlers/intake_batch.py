@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from tortoise.transactions import in_transaction
 
 from handlers import citizen_texts as texts
 from handlers.case_actions import CASE_CREATED
@@ -26,7 +27,7 @@ from handlers.intake import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts
 from handlers.outbox import SEND_CITIZEN
 from handlers.qr_stats import NO_POINT, local_day
 from handlers.settings import Settings
-from models.bulk import in_list, insert_rows
+from models.bulk import Statement, in_list
 from models.entities import (
     CASE_STATE_ZH,
     TERMINAL_STATES,
@@ -40,9 +41,10 @@ from models.entities import (
     InboxStatus,
 )
 from models.jobs import Job
+from models.plans import Plan, Rows, insert_plan, run_in_transaction
 from models.qr import ContactPointDaily
 from models.timeutil import now
-from models.tracking import reserve_codes
+from models.tracking import codes_reserved, reserve_codes_statement
 
 log = logging.getLogger(__name__)
 _SKIPPED_STATES = [CaseState.MERGED.value, CaseState.REJECTED.value]  # cases that say nothing about the next one
@@ -134,169 +136,186 @@ class BatchIntake:
     async def _create_cases(
         self, items: list[BatchItem], facts: _Facts, claimed: list[PassiveSlot]
     ) -> dict[int, str | None]:
-        moment = now()
-        settings = self.settings
         events = [item.event for item in items if isinstance(item.event, CitizenEvent)]
         if len(events) != len(items):  # pragma: no cover - __call__ passes citizens' messages only
             raise TypeError("the batch intake takes citizens' messages only")
-        async with in_transaction() as connection:
-            codes = await reserve_codes(settings.tracking_prefix, moment, len(items))
-            citizens = await insert_rows(
-                connection,
-                Citizen,
-                [
-                    {
-                        "openid": event.sender,
-                        "channel": event.channel,
-                        "created_at": moment,
-                        "last_inbound_at": event.created_at,
-                        "window_sends": 0,
-                    }
-                    for event in events
-                ],
-                returning=("id", "openid", "channel"),
-                on_conflict='ON CONFLICT ("openid") DO UPDATE SET "last_inbound_at" = excluded."last_inbound_at", '
-                '"window_sends" = 0',
-            )
-            citizen_of = {row["openid"]: row for row in citizens}
-            assign_due = settings.sla.assign_deadline(moment)
-            case_rows = []
-            for code, event in zip(codes, events, strict=True):
-                point = facts.point_of(event.sender)
-                case_rows.append(
-                    {
-                        "code": code,
-                        "citizen_id": citizen_of[event.sender]["id"],
-                        "contact_point_id": point[0] if point else None,
-                        "state": CaseState.RECEIVED,
-                        "summary": message_excerpt(event)[:200],
-                        "created_at": moment,
-                        "updated_at": moment,
-                        "last_citizen_message_at": moment,
-                        "assign_due_at": assign_due,
-                    }
-                )
-            created = await insert_rows(connection, Case, case_rows, returning=("id", "code"))
-            case_id = {row["code"]: int(row["id"]) for row in created}
-            ids = [case_id[code] for code in codes]
-            actors = [f"citizen:{event.sender}" for event in events]
-            await self._count_new_cases(connection, [facts.point_of(event.sender) for event in events], moment)
-            messages = await insert_rows(
-                connection,
-                CaseMessage,
-                [
-                    {
-                        "case_id": case,
-                        "direction": "in",
-                        "author": actor,
-                        "msg_type": event.msg_type,
-                        "content": event.text,
-                        "media_id": event.media_id,
-                        "extra": event.extra,
-                        "inbound_key": item.row.dedupe_key,
-                        "created_at": moment,
-                    }
-                    for case, actor, event, item in zip(ids, actors, events, items, strict=True)
-                ],
-                returning=("id", "inbound_key"),
-            )
-            message_id = {row["inbound_key"]: int(row["id"]) for row in messages}
-            # Both timeline entries of every new case in one statement: all "created" first, then all
-            # "message.in", so each case's entries keep the order the router writes them in.
-            created_events = [
+        # Which requests still wait to carry the reply, decided here in the event loop's thread (the
+        # plan may run in the database's); released again by __call__ if the transaction fails.
+        passive: list[bool] = []
+        for item in items:
+            won = item.slot is not None and item.slot.claim()
+            if won and item.slot is not None:
+                claimed.append(item.slot)
+            passive.append(won)
+        moment = now()
+        return await run_in_transaction(
+            lambda dialect: self._case_plan(dialect, items, events, passive, facts, moment)
+        )
+
+    def _case_plan(
+        self,
+        dialect: str,
+        items: list[BatchItem],
+        events: list[CitizenEvent],
+        passive: list[bool],
+        facts: _Facts,
+        moment: datetime,
+    ) -> Plan[dict[int, str | None]]:
+        """Every row of the new cases, as `intake.handle_case_message` writes them for one."""
+        settings = self.settings
+        code_rows = yield reserve_codes_statement(dialect, moment, len(items))
+        codes = codes_reserved(settings.tracking_prefix, moment, len(items), code_rows)
+        citizens = yield from insert_plan(
+            dialect,
+            Citizen,
+            [
                 {
-                    "case_id": case,
-                    "kind": "created",
-                    "actor": actor,
-                    "detail": {"contact_point": point[1] if (point := facts.point_of(event.sender)) else None},
+                    "openid": event.sender,
+                    "channel": event.channel,
                     "created_at": moment,
+                    "last_inbound_at": event.created_at,
+                    "window_sends": 0,
                 }
-                for case, actor, event in zip(ids, actors, events, strict=True)
-            ]
-            message_events = [
+                for event in events
+            ],
+            returning=("id", "openid", "channel"),
+            on_conflict='ON CONFLICT ("openid") DO UPDATE SET "last_inbound_at" = excluded."last_inbound_at", '
+            '"window_sends" = 0',
+        )
+        citizen_of = {row["openid"]: row for row in citizens}
+        assign_due = settings.sla.assign_deadline(moment)
+        points = [facts.point_of(event.sender) for event in events]
+        case_rows = [
+            {
+                "code": code,
+                "citizen_id": citizen_of[event.sender]["id"],
+                "contact_point_id": point[0] if point else None,
+                "state": CaseState.RECEIVED,
+                "summary": message_excerpt(event)[:200],
+                "created_at": moment,
+                "updated_at": moment,
+                "last_citizen_message_at": moment,
+                "assign_due_at": assign_due,
+            }
+            for code, event, point in zip(codes, events, points, strict=True)
+        ]
+        created = yield from insert_plan(dialect, Case, case_rows, returning=("id", "code"))
+        case_id = {row["code"]: int(row["id"]) for row in created}
+        ids = [case_id[code] for code in codes]
+        actors = [f"citizen:{event.sender}" for event in events]
+        yield from _count_new_cases(dialect, points, moment)
+        messages = yield from insert_plan(
+            dialect,
+            CaseMessage,
+            [
                 {
                     "case_id": case,
-                    "kind": "message.in",
-                    "actor": actor,
-                    "detail": {"message_id": message_id[item.row.dedupe_key], "msg_type": event.msg_type},
+                    "direction": "in",
+                    "author": actor,
+                    "msg_type": event.msg_type,
+                    "content": event.text,
+                    "media_id": event.media_id,
+                    "extra": event.extra,
+                    "inbound_key": item.row.dedupe_key,
                     "created_at": moment,
                 }
                 for case, actor, event, item in zip(ids, actors, events, items, strict=True)
-            ]
-            await insert_rows(connection, CaseEvent, created_events + message_events)
-            jobs: list[dict[str, Any]] = []
-            replies: dict[int, str | None] = {}  # passive replies only
-            sent: dict[int, tuple[str, str]] = {}  # row id -> (reply text, channel)
-            for case, code, event, item in zip(ids, codes, events, items, strict=True):
-                point = facts.point_of(event.sender)
-                if event.media_id and event.msg_type in MEDIA_TYPES:
-                    jobs.append(
-                        _job(
-                            DOWNLOAD_MEDIA,
-                            {
-                                "media_id": event.media_id,
-                                "message_id": message_id[item.row.dedupe_key],
-                                "msg_type": event.msg_type,
-                            },
-                            f"media:{event.channel}:{event.media_id}",
-                            case,
-                            moment,
-                        )
-                    )
-                jobs.append(_job(CASE_CREATED, {"case_id": case}, f"{CASE_CREATED}:{case}", case, moment))
-                text = texts.case_received(code, point[2] if point else None, settings)
-                if item.slot is not None and item.slot.claim():
-                    claimed.append(item.slot)
-                    replies[item.row.id], sent[item.row.id] = text, (text, "passive")
-                else:
-                    replies[item.row.id], sent[item.row.id] = None, (text, "outbox")
-                    citizen = citizen_of[event.sender]
-                    payload = {
-                        "openid": event.sender,
-                        "channel": citizen["channel"],
-                        "text": text,
-                        "case_code": code,
-                        "case_state": CASE_STATE_ZH[CaseState.RECEIVED],
-                    }
-                    jobs.append(_job(SEND_CITIZEN, payload, f"reply:{item.row.dedupe_key}", case, moment))
-            await insert_rows(connection, Job, jobs, on_conflict='ON CONFLICT ("key") DO NOTHING')
-            await self._mark_done(connection, sent, moment)
-        return replies
-
-    async def _count_new_cases(self, connection: Any, points: list[tuple[int, str, str] | None], moment: Any) -> None:
-        counts = Counter(point[1] if point else NO_POINT for point in points)
-        day = local_day(moment)
-        await insert_rows(
-            connection,
-            ContactPointDaily,
-            [{"point_key": key, "day": day, "new_cases": count} for key, count in counts.items()],
-            on_conflict='ON CONFLICT ("point_key", "day") DO UPDATE SET '
-            '"new_cases" = "contact_point_daily"."new_cases" + excluded."new_cases"',
+            ],
+            returning=("id", "inbound_key"),
         )
-
-    async def _mark_done(
-        self,
-        connection: Any,
-        sent: dict[int, tuple[str, str]],
-        moment: Any,
-    ) -> None:
-        """Done, with the reply each row got, in one statement of the same transaction: a row some other
-        worker finished meanwhile rolls it all back."""
-        row_ids = list(sent)
-        texts_params = [value for row_id, (text, _) in sent.items() for value in (row_id, text)]
-        channel_params = [value for row_id, (_, channel) in sent.items() for value in (row_id, channel)]
-        params = [
-            InboxStatus.DONE.value,
-            _db_time(moment),
-            *texts_params,
-            *channel_params,
-            InboxStatus.PENDING.value,
-            *row_ids,
+        message_id = {row["inbound_key"]: int(row["id"]) for row in messages}
+        # Both timeline entries of every new case in one statement: all "created" first, then all
+        # "message.in", so each case's entries keep the order the router writes them in.
+        created_events = [
+            {
+                "case_id": case,
+                "kind": "created",
+                "actor": actor,
+                "detail": {"contact_point": point[1] if point else None},
+                "created_at": moment,
+            }
+            for case, actor, point in zip(ids, actors, points, strict=True)
         ]
-        sql = _mark_done_sql(connection.capabilities.dialect, len(row_ids))
-        updated = await connection.execute_query_dict(sql, params)
+        message_events = [
+            {
+                "case_id": case,
+                "kind": "message.in",
+                "actor": actor,
+                "detail": {"message_id": message_id[item.row.dedupe_key], "msg_type": event.msg_type},
+                "created_at": moment,
+            }
+            for case, actor, event, item in zip(ids, actors, events, items, strict=True)
+        ]
+        yield from insert_plan(dialect, CaseEvent, created_events + message_events)
+        jobs: list[dict[str, Any]] = []
+        replies: dict[int, str | None] = {}  # passive replies only
+        sent: dict[int, tuple[str, str]] = {}  # row id -> (reply text, channel)
+        for case, code, event, item, point, carried in zip(ids, codes, events, items, points, passive, strict=True):
+            if event.media_id and event.msg_type in MEDIA_TYPES:
+                jobs.append(
+                    _job(
+                        DOWNLOAD_MEDIA,
+                        {
+                            "media_id": event.media_id,
+                            "message_id": message_id[item.row.dedupe_key],
+                            "msg_type": event.msg_type,
+                        },
+                        f"media:{event.channel}:{event.media_id}",
+                        case,
+                        moment,
+                    )
+                )
+            jobs.append(_job(CASE_CREATED, {"case_id": case}, f"{CASE_CREATED}:{case}", case, moment))
+            text = texts.case_received(code, point[2] if point else None, settings)
+            if carried:
+                replies[item.row.id], sent[item.row.id] = text, (text, "passive")
+            else:
+                replies[item.row.id], sent[item.row.id] = None, (text, "outbox")
+                payload = {
+                    "openid": event.sender,
+                    "channel": citizen_of[event.sender]["channel"],
+                    "text": text,
+                    "case_code": code,
+                    "case_state": CASE_STATE_ZH[CaseState.RECEIVED],
+                }
+                jobs.append(_job(SEND_CITIZEN, payload, f"reply:{item.row.dedupe_key}", case, moment))
+        yield from insert_plan(dialect, Job, jobs, on_conflict='ON CONFLICT ("key") DO NOTHING')
+        # Done, with the reply each row got, in the same transaction: a row some other worker
+        # finished meanwhile rolls it all back.
+        row_ids = list(sent)
+        updated = yield _mark_done_statement(dialect, sent, moment)
         if len(updated) != len(row_ids):
             raise AlreadyHandled(f"{len(row_ids) - len(updated)} of {len(row_ids)} rows")
+        return replies
+
+
+def _count_new_cases(
+    dialect: str, points: list[tuple[int, str, str] | None], moment: datetime
+) -> Generator[Statement, Rows, Rows]:
+    counts = Counter(point[1] if point else NO_POINT for point in points)
+    day = local_day(moment)
+    return insert_plan(
+        dialect,
+        ContactPointDaily,
+        [{"point_key": key, "day": day, "new_cases": count} for key, count in counts.items()],
+        on_conflict='ON CONFLICT ("point_key", "day") DO UPDATE SET '
+        '"new_cases" = "contact_point_daily"."new_cases" + excluded."new_cases"',
+    )
+
+
+def _mark_done_statement(dialect: str, sent: dict[int, tuple[str, str]], moment: datetime) -> Statement:
+    row_ids = list(sent)
+    texts_params = [value for row_id, (text, _) in sent.items() for value in (row_id, text)]
+    channel_params = [value for row_id, (_, channel) in sent.items() for value in (row_id, channel)]
+    params = [
+        InboxStatus.DONE.value,
+        _db_time(moment),
+        *texts_params,
+        *channel_params,
+        InboxStatus.PENDING.value,
+        *row_ids,
+    ]
+    return _mark_done_sql(dialect, len(row_ids)), params
 
 
 @functools.lru_cache(maxsize=512)

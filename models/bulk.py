@@ -176,15 +176,18 @@ def _compiled_builder(
     return namespace["build"], tuple(constant_columns)
 
 
-async def insert_rows(
-    connection: BaseDBAsyncClient,
+Statement = tuple[str, list[Any]]
+
+
+def insert_statements(
+    dialect: str,
     model: type[Model],
     rows: Sequence[dict[str, Any]],
     *,
     returning: Sequence[str] = (),
     on_conflict: str = "",
-) -> list[dict[str, Any]]:
-    """INSERT many rows in as few statements as the parameter limit allows.
+) -> list[Statement]:
+    """The INSERTs (as few as the parameter limit allows) that write `rows`, without running them.
 
     `rows` hold field names (foreign keys as `<name>_id`); `on_conflict` is a literal clause such as
     `ON CONFLICT ("key") DO NOTHING`; `returning` lists columns to read back (rows skipped by the
@@ -193,15 +196,13 @@ async def insert_rows(
     if not rows:
         return []
     columns = _columns(model)
-    known = {column.name for column in columns}
+    head, width = _insert_head(model)
     builders: dict[frozenset[str], RowBuilder] = {}
-    width = len(columns)
     per_statement = max(1, MAX_PARAMETERS // width)
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) VALUES "
     tail = f" {on_conflict}" if on_conflict else ""
     if returning:
         tail += " RETURNING " + ", ".join(quote(column) for column in returning)
-    results: list[dict[str, Any]] = []
+    statements: list[Statement] = []
     build: RowBuilder | None = None
     keys = -1  # how many keys the rows `build` was made for have
     for offset in range(0, len(rows), per_statement):
@@ -219,13 +220,35 @@ async def insert_rows(
             present = frozenset(row)
             build = builders.get(present)
             if build is None:
-                unknown = present - known
+                unknown = present - {column.name for column in columns}
                 if unknown:
                     raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
                 build = builders[present] = _row_builder(model, present)
             keys = len(present)
             values.extend(build(row))
-        sql = head + _value_groups(connection, len(chunk), width) + tail
+        statements.append((head + _groups_text(dialect, len(chunk), width) + tail, values))
+    return statements
+
+
+@functools.cache
+def _insert_head(model: type[Model]) -> tuple[str, int]:
+    columns = _columns(model)
+    names = ", ".join(quote(column.column) for column in columns)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ", len(columns)
+
+
+async def insert_rows(
+    connection: BaseDBAsyncClient,
+    model: type[Model],
+    rows: Sequence[dict[str, Any]],
+    *,
+    returning: Sequence[str] = (),
+    on_conflict: str = "",
+) -> list[dict[str, Any]]:
+    """Run `insert_statements` on `connection`; the rows of `returning`, if any."""
+    results: list[dict[str, Any]] = []
+    dialect = connection.capabilities.dialect
+    for sql, values in insert_statements(dialect, model, rows, returning=returning, on_conflict=on_conflict):
         if returning:
             results.extend(await connection.execute_query_dict(sql, values))
         else:
@@ -241,7 +264,3 @@ def _groups_text(dialect: str, rows: int, width: int) -> str:
         )
     group = "(" + ", ".join("?" * width) + ")"
     return ", ".join([group] * rows)
-
-
-def _value_groups(connection: BaseDBAsyncClient, rows: int, width: int) -> str:
-    return _groups_text(connection.capabilities.dialect, rows, width)

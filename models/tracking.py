@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.entities import TrackingSequence
@@ -84,18 +85,28 @@ async def reserve_codes(prefix: str, at: datetime, count: int) -> list[str]:
     """
     if count < 1:
         return []
-    day = at.astimezone(LOCAL_TZ).strftime("%y%m%d")
     connection = TrackingSequence._meta.db
+    sql, params = reserve_codes_statement(connection.capabilities.dialect, at, count)
+    return codes_reserved(prefix, at, count, await connection.execute_query_dict(sql, params))
+
+
+def reserve_codes_statement(dialect: str, at: datetime, count: int) -> tuple[str, list[Any]]:
+    """The upsert behind `reserve_codes` (for plans, models/plans.py); `codes_reserved` reads its rows."""
     table = TrackingSequence._meta.db_table
-    if connection.capabilities.dialect == "postgres":
-        params = "$1, $2"
-    else:
-        params = "?, ?"
-    rows = await connection.execute_query_dict(
+    params = "$1, $2" if dialect == "postgres" else "?, ?"
+    sql = (
         f'INSERT INTO "{table}" ("day", "last_value") VALUES ({params}) '
         f'ON CONFLICT ("day") DO UPDATE SET "last_value" = "{table}"."last_value" + excluded."last_value" '
-        'RETURNING "last_value"',
-        [day, count],
+        'RETURNING "last_value"'
     )
+    return sql, [_local_day(at), count]
+
+
+def codes_reserved(prefix: str, at: datetime, count: int, rows: list[dict[str, Any]]) -> list[str]:
+    day = _local_day(at)
     last = int(rows[0]["last_value"])
     return [format_code(prefix, day, sequence) for sequence in range(last - count + 1, last + 1)]
+
+
+def _local_day(at: datetime) -> str:
+    return at.astimezone(LOCAL_TZ).strftime("%y%m%d")

@@ -1,0 +1,86 @@
+"""A transaction of dependent statements written once, run in one database round trip on SQLite.
+
+A plan is a generator: it yields `(sql, params)` and is sent back the rows each statement returned
+(as dicts), and returns its result. It holds no I/O, so it runs either way:
+
+- SQLite: the whole plan, BEGIN to COMMIT, runs as one call in aiosqlite's database thread, under the
+  lock Tortoise takes for its own statements and transactions. Through Tortoise each statement is a
+  round trip between the event loop and that thread, and BEGIN/COMMIT three more: for a batch of new
+  cases that was most of the CPU a small batch costs.
+- PostgreSQL (or inside a transaction already): statement by statement in `in_transaction()`.
+
+A plan runs in the database thread on SQLite: it must only compute (no event-loop objects, no awaits).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.transactions import in_transaction
+
+from models.bulk import Statement, insert_statements
+from models.entities import Case
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+Plan = Generator[Statement, Rows, T]
+
+
+def insert_plan(
+    dialect: str, model: Any, rows: Sequence[dict[str, Any]], *, returning: Sequence[str] = (), on_conflict: str = ""
+) -> Generator[Statement, Rows, Rows]:
+    """`insert_statements` as a step of a plan (`yield from`): the rows of `returning`, if any."""
+    results: Rows = []
+    for statement in insert_statements(dialect, model, rows, returning=returning, on_conflict=on_conflict):
+        results.extend((yield statement))
+    return results
+
+
+async def run_in_transaction(make_plan: Callable[[str], Plan[T]]) -> T:
+    """Run the plan `make_plan(dialect)` in one transaction: committed if it returns, rolled back if it
+    (or a statement) raises."""
+    client: BaseDBAsyncClient = Case._meta.db
+    if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as connection:
+            execute = getattr(connection, "_execute", None)  # aiosqlite: run a function in its thread
+            raw = getattr(connection, "_conn", None)
+            if execute is not None and isinstance(raw, sqlite3.Connection):
+                result: T = await execute(_run_on_sqlite, raw, make_plan("sqlite"))
+                return result
+    async with in_transaction() as connection:
+        return await _run_statement_by_statement(connection, make_plan(connection.capabilities.dialect))
+
+
+def _run_on_sqlite(connection: sqlite3.Connection, plan: Plan[T]) -> T:
+    connection.execute("BEGIN")
+    try:
+        statement = next(plan)
+        while True:
+            sql, params = statement
+            rows = [dict(row) for row in connection.execute(sql, params).fetchall()]
+            statement = plan.send(rows)
+    except StopIteration as finished:
+        connection.execute("COMMIT")
+        return finished.value
+    except BaseException:
+        plan.close()
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+async def _run_statement_by_statement(connection: BaseDBAsyncClient, plan: Plan[T]) -> T:
+    try:
+        statement = next(plan)
+        while True:
+            sql, params = statement
+            statement = plan.send(await connection.execute_query_dict(sql, params))
+    except StopIteration as finished:
+        return finished.value
+    except BaseException:
+        plan.close()
+        raise

@@ -1,0 +1,57 @@
+"""Plans (models/plans.py): a transaction written once, committed whole or not at all, on SQLite in
+one call in the database's thread and on PostgreSQL statement by statement."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from models.entities import TrackingSequence
+from models.plans import Plan, run_in_transaction
+from models.timeutil import now
+from models.tracking import codes_reserved, reserve_codes_statement
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+class Boom(Exception):
+    pass
+
+
+def reserve_twice(dialect: str, fail_after: bool = False) -> Plan[tuple[list[str], int]]:
+    moment = now()
+    first = codes_reserved("MS", moment, 3, (yield reserve_codes_statement(dialect, moment, 3)))
+    second = codes_reserved("MS", moment, 2, (yield reserve_codes_statement(dialect, moment, 2)))
+    if fail_after:
+        raise Boom("after both statements")
+    return first + second, threading.get_ident()
+
+
+async def test_a_plan_commits_what_each_statement_returned() -> None:
+    codes, thread = await run_in_transaction(reserve_twice)
+    assert [code[8:12] for code in codes] == ["0001", "0002", "0003", "0004", "0005"]  # the second saw the first
+    assert (await TrackingSequence.get()).last_value == 5
+    if TrackingSequence._meta.db.capabilities.dialect == "sqlite":
+        assert thread != threading.get_ident()  # ran in the database's thread: one round trip
+    again, _ = await run_in_transaction(reserve_twice)
+    assert again[0][8:12] == "0006"
+
+
+async def test_a_plan_that_fails_leaves_nothing_behind() -> None:
+    await run_in_transaction(reserve_twice)
+    with pytest.raises(Boom):
+        await run_in_transaction(lambda dialect: reserve_twice(dialect, fail_after=True))
+    assert (await TrackingSequence.get()).last_value == 5  # both upserts of the failed plan rolled back
+    codes, _ = await run_in_transaction(reserve_twice)  # and the connection is usable afterwards
+    assert codes[0][8:12] == "0006"
+
+
+async def test_a_failing_statement_rolls_back_the_earlier_ones() -> None:
+    def plan(dialect: str) -> Plan[None]:
+        yield reserve_codes_statement(dialect, now(), 4)
+        yield ('SELECT * FROM "no_such_table"', [])
+
+    with pytest.raises(Exception, match="no_such_table"):
+        await run_in_transaction(plan)
+    assert await TrackingSequence.all().count() == 0
