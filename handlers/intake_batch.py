@@ -139,18 +139,21 @@ class BatchIntake:
         events = [item.event for item in items if isinstance(item.event, CitizenEvent)]
         if len(events) != len(items):  # pragma: no cover - __call__ passes citizens' messages only
             raise TypeError("the batch intake takes citizens' messages only")
-        # Which requests still wait to carry the reply, decided here in the event loop's thread (the
-        # plan may run in the database's); released again by __call__ if the transaction fails.
-        passive: list[bool] = []
-        for item in items:
-            won = item.slot is not None and item.slot.claim()
-            if won and item.slot is not None:
-                claimed.append(item.slot)
-            passive.append(won)
-        moment = now()
-        return await run_in_transaction(
-            lambda dialect: self._case_plan(dialect, items, events, passive, facts, moment)
-        )
+
+        def start(dialect: str) -> Plan[dict[int, str | None]]:
+            # Called once the database is ours, in the event loop's thread (the plan itself may run in
+            # the database's): which requests still wait to carry the reply. A claimed request waits for
+            # the commit, so claims are made only when nothing but this transaction is left to wait for;
+            # __call__ releases them if it fails.
+            passive: list[bool] = []
+            for item in items:
+                won = item.slot is not None and item.slot.claim()
+                if won and item.slot is not None:
+                    claimed.append(item.slot)
+                passive.append(won)
+            return self._case_plan(dialect, items, events, passive, facts, now())
+
+        return await run_in_transaction(start)
 
     def _case_plan(
         self,

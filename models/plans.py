@@ -42,7 +42,8 @@ def insert_plan(
 
 async def run_in_transaction(make_plan: Callable[[str], Plan[T]]) -> T:
     """Run the plan `make_plan(dialect)` in one transaction: committed if it returns, rolled back if it
-    (or a statement) raises."""
+    (or a statement) raises. `make_plan` is called in the event loop's thread once the database is
+    this transaction's (SQLite: Tortoise's connection lock is held; PostgreSQL: BEGIN is done)."""
     client: BaseDBAsyncClient = Case._meta.db
     if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
         async with client.acquire_connection() as connection:

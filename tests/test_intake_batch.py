@@ -11,10 +11,15 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from tortoise.transactions import in_transaction
+
 from bot.app import INBOX
+from handlers import intake_batch
 from handlers.qr_stats import local_day
 from models.entities import Case, CaseEvent, CaseMessage, Citizen, InboundMessage
 from models.jobs import Job
+from models.plans import run_in_transaction
 from models.qr import ContactPointDaily
 from models.timeutil import now
 from models.tracking import is_valid_code
@@ -184,3 +189,48 @@ async def test_replies_that_miss_the_passive_answer_go_out_through_the_outbox(st
         assert "已收到" in sent
         row = await InboundMessage.get(sender=f"o-late-{index}")
         assert row.reply_channel == "outbox"
+
+
+async def test_a_batch_waiting_for_the_database_does_not_hold_wechats_answer_past_the_budget(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The passive reply is claimed only once the database is the batch's: a request whose budget runs
+    out while another transaction holds SQLite gets its answer in time, the reply as a message."""
+    if stack.database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL runs transactions side by side: nothing to wait for")
+    held = asyncio.Event()
+
+    async def hold_the_database() -> None:
+        async with in_transaction():
+            await Citizen.filter(openid="nobody").count()
+            held.set()
+            await asyncio.sleep(1.5)
+
+    async def behind_another_transaction(make_plan: Any) -> Any:
+        holder = asyncio.create_task(hold_the_database())  # takes the database just before the batch
+        await held.wait()
+        try:
+            return await run_in_transaction(make_plan)
+        finally:
+            await holder
+
+    monkeypatch.setattr(intake_batch, "run_in_transaction", behind_another_transaction)
+    inbox = stack.app[INBOX]
+    inbox_accept = inbox.accept
+
+    async def accept_with_short_budget(event: Any, budget_s: float) -> Any:
+        return await inbox_accept(event, 0.2)
+
+    inbox.accept = accept_with_short_budget  # type: ignore[method-assign]
+    citizen = stack.citizen()
+    began = asyncio.get_running_loop().time()
+    result = await citizen.text("o-waiting", "路口红绿灯时间太短")
+    assert asyncio.get_running_loop().time() - began < 1.0  # not the 1.5 s the other transaction took
+    assert result.status == 200
+    assert result.reply is None  # "success": the acknowledgement goes as a message
+    await inbox.drain()
+    await stack.run_jobs()
+    (code,) = await codes_of("o-waiting")
+    (sent,) = stack.texts_to("o-waiting")
+    assert code in sent
+    assert (await InboundMessage.get(sender="o-waiting")).reply_channel == "outbox"
