@@ -1,7 +1,8 @@
 """New cases in batches: the common first message, written for many citizens in one transaction.
 
 Under load most callbacks are a citizen's first message about something: a new case. Through the
-router each costs about 18 statements; here a whole batch costs about a dozen, with the same rows,
+router each costs about 18 statements; here a whole batch costs about a dozen, run as one plan (one
+round trip to the database thread on SQLite, models/plans.py), with the same rows,
 timeline, jobs and reply as `intake.handle_case_message` writes for a new case. Anything else (a
 member, a status query, a survey answer, a citizen with an open case, a case that follows a closed
 one at the same contact point) is left to the router, which handles it one by one.
@@ -84,76 +85,62 @@ class BatchIntake:
         ]
         if not candidates:
             return {}
-        facts = await self._facts([item.event.sender for item in candidates])
-        chosen = [item for item in candidates if facts.starts_a_new_case(item.event.sender)]
-        if not chosen:
-            return {}
+        openids = [item.event.sender for item in candidates]
+        bound = await self.redis.mget([self.settings.key("bind", openid) for openid in openids])
+        point_keys = {
+            openid: value.decode() if isinstance(value, bytes) else str(value)
+            for openid, value in zip(openids, bound, strict=True)
+            if value
+        }
         claimed: list[PassiveSlot] = []
+
+        def start(dialect: str) -> Plan[dict[int, str | None]]:
+            # Called once the database is ours, in the event loop's thread (the plan itself may run in
+            # the database's): which requests still wait to carry the reply. A claimed request waits for
+            # the commit, so claims are made only when nothing but this transaction is left to wait for.
+            passive: list[bool] = []
+            for item in candidates:
+                won = item.slot is not None and item.slot.claim()
+                if won and item.slot is not None:
+                    claimed.append(item.slot)
+                passive.append(won)
+            return self._batch_plan(dialect, candidates, point_keys, passive, now())
+
         try:
-            return await self._create_cases(chosen, facts, claimed)
+            replies = await run_in_transaction(start)
         except BaseException as exc:
             for slot in claimed:  # rolled back: the router handles these rows and may still answer passively
                 slot.release()
             if isinstance(exc, AlreadyHandled):
                 return {}  # another worker got there first: the router sorts it out row by row
             raise
+        for item in candidates:
+            if item.row.id not in replies and item.slot is not None:
+                item.slot.release()  # left to the router, which may still answer passively
+        return replies
 
-    async def _facts(self, openids: list[str]) -> _Facts:
-        """Two plain SELECTs and one MGET for the whole batch (ORM queries cost several times more)."""
-        facts = _Facts()
-        connection = Citizen._meta.db
-        sql = (
-            f'SELECT z."openid", z."member_id", c."contact_point_id", c."state" FROM "{Citizen._meta.db_table}" z '
-            f'LEFT JOIN "{Case._meta.db_table}" c ON c."citizen_id" = z."id" '
-            f'AND c."state" NOT IN {in_list(connection, _SKIPPED_STATES)} '
-            f'WHERE z."openid" IN {in_list(connection, openids, len(_SKIPPED_STATES) + 1)}'
-        )
-        for row in await connection.execute_query_dict(sql, [*_SKIPPED_STATES, *openids]):
-            openid, state = row["openid"], row["state"]
-            if row["member_id"] is not None:
-                facts.member_openids.add(openid)
-            if state == CaseState.CLOSED:
-                facts.closed_at_points.add((openid, row["contact_point_id"]))
-            elif state is not None and state not in TERMINAL_STATES:
-                facts.open_case_openids.add(openid)
-        bound = await self.redis.mget([self.settings.key("bind", openid) for openid in openids])
-        keys = {
-            openid: value.decode() if isinstance(value, bytes) else str(value)
-            for openid, value in zip(openids, bound, strict=True)
-            if value
-        }
-        if keys:
-            wanted = sorted(set(keys.values()))
-            points = await connection.execute_query_dict(
-                f'SELECT "id", "key", "name" FROM "{ContactPoint._meta.db_table}" '
-                f'WHERE "revoked_at" IS NULL AND "key" IN {in_list(connection, wanted)}',
-                wanted,
-            )
-            by_key = {row["key"]: (int(row["id"]), row["key"], row["name"]) for row in points}
-            facts.points = {openid: by_key[key] for openid, key in keys.items() if key in by_key}
-        return facts
-
-    async def _create_cases(
-        self, items: list[BatchItem], facts: _Facts, claimed: list[PassiveSlot]
-    ) -> dict[int, str | None]:
+    def _batch_plan(
+        self,
+        dialect: str,
+        candidates: list[BatchItem],
+        point_keys: dict[str, str],
+        passive: list[bool],
+        moment: datetime,
+    ) -> Plan[dict[int, str | None]]:
+        """Read what decides who gets a new case here, then write those cases, in one transaction."""
+        facts = yield from _facts_plan(dialect, [item.event.sender for item in candidates], point_keys)
+        chosen = [
+            (item, won)
+            for item, won in zip(candidates, passive, strict=True)
+            if facts.starts_a_new_case(item.event.sender)
+        ]
+        if not chosen:
+            return {}
+        items = [item for item, _ in chosen]
         events = [item.event for item in items if isinstance(item.event, CitizenEvent)]
         if len(events) != len(items):  # pragma: no cover - __call__ passes citizens' messages only
             raise TypeError("the batch intake takes citizens' messages only")
-
-        def start(dialect: str) -> Plan[dict[int, str | None]]:
-            # Called once the database is ours, in the event loop's thread (the plan itself may run in
-            # the database's): which requests still wait to carry the reply. A claimed request waits for
-            # the commit, so claims are made only when nothing but this transaction is left to wait for;
-            # __call__ releases them if it fails.
-            passive: list[bool] = []
-            for item in items:
-                won = item.slot is not None and item.slot.claim()
-                if won and item.slot is not None:
-                    claimed.append(item.slot)
-                passive.append(won)
-            return self._case_plan(dialect, items, events, passive, facts, now())
-
-        return await run_in_transaction(start)
+        return (yield from self._case_plan(dialect, items, events, [won for _, won in chosen], facts, moment))
 
     def _case_plan(
         self,
@@ -290,6 +277,36 @@ class BatchIntake:
         if len(updated) != len(row_ids):
             raise AlreadyHandled(f"{len(row_ids) - len(updated)} of {len(row_ids)} rows")
         return replies
+
+
+def _facts_plan(dialect: str, openids: list[str], point_keys: dict[str, str]) -> Generator[Statement, Rows, _Facts]:
+    """Who is a member, who has cases, where each scanned: two plain SELECTs for the whole batch (ORM
+    queries cost several times more)."""
+    facts = _Facts()
+    sql = (
+        f'SELECT z."openid", z."member_id", c."contact_point_id", c."state" FROM "{Citizen._meta.db_table}" z '
+        f'LEFT JOIN "{Case._meta.db_table}" c ON c."citizen_id" = z."id" '
+        f'AND c."state" NOT IN {in_list(dialect, _SKIPPED_STATES)} '
+        f'WHERE z."openid" IN {in_list(dialect, openids, len(_SKIPPED_STATES) + 1)}'
+    )
+    for row in (yield sql, [*_SKIPPED_STATES, *openids]):
+        openid, state = row["openid"], row["state"]
+        if row["member_id"] is not None:
+            facts.member_openids.add(openid)
+        if state == CaseState.CLOSED:
+            facts.closed_at_points.add((openid, row["contact_point_id"]))
+        elif state is not None and state not in TERMINAL_STATES:
+            facts.open_case_openids.add(openid)
+    if point_keys:
+        wanted = sorted(set(point_keys.values()))
+        points = yield (
+            f'SELECT "id", "key", "name" FROM "{ContactPoint._meta.db_table}" '
+            f'WHERE "revoked_at" IS NULL AND "key" IN {in_list(dialect, wanted)}',
+            wanted,
+        )
+        by_key = {row["key"]: (int(row["id"]), row["key"], row["name"]) for row in points}
+        facts.points = {openid: by_key[key] for openid, key in point_keys.items() if key in by_key}
+    return facts
 
 
 def _count_new_cases(

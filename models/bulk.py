@@ -30,14 +30,15 @@ def quote(name: str) -> str:
     return f'"{name}"'
 
 
-def placeholders(connection: BaseDBAsyncClient, start: int, count: int) -> str:
-    """`?, ?, ?` for SQLite, `$4, $5, $6` for PostgreSQL (1-based `start`)."""
-    if connection.capabilities.dialect == "postgres":
+def placeholders(connection: BaseDBAsyncClient | str, start: int, count: int) -> str:
+    """`?, ?, ?` for SQLite, `$4, $5, $6` for PostgreSQL (1-based `start`); a connection or its dialect."""
+    dialect = connection if isinstance(connection, str) else connection.capabilities.dialect
+    if dialect == "postgres":
         return ", ".join(f"${index}" for index in range(start, start + count))
     return ", ".join("?" * count)
 
 
-def in_list(connection: BaseDBAsyncClient, values: Sequence[Any], start: int = 1) -> str:
+def in_list(connection: BaseDBAsyncClient | str, values: Sequence[Any], start: int = 1) -> str:
     return f"({placeholders(connection, start, len(values))})"
 
 
