@@ -30,7 +30,7 @@ from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECO
 from handlers.routing import Router
 from handlers.settings import Settings
 from models import retention
-from models.db import close_db, init_db
+from models.db import close_db, init_db, wal_checkpoints
 from models.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,10 @@ def build_router() -> Router:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    await init_db(app[CONFIG].database.url)
-    yield
+    url = app[CONFIG].database.url
+    await init_db(url, background_checkpoints=True)
+    async with wal_checkpoints(url):
+        yield
     await close_db()
 
 

@@ -2,34 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+log = logging.getLogger(__name__)
 MODEL_MODULES = ["models.entities", "models.jobs", "models.qr"]
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 
 
-def _prepare_url(url: str) -> str:
+def sqlite_file(url: str) -> str | None:
+    """The database file of a `sqlite://` URL (None for PostgreSQL and in-memory databases)."""
+    if not url.startswith("sqlite://"):
+        return None
+    path = url[len("sqlite://") :].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def _prepare_url(url: str, background_checkpoints: bool = False) -> str:
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://") :].split("?", 1)[0]
-        if path and path != ":memory:":
+        path = sqlite_file(url)
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if "?" not in url:
             # WAL + synchronous=NORMAL: durable against a crash of this process, fast commits.
             url += "?synchronous=NORMAL&busy_timeout=5000"
+            if background_checkpoints and path:
+                url += "&wal_autocheckpoint=0"  # wal_checkpoints() does them, off the database thread
     elif urlsplit(url).scheme == "postgresql":
         url = "postgres" + url[len("postgresql") :]
     return url
 
 
-async def init_db(url: str, *, create_tables: bool = True) -> None:
+async def init_db(url: str, *, create_tables: bool = True, background_checkpoints: bool = False) -> None:
+    """`background_checkpoints`: SQLite leaves checkpointing its WAL to `wal_checkpoints()`, which the
+    caller runs (the service does)."""
     # Tortoise caches INSERT statements per table name, not per dialect: a process that switches
     # between SQLite and PostgreSQL (the test suite) must start from an empty cache.
     EXECUTOR_CACHE.clear()
     await Tortoise.init(
-        db_url=_prepare_url(url),
+        db_url=_prepare_url(url, background_checkpoints),
         modules={"models": MODEL_MODULES},
         _enable_global_fallback=True,
     )
@@ -39,3 +59,65 @@ async def init_db(url: str, *, create_tables: bool = True) -> None:
 
 async def close_db() -> None:
     await Tortoise.close_connections()
+
+
+@contextlib.asynccontextmanager
+async def wal_checkpoints(
+    url: str, interval_s: float = 1.0, threshold_bytes: int = WAL_CHECKPOINT_BYTES
+) -> AsyncIterator[None]:
+    """While inside, checkpoint the SQLite WAL of `url` from a connection and a thread of its own
+    whenever it has grown past `threshold_bytes` (nothing to do for PostgreSQL).
+
+    A checkpoint copies the WAL into the database file and syncs the file to disk. Done automatically
+    it runs in the connection that commits, the one every callback waits on; on a slow disk that held
+    the database thread for tens of milliseconds at a time. A PASSIVE checkpoint from another
+    connection never blocks the writer."""
+    path = sqlite_file(url)
+    if path is None:
+        yield
+        return
+    checkpointer = _Checkpointer(path)
+    task = asyncio.create_task(checkpointer.run(interval_s, threshold_bytes), name="sqlite-wal-checkpoints")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(checkpointer.close)
+
+
+class _Checkpointer:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wal = f"{path}-wal"
+        self.connection: sqlite3.Connection | None = None
+
+    async def run(self, interval_s: float, threshold_bytes: int) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.to_thread(self.checkpoint_if_grown, threshold_bytes)
+            except (OSError, sqlite3.Error):
+                log.exception("checkpointing %s failed; will try again", self.path)
+
+    def checkpoint_if_grown(self, threshold_bytes: int) -> None:
+        try:
+            if os.path.getsize(self.wal) < threshold_bytes:
+                return
+        except FileNotFoundError:
+            return  # no WAL yet (or removed by the last connection closing)
+        self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """(busy, WAL frames, frames copied); runs in a worker thread, one call at a time."""
+        if self.connection is None:
+            self.connection = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+        busy, frames, copied = self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(frames), int(copied)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None

@@ -18,6 +18,10 @@ queue (no coordinated omission).
 Then it waits for the inbox rows to be handled and checks in the database that the cases created
 equal the distinct messages sent (and so do the inbox rows and the case messages); it exits 1 if they differ.
 
+With --transport-only the script starts, instead of the service, the same official-account transport
+(HTTP, signatures, AES, XML, the passive reply) in front of an inbox that stores nothing and answers at
+once: a calibration of what this machine can do at all, before any case is written (nothing is counted).
+
 Targets on a 2-core machine, one server process: >= 2,000 callbacks/s; p99 < 50 ms at 500/s.
 The load generator runs on the same cores as the server and takes part of them.
 """
@@ -255,7 +259,8 @@ def free_port() -> int:
 class OwnServer:
     """`python -m bot.cli serve --demo` on free ports with its data (SQLite, Redis) in a temporary dir."""
 
-    def __init__(self, data_dir: Path, config_path: str | None) -> None:
+    def __init__(self, data_dir: Path, config_path: str | None, transport_only: bool = False) -> None:
+        self.transport_only = transport_only
         self.data_dir = data_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -281,17 +286,19 @@ class OwnServer:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "bot.cli", *self.config_args]
-        subprocess.run(
-            [*command, "roster", "import", str(ROOT / "roster.example.toml")],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "serve", "--demo"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        if self.transport_only:
+            serve = [sys.executable, str(Path(__file__).resolve()), "--serve-transport-only", *self.config_args]
+        else:
+            subprocess.run(
+                [*command, "roster", "import", str(ROOT / "roster.example.toml")],
+                cwd=ROOT,
+                env=self.env,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
+            serve = [*command, "serve", "--demo"]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(serve, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -549,8 +556,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help="configuration file of the server (default as `mashang`)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (and server.log)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for texts and retry positions")
+    parser.add_argument(
+        "--transport-only",
+        action="store_true",
+        help="calibration: the transport alone, with an inbox that stores nothing (see above)",
+    )
+    parser.add_argument("--serve-transport-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.url and not args.db_url:
+    if args.url and not args.db_url and not args.transport_only:
         parser.error("--url needs --db-url to count the cases")
     if args.n < 1 or args.c < 1 or args.rate <= 0 or args.duration < 0:
         parser.error("-n, -c and --rate must be positive, --duration not negative")
@@ -573,8 +586,55 @@ def machine_speed_ms() -> float:
     return 1000 * best
 
 
+def serve_transport_only(config_path: str | None) -> int:
+    """The calibration server: the real official-account transport in front of an inbox that stores
+    nothing and answers every callback at once with an acknowledgement as long as the real one."""
+    from aiohttp import web
+
+    from bot.cli import run_event_loop, tune_garbage_collector
+    from bot.official_account import OfficialAccountTransport
+    from handlers.inbox import Acceptance
+
+    config = load_config(config_path)
+    acknowledgement = (
+        "您反映的问题已收到，查询编号：MS26113000011（联系点：湖州市中心医院）。我们将在2天内交办、1周内答复。"
+        "回复编号可查询进展；10分钟内直接继续发送，会补充到这件里。"
+    )
+
+    class AnsweringInbox:
+        async def accept(self, event: object, budget_s: float) -> Acceptance:
+            return Acceptance(acknowledgement, duplicate=False)
+
+    transport = OfficialAccountTransport(
+        AnsweringInbox(),  # type: ignore[arg-type]
+        token=config.wechat.token,
+        app_id=config.wechat.app_id,
+        encoding_aes_key=config.wechat.encoding_aes_key,
+        timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        passive_reply_budget_s=config.intake.passive_reply_budget_s,
+    )
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def serve() -> None:
+        app = web.Application(client_max_size=config.server.max_body_bytes)
+        app.router.add_post("/wechat/callback", transport.receive)
+        app.router.add_get("/healthz", health)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, config.server.host, config.server.port).start()
+        await asyncio.Event().wait()
+
+    tune_garbage_collector()
+    run_event_loop(serve())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_transport_only:
+        return serve_transport_only(args.config)
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores, load average {load_average()} (1/5/15 min) before the run")
     print(f"machine speed: a fixed pure-Python workload took {machine_speed_ms():.0f} ms (lower is faster)")
@@ -587,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config)
         else:
             temp_dir = Path(tempfile.mkdtemp(prefix="mashang-bench-"))
-            server = OwnServer(temp_dir, args.config)
+            server = OwnServer(temp_dir, args.config, transport_only=args.transport_only)
             config = load_config(args.config, environ=server.env)
             started = time.perf_counter()
             server.start()
@@ -660,6 +720,16 @@ def run(args: argparse.Namespace, config: Config, base_url: str, db_url: str, pi
         print(f"  load average {load_average()}")
         failed += two.non_200 + two.errors
         answered |= two.answered
+
+    if args.transport_only:
+        if pid is not None:
+            peak = proc_status(pid, "VmHWM")
+            print(f"\n  server peak RSS (VmHWM) {peak / 1024 if peak else 0:.0f} MiB")
+        print("transport only (calibration): nothing was stored, so no cases are counted")
+        if failed:
+            print(f"{failed} sends got no 200 answer", file=sys.stderr)
+            return 1
+        return 0
 
     print("\nwaiting for background work (inbox rows)…")
     counts, waited = wait_for_background(db_url, factory.openid_prefix, factory.distinct, len(answered), timeout_s=120)

@@ -1,0 +1,62 @@
+"""SQLite's WAL is checkpointed from a thread of its own while the service runs, not by the commits
+that callbacks wait on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from models.db import close_db, init_db, wal_checkpoints
+from models.entities import InboundMessage
+from models.timeutil import now
+
+
+def size_of(path: Path | str) -> int:
+    return os.stat(path).st_size
+
+
+async def write_rows(prefix: str, count: int) -> None:
+    for start in range(0, count, 50):
+        await InboundMessage.bulk_create(
+            [
+                InboundMessage(
+                    dedupe_key=f"{prefix}-{index}",
+                    channel="oa",
+                    sender="o-wal",
+                    payload={"text": "路灯坏了" * 40},
+                    received_at=now(),
+                )
+                for index in range(start, min(count, start + 50))
+            ]
+        )
+
+
+async def test_commits_leave_checkpoints_to_the_background_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "wal.sqlite3"
+    url = f"sqlite://{path}"
+    await init_db(url, background_checkpoints=True)
+    try:
+        await write_rows("before", 400)
+        size_without_checkpoints = size_of(path)
+        assert size_of(f"{path}-wal") > 200_000  # everything so far waits in the WAL
+        async with wal_checkpoints(url, interval_s=0.05, threshold_bytes=32_768):
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if size_of(path) > size_without_checkpoints:
+                    break
+            assert size_of(path) > size_without_checkpoints  # copied into the database file
+            await write_rows("during", 200)  # writing goes on beside it
+        assert await InboundMessage.all().count() == 600
+    finally:
+        await close_db()
+
+
+async def test_other_commands_keep_sqlites_own_checkpoints(tmp_path: Path) -> None:
+    """Only the service runs the checkpointer; a command such as `roster import` keeps SQLite's."""
+    await init_db(f"sqlite://{tmp_path / 'auto.sqlite3'}")
+    try:
+        rows = await InboundMessage._meta.db.execute_query_dict("PRAGMA wal_autocheckpoint")
+        assert next(iter(rows[0].values())) == 1000
+    finally:
+        await close_db()
