@@ -47,6 +47,7 @@ class PassiveSlot:
     def __init__(self) -> None:
         self.state = "waiting"
         self.expired = False  # the budget is spent: a released claim cannot be made again
+        self.on_given_up: Callable[[], None] | None = None  # answers the request without the reply
 
     def claim(self) -> bool:
         if self.state == "waiting":
@@ -55,9 +56,12 @@ class PassiveSlot:
 
     def release(self) -> None:
         """A claim made in a transaction that rolled back: the request may carry the reply again,
-        unless its budget ran out meanwhile (then the reply goes through the outbox)."""
+        unless its budget ran out meanwhile (then it is answered now and the reply goes through the
+        outbox)."""
         if self.state == "claimed":
             self.state = "abandoned" if self.expired else "waiting"
+            if self.state == "abandoned" and self.on_given_up is not None:
+                self.on_given_up()
 
     def abandon(self) -> bool:
         if self.state == "waiting":
@@ -117,6 +121,7 @@ class _Arrival:
         self.budget_s = budget_s
         self.arrived = asyncio.get_running_loop().time()
         self.slot = PassiveSlot()
+        self.slot.on_given_up = self._budget_spent
         self.answer = answer
         self.timer: asyncio.TimerHandle | None = None
         if budget_s <= 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,17 +94,30 @@ class BatchIntake:
         }
         claimed: list[PassiveSlot] = []
 
-        def start(dialect: str) -> Plan[dict[int, str | None]]:
-            # Called once the database is ours, in the event loop's thread (the plan itself may run in
-            # the database's): which requests still wait to carry the reply. A claimed request waits for
-            # the commit, so claims are made only when nothing but this transaction is left to wait for.
-            passive: list[bool] = []
-            for item in candidates:
-                won = item.slot is not None and item.slot.claim()
-                if won and item.slot is not None:
+        def claim(items: list[BatchItem]) -> list[bool]:
+            """Which of these requests still wait to carry the reply (a claimed one waits for the commit)."""
+            won = []
+            for item in items:
+                carries = item.slot is not None and item.slot.claim()
+                if carries and item.slot is not None:
                     claimed.append(item.slot)
-                passive.append(won)
-            return self._batch_plan(dialect, candidates, point_keys, passive, now())
+                won.append(carries)
+            return won
+
+        def start(dialect: str, in_loop: bool) -> Plan[dict[int, str | None]]:
+            # Called once the database is ours, in the event loop's thread. Claims are made only when
+            # nothing but this transaction is left to wait for: statement by statement (PostgreSQL)
+            # right before the replies are written; for a plan in the database's thread (SQLite), where
+            # no slot may be touched, here and now.
+            if in_loop:
+                decide = claim
+            else:
+                early = dict(zip([item.row.id for item in candidates], claim(candidates), strict=True))
+
+                def decide(items: list[BatchItem]) -> list[bool]:
+                    return [early[item.row.id] for item in items]
+
+            return self._batch_plan(dialect, candidates, point_keys, decide, now())
 
         try:
             replies = await run_in_transaction(start)
@@ -124,30 +137,25 @@ class BatchIntake:
         dialect: str,
         candidates: list[BatchItem],
         point_keys: dict[str, str],
-        passive: list[bool],
+        decide: Callable[[list[BatchItem]], list[bool]],
         moment: datetime,
     ) -> Plan[dict[int, str | None]]:
         """Read what decides who gets a new case here, then write those cases, in one transaction."""
         facts = yield from _facts_plan(dialect, [item.event.sender for item in candidates], point_keys)
-        chosen = [
-            (item, won)
-            for item, won in zip(candidates, passive, strict=True)
-            if facts.starts_a_new_case(item.event.sender)
-        ]
-        if not chosen:
+        items = [item for item in candidates if facts.starts_a_new_case(item.event.sender)]
+        if not items:
             return {}
-        items = [item for item, _ in chosen]
         events = [item.event for item in items if isinstance(item.event, CitizenEvent)]
         if len(events) != len(items):  # pragma: no cover - __call__ passes citizens' messages only
             raise TypeError("the batch intake takes citizens' messages only")
-        return (yield from self._case_plan(dialect, items, events, [won for _, won in chosen], facts, moment))
+        return (yield from self._case_plan(dialect, items, events, decide, facts, moment))
 
     def _case_plan(
         self,
         dialect: str,
         items: list[BatchItem],
         events: list[CitizenEvent],
-        passive: list[bool],
+        decide: Callable[[list[BatchItem]], list[bool]],
         facts: _Facts,
         moment: datetime,
     ) -> Plan[dict[int, str | None]]:
@@ -240,6 +248,7 @@ class BatchIntake:
         jobs: list[dict[str, Any]] = []
         replies: dict[int, str | None] = {}  # passive replies only
         sent: dict[int, tuple[str, str]] = {}  # row id -> (reply text, channel)
+        passive = decide(items)
         for case, code, event, item, point, carried in zip(ids, codes, events, items, points, passive, strict=True):
             if event.media_id and event.msg_type in MEDIA_TYPES:
                 jobs.append(

@@ -14,7 +14,11 @@ A plan runs in the database thread on SQLite: it must only compute (no event-loo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
@@ -25,6 +29,7 @@ from tortoise.transactions import in_transaction
 from models.bulk import Statement, insert_statements
 from models.entities import Case
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
 Plan = Generator[Statement, Rows, T]
@@ -40,33 +45,66 @@ def insert_plan(
     return results
 
 
-async def run_in_transaction(make_plan: Callable[[str], Plan[T]]) -> T:
-    """Run the plan `make_plan(dialect)` in one transaction: committed if it returns, rolled back if it
-    (or a statement) raises. `make_plan` is called in the event loop's thread once the database is
-    this transaction's (SQLite: Tortoise's connection lock is held; PostgreSQL: BEGIN is done)."""
+async def run_in_transaction(make_plan: Callable[[str, bool], Plan[T]]) -> T:
+    """Run the plan `make_plan(dialect, in_loop)` in one transaction: committed if it returns, rolled
+    back if it (or a statement) raises, or if the caller is cancelled before the COMMIT.
+
+    `make_plan` is called in the event loop's thread once the database is this transaction's (SQLite:
+    Tortoise's connection lock is held; PostgreSQL: BEGIN is done); `in_loop` tells whether the plan
+    itself runs there too (statement by statement) or in the database's thread (SQLite)."""
     client: BaseDBAsyncClient = Case._meta.db
     if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
         async with client.acquire_connection() as connection:
             execute = getattr(connection, "_execute", None)  # aiosqlite: run a function in its thread
             raw = getattr(connection, "_conn", None)
             if execute is not None and isinstance(raw, sqlite3.Connection):
-                result: T = await execute(_run_on_sqlite, raw, make_plan("sqlite"))
-                return result
+                return await _run_in_database_thread(execute, raw, make_plan("sqlite", False))
     async with in_transaction() as connection:
-        return await _run_statement_by_statement(connection, make_plan(connection.capabilities.dialect))
+        return await _run_statement_by_statement(connection, make_plan(connection.capabilities.dialect, True))
 
 
-def _run_on_sqlite(connection: sqlite3.Connection, plan: Plan[T]) -> T:
-    connection.execute("BEGIN")
+class _Aborted(Exception):
+    """The caller was cancelled before the COMMIT: the plan rolled back."""
+
+
+async def _run_in_database_thread(execute: Callable[..., Any], connection: sqlite3.Connection, plan: Plan[T]) -> T:
+    abort = threading.Event()
+    future = asyncio.ensure_future(execute(_run_on_sqlite, connection, plan, abort))
     try:
-        statement = next(plan)
-        while True:
-            sql, params = statement
-            rows = [dict(row) for row in connection.execute(sql, params).fetchall()]
-            statement = plan.send(rows)
-    except StopIteration as finished:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        # Cancelling the wait does not stop the database thread: tell it to roll back instead of
+        # committing, and keep the connection (and Tortoise's lock) until it has finished either way.
+        abort.set()
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if future.cancelled() or future.exception() is not None:
+            raise  # rolled back (or failed): nothing of the plan is left; the cancellation goes on
+        log.warning("a plan was cancelled after its COMMIT; its result stands")
+        return future.result()
+
+
+def _run_on_sqlite(connection: sqlite3.Connection, plan: Plan[T], abort: threading.Event) -> T:
+    if connection.in_transaction:  # never join (and commit) somebody else's transaction
+        plan.close()
+        raise sqlite3.OperationalError("a transaction is already open on this connection")
+    # IMMEDIATE: the write lock from the start, so a plan that reads before it writes cannot fail
+    # with SQLITE_BUSY_SNAPSHOT when another process commits in between (busy_timeout waits instead).
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        try:
+            statement = next(plan)
+            while True:
+                sql, params = statement
+                rows = [dict(row) for row in connection.execute(sql, params).fetchall()]
+                statement = plan.send(rows)
+        except StopIteration as finished:
+            result: T = finished.value
+        if abort.is_set():
+            raise _Aborted("cancelled before the commit")
         connection.execute("COMMIT")
-        return finished.value
+        return result
     except BaseException:
         plan.close()
         if connection.in_transaction:

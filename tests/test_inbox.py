@@ -92,9 +92,13 @@ async def test_the_budget_counts_from_arrival_and_the_reply_then_goes_as_a_messa
 
 def test_a_claim_released_after_the_budget_is_spent_cannot_be_made_again() -> None:
     slot = PassiveSlot()
+    answered_without_reply = []
+    slot.on_given_up = lambda: answered_without_reply.append(True)
     assert slot.claim()
     assert not slot.expire()  # claimed: only the commit is left, the request keeps waiting
+    assert answered_without_reply == []
     slot.release()  # that transaction rolled back
+    assert answered_without_reply == [True]  # WeChat gets its answer now, not after the router
     assert not slot.claim()  # too late for a passive reply: it goes through the outbox
     fresh = PassiveSlot()
     assert fresh.claim()

@@ -3,7 +3,9 @@ one call in the database's thread and on PostgreSQL statement by statement."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import pytest
 
@@ -19,7 +21,7 @@ class Boom(Exception):
     pass
 
 
-def reserve_twice(dialect: str, fail_after: bool = False) -> Plan[tuple[list[str], int]]:
+def reserve_twice(dialect: str, in_loop: bool, fail_after: bool = False) -> Plan[tuple[list[str], int]]:
     moment = now()
     first = codes_reserved("MS", moment, 3, (yield reserve_codes_statement(dialect, moment, 3)))
     second = codes_reserved("MS", moment, 2, (yield reserve_codes_statement(dialect, moment, 2)))
@@ -41,17 +43,37 @@ async def test_a_plan_commits_what_each_statement_returned() -> None:
 async def test_a_plan_that_fails_leaves_nothing_behind() -> None:
     await run_in_transaction(reserve_twice)
     with pytest.raises(Boom):
-        await run_in_transaction(lambda dialect: reserve_twice(dialect, fail_after=True))
+        await run_in_transaction(lambda dialect, in_loop: reserve_twice(dialect, in_loop, fail_after=True))
     assert (await TrackingSequence.get()).last_value == 5  # both upserts of the failed plan rolled back
     codes, _ = await run_in_transaction(reserve_twice)  # and the connection is usable afterwards
     assert codes[0][8:12] == "0006"
 
 
 async def test_a_failing_statement_rolls_back_the_earlier_ones() -> None:
-    def plan(dialect: str) -> Plan[None]:
+    def plan(dialect: str, in_loop: bool) -> Plan[None]:
         yield reserve_codes_statement(dialect, now(), 4)
         yield ('SELECT * FROM "no_such_table"', [])
 
     with pytest.raises(Exception, match="no_such_table"):
         await run_in_transaction(plan)
     assert await TrackingSequence.all().count() == 0
+
+
+async def test_a_plan_cancelled_before_its_commit_leaves_nothing_behind() -> None:
+    """A batch that times out rolls back (the router then takes its rows): the database thread is told
+    to roll back instead of committing, and the connection is free again afterwards."""
+
+    def slow(dialect: str, in_loop: bool) -> Plan[None]:
+        yield reserve_codes_statement(dialect, now(), 3)
+        if in_loop:
+            yield ("SELECT pg_sleep(0.4)", [])
+        else:
+            time.sleep(0.4)  # in the database's thread
+        yield reserve_codes_statement(dialect, now(), 2)
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await run_in_transaction(slow)
+    assert await TrackingSequence.all().count() == 0
+    codes, _ = await run_in_transaction(reserve_twice)
+    assert codes[0][8:12] == "0001"
