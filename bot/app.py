@@ -71,9 +71,11 @@ def build_router() -> Router:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[CONFIG].database.url
     await init_db(url, background_checkpoints=True)
-    async with wal_checkpoints(url):
-        yield
-    await close_db()
+    try:
+        async with wal_checkpoints(url):
+            yield
+    finally:
+        await close_db()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

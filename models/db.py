@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -84,21 +85,26 @@ async def wal_checkpoints(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await asyncio.to_thread(checkpointer.close)
+        await asyncio.to_thread(checkpointer.close)  # waits for a checkpoint still running in its thread
 
 
 class _Checkpointer:
+    """Its methods run in worker threads; `lock` makes them one at a time (a cancelled wait in the
+    event loop does not stop a checkpoint already running)."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.wal = f"{path}-wal"
         self.connection: sqlite3.Connection | None = None
+        self.lock = threading.Lock()
+        self.closed = False
 
     async def run(self, interval_s: float, threshold_bytes: int) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
                 await asyncio.to_thread(self.checkpoint_if_grown, threshold_bytes)
-            except (OSError, sqlite3.Error):
+            except Exception:  # never stop: with automatic checkpoints off, the WAL would grow for ever
                 log.exception("checkpointing %s failed; will try again", self.path)
 
     def checkpoint_if_grown(self, threshold_bytes: int) -> None:
@@ -109,15 +115,20 @@ class _Checkpointer:
             return  # no WAL yet (or removed by the last connection closing)
         self.checkpoint()
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """(busy, WAL frames, frames copied); runs in a worker thread, one call at a time."""
-        if self.connection is None:
-            self.connection = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-        busy, frames, copied = self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(busy), int(frames), int(copied)
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """(busy, WAL frames, frames copied), or None once closed."""
+        with self.lock:
+            if self.closed:
+                return None
+            if self.connection is None:
+                self.connection = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+                self.connection.execute("PRAGMA synchronous=NORMAL")
+            busy, frames, copied = self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(busy), int(frames), int(copied)
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
+        with self.lock:
+            self.closed = True
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None

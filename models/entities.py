@@ -258,6 +258,7 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
+        indexes = (("status", "processed_at"),)  # the retention sweep
 
 
 class TrackingSequence(Model):

@@ -46,7 +46,7 @@ class Job(Model):
 
     class Meta:
         table = "job"
-        indexes = (("status", "run_at"),)
+        indexes = (("status", "run_at"), ("status", "done_at"))  # due jobs; the retention sweep
 
 
 async def enqueue(
