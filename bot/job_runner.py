@@ -39,7 +39,7 @@ class JobRunner:
     `yield_to` tells when callbacks arrive in a burst: then the runner takes one job at a time and
     pauses after each for 19 times what it took (between `yield_pause_s` and `yield_pause_max_s`), so
     that jobs get about 5% of the time and answering WeChat keeps the rest, while the jobs still move
-    (a due timer is late by a second at most, not by the length of the burst). Under a burst a job's
+    (a due job waits about a second for each job ahead of it, not for the end of the burst). Under a burst a job's
     statements queue behind the callbacks', so 19 times its wall time is often past the cap: with a
     cap of 0.25 s a job of 20 ms CPU took about 8% of the time, with 1 s it takes 2%.
     """
