@@ -27,8 +27,9 @@ from handlers.after_commit import collecting, run_all
 from handlers.events import InboundEvent, Reply, event_from_dict
 from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
-from models.bulk import in_list, insert_rows
+from models.bulk import in_list
 from models.entities import Case, InboundMessage, InboxStatus
+from models.plans import insert_plan, run_plan
 from models.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -322,12 +323,16 @@ class Inbox:
             for key, arrival in firsts.items()
         }
         # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it.
-        inserted = await insert_rows(
-            InboundMessage._meta.db,
-            InboundMessage,
-            list(rows.values()),
-            returning=("id", "dedupe_key"),
-            on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
+        connection = InboundMessage._meta.db
+        inserted = await run_plan(
+            connection,
+            insert_plan(
+                connection.capabilities.dialect,
+                InboundMessage,
+                list(rows.values()),
+                returning=("id", "dedupe_key"),
+                on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
+            ),
         )
         ids = {found["dedupe_key"]: int(found["id"]) for found in inserted}
         new: list[tuple[BatchItem, _Arrival | None]] = []

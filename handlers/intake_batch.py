@@ -45,7 +45,7 @@ from models.jobs import Job
 from models.plans import Plan, Rows, insert_plan, run_in_transaction
 from models.qr import ContactPointDaily
 from models.timeutil import now
-from models.tracking import codes_reserved, reserve_codes_statement
+from models.tracking import reserve_codes_plan
 
 log = logging.getLogger(__name__)
 _SKIPPED_STATES = [CaseState.MERGED.value, CaseState.REJECTED.value]  # cases that say nothing about the next one
@@ -161,8 +161,7 @@ class BatchIntake:
     ) -> Plan[dict[int, str | None]]:
         """Every row of the new cases, as `intake.handle_case_message` writes them for one."""
         settings = self.settings
-        code_rows = yield reserve_codes_statement(dialect, moment, len(items))
-        codes = codes_reserved(settings.tracking_prefix, moment, len(items), code_rows)
+        codes = yield from reserve_codes_plan(dialect, settings.tracking_prefix, moment, len(items))
         citizens = yield from insert_plan(
             dialect,
             Citizen,

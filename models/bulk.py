@@ -238,25 +238,6 @@ def _insert_head(model: type[Model]) -> tuple[str, int]:
     return f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ", len(columns)
 
 
-async def insert_rows(
-    connection: BaseDBAsyncClient,
-    model: type[Model],
-    rows: Sequence[dict[str, Any]],
-    *,
-    returning: Sequence[str] = (),
-    on_conflict: str = "",
-) -> list[dict[str, Any]]:
-    """Run `insert_statements` on `connection`; the rows of `returning`, if any."""
-    results: list[dict[str, Any]] = []
-    dialect = connection.capabilities.dialect
-    for sql, values in insert_statements(dialect, model, rows, returning=returning, on_conflict=on_conflict):
-        if returning:
-            results.extend(await connection.execute_query_dict(sql, values))
-        else:
-            await connection.execute_query(sql, values)
-    return results
-
-
 @functools.lru_cache(maxsize=512)
 def _groups_text(dialect: str, rows: int, width: int) -> str:
     if dialect == "postgres":

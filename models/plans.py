@@ -60,7 +60,7 @@ async def run_in_transaction(make_plan: Callable[[str, bool], Plan[T]]) -> T:
             if execute is not None and isinstance(raw, sqlite3.Connection):
                 return await _run_in_database_thread(execute, raw, make_plan("sqlite", False))
     async with in_transaction() as connection:
-        return await _run_statement_by_statement(connection, make_plan(connection.capabilities.dialect, True))
+        return await run_plan(connection, make_plan(connection.capabilities.dialect, True))
 
 
 class _Aborted(Exception):
@@ -112,7 +112,8 @@ def _run_on_sqlite(connection: sqlite3.Connection, plan: Plan[T], abort: threadi
         raise
 
 
-async def _run_statement_by_statement(connection: BaseDBAsyncClient, plan: Plan[T]) -> T:
+async def run_plan(connection: BaseDBAsyncClient, plan: Plan[T]) -> T:
+    """Run `plan` statement by statement on `connection` (in whatever transaction it is in, if any)."""
     try:
         statement = next(plan)
         while True:

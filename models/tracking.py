@@ -7,11 +7,13 @@ mistyped code is recognised as invalid instead of pointing at somebody else's ca
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.entities import TrackingSequence
+from models.plans import run_plan
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -86,27 +88,21 @@ async def reserve_codes(prefix: str, at: datetime, count: int) -> list[str]:
     if count < 1:
         return []
     connection = TrackingSequence._meta.db
-    sql, params = reserve_codes_statement(connection.capabilities.dialect, at, count)
-    return codes_reserved(prefix, at, count, await connection.execute_query_dict(sql, params))
+    return await run_plan(connection, reserve_codes_plan(connection.capabilities.dialect, prefix, at, count))
 
 
-def reserve_codes_statement(dialect: str, at: datetime, count: int) -> tuple[str, list[Any]]:
-    """The upsert behind `reserve_codes` (for plans, models/plans.py); `codes_reserved` reads its rows."""
+def reserve_codes_plan(
+    dialect: str, prefix: str, at: datetime, count: int
+) -> Generator[tuple[str, list[Any]], list[dict[str, Any]], list[str]]:
+    """The upsert behind `reserve_codes` as a step of a plan (models/plans.py): the codes reserved."""
     table = TrackingSequence._meta.db_table
+    day = at.astimezone(LOCAL_TZ).strftime("%y%m%d")
     params = "$1, $2" if dialect == "postgres" else "?, ?"
-    sql = (
+    rows = yield (
         f'INSERT INTO "{table}" ("day", "last_value") VALUES ({params}) '
         f'ON CONFLICT ("day") DO UPDATE SET "last_value" = "{table}"."last_value" + excluded."last_value" '
-        'RETURNING "last_value"'
+        'RETURNING "last_value"',
+        [day, count],
     )
-    return sql, [_local_day(at), count]
-
-
-def codes_reserved(prefix: str, at: datetime, count: int, rows: list[dict[str, Any]]) -> list[str]:
-    day = _local_day(at)
     last = int(rows[0]["last_value"])
     return [format_code(prefix, day, sequence) for sequence in range(last - count + 1, last + 1)]
-
-
-def _local_day(at: datetime) -> str:
-    return at.astimezone(LOCAL_TZ).strftime("%y%m%d")

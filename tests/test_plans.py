@@ -12,7 +12,7 @@ import pytest
 from models.entities import TrackingSequence
 from models.plans import Plan, run_in_transaction
 from models.timeutil import now
-from models.tracking import codes_reserved, reserve_codes_statement
+from models.tracking import reserve_codes_plan
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -23,8 +23,8 @@ class Boom(Exception):
 
 def reserve_twice(dialect: str, in_loop: bool, fail_after: bool = False) -> Plan[tuple[list[str], int]]:
     moment = now()
-    first = codes_reserved("MS", moment, 3, (yield reserve_codes_statement(dialect, moment, 3)))
-    second = codes_reserved("MS", moment, 2, (yield reserve_codes_statement(dialect, moment, 2)))
+    first = yield from reserve_codes_plan(dialect, "MS", moment, 3)
+    second = yield from reserve_codes_plan(dialect, "MS", moment, 2)
     if fail_after:
         raise Boom("after both statements")
     return first + second, threading.get_ident()
@@ -51,7 +51,7 @@ async def test_a_plan_that_fails_leaves_nothing_behind() -> None:
 
 async def test_a_failing_statement_rolls_back_the_earlier_ones() -> None:
     def plan(dialect: str, in_loop: bool) -> Plan[None]:
-        yield reserve_codes_statement(dialect, now(), 4)
+        yield from reserve_codes_plan(dialect, "MS", now(), 4)
         yield ('SELECT * FROM "no_such_table"', [])
 
     with pytest.raises(Exception, match="no_such_table"):
@@ -64,12 +64,12 @@ async def test_a_plan_cancelled_before_its_commit_leaves_nothing_behind() -> Non
     to roll back instead of committing, and the connection is free again afterwards."""
 
     def slow(dialect: str, in_loop: bool) -> Plan[None]:
-        yield reserve_codes_statement(dialect, now(), 3)
+        yield from reserve_codes_plan(dialect, "MS", now(), 3)
         if in_loop:
             yield ("SELECT pg_sleep(0.4)", [])
         else:
             time.sleep(0.4)  # in the database's thread
-        yield reserve_codes_statement(dialect, now(), 2)
+        yield from reserve_codes_plan(dialect, "MS", now(), 2)
 
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):
