@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from handlers.settings import Settings
@@ -11,6 +12,7 @@ from models.tracking import LOCAL_TZ
 HOW_TO = "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
 
 
+@functools.lru_cache(maxsize=64)  # part of every acknowledgement: one of a burst's hot paths
 def duration_zh(seconds: float, *, workdays: bool = False) -> str:
     """"2天", "1周", "3个工作日", "4小时", "10分钟": how a person would say the configured duration."""
     whole = round(seconds)

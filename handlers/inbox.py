@@ -27,7 +27,7 @@ from handlers.after_commit import collecting, run_all
 from handlers.events import InboundEvent, Reply, event_from_dict
 from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
-from models.bulk import in_list
+from models.bulk import in_list, padded
 from models.entities import Case, InboundMessage, InboxStatus
 from models.plans import insert_plan, run_plan
 from models.timeutil import now
@@ -522,6 +522,7 @@ async def _rows_by_key(keys: list[str]) -> dict[str, _EarlierRow]:
     """The stored rows for these dedupe keys, in one plain SELECT (a retry in every batch is usual)."""
     connection = InboundMessage._meta.db
     table = InboundMessage._meta.db_table
+    keys = padded(keys)
     sql = (
         'SELECT "id", "dedupe_key", "sender", "payload", "attempts", "status", "reply_text", "reply_channel" '
         f'FROM "{table}" WHERE "dedupe_key" IN {in_list(connection, keys)}'

@@ -28,7 +28,7 @@ from handlers.intake import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts
 from handlers.outbox import SEND_CITIZEN
 from handlers.qr_stats import NO_POINT, local_day
 from handlers.settings import Settings
-from models.bulk import Statement, in_list
+from models.bulk import Statement, in_list, padded
 from models.entities import (
     CASE_STATE_ZH,
     TERMINAL_STATES,
@@ -291,6 +291,7 @@ def _facts_plan(dialect: str, openids: list[str], point_keys: dict[str, str]) ->
     """Who is a member, who has cases, where each scanned: two plain SELECTs for the whole batch (ORM
     queries cost several times more)."""
     facts = _Facts()
+    openids = padded(openids)
     sql = (
         f'SELECT z."openid", z."member_id", c."contact_point_id", c."state" FROM "{Citizen._meta.db_table}" z '
         f'LEFT JOIN "{Case._meta.db_table}" c ON c."citizen_id" = z."id" '
@@ -306,7 +307,7 @@ def _facts_plan(dialect: str, openids: list[str], point_keys: dict[str, str]) ->
         elif state is not None and state not in TERMINAL_STATES:
             facts.open_case_openids.add(openid)
     if point_keys:
-        wanted = sorted(set(point_keys.values()))
+        wanted = padded(sorted(set(point_keys.values())))
         points = yield (
             f'SELECT "id", "key", "name" FROM "{ContactPoint._meta.db_table}" '
             f'WHERE "revoked_at" IS NULL AND "key" IN {in_list(dialect, wanted)}',
@@ -332,9 +333,10 @@ def _count_new_cases(
 
 
 def _mark_done_statement(dialect: str, sent: dict[int, tuple[str, str]], moment: datetime) -> Statement:
-    row_ids = list(sent)
-    texts_params = [value for row_id, (text, _) in sent.items() for value in (row_id, text)]
-    channel_params = [value for row_id, (_, channel) in sent.items() for value in (row_id, channel)]
+    rows = padded(list(sent.items()))  # a repeated row repeats a WHEN and an IN entry: nothing changes
+    row_ids = [row_id for row_id, _ in rows]
+    texts_params = [value for row_id, (text, _) in rows for value in (row_id, text)]
+    channel_params = [value for row_id, (_, channel) in rows for value in (row_id, channel)]
     params = [
         InboxStatus.DONE.value,
         _db_time(moment),

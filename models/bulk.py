@@ -9,11 +9,12 @@ PostgreSQL (the two dialects we run on).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import BigIntField, CharField, DatetimeField, Field, IntField, JSONField, TextField
@@ -23,6 +24,7 @@ from tortoise.models import Model
 
 from models.timeutil import now
 
+T = TypeVar("T")
 MAX_PARAMETERS = 30_000  # SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535
 
 
@@ -50,6 +52,8 @@ class _Column:
     default: Callable[[], Any]
     per_row_default: bool  # the default is a fresh value per row (a factory other than dict/list/now)
     per_call_default: bool  # the default is "now": one moment for the whole statement
+    omittable: bool  # nullable, default None, no database default: left out, the column is NULL anyway
+    is_datetime: bool
 
 
 def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
@@ -129,44 +133,70 @@ def _columns(model: type[Model]) -> tuple[_Column, ...]:
         if isinstance(field, RelationalField) or (field.pk and field.generated):
             continue
         default, per_row, per_call = _default(field)
-        columns.append(_Column(name, column, _converter(model, field), default, per_row, per_call))
+        omittable = field.null and field.default is None and not field.has_db_default() and not per_call
+        columns.append(
+            _Column(
+                name,
+                column,
+                _converter(model, field),
+                default,
+                per_row,
+                per_call,
+                omittable,
+                isinstance(field, DatetimeField),
+            )
+        )
     return tuple(columns)
 
 
 RowBuilder = Callable[[dict[str, Any]], list[Any]]
 
 
-def _row_builder(model: type[Model], present: frozenset[str]) -> RowBuilder:
-    """Turns a row dict with exactly the `present` keys into its column values: defaults of the absent
-    columns are converted once per call, not once per row."""
-    compiled, constant_columns = _compiled_builder(model, present)
+@dataclass(frozen=True)
+class _Shape:
+    """The INSERT head for one set of keys and how to turn such a row into its values."""
+
+    head: str  # INSERT INTO "t" ("a", "b") VALUES
+    width: int
+    build: RowBuilder
+
+
+def _shape(model: type[Model], present: frozenset[str], dialect: str) -> _Shape:
+    """Columns absent from `present` get their defaults, converted once per call, not once per row."""
+    compiled, constant_columns, head, width = _compiled_builder(model, present, dialect)
     moment = now()
     constants = [
         column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns
     ]
-    return functools.partial(compiled, constants=constants)
+    return _Shape(head, width, functools.partial(compiled, constants=constants))
 
 
 @functools.cache
 def _compiled_builder(
-    model: type[Model], present: frozenset[str]
-) -> tuple[Callable[..., list[Any]], tuple[_Column, ...]]:
-    """One list display per (model, keys), generated the way dataclasses generate `__init__`:
+    model: type[Model], present: frozenset[str], dialect: str
+) -> tuple[Callable[..., list[Any]], tuple[_Column, ...], str, int]:
+    """One list display per (model, keys, dialect), generated the way dataclasses generate `__init__`:
     `[constants[0], convert1(row["a"]), row["b"], ...]` (a loop over the columns per row was a tenth
-    of a batch's CPU). Returns it with the columns whose per-call constants it takes."""
+    of a batch's CPU). Returns it with the columns whose per-call constants it takes, the INSERT head
+    and the number of columns."""
     namespace: dict[str, Any] = {}
     parts = []
+    names = []
     constant_columns: list[_Column] = []
     for index, column in enumerate(_columns(model)):
+        if column.name not in present and column.omittable:
+            continue
+        names.append(quote(column.column))
+        to_db = _sqlite_datetime(column.to_db) if dialect == "sqlite" and column.is_datetime else column.to_db
         if column.name in present:
             value = f"row[{column.name!r}]"
-            if column.to_db is _identity:
+            if to_db is _identity:
                 parts.append(value)
             else:
-                namespace[f"convert{index}"] = column.to_db
+                namespace[f"convert{index}"] = to_db
                 parts.append(f"convert{index}({value})")
         elif column.per_row_default:
-            namespace[f"convert{index}"] = column.to_db
+            namespace[f"convert{index}"] = to_db
             namespace[f"default{index}"] = column.default
             parts.append(f"convert{index}(default{index}())")
         else:
@@ -174,10 +204,50 @@ def _compiled_builder(
             constant_columns.append(column)
     source = f"def build(row, constants):\n    return [{', '.join(parts)}]\n"
     exec(source, namespace)  # the names in it are our own models' field names, never input
-    return namespace["build"], tuple(constant_columns)
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) VALUES "
+    return namespace["build"], tuple(constant_columns), head, len(names)
+
+
+def _sqlite_datetime(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, then the text SQLite stores for an aware datetime (what Tortoise's sqlite3 adapter
+    writes), remembered for the last value: a batch's rows mostly share one moment, and the adapter,
+    called by sqlite3 for every bound datetime, showed in profiles."""
+    last: tuple[Any, Any] = (None, None)
+
+    def to_text(value: Any) -> Any:
+        nonlocal last
+        seen, text = last  # one tuple, read once: safe from the database thread and the loop alike
+        if value is seen and seen is not None:
+            return text
+        converted = convert(value)
+        if type(converted) is not datetime:
+            return converted
+        text = converted.isoformat(" ")
+        last = (value, text)
+        return text
+
+    return to_text
 
 
 Statement = tuple[str, list[Any]]
+
+
+def bucket_sizes(count: int, largest: int) -> list[int]:
+    """`count` split into powers of two, largest first, none above `largest` (itself a power of two):
+    29 -> [16, 8, 4, 1]."""
+    sizes = []
+    while count:
+        size = min(largest, 1 << (count.bit_length() - 1))
+        sizes.append(size)
+        count -= size
+    return sizes
+
+
+def padded(values: Sequence[T]) -> list[T]:
+    """`values` with its last one repeated up to the next power of two, for an `IN (…)` list: a
+    handful of statement texts then serve every batch size (repeats change nothing in `IN`)."""
+    size = 1 << max(0, (len(values) - 1).bit_length())
+    return [*values, *([values[-1]] * (size - len(values)))] if values else []
 
 
 def insert_statements(
@@ -188,54 +258,55 @@ def insert_statements(
     returning: Sequence[str] = (),
     on_conflict: str = "",
 ) -> list[Statement]:
-    """The INSERTs (as few as the parameter limit allows) that write `rows`, without running them.
+    """The INSERTs that write `rows`, without running them.
 
     `rows` hold field names (foreign keys as `<name>_id`); `on_conflict` is a literal clause such as
     `ON CONFLICT ("key") DO NOTHING`; `returning` lists columns to read back (rows skipped by the
     conflict clause return nothing, so match results by a natural key, never by position).
+
+    Rows go in statements of a power-of-two count each (29 rows: 16 + 8 + 4 + 1), in their order.
+    SQLite (and asyncpg) keep prepared statements by their text in a small cache: with one text per
+    batch size, every batch was parsed anew, which cost about as much as running it.
     """
     if not rows:
         return []
-    columns = _columns(model)
-    head, width = _insert_head(model)
-    builders: dict[frozenset[str], RowBuilder] = {}
-    per_statement = max(1, MAX_PARAMETERS // width)
     tail = f" {on_conflict}" if on_conflict else ""
     if returning:
         tail += " RETURNING " + ", ".join(quote(column) for column in returning)
+    runs: list[tuple[_Shape, list[list[Any]]]] = []  # consecutive rows of the same keys
+    shapes: dict[frozenset[str], _Shape] = {}
+    shape: _Shape | None = None
+    built: list[list[Any]] = []
+    keys = -1  # how many keys the rows of `shape` have
+    for row in rows:
+        # Rows of one call usually have the same keys: as many keys, all of which `build` finds,
+        # are the same keys (a missing one raises KeyError before anything is added).
+        if shape is not None and len(row) == keys:
+            try:
+                built.append(shape.build(row))
+                continue
+            except KeyError:
+                pass
+        present = frozenset(row)
+        shape = shapes.get(present)
+        if shape is None:
+            unknown = present - {column.name for column in _columns(model)}
+            if unknown:
+                raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
+            shape = shapes[present] = _shape(model, present, dialect)
+        keys = len(present)
+        built = []
+        runs.append((shape, built))
+        built.append(shape.build(row))
     statements: list[Statement] = []
-    build: RowBuilder | None = None
-    keys = -1  # how many keys the rows `build` was made for have
-    for offset in range(0, len(rows), per_statement):
-        chunk = rows[offset : offset + per_statement]
-        values: list[Any] = []
-        for row in chunk:
-            # Rows of one call usually have the same keys: as many keys, all of which `build` finds,
-            # are the same keys (a missing one raises KeyError before anything is added).
-            if build is not None and len(row) == keys:
-                try:
-                    values.extend(build(row))
-                    continue
-                except KeyError:
-                    pass
-            present = frozenset(row)
-            build = builders.get(present)
-            if build is None:
-                unknown = present - {column.name for column in columns}
-                if unknown:
-                    raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
-                build = builders[present] = _row_builder(model, present)
-            keys = len(present)
-            values.extend(build(row))
-        statements.append((head + _groups_text(dialect, len(chunk), width) + tail, values))
+    for shape, values in runs:
+        largest = 1 << ((MAX_PARAMETERS // shape.width).bit_length() - 1)
+        offset = 0
+        for size in bucket_sizes(len(values), largest):
+            chunk = list(itertools.chain.from_iterable(values[offset : offset + size]))
+            statements.append((shape.head + _groups_text(dialect, size, shape.width) + tail, chunk))
+            offset += size
     return statements
-
-
-@functools.cache
-def _insert_head(model: type[Model]) -> tuple[str, int]:
-    columns = _columns(model)
-    names = ", ".join(quote(column.column) for column in columns)
-    return f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ", len(columns)
 
 
 @functools.lru_cache(maxsize=512)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from models.bulk import bucket_sizes, insert_statements, padded
 from models.jobs import Job, JobStatus
 from models.plans import insert_plan, run_plan
 from models.timeutil import now
@@ -47,3 +48,47 @@ async def test_an_unknown_column_is_refused() -> None:
     with pytest.raises(ValueError, match="no column for"):
         await insert_jobs([{"kind": "a", "run_at": now(), "created_at": now(), "colour": "red"}])
     assert await Job.all().count() == 0
+
+
+async def test_any_batch_size_writes_every_row_in_order_with_a_handful_of_statement_texts() -> None:
+    moment = now()
+    for size in (1, 29, 70):
+        rows = [
+            {"kind": f"s{size}", "key": f"s{size}-{index}", "run_at": moment, "created_at": moment}
+            for index in range(size)
+        ]
+        written = await insert_jobs(rows, returning=("id", "key"))
+        assert [row["key"] for row in sorted(written, key=lambda row: row["id"])] == [row["key"] for row in rows]
+    assert await Job.all().count() == 100
+    # SQLite and asyncpg keep prepared statements by their text in a small cache: every batch size
+    # from 1 to 300 must come down to a few texts, or each new size is parsed anew.
+    dialect = Job._meta.db.capabilities.dialect
+    texts = {
+        sql
+        for size in range(1, 301)
+        for sql, _ in insert_statements(dialect, Job, [{"kind": "x", "run_at": moment, "created_at": moment}] * size)
+    }
+    assert len(texts) <= 9
+
+
+async def test_times_are_stored_as_the_orm_stores_them() -> None:
+    """Queries compare stored times (due jobs, deadlines): a bulk row must hold the very text or value
+    `Model.create` writes for the same moment."""
+    moment = now()
+    await Job.create(kind="orm", key="orm", run_at=moment, created_at=moment)
+    await insert_jobs([{"kind": "bulk", "key": "bulk", "run_at": moment, "created_at": moment}])
+    stored = await Job._meta.db.execute_query_dict('SELECT "kind", "run_at", "created_at" FROM "job" ORDER BY "id"')
+    orm, bulk = stored
+    assert (bulk["run_at"], bulk["created_at"]) == (orm["run_at"], orm["created_at"])
+    due = await Job.filter(run_at__lte=moment).order_by("id").values_list("kind", flat=True)
+    assert due == ["orm", "bulk"]
+    assert await Job.filter(run_at__lt=moment).count() == 0
+
+
+def test_in_lists_are_padded_to_a_power_of_two_with_the_last_value() -> None:
+    assert padded([]) == []
+    assert padded(["a"]) == ["a"]
+    assert padded(["a", "b", "c"]) == ["a", "b", "c", "c"]
+    assert len(padded(list(range(129)))) == 256
+    assert bucket_sizes(29, 64) == [16, 8, 4, 1]
+    assert bucket_sizes(200, 64) == [64, 64, 64, 8]
