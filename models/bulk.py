@@ -162,13 +162,28 @@ class _Shape:
 
 
 def _shape(model: type[Model], present: frozenset[str], dialect: str) -> _Shape:
-    """Columns absent from `present` get their defaults, converted once per call, not once per row."""
+    """Columns absent from `present` get their defaults, converted once: a "now" default once per call,
+    any other once per process (converted defaults are plain text, numbers or NULL)."""
     compiled, constant_columns, head, width = _compiled_builder(model, present, dialect)
+    if not any(column.per_call_default for column in constant_columns):
+        return _lasting_shape(model, present, dialect)
     moment = now()
     constants = [
         column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns
     ]
     return _Shape(head, width, functools.partial(compiled, constants=constants))
+
+
+@functools.cache
+def _lasting_shape(model: type[Model], present: frozenset[str], dialect: str) -> _Shape:
+    compiled, constant_columns, head, width = _compiled_builder(model, present, dialect)
+    constants = [column.to_db(column.default()) for column in constant_columns]
+    return _Shape(head, width, functools.partial(compiled, constants=constants))
+
+
+@functools.cache
+def _column_names(model: type[Model]) -> frozenset[str]:
+    return frozenset(column.name for column in _columns(model))
 
 
 @functools.cache
@@ -290,7 +305,7 @@ def insert_statements(
         present = frozenset(row)
         shape = shapes.get(present)
         if shape is None:
-            unknown = present - {column.name for column in _columns(model)}
+            unknown = present - _column_names(model)
             if unknown:
                 raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
             shape = shapes[present] = _shape(model, present, dialect)

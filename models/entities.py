@@ -213,6 +213,9 @@ class CaseMessage(Model):
 
     class Meta:
         table = "case_message"
+        # A case's messages (the first one for the triage card, the count for a follow-up): without it
+        # each such read scanned every message of every case.
+        indexes = (("case_id",),)
 
 
 class CaseEvent(Model):
@@ -227,11 +230,12 @@ class CaseEvent(Model):
     from_state = fields.CharField(max_length=20, null=True)
     to_state = fields.CharField(max_length=20, null=True)
     detail: dict = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField()
 
     class Meta:
         table = "case_event"
         ordering = ("created_at", "id")
+        indexes = (("case_id", "created_at"),)  # a case's timeline, newest or oldest first
 
 
 class InboxStatus(StrEnum):

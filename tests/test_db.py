@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from models.db import close_db, init_db, wal_checkpoints
-from models.entities import InboundMessage
+from models.entities import CaseEvent, CaseMessage, InboundMessage
 from models.timeutil import now
 
 
@@ -60,5 +60,25 @@ async def test_other_commands_keep_sqlites_own_checkpoints(tmp_path: Path) -> No
     try:
         rows = await InboundMessage._meta.db.execute_query_dict("PRAGMA wal_autocheckpoint")
         assert next(iter(rows[0].values())) == 1000
+    finally:
+        await close_db()
+
+
+async def test_a_cases_messages_and_timeline_are_found_by_index_not_by_reading_every_case(tmp_path: Path) -> None:
+    """The triage card reads a new case's first message and staff read its timeline: with a year of cases
+    in the database, a scan of every message per read would slow every new case down."""
+    await init_db(f"sqlite://{tmp_path / 'plans.sqlite3'}")
+    try:
+        queries = [
+            CaseMessage.filter(case_id=7, direction="in").order_by("id").limit(1).sql(params_inline=True),
+            CaseMessage.filter(case_id=7, direction="in").count().sql(params_inline=True),
+            CaseEvent.filter(case_id=7).order_by("-created_at", "-id").limit(20).sql(params_inline=True),
+        ]
+        for sql in queries:
+            plan = await CaseMessage._meta.db.execute_query_dict(f"EXPLAIN QUERY PLAN {sql}")
+            details = " ".join(str(row["detail"]) for row in plan)
+            assert "USING INDEX" in details, (sql, details)
+            assert "(case_id=?)" in details, (sql, details)
+            assert "TEMP B-TREE" not in details, (sql, details)  # read in order, not sorted afterwards
     finally:
         await close_db()
