@@ -127,3 +127,36 @@ async def test_the_inbox_calls_a_burst_only_when_callbacks_come_fast() -> None:
     finally:
         release.set()
         await inbox.close()
+
+
+@pytest.mark.usefixtures("db")
+async def test_under_a_burst_callbacks_a_moment_apart_are_stored_together_and_a_lone_one_at_once() -> None:
+    """Each stored batch costs two transactions whatever its size: under a burst a small batch waits a
+    moment for company (up to `gather_s`, or until `gather_count` are waiting); in a quiet hour a
+    callback is never held back."""
+    batches: list[int] = []
+
+    async def count_batch(items: list[BatchItem]) -> dict[int, str | None]:
+        batches.append(len(items))
+        return {}
+
+    inbox = Inbox(echo_router(), {}, batch_handler=count_batch, burst_rate_per_s=20.0, gather_s=2.0, gather_count=5)
+    try:
+        # Quiet: one callback goes at once, though the inbox would hold a batch for 2 s in a burst.
+        lone = await asyncio.wait_for(inbox.accept(text_event("o-lone", 1), 3.0), timeout=1.5)
+        assert lone.reply == "收到 o-lone"
+        assert batches == [1]
+        await asyncio.sleep(0.6)  # that one arrival is long over
+        # A burst: ten callbacks 20 ms apart, each of which alone would be stored long before the next.
+        sends = []
+        for number in range(10):
+            sends.append(asyncio.create_task(inbox.accept(text_event(f"o-burst-{number}", 10 + number), 5.0)))
+            await asyncio.sleep(0.02)
+        answers = await asyncio.wait_for(asyncio.gather(*sends), timeout=4.5)  # the last few waited 2 s
+        assert [answer.reply for answer in answers] == [f"收到 o-burst-{number}" for number in range(10)]
+        assert sum(batches[1:]) == 10
+        # The first few go alone (a burst is known by its rate), then they gather; without: ten of one.
+        assert len(batches) - 1 <= 6, batches
+        assert max(batches[1:]) >= 4, batches
+    finally:
+        await inbox.close()
