@@ -251,7 +251,9 @@ class Inbox:
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.gather_s = gather_s
         self.gather_count = gather_count
-        self._storing = _BatchQueue[_Arrival]("store", max_batch, self._store_or_fail, self._gather_time, gather_count)
+        self._storing = _BatchQueue[_Arrival](
+            "store", max_batch, self._store_or_fail, self._gather_time, min(gather_count, max_batch)
+        )
         self._loops: list[asyncio.Task[None]] = []
         self.burst_rate_per_s = burst_rate_per_s
         self.handle_wait_s = handle_wait_s
@@ -291,7 +293,7 @@ class Inbox:
         A batch costs two transactions and two trips to the database thread whatever its size; at 500
         callbacks/s the batches held one or two callbacks and those fixed costs took most of a core (with a
         few milliseconds to gather: about a third less). It goes as soon as `gather_count` are waiting."""
-        if waiting >= self.gather_count or not self.busy():
+        if waiting >= min(self.gather_count, self.max_batch) or not self.busy():
             return 0.0
         return self.gather_s
 
@@ -360,14 +362,16 @@ class Inbox:
             }
             for key, arrival in firsts.items()
         }
-        # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it.
+        # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it. Padded
+        # to a power of two rows (the last one repeated, which the conflict clause skips) so that it stays
+        # one statement of one of a few shapes (models/bulk.py splits other row counts).
         connection = InboundMessage._meta.db
         inserted = await run_plan(
             connection,
             insert_plan(
                 connection.capabilities.dialect,
                 InboundMessage,
-                list(rows.values()),
+                padded(list(rows.values())),
                 returning=("id", "dedupe_key"),
                 on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
             ),

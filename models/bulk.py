@@ -258,6 +258,10 @@ def bucket_sizes(count: int, largest: int) -> list[int]:
     return sizes
 
 
+def _as_few_as(count: int, largest: int) -> list[int]:
+    return [min(largest, count - offset) for offset in range(0, count, largest)]
+
+
 def padded(values: Sequence[T]) -> list[T]:
     """`values` with its last one repeated up to the next power of two, for an `IN (…)` list: a
     handful of statement texts then serve every batch size (repeats change nothing in `IN`)."""
@@ -279,9 +283,10 @@ def insert_statements(
     `ON CONFLICT ("key") DO NOTHING`; `returning` lists columns to read back (rows skipped by the
     conflict clause return nothing, so match results by a natural key, never by position).
 
-    Rows go in statements of a power-of-two count each (29 rows: 16 + 8 + 4 + 1), in their order.
-    SQLite (and asyncpg) keep prepared statements by their text in a small cache: with one text per
-    batch size, every batch was parsed anew, which cost about as much as running it.
+    On SQLite rows go in statements of a power-of-two count each (29 rows: 16 + 8 + 4 + 1), in their
+    order: SQLite keeps prepared statements by their text in a small cache, and with one text per batch
+    size every batch was parsed anew, which cost about as much as running it. On PostgreSQL, where each
+    statement is a round trip, in as few statements as the parameter limit allows.
     """
     if not rows:
         return []
@@ -316,8 +321,11 @@ def insert_statements(
     statements: list[Statement] = []
     for shape, values in runs:
         largest = 1 << ((MAX_PARAMETERS // shape.width).bit_length() - 1)
+        # PostgreSQL: each statement is a round trip inside the transaction, which costs more there than
+        # parsing a new text: as few statements as the parameter limit allows.
+        sizes = bucket_sizes(len(values), largest) if dialect != "postgres" else _as_few_as(len(values), largest)
         offset = 0
-        for size in bucket_sizes(len(values), largest):
+        for size in sizes:
             chunk = list(itertools.chain.from_iterable(values[offset : offset + size]))
             statements.append((shape.head + _groups_text(dialect, size, shape.width) + tail, chunk))
             offset += size

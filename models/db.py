@@ -17,6 +17,12 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 log = logging.getLogger(__name__)
 MODEL_MODULES = ["models.entities", "models.jobs", "models.qr"]
+# Indexes earlier versions created that nothing reads any more: every insert paid for them.
+OBSOLETE_INDEXES = (
+    "idx_inbound_mes_sender_45da77",  # inbound_message (sender)
+    "idx_inbound_mes_status_d32ae7",  # inbound_message (status): (status, processed_at) serves
+    "idx_case_event_created_d27d34",  # case_event (created_at): (case_id, created_at) serves
+)
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 
 
@@ -55,7 +61,10 @@ async def init_db(url: str, *, create_tables: bool = True, background_checkpoint
         _enable_global_fallback=True,
     )
     if create_tables:
-        await Tortoise.generate_schemas(safe=True)
+        await Tortoise.generate_schemas(safe=True)  # new tables and indexes (IF NOT EXISTS)
+        client = Tortoise.get_connection("default")
+        for index in OBSOLETE_INDEXES:
+            await client.execute_script(f'DROP INDEX IF EXISTS "{index}"')
 
 
 async def close_db() -> None:

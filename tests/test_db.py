@@ -82,3 +82,25 @@ async def test_a_cases_messages_and_timeline_are_found_by_index_not_by_reading_e
             assert "TEMP B-TREE" not in details, (sql, details)  # read in order, not sorted afterwards
     finally:
         await close_db()
+
+
+async def test_a_database_from_an_earlier_version_gets_the_new_indexes_and_loses_the_unused_ones(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite://{tmp_path / 'upgrade.sqlite3'}"
+    await init_db(url)
+    try:  # as an earlier version left it
+        client = InboundMessage._meta.db
+        await client.execute_script('DROP INDEX "idx_case_messag_case_id_3faf5e"')
+        await client.execute_script('CREATE INDEX "idx_inbound_mes_sender_45da77" ON "inbound_message" ("sender")')
+        await client.execute_script('CREATE INDEX "idx_case_event_created_d27d34" ON "case_event" ("created_at")')
+    finally:
+        await close_db()
+    await init_db(url)
+    try:
+        rows = await InboundMessage._meta.db.execute_query_dict("SELECT name FROM sqlite_master WHERE type = 'index'")
+        names = {row["name"] for row in rows}
+        assert "idx_case_messag_case_id_3faf5e" in names
+        assert not names & {"idx_inbound_mes_sender_45da77", "idx_case_event_created_d27d34"}
+    finally:
+        await close_db()
