@@ -54,6 +54,7 @@ class _Column:
     per_call_default: bool  # the default is "now": one moment for the whole statement
     omittable: bool  # nullable, default None, no database default: left out, the column is NULL anyway
     is_datetime: bool
+    pg_type: str  # the column's PostgreSQL type, for `unnest($1::<type>[])`
 
 
 def _converter(model: type[Model], field: Field) -> Callable[[Any], Any]:
@@ -144,6 +145,7 @@ def _columns(model: type[Model]) -> tuple[_Column, ...]:
                 per_call,
                 omittable,
                 isinstance(field, DatetimeField),
+                field.get_for_dialect("postgres", "SQL_TYPE"),
             )
         )
     return tuple(columns)
@@ -197,11 +199,13 @@ def _compiled_builder(
     namespace: dict[str, Any] = {}
     parts = []
     names = []
+    types = []
     constant_columns: list[_Column] = []
     for index, column in enumerate(_columns(model)):
         if column.name not in present and column.omittable:
             continue
         names.append(quote(column.column))
+        types.append(column.pg_type)
         to_db = _sqlite_datetime(column.to_db) if dialect == "sqlite" and column.is_datetime else column.to_db
         if column.name in present:
             value = f"row[{column.name!r}]"
@@ -219,7 +223,12 @@ def _compiled_builder(
             constant_columns.append(column)
     source = f"def build(row, constants):\n    return [{', '.join(parts)}]\n"
     exec(source, namespace)  # the names in it are our own models' field names, never input
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) VALUES "
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) "
+    if dialect == "postgres":  # one array parameter per column: the same text for any number of rows
+        arrays = ", ".join(f"${number}::{sql_type}[]" for number, sql_type in enumerate(types, start=1))
+        head += f"SELECT * FROM unnest({arrays})"
+    else:
+        head += "VALUES "
     return namespace["build"], tuple(constant_columns), head, len(names)
 
 
@@ -258,10 +267,6 @@ def bucket_sizes(count: int, largest: int) -> list[int]:
     return sizes
 
 
-def _as_few_as(count: int, largest: int) -> list[int]:
-    return [min(largest, count - offset) for offset in range(0, count, largest)]
-
-
 def padded(values: Sequence[T]) -> list[T]:
     """`values` with its last one repeated up to the next power of two, for an `IN (…)` list: a
     handful of statement texts then serve every batch size (repeats change nothing in `IN`)."""
@@ -286,7 +291,8 @@ def insert_statements(
     On SQLite rows go in statements of a power-of-two count each (29 rows: 16 + 8 + 4 + 1), in their
     order: SQLite keeps prepared statements by their text in a small cache, and with one text per batch
     size every batch was parsed anew, which cost about as much as running it. On PostgreSQL, where each
-    statement is a round trip, in as few statements as the parameter limit allows.
+    statement is a round trip (and asyncpg prepares each new text first), one statement for any number of
+    rows: `INSERT … SELECT * FROM unnest($1::varchar(32)[], $2::int[], …)`, one array per column.
     """
     if not rows:
         return []
@@ -320,12 +326,12 @@ def insert_statements(
         built.append(shape.build(row))
     statements: list[Statement] = []
     for shape, values in runs:
+        if dialect == "postgres":  # columns as arrays: one statement (one round trip) for any number of rows
+            statements.append((shape.head + tail, [list(column) for column in zip(*values, strict=True)]))
+            continue
         largest = 1 << ((MAX_PARAMETERS // shape.width).bit_length() - 1)
-        # PostgreSQL: each statement is a round trip inside the transaction, which costs more there than
-        # parsing a new text: as few statements as the parameter limit allows.
-        sizes = bucket_sizes(len(values), largest) if dialect != "postgres" else _as_few_as(len(values), largest)
         offset = 0
-        for size in sizes:
+        for size in bucket_sizes(len(values), largest):
             chunk = list(itertools.chain.from_iterable(values[offset : offset + size]))
             statements.append((shape.head + _groups_text(dialect, size, shape.width) + tail, chunk))
             offset += size
@@ -334,9 +340,6 @@ def insert_statements(
 
 @functools.lru_cache(maxsize=512)
 def _groups_text(dialect: str, rows: int, width: int) -> str:
-    if dialect == "postgres":
-        return ", ".join(
-            "(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")" for row in range(rows)
-        )
+    """`(?, ?), (?, ?)` for SQLite (PostgreSQL takes arrays, see `_compiled_builder`)."""
     group = "(" + ", ".join("?" * width) + ")"
     return ", ".join([group] * rows)
