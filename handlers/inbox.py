@@ -362,16 +362,18 @@ class Inbox:
             }
             for key, arrival in firsts.items()
         }
-        # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it. Padded
-        # to a power of two rows (the last one repeated, which the conflict clause skips) so that it stays
-        # one statement of one of a few shapes (models/bulk.py splits other row counts).
+        # One statement, atomic and committed on its own: no BEGIN/COMMIT round trips around it. On SQLite
+        # padded to a power of two rows (the last one repeated, which the conflict clause skips) so that it
+        # stays one statement of one of a few shapes (models/bulk.py splits other row counts there).
         connection = InboundMessage._meta.db
+        dialect = connection.capabilities.dialect
+        values = list(rows.values())
         inserted = await run_plan(
             connection,
             insert_plan(
-                connection.capabilities.dialect,
+                dialect,
                 InboundMessage,
-                padded(list(rows.values())),
+                padded(values) if dialect == "sqlite" else values,
                 returning=("id", "dedupe_key"),
                 on_conflict='ON CONFLICT ("dedupe_key") DO NOTHING',
             ),

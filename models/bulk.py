@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,8 @@ from tortoise.models import Model
 from models.timeutil import now
 
 T = TypeVar("T")
-MAX_PARAMETERS = 30_000  # SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535
+_LENGTH = re.compile(r"\(\d+\)$")
+MAX_PARAMETERS = 30_000  # SQLite allows 32,766 bound parameters per statement
 
 
 def quote(name: str) -> str:
@@ -158,7 +160,7 @@ RowBuilder = Callable[[dict[str, Any]], list[Any]]
 class _Shape:
     """The INSERT head for one set of keys and how to turn such a row into its values."""
 
-    head: str  # INSERT INTO "t" ("a", "b") VALUES
+    head: str  # INSERT INTO "t" ("a", "b") VALUES  (PostgreSQL: … SELECT * FROM unnest(…))
     width: int
     build: RowBuilder
 
@@ -225,7 +227,11 @@ def _compiled_builder(
     exec(source, namespace)  # the names in it are our own models' field names, never input
     head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)}) "
     if dialect == "postgres":  # one array parameter per column: the same text for any number of rows
-        arrays = ", ".join(f"${number}::{sql_type}[]" for number, sql_type in enumerate(types, start=1))
+        # VARCHAR without its length: an explicit cast to VARCHAR(n) cuts a longer value silently, a plain
+        # VARCHAR leaves the column's own limit to refuse it.
+        arrays = ", ".join(
+            f"${number}::{_LENGTH.sub('', sql_type)}[]" for number, sql_type in enumerate(types, start=1)
+        )
         head += f"SELECT * FROM unnest({arrays})"
     else:
         head += "VALUES "
