@@ -250,7 +250,6 @@ class Inbox:
         self._slow_senders: Counter[str] = Counter()
         self._sender_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.gather_s = gather_s
-        self.gather_count = gather_count
         self._storing = _BatchQueue[_Arrival](
             "store", max_batch, self._store_or_fail, self._gather_time, min(gather_count, max_batch)
         )
@@ -293,7 +292,7 @@ class Inbox:
         A batch costs two transactions and two trips to the database thread whatever its size; at 500
         callbacks/s the batches held one or two callbacks and those fixed costs took most of a core (with a
         few milliseconds to gather: about a third less). It goes as soon as `gather_count` are waiting."""
-        if waiting >= min(self.gather_count, self.max_batch) or not self.busy():
+        if waiting >= self._storing.enough or not self.busy():
             return 0.0
         return self.gather_s
 

@@ -168,20 +168,27 @@ class _Shape:
 def _shape(model: type[Model], present: frozenset[str], dialect: str) -> _Shape:
     """Columns absent from `present` get their defaults, converted once: a "now" default once per call,
     any other once per process (converted defaults are plain text, numbers or NULL)."""
-    compiled, constant_columns, head, width = _compiled_builder(model, present, dialect)
-    if not any(column.per_call_default for column in constant_columns):
-        return _lasting_shape(model, present, dialect)
-    moment = now()
-    constants = [
-        column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns
-    ]
-    return _Shape(head, width, functools.partial(compiled, constants=constants))
+    compiled = _compiled_builder(model, present, dialect)
+    if any(column.per_call_default for column in compiled[1]):
+        return _built_shape(*compiled, now())
+    return _lasting_shape(model, present, dialect)
 
 
 @functools.cache
 def _lasting_shape(model: type[Model], present: frozenset[str], dialect: str) -> _Shape:
-    compiled, constant_columns, head, width = _compiled_builder(model, present, dialect)
-    constants = [column.to_db(column.default()) for column in constant_columns]
+    return _built_shape(*_compiled_builder(model, present, dialect), None)
+
+
+def _built_shape(
+    compiled: Callable[..., list[Any]],
+    constant_columns: tuple[_Column, ...],
+    head: str,
+    width: int,
+    moment: datetime | None,
+) -> _Shape:
+    constants = [
+        column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns
+    ]
     return _Shape(head, width, functools.partial(compiled, constants=constants))
 
 
@@ -274,8 +281,9 @@ def bucket_sizes(count: int, largest: int) -> list[int]:
 
 
 def padded(values: Sequence[T]) -> list[T]:
-    """`values` with its last one repeated up to the next power of two, for an `IN (…)` list: a
-    handful of statement texts then serve every batch size (repeats change nothing in `IN`)."""
+    """`values` with its last one repeated up to the next power of two, for a statement whose text
+    should not depend on the batch size (an `IN (…)` list, where repeats change nothing, or rows an
+    `ON CONFLICT DO NOTHING` skips when repeated): a handful of texts then serve every batch size."""
     size = 1 << max(0, (len(values) - 1).bit_length())
     return [*values, *([values[-1]] * (size - len(values)))] if values else []
 
@@ -339,13 +347,13 @@ def insert_statements(
         offset = 0
         for size in bucket_sizes(len(values), largest):
             chunk = list(itertools.chain.from_iterable(values[offset : offset + size]))
-            statements.append((shape.head + _groups_text(dialect, size, shape.width) + tail, chunk))
+            statements.append((shape.head + _groups_text(size, shape.width) + tail, chunk))
             offset += size
     return statements
 
 
 @functools.lru_cache(maxsize=512)
-def _groups_text(dialect: str, rows: int, width: int) -> str:
+def _groups_text(rows: int, width: int) -> str:
     """`(?, ?), (?, ?)` for SQLite (PostgreSQL takes arrays, see `_compiled_builder`)."""
     group = "(" + ", ".join("?" * width) + ")"
     return ", ".join([group] * rows)
