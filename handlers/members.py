@@ -57,10 +57,18 @@ async def member_sender(event: ChatEvent | CitizenEvent) -> dict[str, Any] | Non
     return {"member": person.member}
 
 
+async def open_service_window(event: ChatEvent | CitizenEvent) -> None:
+    """A member writing through the official account opens its 48-hour customer-service window, as a
+    citizen's message does: what we send them next goes as a customer-service message, not a template."""
+    if isinstance(event, CitizenEvent) and event.kind == "message":
+        await Citizen.filter(openid=event.sender).update(last_inbound_at=event.created_at, window_sends=0)
+
+
 @router.handler(member_sender, command_filter(VERBS))
 async def handle_member_command(
-    command: CommandLine, member: Member, redis: aioredis.Redis, settings: Settings
+    event: ChatEvent | CitizenEvent, command: CommandLine, member: Member, redis: aioredis.Redis, settings: Settings
 ) -> Reply:
+    await open_service_window(event)
     try:
         return Reply(await run_member_command(command, member, redis, settings))
     except CommandError as exc:
@@ -92,6 +100,7 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
 
 @router.handler(member_sender)
 async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Reply:
+    await open_service_window(event)
     return Reply(f"没有听懂「{excerpt(event_text(event) or '', 30)}」。\n{help_text()}")
 
 
@@ -148,7 +157,8 @@ async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
             return Reply("绑定码无效或已过期，请向政协办公室重新索取。")
         citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
         citizen.member = bind.member
-        await citizen.save(update_fields=["member_id"])
+        citizen.last_inbound_at, citizen.window_sends = event.created_at, 0  # the message opens the window
+        await citizen.save(update_fields=["member_id", "last_inbound_at", "window_sends"])
     return Reply(f"{bind.member.name}委员，您好！绑定成功。今后交办给您的件会发到这里。\n{help_text()}")
 
 

@@ -201,6 +201,25 @@ async def test_a_bound_member_past_48_hours_gets_a_template_worded_for_a_member(
     assert "平价窗口" in reply.text
 
 
+async def test_a_bound_members_own_message_reopens_the_customer_service_window(stack: Stack) -> None:
+    bind = await create_bind_code("m-zhao")
+    oa = stack.citizen()
+    await oa.text("o-zhao-back", f"绑定 {bind.code}")
+    first = await new_case(stack, "o-c6c", "园区路灯不亮", point="hz-ent-1")
+    await say(stack, "lisi", f"派 {first.code} 赵六")
+    await stack.run_jobs()
+    assert [m.channel for m in stack.platform.sent_to("o-zhao-back")] == ["custom"]  # the binding opened it
+    await Citizen.filter(openid="o-zhao-back").update(last_inbound_at=now() - timedelta(hours=50))
+    mine = await oa.text("o-zhao-back", "我的")  # the member writes again: a new 48-hour window
+    assert first.code in mine.reply["Content"]
+    second = await new_case(stack, "o-c6d", "园区班车太少", point="hz-ent-1")
+    await say(stack, "lisi", f"派 {second.code} 赵六")
+    await stack.run_jobs()
+    latest = stack.platform.sent_to("o-zhao-back")[-1]
+    assert second.code in latest.text
+    assert latest.channel == "custom"
+
+
 async def test_merged_cases_get_the_target_reply_and_transfer_then_staff_reply(stack: Stack) -> None:
     first = await new_case(stack, "o-c7", "医院停车难")
     second = await new_case(stack, "o-c8", "医院停车位太少")
