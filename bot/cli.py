@@ -59,15 +59,17 @@ async def _serve(config: Config, demo: bool) -> None:
     from bot.app import create_app
 
     runners: list[web.AppRunner] = []
+    # One setting for both sites: the simulator polls the fake platform several times a second, and
+    # with aiohttp's default access log those lines would bury everything else the server prints.
+    access_log = logging.getLogger("aiohttp.access") if config.server.access_log else None
     if demo:
         from bot.fake_platform import FakePlatform, create_fake_platform
 
         platform = FakePlatform.for_config(config, callback_base_url=config.server.public_base_url)
-        fake_runner = web.AppRunner(create_fake_platform(platform))
+        fake_runner = web.AppRunner(create_fake_platform(platform), access_log=access_log)
         await fake_runner.setup()
         await web.TCPSite(fake_runner, config.simulator.host, config.simulator.port).start()
         runners.append(fake_runner)
-    access_log = logging.getLogger("aiohttp.access") if config.server.access_log else None
     app_runner = web.AppRunner(create_app(config), handle_signals=False, access_log=access_log)
     await app_runner.setup()
     await web.TCPSite(app_runner, config.server.host, config.server.port).start()

@@ -104,6 +104,12 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
         server.terminate()
         await asyncio.wait_for(server.wait(), 20)
     assert server.returncode == 0 or server.returncode == -15
+    assert server.stdout is not None
+    printed = (await server.stdout.read()).decode()
+    assert "码上商 serving on" in printed
+    # The simulator polled the fake platform all along: with the access log off (the default), none of
+    # that buries what the server prints.
+    assert "aiohttp.access" not in printed, printed[-2000:]
 
 
 async def test_a_bad_setting_stops_the_start_with_one_line(demo_env: dict[str, str]) -> None:
