@@ -176,6 +176,9 @@ class FakePlatform:
         """Forget every call, message, token, fault and user interaction; keep the configuration."""
         self.calls = []
         self.messages = []
+        # Message and call indexes start again from 0: a reader that remembers the last index it saw
+        # (the simulator) tells a restart or a reset by this changing.
+        self.generation = secrets.token_hex(4)
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._current_token: dict[tuple[str, str], str] = {}
@@ -754,7 +757,8 @@ async def _control_messages(request: web.Request) -> web.Response:
     selected = [
         m.to_json() for m in state.messages if m.index > after and (recipient is None or m.recipient == recipient)
     ]
-    return web.json_response({"messages": selected, "last": selected[-1]["index"] if selected else after})
+    last = selected[-1]["index"] if selected else after
+    return web.json_response({"messages": selected, "last": last, "generation": state.generation})
 
 
 async def _control_body(request: web.Request) -> dict[str, Any]:
@@ -895,6 +899,7 @@ class FakePlatformControl:
         self._session = session
         self._base = base_url.rstrip("/") + CONTROL_PREFIX
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.generation: str | None = None  # of the platform's record, as of the last `messages()`
 
     async def _get(self, path: str, **params: str) -> dict[str, Any]:
         async with self._session.get(self._base + path, params=params, timeout=self._timeout) as resp:
@@ -914,7 +919,9 @@ class FakePlatformControl:
 
     async def messages(self, recipient: str | None = None, after: int = -1) -> list[dict[str, Any]]:
         path = "/messages" if recipient is None else f"/messages/{recipient}"
-        return list((await self._get(path, after=str(after)))["messages"])
+        answer = await self._get(path, after=str(after))
+        self.generation = answer.get("generation")
+        return list(answer["messages"])
 
     async def fail(
         self,

@@ -67,6 +67,7 @@ class Simulator:
         self.seen_group_index = -1
         self.session_start_index: int | None = None
         self.seen_by: dict[str, int] = {}
+        self.generation: str | None = None  # the fake platform's record we are reading (see notice_restart)
         self._media_ids = itertools.count(1)
         self.last_code = ""
 
@@ -84,6 +85,7 @@ class Simulator:
         """(Re)introduce ourselves; a new identity sees what reached it since the simulator started."""
         if self.session_start_index is None:
             everything = await self.control.messages()
+            self.generation = self.control.generation
             self.session_start_index = max((m["index"] for m in everything), default=-1)
             self.seen_group_index = self.session_start_index
         self.seen_index = self.seen_by.setdefault(self.me, self.session_start_index)
@@ -104,7 +106,9 @@ class Simulator:
     async def show_pushed(self, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
         while True:
-            messages = [m for m in await self.control.messages(self.me) if m["index"] > self.seen_index]
+            pushed = await self.control.messages(self.me)
+            self.notice_restart()
+            messages = [m for m in pushed if m["index"] > self.seen_index]
             for message in messages:
                 self.seen_index = max(self.seen_index, message["index"])
                 self.seen_by[self.me] = self.seen_index
@@ -119,6 +123,17 @@ class Simulator:
             if messages or group or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.25)
+
+    def notice_restart(self) -> None:
+        """The service (and its fake platform) restarted: its message numbers start again from 0, so
+        what we had seen says nothing any more; show everything that reached us since."""
+        if self.control.generation == self.generation:
+            return
+        if self.generation is not None:
+            self.say("  （服务刚刚重新启动；之后收到的消息照常显示）")
+        self.generation = self.control.generation
+        self.session_start_index = self.seen_index = self.seen_group_index = -1
+        self.seen_by = {}
 
     async def handle(self, line: str) -> bool:
         """Run one line; False means quit."""

@@ -138,3 +138,37 @@ async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     code, output = await run_cli(demo_env, "member", "bind-code", "m-nobody")
     assert code == 2
     assert "m-nobody" in output
+
+
+async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_restarts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from bot.cli import demo_config
+    from bot.config import load_config
+    from bot.fake_platform import FakePlatform, create_fake_platform
+    from bot.simulator import Simulator
+
+    config = demo_config(load_config(None, environ={}))
+    platform = FakePlatform.for_config(config)
+    server = TestServer(create_fake_platform(platform))
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            simulator = Simulator(config, session, "o-sim", "safe", str(server.make_url("")))
+            for number in range(3):
+                platform._deliver("custom", "o-sim", "oa", "text", f"旧消息{number}", {})
+            await simulator.start()  # what came before the simulator started is not shown
+            platform._deliver("custom", "o-sim", "oa", "text", "重启前的消息", {})
+            await simulator.show_pushed(wait_s=0)
+            platform.reset()  # the service restarted: a new record, numbered from 0 again
+            platform._deliver("custom", "o-sim", "oa", "text", "重启后的第一条", {})
+            await simulator.show_pushed(wait_s=0)
+    finally:
+        await server.close()
+    shown = capsys.readouterr().out
+    assert "旧消息" not in shown
+    assert "重启前的消息" in shown
+    assert "服务刚刚重新启动" in shown
+    assert "重启后的第一条" in shown
