@@ -216,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "qr":
         from bot.qr_cli import run_qr
 
+        if getattr(args, "demo", False):
+            config = demo_config(config)
+        elif (args.qr_command in ("make", "poster") and not getattr(args, "url", None)) and (
+            demo := [key for key in demo_credentials(config) if key.startswith(("wechat.", "miniprogram."))]
+        ):
+            print(
+                f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
+                "talking to the real WeChat; set the real values, or add --demo to ask the fake platform of "
+                "a running `mashang serve --demo` (e.g. mashang qr make --demo hz-hospital-1)",
+                file=sys.stderr,
+            )
+            return 2
+
         return asyncio.run(run_qr(config, args))
     parser.error(f"unknown command {args.command}")
     return 2

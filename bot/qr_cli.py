@@ -53,6 +53,14 @@ def _seconds(text: str) -> int:
     return int(value)
 
 
+def _add_demo_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="ask the fake WeChat platform of a running `mashang serve --demo` instead of the real WeChat",
+    )
+
+
 def add_qr_parser(commands: Any) -> None:
     """Add `qr` and its actions to the `mashang` sub-command parsers."""
     qr = commands.add_parser("qr", help="contact points' QR codes and posters, revocation, scan figures")
@@ -80,6 +88,7 @@ def add_qr_parser(commands: Any) -> None:
     )
     make.add_argument("--out", default=DEFAULT_CODES_DIR, help=f"folder for files (default {DEFAULT_CODES_DIR})")
     make.add_argument("--url", help="with --kind url and no keys: a plain QR code of this URL")
+    _add_demo_flag(make)
 
     poster = actions.add_parser("poster", help="printable posters (A4/A5, PNG 300 dpi or PDF)")
     poster.add_argument("keys", nargs="*", metavar="KEY", help="contact point keys")
@@ -99,6 +108,7 @@ def add_qr_parser(commands: Any) -> None:
         help=f"where mini-program code PNGs are kept (default {DEFAULT_CODES_DIR})",
     )
     poster.add_argument("--workers", type=int, default=2, help="rendering workers (default 2)")
+    _add_demo_flag(poster)
 
     revoke = actions.add_parser("revoke", help="stop contact points: their codes then get a polite notice")
     revoke.add_argument("keys", nargs="+", metavar="KEY", help="contact point keys")

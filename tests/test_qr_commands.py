@@ -482,3 +482,30 @@ api_base_url = "{fake}/wechat"
         assert "未知联系点 (unknown contact point): no-such" in captured.err
         assert "合计" in captured.out
         assert "已停用" in captured.out
+
+
+def test_qr_make_with_the_demo_configuration_asks_for_demo_and_then_uses_the_fake_platform(
+    tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import demo_config
+    from bot.config import load_config
+
+    monkeypatch.chdir(tmp_path)  # no config.toml here: the example's demo values, as after `make run`
+    monkeypatch.setenv("MASHANG_DATABASE_URL", f"sqlite://{tmp_path / 'demo.sqlite3'}")
+    monkeypatch.setenv("MASHANG_REDIS_URL", redis_url)
+    monkeypatch.setenv("MASHANG_REDIS_KEY_PREFIX", f"test-demo-qr-{uuid.uuid4().hex[:8]}:")
+    roster = str(Path(__file__).parent.parent / "roster.example.toml")
+    assert main(["roster", "import", roster]) == 0
+    # The demo credentials would go to the real WeChat: refused at once, saying what to do.
+    assert main(["qr", "make", "hz-hospital-1"]) == 2
+    refused = capsys.readouterr().err
+    assert "wechat.app_secret" in refused
+    assert "--demo" in refused
+    assert main(["qr", "stats"]) == 0  # nothing here talks to WeChat: no refusal
+    # --demo: the fake platform of `mashang serve --demo`, found on the [simulator] port.
+    platform = FakePlatform.for_config(demo_config(load_config(None)))
+    with fake_platform_thread(platform) as fake:
+        monkeypatch.setenv("MASHANG_SIMULATOR_PORT", fake.rsplit(":", 1)[1])
+        assert main(["qr", "make", "--demo", "hz-hospital-1"]) == 0
+    assert len(platform.calls_to("/cgi-bin/qrcode/create")) == 1
+    assert "hz-hospital-1" in capsys.readouterr().out
