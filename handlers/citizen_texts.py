@@ -67,11 +67,24 @@ def case_follow_up(code: str, message_count: int) -> str:
     return f"已收到您的补充内容，已并入诉求 {code}（共 {message_count} 条）。"
 
 
-def case_status(code: str, state_zh: str, where: str | None, last_reply: str | None, created: datetime) -> str:
-    place = f"（{where}）" if where else ""
-    text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}。"
+def case_status(
+    code: str,
+    state_zh: str,
+    where: str | None,
+    last_reply: str | None,
+    created: datetime,
+    merged_into: tuple[str, str] | None = None,
+) -> str:
+    """`merged_into`: (code, state) of the case this one was merged into, whose reply the citizen gets."""
+    place = f"（{where}）" if where else " "
+    text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}"
+    if merged_into:
+        text += f"（与编号 {merged_into[0]} 合并办理，该件当前状态：{merged_into[1]}）"
+    text += "。"
     if last_reply:
         text += f"\n最新答复：{last_reply}"
+    elif merged_into:
+        text += "\n合并办理的答复会发给您，请耐心等待。"
     elif state_zh in {"不予受理", "已并案", "已办结"}:
         text += "\n如有新的情况，欢迎直接留言。"
     else:

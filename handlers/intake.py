@@ -167,7 +167,15 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
     if case is None:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None
-    return Reply(texts.case_status(case.code, case.state_zh, where, case.last_reply, case.created_at), case_id=case.id)
+    last_reply, merged_into = case.last_reply, None
+    if case.state == CaseState.MERGED and case.merged_into_id is not None:
+        # The merged case is answered through the one it joined (its citizens get that reply too).
+        target = await Case.get_or_none(id=case.merged_into_id)
+        if target is not None:
+            merged_into = (target.code, target.state_zh)
+            last_reply = last_reply or target.last_reply
+    text = texts.case_status(case.code, case.state_zh, where, last_reply, case.created_at, merged_into)
+    return Reply(text, case_id=case.id)
 
 
 @router.handler(my_cases_command)

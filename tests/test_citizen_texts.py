@@ -37,3 +37,13 @@ def test_a_committee_with_other_service_levels_promises_those() -> None:
     assert "3个工作日内交办" in texts.greeting_for_contact_point("湖州市第一中学", settings)
     hours = settings_with("12h", "14d")
     assert "12小时内交办、2周内答复" in texts.greeting_general(hours)
+
+
+def test_a_status_without_a_contact_point_keeps_the_code_apart_from_the_text() -> None:
+    from datetime import UTC, datetime
+
+    created = datetime(2026, 11, 30, 2, 5, tzinfo=UTC)
+    status = texts.case_status("MS26113000022", "已受理", None, None, created)
+    assert status.startswith("编号 MS26113000022 于11月30日 10:05受理，当前状态：已受理。")
+    placed = texts.case_status("MS26113000022", "已受理", "湖州市中心医院", None, created)
+    assert placed.startswith("编号 MS26113000022（湖州市中心医院）于11月30日 10:05受理")

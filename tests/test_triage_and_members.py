@@ -224,8 +224,15 @@ async def test_merged_cases_get_the_target_reply_and_transfer_then_staff_reply(s
     first = await new_case(stack, "o-c7", "医院停车难")
     second = await new_case(stack, "o-c8", "医院停车位太少")
     assert "已将" in await say(stack, "lisi", f"并 {second.code} {first.code}")
+    citizen = stack.citizen()
+    status = (await citizen.text("o-c8", second.code)).reply["Content"]
+    assert f"当前状态：已并案（与编号 {first.code} 合并办理，该件当前状态：待分拣）" in status
+    assert "合并办理的答复会发给您" in status
     assert "转交市卫生健康委员会" in await say(stack, "lisi", f"转 {first.code} d-health 请一周内反馈")
     await say(stack, "lisi", f"答 {first.code} 卫健委：医院将新增200个停车位")
+    status = (await citizen.text("o-c8", second.code)).reply["Content"]
+    assert first.code in status
+    assert "最新答复：卫健委：医院将新增200个停车位" in status
     await stack.run_jobs()
     assert "200个停车位" in stack.platform.sent_to("o-c7")[-1].text
     merged_texts = [m.text for m in stack.platform.sent_to("o-c8")]
