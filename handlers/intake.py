@@ -168,9 +168,10 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None
     last_reply, merged_into = case.last_reply, None
-    if case.state == CaseState.MERGED and case.merged_into_id is not None:
+    target_id: int | None = case.merged_into_id  # type: ignore[attr-defined]
+    if case.state == CaseState.MERGED and target_id is not None:
         # The merged case is answered through the one it joined (its citizens get that reply too).
-        target = await Case.get_or_none(id=case.merged_into_id)
+        target = await Case.get_or_none(id=target_id)
         if target is not None:
             merged_into = (target.code, target.state_zh)
             last_reply = last_reply or target.last_reply
