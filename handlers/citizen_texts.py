@@ -92,6 +92,10 @@ def case_status(
     return text
 
 
+def citizen_help() -> str:
+    return f"您好！{HOW_TO}\n发送查询编号可查看办理进度；发送「我的」可查看您提交过的全部诉求。"
+
+
 def code_not_found(code: str) -> str:
     return f"未找到编号为 {code} 的诉求，请核对编号后再试。发送「我的」可查看您提交过的全部诉求。"
 

@@ -53,6 +53,20 @@ def my_cases_command(event: CitizenEvent) -> bool:
     return is_text(event) and event.text.strip().lower() in {"我的", "my", "我的诉求"}
 
 
+# A greeting or a call for help on its own says nothing to act on: it gets the how-to, not a case.
+_HELP_WORDS = frozenset(
+    {"帮助", "help", "菜单", "使用说明", "怎么用", "你好", "您好", "在吗", "在么", "在不在", "hi", "hello"}
+)
+_TRAILING_MARKS = " \t\r\n!！?？。.,，~～"
+
+
+def help_command(event: CitizenEvent) -> bool:
+    if not is_text(event):
+        return False
+    text = event.text.strip().lower()
+    return text in {"?", "？"} or text.rstrip(_TRAILING_MARKS) in _HELP_WORDS
+
+
 def is_case_message(event: CitizenEvent) -> bool:
     return event.kind == "message" and event.msg_type in CASE_MESSAGE_TYPES
 
@@ -71,6 +85,7 @@ def starts_a_case_outright(event: CitizenEvent, settings: Settings) -> bool:
     return not (
         tracking_code_query(event, settings)
         or my_cases_command(event)
+        or help_command(event)
         or loop.parse_survey_answer(event.text) is not None
         or members.bind_command(event) is not None
     )
@@ -191,6 +206,12 @@ async def handle_my_cases(event: CitizenEvent) -> Reply:
         for index, case in enumerate(cases, start=1)
     ]
     return Reply(texts.my_cases(lines, total))
+
+
+@router.handler(help_command)
+async def handle_help(event: CitizenEvent) -> Reply:
+    await get_citizen(event, touch_window=True)
+    return Reply(texts.citizen_help())
 
 
 @router.handler(is_case_message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -232,6 +233,20 @@ async def test_status_query_my_cases_and_other_peoples_codes(stack: Stack) -> No
     assert other_code not in mine
     # Status queries are not cases.
     assert await Case.filter(citizen__openid="o-gina").count() == 1
+
+
+async def test_a_greeting_or_a_call_for_help_gets_the_how_to_and_makes_no_case(stack: Stack) -> None:
+    citizen = stack.citizen()
+    for text in ("你好", "您好！", "帮助", "？", "Hello"):
+        answer = reply_text(await citizen.text("o-ivy", text))
+        assert "请直接发送文字、图片、语音或位置" in answer, text
+        assert re.search(r"MS\d{11}", answer) is None, text  # no tracking code: no case
+    assert await Case.filter(citizen__openid="o-ivy").count() == 0
+    # With a case open, "帮助" is still help, not a follow-up added to the case.
+    code = code_in(reply_text(await citizen.text("o-ivy", "你好，小区门口的路灯坏了一个月了")))
+    assert "请直接发送" in reply_text(await citizen.text("o-ivy", "帮助"))
+    assert await CaseMessage.filter(case__code=code).count() == 1
+    assert await Case.filter(citizen__openid="o-ivy").count() == 1
 
 
 async def test_slow_handling_answers_success_and_the_reply_goes_through_the_outbox(stack: Stack) -> None:
