@@ -158,8 +158,8 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         .prefetch_related("member")
     )
     overdue_reply_count = await Case.filter(state__in=OVERDUE_REPLY_STATES, reply_due_at__lt=moment).count()
-    overdue_assign = sum(1 for c in cases if c.assign_due_at and c.assign_due_at < moment)
-    lines = [f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign}+ 件），答复超期 {overdue_reply_count} 件"]
+    overdue_assign = await triage_queue.overdue_count(redis, settings, moment)
+    lines = [f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign} 件），答复超期 {overdue_reply_count} 件"]
     for case in cases:
         late = "【超期】" if case.assign_due_at and case.assign_due_at < moment else ""
         urgent = "【急】" if case.urgent else ""

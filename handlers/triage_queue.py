@@ -49,6 +49,17 @@ async def queue_size(redis: aioredis.Redis, settings: Settings) -> int:
     return int(await redis.zcard(queue_key(settings)))
 
 
+async def overdue_count(redis: aioredis.Redis, settings: Settings, moment: datetime) -> int:
+    """Untriaged cases past their assignment deadline, from the scores alone: normal cases score their
+    deadline (positive), urgent ones their deadline minus URGENT_BONUS (negative)."""
+    key, cutoff = queue_key(settings), moment.timestamp()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcount(key, 0, f"({cutoff}")
+        pipe.zcount(key, "-inf", f"({cutoff - URGENT_BONUS}")
+        normal, urgent = await pipe.execute()
+    return int(normal) + int(urgent)
+
+
 async def next_case_ids(redis: aioredis.Redis, settings: Settings, count: int) -> list[int]:
     members = await redis.zrange(queue_key(settings), 0, count - 1)
     return [int(str(m.decode() if isinstance(m, bytes) else m)) for m in members]

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.app import REDIS, SETTINGS
+from handlers import triage_queue
 from handlers.members import create_bind_code
 from models.entities import Case, CaseEvent, CaseState, Citizen, Member
 from models.jobs import Job, JobStatus
@@ -257,6 +258,19 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     assert calm.code in timeline
     assert "设置类别" in timeline
     assert "群众提交" in timeline
+
+
+async def test_the_queue_counts_every_overdue_case_not_only_the_ones_it_lists(stack: Stack) -> None:
+    cases = [await new_case(stack, f"o-late-{index}", f"第{index}件：路面破损") for index in range(13)]
+    redis, settings = stack.app[REDIS], stack.app[SETTINGS]
+    for index, case in enumerate(cases[:12]):  # twelve past their deadline, one of them urgent
+        case.assign_due_at = now() - timedelta(hours=1 + index)
+        case.urgent = index == 5
+        await case.save(update_fields=["assign_due_at", "urgent"])
+        await triage_queue.enqueue_case(redis, settings, case)
+    queue = await say(stack, "lisi", "待办")
+    assert "待分拣 13 件（其中已超期 12 件）" in queue
+    assert queue.count("【超期】") == 10  # ten listed, the count says how many there are
 
 
 async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:
