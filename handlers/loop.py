@@ -381,6 +381,9 @@ async def stats_text(member: Member | None = None) -> str:
             figures = await figures_since(month_start, contact_point=point)
             if figures.new_cases:
                 per_point.append((figures.new_cases, point.name, figures))
+        direct = await figures_since(month_start, contact_point_id__isnull=True)
+        if direct.new_cases:  # written without scanning a contact point's code first
+            per_point.append((direct.new_cases, "未经联系点（直接留言）", direct))
         if per_point:
             lines.append("本月各联系点：")
             for count, name, figures in sorted(per_point, key=lambda item: -item[0])[:10]:

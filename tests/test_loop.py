@@ -190,12 +190,14 @@ async def test_stats_in_the_triage_group(fast: Stack) -> None:
     await wait_and_run(fast, 0.4)
     await citizen_says(fast, "o-l7", "1")
     await new_case(fast, "o-l8", "医院食堂饭菜凉")
+    assert CODE.search(await citizen_says(fast, "o-l8b", "小区路灯坏了"))  # no code scanned first
     stats = await say(fast, "lisi", "统计")
-    assert "今日：新增 2 件" in stats
+    assert "今日：新增 3 件" in stats
     assert "按时交办 100%" in stats
     assert "回访率 100%" in stats
     assert "满意率 100%" in stats
     assert "湖州市中心医院：2 件" in stats
+    assert "未经联系点（直接留言）：1 件" in stats  # every new case is in the per-point figures
     member = await say(fast, "lisi", "统计 张三")
     assert "委员张三" in member
     assert "今日：新增 1 件" in member
