@@ -125,7 +125,9 @@ async def _member_bind_code(config: Config, member_key: str) -> int:
     finally:
         await close_db()
     print(f"委员 {bind.member.name}（{member_key}）的绑定码：{bind.code}")
-    expires = f"{bind.expires_at:%Y-%m-%d %H:%M} UTC"
+    from models.tracking import LOCAL_TZ
+
+    expires = f"北京时间 {bind.expires_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
     print(f"请委员在公众号里发送「绑定 {bind.code}」，{expires} 前有效，只能使用一次。")
     return 0
 

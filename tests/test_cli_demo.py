@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
@@ -135,6 +136,10 @@ async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     code, output = await run_cli(demo_env, "member", "bind-code", "m-zhao")
     assert code == 0, output
     assert re.search(r"绑定 \d{6}", output)
+    # Valid three days, said in Beijing time like every other time the service shows.
+    expires = (datetime.now(UTC) + timedelta(days=3)).astimezone(timezone(timedelta(hours=8)))
+    assert f"北京时间 {expires:%Y-%m-%d}" in output
+    assert "UTC" not in output
     code, output = await run_cli(demo_env, "member", "bind-code", "m-nobody")
     assert code == 2
     assert "m-nobody" in output
