@@ -53,10 +53,11 @@ class _Entry:
     def __init__(self, source: str, section: str, index: int, data: Any) -> None:
         self.source, self.section, self.index = source, section, index
         if not isinstance(data, dict):
-            raise RosterError(f"{source}: {section}[{index}]: must be a table")
+            raise RosterError(f"{source}: [[{section}]] #{index + 1}: must be a table")
         self.data = data
         key = data.get("key")
-        self.where = f"{source}: {section}[{index}]" + (f" (key {key!r})" if isinstance(key, str) else "")
+        # Counted from 1, as a person counts the [[section]] tables in the file.
+        self.where = f"{source}: [[{section}]] #{index + 1}" + (f" (key {key!r})" if isinstance(key, str) else "")
 
     def fail(self, name: str, why: str) -> RosterError:
         return RosterError(f"{self.where}: field '{name}' {why}")
@@ -187,7 +188,7 @@ def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]
         for member_key in values["member_keys"]:
             if member_key not in member_keys:
                 raise RosterError(
-                    f"{source}: contact_points[{index}] (key {key!r}): field 'members' names "
+                    f"{source}: [[contact_points]] #{index + 1} (key {key!r}): field 'members' names "
                     f"unknown member {member_key!r}"
                 )
     return parsed

@@ -35,17 +35,21 @@ async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[[members]]\nkey = "m-a"\n', "members[0] (key 'm-a'): field 'name' is missing"),
-        ('[[members]]\nkey = "M A"\nname = "x"\n', "members[0] (key 'M A'): field 'key' must match"),
+        ('[[members]]\nkey = "m-a"\n', "[[members]] #1 (key 'm-a'): field 'name' is missing"),
+        ('[[members]]\nkey = "M A"\nname = "x"\n', "[[members]] #1 (key 'M A'): field 'key' must match"),
+        (  # counted from 1: the second [[members]] table in the file
+            '[[members]]\nkey = "m-a"\nname = "x"\n[[members]]\nkey = "m-b"\n',
+            "[[members]] #2 (key 'm-b'): field 'name' is missing",
+        ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nkind = "mall"\n',
-            "contact_points[0] (key 'cp'): field 'kind' must be one of",
+            "[[contact_points]] #1 (key 'cp'): field 'kind' must be one of",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nmembers = ["m-ghost"]\n',
             "unknown member 'm-ghost'",
         ),
-        ('[[staff]]\nkey = "s"\nname = "x"\n', "staff[0] (key 's'): field 'wecom_userid' is missing"),
+        ('[[staff]]\nkey = "s"\nname = "x"\n', "[[staff]] #1 (key 's'): field 'wecom_userid' is missing"),
         ('[[members]]\nkey = "m"\nname = "x"\nphone = 1\n', "field 'phone' is not a known field"),
         ("[[shops]]\nkey = 'x'\n", "unknown section [[shops]]"),
         ("not toml = = ", "not valid TOML"),
