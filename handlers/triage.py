@@ -16,7 +16,7 @@ from handlers.masking import excerpt
 from handlers.people import Person, identify
 from handlers.routing import Router
 from handlers.settings import Settings
-from models.entities import Case, CaseEvent, CaseState, Staff
+from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
 from models.timeutil import now
 
@@ -201,6 +201,7 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
         + (f"，委员：{case.member.name}" if case.member else ""),
         f"内容：{await actions.first_content(case, 120)}",
     ]
+    who_is = await _actor_names([event.actor for event in events])
     for event in reversed(events):
         when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
@@ -212,12 +213,46 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
         else:
             what = _EVENT_ZH.get(event.kind, event.kind)
             if event.kind == "message.out":
-                what += f"（{event.detail.get('channel', '')}）"
+                channel = str(event.detail.get("channel", ""))
+                what += f"（{_CHANNEL_ZH.get(channel, channel)}）"
             if event.kind == "command":
                 what += f"：{excerpt(event.detail.get('line', ''), 40)}"
-        who = event.actor.split(":", 1)[0] if event.actor.startswith("citizen:") else event.actor
-        lines.append(f"{when} {who} {what}")
+        lines.append(f"{when} {who_is.get(event.actor, event.actor)} {what}")
     return "\n".join(lines)
+
+
+_CHANNEL_ZH = {
+    "custom": "客服消息",
+    "template": "模板消息",
+    "passive": "即时回复",
+    "triage_webhook": "分拣群",
+    "triage_appchat": "分拣群",
+    "wecom_text": "企业微信",
+    "wecom_markdown": "企业微信",
+}
+
+
+async def _actor_names(actors: list[str]) -> dict[str, str]:
+    """How the timeline names who did something: 群众, 工作人员李四, 委员张三, 系统."""
+    keys: dict[str, set[str]] = {"staff": set(), "member": set()}
+    for actor in actors:
+        kind, _, key = actor.partition(":")
+        if kind in keys:
+            keys[kind].add(key)
+    staff = {s.key: s.name for s in await Staff.filter(key__in=keys["staff"])} if keys["staff"] else {}
+    members = {m.key: m.name for m in await Member.filter(key__in=keys["member"])} if keys["member"] else {}
+    names = {}
+    for actor in actors:
+        kind, _, key = actor.partition(":")
+        if kind == "citizen":
+            names[actor] = "群众"
+        elif kind == "staff" and key in staff:
+            names[actor] = f"工作人员{staff[key]}"
+        elif kind == "member" and key in members:
+            names[actor] = f"委员{members[key]}"
+        elif actor == "system":
+            names[actor] = "系统"
+    return names
 
 
 def refusal_text() -> str:

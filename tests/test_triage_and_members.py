@@ -254,10 +254,15 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     queue = await say(stack, "lisi", "待办")
     assert "待分拣 2 件" in queue
     assert queue.index(hot.code) < queue.index(calm.code)
+    await say(stack, "lisi", f"派 {calm.code} 张三")
+    await stack.run_jobs()
     timeline = await say(stack, "lisi", f"查 {calm.code}")
     assert calm.code in timeline
-    assert "设置类别" in timeline
-    assert "群众提交" in timeline
+    assert "群众 群众提交" in timeline
+    assert "工作人员李四 设置类别" in timeline
+    assert "系统 发送消息（分拣群）" in timeline  # the new-case card, by the channel's Chinese name
+    assert "staff:" not in timeline
+    assert "triage_webhook" not in timeline
 
 
 async def test_the_queue_counts_every_overdue_case_not_only_the_ones_it_lists(stack: Stack) -> None:
