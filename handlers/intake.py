@@ -55,7 +55,8 @@ def my_cases_command(event: CitizenEvent) -> bool:
 
 # A greeting or a call for help on its own says nothing to act on: it gets the how-to, not a case.
 _HELP_WORDS = frozenset(
-    {"帮助", "help", "菜单", "使用说明", "怎么用", "你好", "您好", "在吗", "在么", "在不在", "hi", "hello"}
+    {"帮助", "help", "菜单", "使用说明", "怎么用", "查询", "查询进度", "进度"}
+    | {"你好", "您好", "在吗", "在么", "在不在", "hi", "hello"}
 )
 _TRAILING_MARKS = " \t\r\n!！?？。.,，~～"
 
