@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if getattr(args, "demo", False):
             config = demo_config(config)
-        elif (args.qr_command in ("make", "poster") and not getattr(args, "url", None)) and (
+        elif (args.qr_command == "make" and not args.url) and (
             demo := [key for key in demo_credentials(config) if key.startswith(("wechat.", "miniprogram."))]
         ):
             print(

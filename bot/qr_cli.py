@@ -360,6 +360,7 @@ async def run_qr(
 
     `init_database=False`: the caller has the database open already (tests, a running service)."""
     from bot.cli_services import cli_services
+    from bot.config import demo_credentials
     from bot.redis_store import RedisStartError
     from bot.wechat_api import WeChatAPIError, WeChatUnavailable
     from handlers.qr_codes import QrError
@@ -394,6 +395,8 @@ async def run_qr(
         return 2
     except (WeChatAPIError, WeChatUnavailable) as exc:
         print(f"微信接口失败，已生成的码均已保存，可重新运行 (WeChat API failed): {exc}", file=err)
+        if any(key.startswith(("wechat.", "miniprogram.")) for key in demo_credentials(config)):
+            print("这是演示配置：试用时加 --demo，向 `mashang serve --demo` 的模拟微信平台要码", file=err)
         return 1
     except RedisStartError as exc:
         print(f"Redis 无法启动 (cannot start Redis): {exc}", file=err)
