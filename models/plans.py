@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Generator, Sequence
@@ -43,6 +44,33 @@ def insert_plan(
     for statement in insert_statements(dialect, model, rows, returning=returning, on_conflict=on_conflict):
         results.extend((yield statement))
     return results
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def merged_statements(dialect: str, leading: Sequence[Statement], final: Statement) -> list[Statement]:
+    """`leading` (statements whose rows nobody reads), then `final`: on PostgreSQL one statement, the
+    leading ones as data-modifying CTEs of the final one (`WITH w0 AS (INSERT …) UPDATE … RETURNING …`),
+    which PostgreSQL runs whole whether or not they are referenced; one round trip instead of several.
+    On SQLite (no round trips to save, and no INSERT inside WITH) the statements as they are.
+
+    The last statement's rows are the final one's either way. PostgreSQL runs all of them on one
+    snapshot: the final statement does not see what the leading ones wrote, so it must not need to.
+    Our statements hold no string literals, so every `$n` in them is a placeholder to renumber."""
+    if dialect != "postgres" or not leading:
+        return [*leading, final]
+    parts: list[str] = []
+    params: list[Any] = []
+    for index, (sql, values) in enumerate(leading):
+        parts.append(f"w{index} AS ({_renumbered(sql, len(params))})")
+        params.extend(values)
+    sql, values = final
+    return [(f"WITH {', '.join(parts)} {_renumbered(sql, len(params))}", [*params, *values])]
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    return _PLACEHOLDER.sub(lambda found: f"${int(found.group(1)) + offset}", sql) if offset else sql
 
 
 async def run_in_transaction(make_plan: Callable[[str, bool], Plan[T]]) -> T:

@@ -77,3 +77,36 @@ async def test_a_plan_cancelled_before_its_commit_leaves_nothing_behind() -> Non
     assert await TrackingSequence.all().count() == 0
     codes, _ = await run_in_transaction(reserve_twice)
     assert codes[0][8:12] == "0001"
+
+
+async def test_statements_nobody_reads_back_go_with_the_last_one_in_one_round_trip_on_postgresql() -> None:
+    from models.bulk import insert_statements
+    from models.plans import merged_statements
+    from models.qr import ContactPointDaily
+
+    day = now().date()
+    made: list[str] = []
+
+    def plan(dialect: str, in_loop: bool) -> Plan[list[str]]:
+        leading = [
+            *insert_statements(dialect, ContactPointDaily, [{"point_key": "a", "day": day, "new_cases": 1}]),
+            *insert_statements(dialect, ContactPointDaily, [{"point_key": "b", "day": day, "scans": 2}]),
+        ]
+        final = insert_statements(
+            dialect, ContactPointDaily, [{"point_key": "c", "day": day, "new_cases": 3}], returning=("point_key",)
+        )[0]
+        rows: list[dict[str, object]] = []
+        for statement in merged_statements(dialect, leading, final):
+            made.append(statement[0])
+            rows = yield statement
+        return [str(row["point_key"]) for row in rows]
+
+    assert await run_in_transaction(plan) == ["c"]  # the final statement's rows
+    stored = await ContactPointDaily.all().order_by("point_key").values_list("point_key", "new_cases", "scans")
+    assert stored == [("a", 1, 0), ("b", 0, 2), ("c", 3, 0)]
+    if ContactPointDaily._meta.db.capabilities.dialect == "postgres":
+        assert len(made) == 1
+        assert made[0].startswith("WITH w0 AS (INSERT")
+        assert "$1::" in made[0] and "$7::" in made[0]  # renumbered: three statements' parameters in one
+    else:
+        assert len(made) == 3
