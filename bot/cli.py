@@ -23,6 +23,9 @@ log = logging.getLogger("mashang")
 DEMO_ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 
 
+QR_CREDENTIALS = ("app_id", "app_secret")  # what `qr make` sends to WeChat (official account or mini-program)
+
+
 def demo_config(config: Config) -> Config:
     """Point every WeChat/WeCom base URL at the local fake platform (never used in production)."""
     base = f"http://{config.simulator.host}:{config.simulator.port}"
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "demo", False):
             config = demo_config(config)
         elif (args.qr_command == "make" and not args.url) and (
-            demo := [key for key in demo_credentials(config) if key.startswith(("wechat.", "miniprogram."))]
+            demo := demo_credentials(config, {"miniprogram" if args.kind == "wxa" else "wechat": QR_CREDENTIALS})
         ):
             print(
                 f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "

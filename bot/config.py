@@ -304,20 +304,21 @@ _CREDENTIALS = {
 _REAL_PLATFORM = re.compile(r"^https?://([^/]*\.)?qq\.com(:\d+)?(/|$)")  # api.weixin.qq.com, qyapi.weixin.qq.com
 
 
-def demo_credentials(config: Config) -> list[str]:
+def demo_credentials(config: Config, keys: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
     """Keys still holding config.example.toml's demo values while their section talks to the real
-    WeChat/WeCom: a production config that forgot them would start and then fail on every call."""
+    WeChat/WeCom: a production config that forgot them would start and then fail on every call.
+    `keys`: only these (section -> key names), e.g. what one command sends."""
     try:
         example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - the example ships with the code
         return []
     found = []
-    for section_name, keys in _CREDENTIALS.items():
+    for section_name, names in (_CREDENTIALS if keys is None else keys).items():
         section = getattr(config, section_name)
         if not _REAL_PLATFORM.match(section.api_base_url):
             continue
         demo = example.get(section_name, {})
-        for key in keys:
+        for key in names:
             value = getattr(section, key)
             if key == "triage_webhook_key" and config.wecom.triage_chat_id:
                 continue  # the group chat id is used instead of the robot webhook

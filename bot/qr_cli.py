@@ -395,7 +395,7 @@ async def run_qr(
         return 2
     except (WeChatAPIError, WeChatUnavailable) as exc:
         print(f"微信接口失败，已生成的码均已保存，可重新运行 (WeChat API failed): {exc}", file=err)
-        if any(key.startswith(("wechat.", "miniprogram.")) for key in demo_credentials(config)):
+        if demo_credentials(config, {"wechat": ("app_id", "app_secret"), "miniprogram": ("app_id", "app_secret")}):
             print("这是演示配置：试用时加 --demo，向 `mashang serve --demo` 的模拟微信平台要码", file=err)
         return 1
     except RedisStartError as exc:

@@ -107,6 +107,10 @@ class Simulator:
         deadline = time.monotonic() + wait_s
         while True:
             pushed = await self.control.messages(self.me)
+            generation = self.control.generation
+            everyone = await self.control.messages(self.group_key) if self.group_key else []
+            if self.control.generation != generation:
+                continue  # the service restarted between the two reads: read both again
             self.notice_restart()
             messages = [m for m in pushed if m["index"] > self.seen_index]
             for message in messages:
@@ -114,12 +118,10 @@ class Simulator:
                 self.seen_by[self.me] = self.seen_index
                 label = _CHANNEL_ZH.get(message["channel"], message["channel"])
                 self.say(f"  ← [{label}] {message['text']}")
-            group: list[dict[str, object]] = []
-            if self.group_key:
-                group = [m for m in await self.control.messages(self.group_key) if m["index"] > self.seen_group_index]
-                for message in group:
-                    self.seen_group_index = max(self.seen_group_index, int(str(message["index"])))
-                    self.say(f"  ⇢ [分拣群] {message['text']}")
+            group = [m for m in everyone if m["index"] > self.seen_group_index]
+            for message in group:
+                self.seen_group_index = max(self.seen_group_index, int(str(message["index"])))
+                self.say(f"  ⇢ [分拣群] {message['text']}")
             if messages or group or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.25)

@@ -73,9 +73,10 @@ def case_status(
     where: str | None,
     last_reply: str | None,
     created: datetime,
-    merged_into: tuple[str, str] | None = None,
+    merged_into: tuple[str, str, bool] | None = None,
 ) -> str:
-    """`merged_into`: (code, state) of the case this one was merged into, whose reply the citizen gets."""
+    """`merged_into`: (code, state, finished) of the case this one was merged into, whose reply the
+    citizen gets; a finished one (closed, rejected) promises nothing more."""
     place = f"（{where}）" if where else " "
     text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}"
     if merged_into:
@@ -83,7 +84,7 @@ def case_status(
     text += "。"
     if last_reply:
         text += f"\n最新答复：{last_reply}"
-    elif merged_into:
+    elif merged_into and not merged_into[2]:
         text += "\n合并办理的答复会发给您，请耐心等待。"
     elif state_zh in {"不予受理", "已并案", "已办结"}:
         text += "\n如有新的情况，欢迎直接留言。"

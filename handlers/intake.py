@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -49,23 +50,26 @@ def tracking_code_query(event: CitizenEvent, settings: Settings) -> dict[str, An
     return {"code_check": check} if check else None
 
 
+_MY_CASES_WORDS = frozenset({"我的", "my", "我的诉求", "查询", "查询进度", "进度", "我的进度"})
+
+
 def my_cases_command(event: CitizenEvent) -> bool:
-    return is_text(event) and event.text.strip().lower() in {"我的", "my", "我的诉求"}
+    return is_text(event) and event.text.strip().lower() in _MY_CASES_WORDS
 
 
 # A greeting or a call for help on its own says nothing to act on: it gets the how-to, not a case.
 _HELP_WORDS = frozenset(
-    {"帮助", "help", "菜单", "使用说明", "怎么用", "查询", "查询进度", "进度"}
-    | {"你好", "您好", "在吗", "在么", "在不在", "hi", "hello"}
+    {"帮助", "help", "菜单", "使用说明", "怎么用"} | {"你好", "您好", "在吗", "在么", "在不在", "有人吗", "hi", "hello"}
 )
-_TRAILING_MARKS = " \t\r\n!！?？。.,，~～"
+_MARKS = re.compile(r"[\s!！?？。.,，、~～…]+")
 
 
 def help_command(event: CitizenEvent) -> bool:
-    if not is_text(event):
+    """Only greetings and help words, in any mix with punctuation ("你好，在吗？", "？？"); anything
+    more ("你好，路灯坏了") is a message about something."""
+    if not is_text(event) or not event.text.strip():
         return False
-    text = event.text.strip().lower()
-    return text in {"?", "？"} or text.rstrip(_TRAILING_MARKS) in _HELP_WORDS
+    return all(word in _HELP_WORDS for word in _MARKS.split(event.text.lower()) if word)
 
 
 def is_case_message(event: CitizenEvent) -> bool:
@@ -184,13 +188,21 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None
     last_reply, merged_into = case.last_reply, None
-    target_id: int | None = case.merged_into_id  # type: ignore[attr-defined]
-    if case.state == CaseState.MERGED and target_id is not None:
-        # The merged case is answered through the one it joined (its citizens get that reply too).
-        target = await Case.get_or_none(id=target_id)
-        if target is not None:
-            merged_into = (target.code, target.state_zh)
-            last_reply = last_reply or target.last_reply
+    if case.state == CaseState.MERGED:
+        # A merged case is answered through the one it joined (whose citizens all get that reply);
+        # that one may itself have been merged since: follow the chain to the case still handled.
+        target = case
+        for _ in range(10):
+            target_id: int | None = target.merged_into_id  # type: ignore[attr-defined]
+            joined = await Case.get_or_none(id=target_id) if target_id is not None else None
+            if joined is None:
+                break
+            target = joined
+            if target.state != CaseState.MERGED:
+                break
+        if target is not case:
+            merged_into = (target.code, target.state_zh, target.state in TERMINAL_STATES)
+            last_reply = target.last_reply or last_reply
     text = texts.case_status(case.code, case.state_zh, where, last_reply, case.created_at, merged_into)
     return Reply(text, case_id=case.id)
 

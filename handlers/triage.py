@@ -177,8 +177,8 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
 
 
 _EVENT_ZH = {
-    "created": "群众提交",
-    "message.in": "群众留言",
+    "created": "提交",
+    "message.in": "留言",
     "message.out": "发送消息",
     "media.saved": "保存附件",
     "category.suggested": "建议类别",
@@ -229,6 +229,7 @@ _CHANNEL_ZH = {
     "triage_appchat": "分拣群",
     "wecom_text": "企业微信",
     "wecom_markdown": "企业微信",
+    "bot_response": "群机器人回复",
 }
 
 

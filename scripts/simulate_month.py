@@ -189,7 +189,8 @@ URGENT_TEXTS = [
     "围墙出现裂缝，随时可能倒塌",
 ]
 URGENT_WORDS = ("漏电", "燃气", "裂缝", "倒塌")
-JUNK_TEXTS = ["你好", "在吗", "测试一下", "广告：专业代办各类证件，价格优惠"]
+# Junk that still makes a case for staff to reject (a bare greeting gets the how-to instead, never a case).
+JUNK_TEXTS = ["测试一下", "哈哈哈", "广告：专业代办各类证件，价格优惠", "转发有奖，点开链接领红包"]
 WISHES = ["希望尽快解决。", "请有关部门重视。", "谢谢！", "", "麻烦帮忙反映一下。"]
 INFO_ANSWERS = [
     "就在{point}东门附近，已经持续两个多月了",

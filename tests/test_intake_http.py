@@ -237,7 +237,7 @@ async def test_status_query_my_cases_and_other_peoples_codes(stack: Stack) -> No
 
 async def test_a_greeting_or_a_call_for_help_gets_the_how_to_and_makes_no_case(stack: Stack) -> None:
     citizen = stack.citizen()
-    for text in ("你好", "您好！", "帮助", "？", "Hello", "查询"):
+    for text in ("你好", "您好！", "帮助", "？", "？？", "Hello", "你好，在吗？", "查询"):
         answer = reply_text(await citizen.text("o-ivy", text))
         assert "请直接发送文字、图片、语音或位置" in answer, text
         assert re.search(r"MS\d{11}", answer) is None, text  # no tracking code: no case
@@ -245,6 +245,7 @@ async def test_a_greeting_or_a_call_for_help_gets_the_how_to_and_makes_no_case(s
     # With a case open, "帮助" is still help, not a follow-up added to the case.
     code = code_in(reply_text(await citizen.text("o-ivy", "你好，小区门口的路灯坏了一个月了")))
     assert "请直接发送" in reply_text(await citizen.text("o-ivy", "帮助"))
+    assert code in reply_text(await citizen.text("o-ivy", "查询进度"))  # asking for progress lists their cases
     assert await CaseMessage.filter(case__code=code).count() == 1
     assert await Case.filter(citizen__openid="o-ivy").count() == 1
 

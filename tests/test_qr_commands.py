@@ -501,6 +501,11 @@ def test_qr_make_with_the_demo_configuration_asks_for_demo_and_then_uses_the_fak
     refused = capsys.readouterr().err
     assert "wechat.app_secret" in refused
     assert "--demo" in refused
+    # A mini-program code sends the mini-program's credentials: those are the ones named.
+    assert main(["qr", "make", "hz-hospital-1", "--kind", "wxa"]) == 2
+    refused = capsys.readouterr().err
+    assert "miniprogram.app_id, miniprogram.app_secret" in refused
+    assert "wechat." not in refused
     assert main(["qr", "stats"]) == 0  # nothing here talks to WeChat: no refusal
     # --demo: the fake platform of `mashang serve --demo`, found on the [simulator] port.
     platform = FakePlatform.for_config(demo_config(load_config(None)))

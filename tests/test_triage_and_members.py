@@ -258,24 +258,48 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     await stack.run_jobs()
     timeline = await say(stack, "lisi", f"查 {calm.code}")
     assert calm.code in timeline
-    assert "群众 群众提交" in timeline
+    assert "群众 提交" in timeline
     assert "工作人员李四 设置类别" in timeline
     assert "系统 发送消息（分拣群）" in timeline  # the new-case card, by the channel's Chinese name
     assert "staff:" not in timeline
     assert "triage_webhook" not in timeline
 
 
+async def test_a_case_merged_twice_reports_the_case_still_handled_and_promises_nothing_once_it_is_rejected(
+    stack: Stack,
+) -> None:
+    first = await new_case(stack, "o-m1", "公园厕所太脏")
+    second = await new_case(stack, "o-m2", "公园厕所没人打扫")
+    third = await new_case(stack, "o-m3", "公园厕所很臭")
+    await say(stack, "lisi", f"并 {third.code} {second.code}")
+    await say(stack, "lisi", f"并 {second.code} {first.code}")
+    citizen = stack.citizen()
+    status = (await citizen.text("o-m3", third.code)).reply["Content"]
+    assert f"与编号 {first.code} 合并办理，该件当前状态：待分拣" in status  # followed to the case still handled
+    assert "合并办理的答复会发给您" in status
+    await say(stack, "lisi", f"退 {first.code} 已由园林部门另行处理")
+    status = (await citizen.text("o-m3", third.code)).reply["Content"]
+    assert f"与编号 {first.code} 合并办理，该件当前状态：不予受理" in status
+    assert "答复会发给您" not in status  # nothing more is coming: no promise
+    assert "如有新的情况，欢迎直接留言" in status
+
+
 async def test_the_queue_counts_every_overdue_case_not_only_the_ones_it_lists(stack: Stack) -> None:
-    cases = [await new_case(stack, f"o-late-{index}", f"第{index}件：路面破损") for index in range(13)]
+    cases = [await new_case(stack, f"o-late-{index}", f"第{index}件：路面破损") for index in range(14)]
     redis, settings = stack.app[REDIS], stack.app[SETTINGS]
     for index, case in enumerate(cases[:12]):  # twelve past their deadline, one of them urgent
         case.assign_due_at = now() - timedelta(hours=1 + index)
         case.urgent = index == 5
         await case.save(update_fields=["assign_due_at", "urgent"])
         await triage_queue.enqueue_case(redis, settings, case)
+    not_yet = cases[13]  # urgent, but its deadline is still ahead: not overdue
+    not_yet.urgent, not_yet.assign_due_at = True, now() + timedelta(hours=2)
+    await not_yet.save(update_fields=["assign_due_at", "urgent"])
+    await triage_queue.enqueue_case(redis, settings, not_yet)
     queue = await say(stack, "lisi", "待办")
-    assert "待分拣 13 件（其中已超期 12 件）" in queue
-    assert queue.count("【超期】") == 10  # ten listed, the count says how many there are
+    assert "待分拣 14 件（其中已超期 12 件）" in queue
+    assert f"【急】{not_yet.code}" in queue  # listed first (urgent), without 【超期】
+    assert queue.count("【超期】") == 9  # ten listed in all, the count says how many are overdue
 
 
 async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:
