@@ -89,7 +89,10 @@ class JobRunner:
                 return
             result = await handler(job)
         except RetryLater as exc:
-            await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)
+            alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)
+            if exc.count_attempt:  # a failure (WeChat down, say), not a wait for a rate limit: the log shows it
+                outcome = "will retry" if alive else f"gave up after {job.max_attempts} attempts"
+                log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)
         except GiveUp as exc:
             log.warning("job %s (%s) gave up: %s", job.id, job.kind, exc)
             await _mark_dead(job, str(exc))

@@ -263,7 +263,8 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
         )
     await send_to_triage(f"**{case.code} 已答复**（{by_name}）\n> {excerpt(text, 120)}", case=case)
     extra = f"，并转告了合并的 {len(merged)} 件" if merged else ""
-    return f"已答复 {case.code}，答复已发送给群众{extra}。"
+    # Queued, not yet delivered: the outbox sends it (and keeps trying while WeChat is down).
+    return f"已答复 {case.code}，答复已排入发送队列，将发给群众{extra}。"
 
 
 async def merge(case: Case, target: Case, actor: str, redis: aioredis.Redis, settings: Settings) -> str:

@@ -301,7 +301,9 @@ async def _make_due() -> None:
     await Job.filter(status=JobStatus.PENDING).update(run_at=now())
 
 
-async def test_outbox_keeps_messages_through_a_wechat_outage(stack: Stack) -> None:
+async def test_outbox_keeps_messages_through_a_wechat_outage(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     case = await _queue_reply(stack, "o-jack", "已联系医院后勤处理")
     stack.platform.fail_all("message/custom/send", http_status=502)
     for _ in range(3):
@@ -310,6 +312,10 @@ async def test_outbox_keeps_messages_through_a_wechat_outage(stack: Stack) -> No
     job = await Job.get(kind="send.citizen")
     assert job.status == JobStatus.PENDING
     assert job.attempts == 3
+    # The operator sees the outage in the log: each failed try, and that it will be tried again.
+    failures = [r.getMessage() for r in caplog.records if f"job {job.id} (send.citizen) failed" in r.getMessage()]
+    assert len(failures) == 3
+    assert all("will retry" in line for line in failures)
     assert stack.texts_to("o-jack") == []
     # Intake still works during the outage.
     other = stack.citizen()
