@@ -32,7 +32,9 @@ HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /me <openid>         换一个群众身份       /wait [秒]          等待推送消息
   /as <企业微信userid>  以工作人员或委员身份在企业微信里发消息（示例花名册：lisi 工作人员，zhangsan、wangwu 委员）
   /citizen             回到群众身份         /help 显示本帮助    /quit 退出
-命令里的 {code} 会换成最近一次出现的查询编号，例如：派 {code} 张三
+  /outage [接口]       模拟微信/企业微信故障（默认全部接口，如 /outage message/custom/send），直到 /recover
+  /recover             故障恢复            /expire             让全部 access_token 立即失效
+命令里的 {code} 会换成最近一次发给你（当前身份）的查询编号，例如：派 {code} 张三
 分拣群（群机器人）里的新消息会自动显示为 [分拣群]。"""
 
 _CODE = re.compile(r"[A-Za-z]{1,8}\d{11,}")
@@ -71,8 +73,9 @@ class Simulator:
         self._media_ids = itertools.count(1)
         self.last_code = ""
 
-    def say(self, text: str) -> None:
-        codes = _CODE.findall(text)
+    def say(self, text: str, *, remember_code: bool = True) -> None:
+        """Print a line; its last tracking code becomes {code} unless it is somebody else's (a group card)."""
+        codes = _CODE.findall(text) if remember_code else []
         if codes:
             self.last_code = codes[-1]
         print(text, flush=True)
@@ -103,7 +106,9 @@ class Simulator:
             self.say(f"  ← [{source}] {result.reply.get('Content', result.reply)}")
         await self.show_pushed(wait_s=1.5)
 
-    async def show_pushed(self, wait_s: float) -> None:
+    async def show_pushed(self, wait_s: float, *, whole_wait: bool = False) -> None:
+        """Show what was pushed to us and to the triage group: up to `wait_s` for the first of it, or
+        (`whole_wait`, the /wait command) everything that comes within `wait_s`."""
         deadline = time.monotonic() + wait_s
         while True:
             pushed = await self.control.messages(self.me)
@@ -121,8 +126,8 @@ class Simulator:
             group = [m for m in everyone if m["index"] > self.seen_group_index]
             for message in group:
                 self.seen_group_index = max(self.seen_group_index, int(str(message["index"])))
-                self.say(f"  ⇢ [分拣群] {message['text']}")
-            if messages or group or time.monotonic() >= deadline:
+                self.say(f"  ⇢ [分拣群] {message['text']}", remember_code=False)
+            if ((messages or group) and not whole_wait) or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.25)
 
@@ -197,7 +202,16 @@ class Simulator:
             await self.start()
         elif command == "/wait":
             seconds = float(rest) if rest.replace(".", "", 1).isdigit() else 5.0
-            await self.show_pushed(wait_s=seconds)
+            await self.show_pushed(wait_s=seconds, whole_wait=True)
+        elif command == "/outage":
+            await self.control.fail(rest, count=None, http_status=503)
+            self.say(f"  模拟平台：{'接口 ' + rest if rest else '全部接口'}从现在起返回 503，直到 /recover")
+        elif command == "/recover":
+            await self.control.recover()
+            self.say("  模拟平台：故障已恢复；积压的消息会由发送队列补发")
+        elif command == "/expire":
+            await self.control.expire_tokens()
+            self.say("  模拟平台：全部 access_token 已失效；服务下次调用时会刷新一次")
         else:
             self.say(f"  未知命令 {command}。\n{HELP}")
         return True
