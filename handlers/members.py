@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from handlers import case_actions as actions
@@ -98,6 +99,17 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
     raise CommandError(help_text())  # pragma: no cover
 
 
+def rebind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
+    return bind_command(event)  # defined with the binding below; looked up when a message comes
+
+
+@router.handler(member_sender, rebind_command)
+async def handle_bind_when_bound(event: CitizenEvent, member: Member) -> Reply:
+    """A member already bound sends a binding code again (a second code, or the same one twice)."""
+    await open_service_window(event)
+    return Reply(f"{member.name}委员，您已绑定，无需再次绑定。\n{help_text()}")
+
+
 @router.handler(member_sender)
 async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Reply:
     await open_service_window(event)
@@ -122,8 +134,13 @@ async def my_cases_text(member: Member) -> str:
 async def create_bind_code(member_key: str) -> MemberBindCode:
     """A one-time 6-digit code for `mashang member bind-code <member-key>`."""
     member = await Member.get_or_none(key=member_key)
+    if member is None:  # the member's name or WeCom userid is fine too, when only one member has it
+        found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).limit(2)
+        member = found[0] if len(found) == 1 else None
     if member is None:
-        raise CommandError(f"没有编号为 {member_key} 的委员。")
+        examples = "、".join(await Member.all().order_by("key").limit(3).values_list("key", flat=True))
+        hint = f"（委员编号是花名册 [[members]] 里的 key，例如 {examples}）" if examples else ""
+        raise CommandError(f"没有编号为 {member_key} 的委员{hint}。")
     moment = now()
     for _ in range(10):
         code = f"{secrets.randbelow(10**6):06d}"

@@ -145,6 +145,10 @@ async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     code, output = await run_cli(demo_env, "member", "bind-code", "m-nobody")
     assert code == 2
     assert "m-nobody" in output
+    assert "例如 m-" in output  # says what a member's key looks like
+    code, output = await run_cli(demo_env, "member", "bind-code", "zhangsan")  # the WeCom userid works too
+    assert code == 0, output
+    assert "张三" in output
 
 
 async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_restarts(

@@ -161,6 +161,8 @@ async def test_a_member_without_wecom_binds_the_official_account(stack: Stack) -
     assert "绑定成功" in bound.reply["Content"]
     reused = await oa.text("o-other", f"绑定 {bind.code}")
     assert "无效或已过期" in reused.reply["Content"]
+    again = await oa.text("o-zhao-member", f"绑定 {bind.code}")  # the member sends it once more
+    assert "您已绑定，无需再次绑定" in again.reply["Content"]
 
     case = await new_case(stack, "o-c6", "园区招工难", point="hz-ent-1")
     await say(stack, "lisi", f"派 {case.code} 赵六")
