@@ -138,7 +138,8 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
         found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).limit(2)
         member = found[0] if len(found) == 1 else None
     if member is None:
-        examples = "、".join(await Member.all().order_by("key").limit(3).values_list("key", flat=True))
+        keys = await Member.all().order_by("key").limit(3).values_list("key", flat=True)
+        examples = "、".join(str(key) for key in keys)
         hint = f"（委员编号是花名册 [[members]] 里的 key，例如 {examples}）" if examples else ""
         raise CommandError(f"没有编号为 {member_key} 的委员{hint}。")
     moment = now()
