@@ -165,6 +165,8 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         urgent = "【急】" if case.urgent else ""
         due = format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—"
         lines.append(f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）")
+    if waiting > len(cases):
+        lines.append(f"……另有 {waiting - len(cases)} 件待分拣未列出（以上按交办期限先后，急件在前）")
     for case in overdue_reply:
         holder = f"委员{case.member.name}" if case.member else "承办部门"
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"

@@ -27,8 +27,14 @@ def queue_key(settings: Settings) -> str:
     return settings.key("triage", "queue")
 
 
+def _member(case_id: int) -> str:
+    """Zero-padded: Redis orders members of equal score as strings, and "000000000010" after
+    "000000000009" keeps cases with the same deadline in the order they came ("10" sorts before "9")."""
+    return f"{case_id:012d}"
+
+
 async def enqueue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
-    key, member, value = queue_key(settings), str(case.id), score(case.assign_due_at, case.urgent)
+    key, member, value = queue_key(settings), _member(case.id), score(case.assign_due_at, case.urgent)
 
     async def add() -> None:
         await redis.zadd(key, {member: value})
@@ -37,7 +43,7 @@ async def enqueue_case(redis: aioredis.Redis, settings: Settings, case: Case) ->
 
 
 async def dequeue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
-    key, member = queue_key(settings), str(case.id)
+    key, member = queue_key(settings), _member(case.id)
 
     async def remove() -> None:
         await redis.zrem(key, member)
@@ -73,7 +79,7 @@ async def queued_cases(redis: aioredis.Redis, settings: Settings, count: int) ->
     cases = {c.id: c for c in await Case.filter(id__in=ids).prefetch_related("contact_point")}
     stale = [i for i in ids if i not in cases or cases[i].state != CaseState.RECEIVED]
     if stale:
-        await redis.zrem(queue_key(settings), *[str(i) for i in stale])
+        await redis.zrem(queue_key(settings), *[_member(i) for i in stale])
     return [cases[i] for i in ids if i not in stale][:count]
 
 
@@ -92,7 +98,7 @@ async def rebuild(redis: aioredis.Redis, settings: Settings, batch: int = 5000) 
         )
         if not rows:
             break
-        await redis.zadd(temp, {str(case_id): score(due, urgent) for case_id, due, urgent in rows})
+        await redis.zadd(temp, {_member(case_id): score(due, urgent) for case_id, due, urgent in rows})
         total += len(rows)
         last_id = rows[-1][0]
     if total:

@@ -302,8 +302,25 @@ async def test_the_queue_counts_every_overdue_case_not_only_the_ones_it_lists(st
     await triage_queue.enqueue_case(redis, settings, not_yet)
     queue = await say(stack, "lisi", "待办")
     assert "待分拣 14 件（其中已超期 12 件）" in queue
+    assert "另有 4 件待分拣未列出" in queue  # fourteen waiting, ten listed
     assert f"【急】{not_yet.code}" in queue  # listed first (urgent), without 【超期】
     assert queue.count("【超期】") == 9  # ten listed in all, the count says how many are overdue
+
+
+async def test_cases_with_the_same_deadline_are_listed_in_the_order_they_came(stack: Stack) -> None:
+    cases = [await new_case(stack, f"o-same-{index}", f"第{index}件：井盖松动") for index in range(11)]
+    redis, settings = stack.app[REDIS], stack.app[SETTINGS]
+    due = now() + timedelta(days=1)
+    for case in cases:  # ids 1..11 here: as plain strings "10" and "11" would sort before "2"
+        case.assign_due_at = due
+        await case.save(update_fields=["assign_due_at"])
+        await triage_queue.enqueue_case(redis, settings, case)
+    queue = await say(stack, "lisi", "待办")
+    listed = [case for case in cases if case.code in queue]
+    assert len(listed) == 10
+    assert listed == cases[:10]
+    positions = [queue.index(case.code) for case in listed]
+    assert positions == sorted(positions)
 
 
 async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:
