@@ -95,13 +95,25 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
         return await loop.stats_text(member)
     _need(command, 1)
     case = await actions.find_case(command.args[0], settings)
-    await CaseEvent.create(
+    # The command line goes on the timeline before what it does; a refused one is taken off again.
+    entry = await CaseEvent.create(
         case=case,
         kind="command",
         actor=actor,
         detail={"line": f"{verb} {command.rest}"[:500]},
         created_at=now(),
     )
+    try:
+        return await _run_case_command(command, case, actor, redis, settings)
+    except CommandError:
+        await entry.delete()
+        raise
+
+
+async def _run_case_command(
+    command: CommandLine, case: Case, actor: str, redis: aioredis.Redis, settings: Settings
+) -> str:
+    verb = command.verb
     if verb == "派":
         _need(command, 2)
         member = await actions.find_member(command.rest_after(1))

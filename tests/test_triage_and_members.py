@@ -259,8 +259,12 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     assert "待分拣 2 件" in queue
     assert queue.index(hot.code) < queue.index(calm.code)
     await say(stack, "lisi", f"派 {calm.code} 张三")
+    refused = await say(stack, "lisi", f"派 {calm.code} 赵钱孙")  # nobody of that name
+    assert "赵钱孙" in refused
     await stack.run_jobs()
     timeline = await say(stack, "lisi", f"查 {calm.code}")
+    assert f"命令：派 {calm.code} 张三" in timeline
+    assert "赵钱孙" not in timeline  # the refused command is not on the timeline
     assert calm.code in timeline
     assert "群众 提交" in timeline
     assert "工作人员李四 设置类别" in timeline
