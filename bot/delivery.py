@@ -80,7 +80,10 @@ class CitizenDelivery:
             await self._send_template(citizen, payload)
         if job.case_id is not None:  # type: ignore[attr-defined]
             case = await Case.get(id=job.case_id)  # type: ignore[attr-defined]
-            await record_event(case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"])
+            to = "member" if payload.get("audience") == "member" else "citizen"
+            await record_event(
+                case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"], to=to
+            )
         return {"channel": channel}
 
     async def _send_template(self, citizen: Citizen, payload: dict[str, Any]) -> None:

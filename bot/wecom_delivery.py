@@ -166,7 +166,7 @@ class WeComDelivery:
         parts = split_text(text, TEXT_MAX_BYTES)
         await self._send_parts(job, f"user:{userid}", self.user_limits, parts, lambda part: send(userid, part))
         channel = "wecom_markdown" if markdown else "wecom_text"
-        await self._record(job, channel, text, parts=len(parts))
+        await self._record(job, channel, text, parts=len(parts), to=f"wecom:{userid}")
         return {"channel": channel, "parts": len(parts)}
 
     async def _send_triage(self, job: Job) -> dict[str, Any]:

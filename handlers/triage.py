@@ -215,7 +215,7 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
         + (f"，委员：{case.member.name}" if case.member else ""),
         f"内容：{await actions.first_content(case, 120)}",
     ]
-    who_is = await _actor_names([event.actor for event in events])
+    who_is = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
     for event in reversed(events):
         when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
@@ -227,8 +227,9 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
         else:
             what = _EVENT_ZH.get(event.kind, event.kind)
             if event.kind == "message.out":
-                channel = str(event.detail.get("channel", ""))
-                what += f"（{_CHANNEL_ZH.get(channel, channel)}）"
+                channel, to = str(event.detail.get("channel", "")), str(event.detail.get("to", ""))
+                recipient = f"，给{who_is.get(to, to)}" if to else ""
+                what += f"（{_CHANNEL_ZH.get(channel, channel)}{recipient}）"
             if event.kind == "command":
                 what += f"：{excerpt(event.detail.get('line', ''), 40)}"
         lines.append(f"{when} {who_is.get(event.actor, event.actor)} {what}")
@@ -248,25 +249,35 @@ _CHANNEL_ZH = {
 
 
 async def _actor_names(actors: list[str]) -> dict[str, str]:
-    """How the timeline names who did something: 群众, 工作人员李四, 委员张三, 系统."""
-    keys: dict[str, set[str]] = {"staff": set(), "member": set()}
+    """How the timeline names who did something or got a message: 群众, 工作人员李四, 委员张三, 系统
+    (from `citizen:…`, `staff:<key>`, `member:<key>`, `wecom:<userid>`, `system`, `citizen`, `member`)."""
+    keys: dict[str, set[str]] = {"staff": set(), "member": set(), "wecom": set()}
     for actor in actors:
         kind, _, key = actor.partition(":")
-        if kind in keys:
+        if kind in keys and key:
             keys[kind].add(key)
     staff = {s.key: s.name for s in await Staff.filter(key__in=keys["staff"])} if keys["staff"] else {}
     members = {m.key: m.name for m in await Member.filter(key__in=keys["member"])} if keys["member"] else {}
+    wecom: dict[str, str] = {}
+    if keys["wecom"]:
+        for member in await Member.filter(wecom_userid__in=keys["wecom"]):
+            wecom[str(member.wecom_userid)] = f"委员{member.name}"
+        for person in await Staff.filter(wecom_userid__in=keys["wecom"]):
+            wecom[str(person.wecom_userid)] = f"工作人员{person.name}"
+    fixed = {"system": "系统", "citizen": "群众", "member": "委员"}
     names = {}
     for actor in actors:
         kind, _, key = actor.partition(":")
-        if kind == "citizen":
+        if actor in fixed:
+            names[actor] = fixed[actor]
+        elif kind == "citizen":
             names[actor] = "群众"
         elif kind == "staff" and key in staff:
             names[actor] = f"工作人员{staff[key]}"
         elif kind == "member" and key in members:
             names[actor] = f"委员{members[key]}"
-        elif actor == "system":
-            names[actor] = "系统"
+        elif kind == "wecom" and key in wecom:
+            names[actor] = wecom[key]
     return names
 
 

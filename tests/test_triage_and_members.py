@@ -269,6 +269,8 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     assert "群众 提交" in timeline
     assert "工作人员李四 设置类别" in timeline
     assert "系统 发送消息（分拣群）" in timeline  # the new-case card, by the channel's Chinese name
+    assert "系统 发送消息（企业微信，给委员张三）" in timeline  # the assignment, and to whom
+    assert "系统 发送消息（客服消息，给群众）" in timeline
     assert "staff:" not in timeline
     assert "triage_webhook" not in timeline
 
