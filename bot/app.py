@@ -132,7 +132,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)
-    log.info("triage queue rebuilt from the database: %d cases waiting", queued)
+    log.info("triage queue rebuilt from the database: cases waiting: %d", queued)
     app[OA_TRANSPORT] = OfficialAccountTransport(
         inbox,
         token=config.wechat.token,

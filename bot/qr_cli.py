@@ -328,9 +328,9 @@ async def _stats(args: argparse.Namespace, out: TextIO) -> int:
     from handlers.qr_stats import figures
 
     report = await figures(args.since, args.until)
-    since = args.since.isoformat() if args.since else "开始"
-    until = args.until.isoformat() if args.until else "今天"
-    print(f"联系点扫码统计（北京时间 {since} 至 {until}）", file=out)
+    since = args.since.isoformat() if args.since else "有记录以来"
+    until = f"至 {args.until.isoformat()}" if args.until else "至今天"
+    print(f"联系点扫码统计（北京时间，{since} {until}）", file=out)
     rows: list[list[Any]] = [
         [
             row.key or "-",

@@ -6,8 +6,7 @@ import functools
 from datetime import datetime
 
 from handlers.settings import Settings
-from models.sla import WorkdayCalendar
-from models.tracking import LOCAL_TZ
+from models.sla import WorkdayCalendar, format_deadline_zh
 
 HOW_TO = "请直接发送文字、图片、语音或位置，说明您遇到的问题或建议（时间、地点、经过），我们会给您一个查询编号。"
 
@@ -39,7 +38,8 @@ def promise(settings: Settings) -> str:
 
 
 def local_time(moment: datetime) -> str:
-    return moment.astimezone(LOCAL_TZ).strftime("%m月%d日 %H:%M")
+    """Beijing time the way every message writes it: "12月1日 00:33" (as deadlines are written)."""
+    return format_deadline_zh(moment)
 
 
 def greeting_for_contact_point(name: str, settings: Settings) -> str:

@@ -47,3 +47,6 @@ def test_a_status_without_a_contact_point_keeps_the_code_apart_from_the_text() -
     assert status.startswith("编号 MS26113000022 于11月30日 10:05受理，当前状态：已受理。")
     placed = texts.case_status("MS26113000022", "已受理", "湖州市中心医院", None, created)
     assert placed.startswith("编号 MS26113000022（湖州市中心医院）于11月30日 10:05受理")
+    # Written as deadlines are ("12月1日", not "12月01日"): one way to write a date in every message.
+    early = texts.case_status("MS26120100019", "已受理", None, None, datetime(2026, 11, 30, 16, 33, tzinfo=UTC))
+    assert "于12月1日 00:33受理" in early

@@ -481,6 +481,7 @@ api_base_url = "{fake}/wechat"
         captured = capsys.readouterr()
         assert "未知联系点 (unknown contact point): no-such" in captured.err
         assert "合计" in captured.out
+        assert "联系点扫码统计（北京时间，有记录以来 至今天）" in captured.out
         assert "已停用" in captured.out
 
 
