@@ -154,9 +154,9 @@ def _require_selection(args: argparse.Namespace) -> None:
     from handlers.qr_codes import QrError
 
     if args.all and args.keys:
-        raise QrError("请指定联系点编号或 --all，二者只能选一 (give keys or --all, not both)")
+        raise QrError("请指定联系点代号或 --all，二者只能选一 (give keys or --all, not both)")
     if not args.all and not args.keys:
-        raise QrError("请指定联系点编号，或用 --all 表示全部 (give contact point keys or --all)")
+        raise QrError("请指定联系点代号，或用 --all 表示全部 (give contact point keys or --all)")
 
 
 def _write_plain_codes(payload: str, stem: Path) -> tuple[Path, Path]:

@@ -54,7 +54,7 @@ async def find_member(text: str) -> Member:
     if len(exact) == 1:
         return exact[0]
     if not matches:
-        raise CommandError(f"没有找到委员「{text}」，请用姓名或编号（如 m-zhang）。")
+        raise CommandError(f"没有找到委员「{text}」，请用姓名或花名册代号（如 m-zhang）。")
     if len(matches) > 1 or len(exact) > 1:
         listed = "、".join(f"{m.name}（{m.key}，{m.sector or '—'}）" for m in (exact or matches)[:10])
         raise CommandError(f"「{text}」对应多位委员：{listed}。请改用编号，如「派 <编号> {matches[0].key}」。")

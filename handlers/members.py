@@ -140,8 +140,8 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
     if member is None:
         keys = await Member.all().order_by("key").limit(3).values_list("key", flat=True)
         examples = "、".join(str(key) for key in keys)
-        hint = f"（委员编号是花名册 [[members]] 里的 key，例如 {examples}）" if examples else ""
-        raise CommandError(f"没有编号为 {member_key} 的委员{hint}。")
+        hint = f"（委员代号是花名册 [[members]] 里的 key，例如 {examples}）" if examples else ""
+        raise CommandError(f"没有代号为 {member_key} 的委员{hint}。")
     moment = now()
     for _ in range(10):
         code = f"{secrets.randbelow(10**6):06d}"

@@ -35,7 +35,7 @@ OVERDUE_REPLY_STATES = [
 
 STAFF_COMMANDS: list[tuple[str, str, str, str]] = [
     # verb, alias, usage, effect
-    ("派", "assign", "派 <编号> <委员>", "交办给委员（姓名或编号）"),
+    ("派", "assign", "派 <编号> <委员>", "交办给委员（姓名或花名册代号）"),
     ("转", "transfer", "转 <编号> <部门> [说明]", "转交承办部门"),
     ("答", "reply", "答 <编号> <答复内容>", "代部门或政协答复群众"),
     ("并", "merge", "并 <编号> <目标编号>", "并案：群众也会收到目标件的答复"),

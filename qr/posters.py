@@ -401,7 +401,7 @@ def render_poster_indexed(spec: PosterSpec, font_path: str | None = None) -> Ima
     canvas.text(committee, width // 2, (band_height - committee.height) // 2, RED_BAND_WHITE)
 
     # Bottom: a hairline, the key in small print below it.
-    key_block = _fit_text(f"联系点编号：{spec.contact_point_key}", font, text_width, round(40 * u), round(24 * u), 1)
+    key_block = _fit_text(f"联系点代号：{spec.contact_point_key}", font, text_width, round(40 * u), round(24 * u), 1)
     footer_top = height - round(110 * u) - key_block.height
     canvas.rectangle((margin, footer_top, width - margin, footer_top + max(2, round(3 * u))), LIGHT)
     canvas.text(key_block, width // 2, footer_top + round(40 * u), GREY)
