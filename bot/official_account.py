@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 from xml.parsers.expat import ExpatError
@@ -19,7 +18,7 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-from bot.wechat_signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh
+from bot.wechat_signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import CitizenEvent
 from handlers.inbox import Inbox
 from qr.scenes import contact_point_from_event_key
@@ -120,10 +119,9 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
     """Parse a decrypted callback body into a CitizenEvent; raises BadCallback on anything malformed."""
     data = xml_fields(xml)
     sender = text_field(data, "FromUserName", required=True)
-    create_time = text_field(data, "CreateTime", required=True)
-    if not create_time.isdigit():
-        raise BadCallback("CreateTime is not a number")
-    created_at = datetime.fromtimestamp(int(create_time), UTC)
+    created_at = unix_time(text_field(data, "CreateTime", required=True))
+    if created_at is None:
+        raise BadCallback("CreateTime is not a Unix time")
     msg_type = text_field(data, "MsgType", required=True).lower()
     common: dict[str, Any] = {"channel": channel, "sender": sender, "created_at": created_at}
     if msg_type == "event":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
+from datetime import UTC, datetime
 
 from wechatpy.crypto import PrpCrypto
 
@@ -20,9 +22,25 @@ def signature_matches(expected_parts: tuple[str, ...], given: str | None) -> boo
     return hmac.compare_digest(sha1_signature(*expected_parts), given.lower())
 
 
+# Unix seconds as WeChat writes them: ASCII digits, at most 12 (str.isdigit also takes "²" and
+# other digits int() refuses, and a long enough number overflows datetime).
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def unix_time(value: object) -> datetime | None:
+    """A callback's CreateTime / create_time / timestamp as an aware datetime; None if it is not one."""
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not _UNIX_SECONDS.fullmatch(text):
+        return None
+    try:
+        return datetime.fromtimestamp(int(text), UTC)
+    except (OverflowError, OSError, ValueError):  # beyond what the platform's time functions take
+        return None
+
+
 def timestamp_fresh(timestamp: str | None, tolerance_s: float, now: float | None = None) -> bool:
     """WeChat's timestamp is real Unix time; a captured request replayed later falls outside the window."""
-    if not timestamp or not timestamp.isdigit():
+    if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):
         return False
     current = time.time() if now is None else now
     return abs(current - int(timestamp)) <= tolerance_s

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -36,7 +35,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
 from bot.official_account import BadCallback, text_field
-from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh
+from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
 from handlers.inbox import Inbox
 from models.timeutil import now
@@ -116,9 +115,9 @@ def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | Non
     """The ChatEvent of a decrypted app push; None for what is only acknowledged (see the module doc)."""
     data = _parse_xml(xml)
     sender = text_field(data, "FromUserName", required=True)
-    create_time = text_field(data, "CreateTime", required=True)
-    if not create_time.isdigit():
-        raise BadCallback("CreateTime is not a number")
+    created_at = unix_time(text_field(data, "CreateTime", required=True))
+    if created_at is None:
+        raise BadCallback("CreateTime is not a Unix time")
     msg_type = text_field(data, "MsgType", required=True).lower()
     agent = text_field(data, "AgentID")
     if agent_id is not None and agent and agent != str(agent_id):
@@ -130,7 +129,7 @@ def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | Non
         channel="wecom_app",
         sender=sender,
         text=text_field(data, "Content"),
-        created_at=datetime.fromtimestamp(int(create_time), UTC),
+        created_at=created_at,
         msg_id=text_field(data, "MsgId", required=True),
         extra={"agent_id": agent} if agent else {},
     )
@@ -186,7 +185,7 @@ def bot_event_from_json(plain: str) -> ChatEvent | None:
     msgid = data.get("msgid")
     sender = data.get("from")
     userid = sender.get("userid") if isinstance(sender, dict) else None
-    if not isinstance(msgid, str | int) or not str(msgid):
+    if not isinstance(msgid, str | int) or isinstance(msgid, bool) or not str(msgid):  # bool is an int
         raise BadCallback("missing field msgid")
     if not isinstance(userid, str) or not userid:
         raise BadCallback("missing field from.userid")
@@ -194,8 +193,9 @@ def bot_event_from_json(plain: str) -> ChatEvent | None:
     chat_id = data.get("chatid")
     response_url = data.get("response_url")
     created = data.get("create_time")
-    stamped = isinstance(created, int | str) and str(created).isdigit()
-    created_at = datetime.fromtimestamp(int(str(created)), UTC) if stamped else now()
+    created_at = unix_time(created) if created is not None else now()
+    if created_at is None:
+        raise BadCallback("create_time is not a Unix time")
     extra = {"chattype": chattype}
     if isinstance(data.get("aibotid"), str):
         extra["aibotid"] = data["aibotid"]

@@ -197,6 +197,16 @@ async def test_forged_stale_oversized_and_malformed_requests_are_refused_and_sto
     assert entity[0] == 400
     not_utf8 = await post_signed(stack, b"<xml><Content>\xff\xfe</Content></xml>")
     assert not_utf8[0] == 400
+    for create_time in ("²", "99999999999999999999"):  # digits int() or datetime cannot take: 400, not 500
+        odd = await post_signed(
+            stack,
+            f"<xml><ToUserName>gh</ToUserName><FromUserName>o-m</FromUserName><CreateTime>{create_time}</CreateTime>"
+            "<MsgType>text</MsgType><Content>x</Content><MsgId>7</MsgId></xml>",
+        )
+        assert odd[0] == 400, create_time
+        assert "Traceback" not in odd[1]
+    async with stack.session.post(stack.callback_url, params={"signature": "x", "timestamp": "²", "nonce": "1"}) as r:
+        assert r.status == 403
     assert await Case.all().count() == 0
     assert await InboundMessage.all().count() == 0
 

@@ -138,6 +138,8 @@ async def test_app_forged_stale_oversized_and_malformed_posts(stack: Stack, seen
     params, _ = app_envelope("<xml/>")
     assert (await post(stack, "/wecom/callback", params, "<xml>" + "<a>x</a>" * 20000 + "</xml>"))[0] == 413
     assert (await post(stack, "/wecom/callback", {}, "<xml/>"))[0] == 403
+    odd_time = {**params, "timestamp": "²"}  # unsigned junk in the query: refused, never a 500
+    assert (await post(stack, "/wecom/callback", odd_time, "<xml/>"))[0] == 403
     broken = await post(stack, "/wecom/callback", params, "<xml><Encrypt>abc")
     assert broken[0] == 400
     assert "Traceback" not in broken[1]
@@ -147,6 +149,10 @@ async def test_app_forged_stale_oversized_and_malformed_posts(stack: Stack, seen
         "<xml><MsgType>text</MsgType><CreateTime>1</CreateTime></xml>",  # no FromUserName
         "<xml><FromUserName>a</FromUserName><CreateTime>x</CreateTime><MsgType>text</MsgType></xml>",
         "<xml><FromUserName>a</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",  # no MsgId
+        # Digits int() or datetime cannot take: a clear 400, not a 500 with a stack trace.
+        "<xml><FromUserName>a</FromUserName><CreateTime>²</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+        "<xml><FromUserName>a</FromUserName><CreateTime>99999999999999999999</CreateTime>"
+        "<MsgType>text</MsgType><MsgId>1</MsgId></xml>",
     ):
         status, text = await post(stack, "/wecom/callback", *app_envelope(plain))
         assert status == 400, plain
@@ -245,6 +251,7 @@ async def test_bot_forged_stale_oversized_and_malformed_posts(stack: Stack, seen
     params, _ = bot_envelope("{}")
     assert (await post(stack, "/wecom/bot", params, json.dumps({"encrypt": "A" * 70000})))[0] == 413
     assert (await post(stack, "/wecom/bot", {}, "{}"))[0] == 403
+    assert (await post(stack, "/wecom/bot", {**params, "timestamp": "²"}, "{}"))[0] == 403
     for body in ("{not json", "[]", json.dumps({"encrypt": 5}), json.dumps({"other": "x"}), b"\xff\xfe"):
         status, text = await post(stack, "/wecom/bot", params, body)
         assert status == 400, body
@@ -254,6 +261,13 @@ async def test_bot_forged_stale_oversized_and_malformed_posts(stack: Stack, seen
         json.dumps({"msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}}),  # no msgid
         json.dumps({"msgid": "1", "msgtype": "text", "text": {"content": "hi"}}),  # no sender
         json.dumps({"msgid": "1", "msgtype": "text", "from": {"userid": "u"}}),  # no text
+        json.dumps({"msgid": True, "msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}}),
+        *(
+            json.dumps(
+                {"msgid": "1", "msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}, "create_time": t}
+            )
+            for t in ("²", 99999999999999999999)
+        ),
     ):
         status, text = await post(stack, "/wecom/bot", *bot_envelope(plain))
         assert status == 400, plain
