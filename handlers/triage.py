@@ -199,7 +199,7 @@ _EVENT_ZH = {
     "category.set": "设置类别",
     "urgent": "标为急件",
     "command": "命令",
-    "merge.received": "并入他件",
+    "merge.received": "同类件并入本件：",
     "reply.via_merge": "随并案答复",
     "sla.reminder": "催办",
     "sla.overdue": "超期通报",
@@ -222,8 +222,9 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
             from models.state import TRANSITION_ZH, Transition
 
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
-            reason = event.detail.get("reason")
+            reason, target = event.detail.get("reason"), event.detail.get("target")
             what += f"（{excerpt(reason, 40)}）" if reason else ""
+            what += f"，并入 {target}" if target else ""
         else:
             what = _EVENT_ZH.get(event.kind, event.kind)
             if event.kind == "message.out":
@@ -232,6 +233,8 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
                 what += f"（{_CHANNEL_ZH.get(channel, channel)}{recipient}）"
             if event.kind == "command":
                 what += f"：{excerpt(event.detail.get('line', ''), 40)}"
+            if event.kind == "merge.received":
+                what += str(event.detail.get("source", ""))  # the case merged into this one
         lines.append(f"{when} {who_is.get(event.actor, event.actor)} {what}")
     return "\n".join(lines)
 

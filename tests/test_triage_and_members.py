@@ -229,6 +229,9 @@ async def test_merged_cases_get_the_target_reply_and_transfer_then_staff_reply(s
     first = await new_case(stack, "o-c7", "医院停车难")
     second = await new_case(stack, "o-c8", "医院停车位太少")
     assert "已将" in await say(stack, "lisi", f"并 {second.code} {first.code}")
+    # Each timeline says which way it went.
+    assert f"工作人员李四 同类件并入本件：{second.code}" in await say(stack, "lisi", f"查 {first.code}")
+    assert f"工作人员李四 并案，并入 {first.code}" in await say(stack, "lisi", f"查 {second.code}")
     citizen = stack.citizen()
     status = (await citizen.text("o-c8", second.code)).reply["Content"]
     assert f"当前状态：已并案（与编号 {first.code} 合并办理，该件当前状态：待分拣）" in status
