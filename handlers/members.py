@@ -23,6 +23,7 @@ from handlers.people import identify
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.suggest import OPEN_WORK
+from handlers.triage import VERBS as STAFF_VERBS
 from handlers.triage import log_refusal, refusal_text
 from models.entities import Case, Citizen, Member, MemberBindCode
 from models.sla import format_deadline_zh
@@ -113,7 +114,11 @@ async def handle_bind_when_bound(event: CitizenEvent, member: Member) -> Reply:
 @router.handler(member_sender)
 async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Reply:
     await open_service_window(event)
-    return Reply(f"没有听懂「{excerpt(event_text(event) or '', 30)}」。\n{help_text()}")
+    text = event_text(event) or ""
+    staff_only = parse(text, STAFF_VERBS)
+    if staff_only is not None:
+        return Reply(f"「{staff_only.verb}」是工作人员的命令，委员请用以下命令。\n{help_text()}")
+    return Reply(f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}")
 
 
 async def my_cases_text(member: Member) -> str:

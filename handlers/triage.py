@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from handlers import case_actions as actions
 from handlers import loop, triage_queue
 from handlers.case_actions import CommandError
-from handlers.commands import CommandLine, command_filter, event_text
+from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
 from handlers.masking import excerpt
 from handlers.people import Person, identify
@@ -152,7 +152,14 @@ async def _run_case_command(
 
 @router.handler(staff_sender)
 async def handle_unknown_staff_command(event: ChatEvent) -> Reply:
+    from handlers.members import VERBS as MEMBER_VERBS  # members imports this module
+
     text = event_text(event) or ""
+    if not text.strip():  # "@码上商" and nothing else
+        return Reply(help_text())
+    member_only = parse(text, MEMBER_VERBS)
+    if member_only is not None:
+        return Reply(f"「{member_only.verb}」是委员办件的命令，工作人员请用以下命令。\n{help_text()}")
     return Reply(f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}")
 
 

@@ -145,7 +145,11 @@ async def test_who_may_do_what(stack: Stack) -> None:
     assert "不是码上商的工作人员或委员" in await say(stack, "stranger", "帮助")
     # A member cannot triage, and cannot act on somebody else's case.
     as_member = await say(stack, "wangwu", f"派 {case.code} 王五")
-    assert "没有听懂" in as_member
+    assert "「派」是工作人员的命令" in as_member  # says why, then what a member can do
+    assert "委员办件命令" in as_member
+    as_staff = await say(stack, "lisi", f"收 {case.code}")
+    assert "「收」是委员办件的命令" in as_staff
+    assert "派 <编号> <委员>" in as_staff
     await say(stack, "lisi", f"派 {case.code} 张三")
     assert "不是交办给您的件" in await say(stack, "wangwu", f"答 {case.code} 我来答")
     await case.refresh_from_db()
