@@ -17,7 +17,7 @@ from handlers.after_commit import collecting, run_all
 from handlers.masking import excerpt
 from handlers.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
-from handlers.suggest import open_workload, suggest_category, suggest_member
+from handlers.suggest import OPEN_WORK, open_workload, suggest_category, suggest_member
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Category, Department, Member
 from models.jobs import Job, enqueue
 from models.sla import format_deadline_zh
@@ -192,6 +192,7 @@ def member_card(case: Case, content: str) -> str:
 
 async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, settings: Settings) -> str:
     moment = now()
+    former_id: int | None = case.member_id  # type: ignore[attr-defined]
     reply_due = settings.sla.reply_deadline(moment, urgent=case.urgent)
     await transition(
         case,
@@ -205,6 +206,8 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
     await _save_marks(case, loop.mark_triaged(case, moment))
     await loop.schedule_deadline(case, "reply", settings, moment)
     await triage_queue.dequeue_case(redis, settings, case)
+    if former_id != member.id:
+        await _tell_former_holder(case, former_id, f"已改由委员{member.name}办理")
     content = await first_content(case, 200)
     reached = await send_to_member(member, member_card(case, content), case=case)
     await send_to_citizen(
@@ -219,6 +222,8 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
 async def transfer(
     case: Case, department: Department, note: str, actor: str, redis: aioredis.Redis, settings: Settings
 ) -> str:
+    held = CaseState(case.state) in OPEN_WORK
+    former_id: int | None = case.member_id if held else None  # type: ignore[attr-defined]
     await transition(
         case,
         Transition.TRANSFER,
@@ -231,6 +236,7 @@ async def transfer(
     await _save_marks(case, loop.mark_triaged(case, now()))
     await loop.schedule_deadline(case, "reply", settings, now())
     await triage_queue.dequeue_case(redis, settings, case)
+    await _tell_former_holder(case, former_id, f"已转交{department.name}办理")
     await send_to_citizen(
         case.citizen,
         f"您的诉求（编号 {case.code}）已转交{department.name}办理，办理结果将及时告知您。",
@@ -334,6 +340,11 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
         await loop.schedule_deadline(case, "assign", settings, now())
     elif "reply_due_at" in fields:
         await loop.schedule_deadline(case, "reply", settings, now())
+        holder = await Member.get_or_none(id=case.member_id)  # type: ignore[attr-defined]
+        if holder is not None and case.reply_due_at is not None:
+            due_text = format_deadline_zh(case.reply_due_at)
+            notice = f"【急件】编号 {case.code} 已标为急件，答复期限提前到 {due_text}，请抓紧办理。"
+            await send_to_member(holder, notice, case=case)
     due = case.reply_due_at if "reply_due_at" in fields else case.assign_due_at
     return (
         f"已将 {case.code} 标为急件，期限提前到 {format_deadline_zh(due)}。" if due else f"已将 {case.code} 标为急件。"
@@ -346,6 +357,17 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
 def ensure_holder(case: Case, member: Member) -> None:
     if case.member_id != member.id:  # type: ignore[attr-defined]
         raise CommandError(f"编号 {case.code} 不是交办给您的件，不能办理。")
+    if CaseState(case.state) not in OPEN_WORK:  # transferred to a department, answered, closed…
+        raise CommandError(f"编号 {case.code} 当前状态为「{case.state_zh}」，已不在您的办理中，无需再办理。")
+
+
+async def _tell_former_holder(case: Case, former_id: int | None, why: str) -> None:
+    """The member who held the case learns it left them (reassigned, transferred), so they stop work on it."""
+    if former_id is None:
+        return
+    former = await Member.get_or_none(id=former_id)
+    if former is not None:
+        await send_to_member(former, f"【交办变更】编号 {case.code} {why}，您无需再办理。谢谢！", case=case)
 
 
 async def accept(case: Case, member: Member) -> str:

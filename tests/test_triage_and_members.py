@@ -282,6 +282,29 @@ async def test_category_urgent_timeline_and_queue(stack: Stack) -> None:
     assert "triage_webhook" not in timeline
 
 
+async def test_the_member_who_held_a_case_hears_when_it_is_reassigned_transferred_or_made_urgent(
+    stack: Stack,
+) -> None:
+    first = await new_case(stack, "o-h1", "小区门口人行道破损")
+    await say(stack, "lisi", f"派 {first.code} 张三")
+    await say(stack, "lisi", f"急 {first.code}")
+    await say(stack, "lisi", f"派 {first.code} 王五")
+    second = await new_case(stack, "o-h2", "医院挂号排队太长")
+    await say(stack, "lisi", f"派 {second.code} 王五")
+    await say(stack, "lisi", f"转 {second.code} d-health 请一周内反馈")
+    await stack.run_jobs()
+    zhangsan = stack.texts_to("zhangsan")
+    assert any(f"【急件】编号 {first.code} 已标为急件，答复期限提前到" in text for text in zhangsan)
+    assert any(f"【交办变更】编号 {first.code} 已改由委员王五办理，您无需再办理" in text for text in zhangsan)
+    wangwu = stack.texts_to("wangwu")
+    assert any(f"【交办变更】编号 {second.code} 已转交市卫生健康委员会办理" in text for text in wangwu)
+    # Transferred: the department answers (staff record it); the member no longer can.
+    refused = await say(stack, "wangwu", f"答 {second.code} 我来答")
+    assert f"编号 {second.code} 当前状态为「已转办」，已不在您的办理中" in refused
+    await second.refresh_from_db()
+    assert second.last_reply is None
+
+
 async def test_a_case_merged_twice_reports_the_case_still_handled_and_promises_nothing_once_it_is_rejected(
     stack: Stack,
 ) -> None:
