@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -151,9 +154,9 @@ async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     assert "张三" in output
 
 
-async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_restarts(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@contextlib.asynccontextmanager
+async def simulator_on_a_fake_platform() -> AsyncIterator[tuple[Any, Any]]:
+    """A simulator (citizen o-sim) in this process, reading a fake platform served here: no service needed."""
     from aiohttp.test_utils import TestServer
 
     from bot.cli import demo_config
@@ -167,17 +170,23 @@ async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_res
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:
-            simulator = Simulator(config, session, "o-sim", "safe", str(server.make_url("")))
-            for number in range(3):
-                platform._deliver("custom", "o-sim", "oa", "text", f"旧消息{number}", {})
-            await simulator.start()  # what came before the simulator started is not shown
-            platform._deliver("custom", "o-sim", "oa", "text", "重启前的消息", {})
-            await simulator.show_pushed(wait_s=0)
-            platform.reset()  # the service restarted: a new record, numbered from 0 again
-            platform._deliver("custom", "o-sim", "oa", "text", "重启后的第一条", {})
-            await simulator.show_pushed(wait_s=0)
+            yield platform, Simulator(config, session, "o-sim", "safe", str(server.make_url("")))
     finally:
         await server.close()
+
+
+async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_restarts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with simulator_on_a_fake_platform() as (platform, simulator):
+        for number in range(3):
+            platform._deliver("custom", "o-sim", "oa", "text", f"旧消息{number}", {})
+        await simulator.start()  # what came before the simulator started is not shown
+        platform._deliver("custom", "o-sim", "oa", "text", "重启前的消息", {})
+        await simulator.show_pushed(wait_s=0)
+        platform.reset()  # the service restarted: a new record, numbered from 0 again
+        platform._deliver("custom", "o-sim", "oa", "text", "重启后的第一条", {})
+        await simulator.show_pushed(wait_s=0)
     shown = capsys.readouterr().out
     assert "旧消息" not in shown
     assert "重启前的消息" in shown
@@ -188,41 +197,26 @@ async def test_the_simulator_keeps_showing_pushed_messages_after_the_service_res
 async def test_simulator_fault_commands_whole_waits_and_codes_from_ones_own_messages(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from aiohttp.test_utils import TestServer
+    async with simulator_on_a_fake_platform() as (platform, simulator):
+        await simulator.start()
+        assert await simulator.handle("/outage message/custom/send")
+        assert len(platform._faults) == 1
+        assert await simulator.handle("/recover")
+        assert platform._faults == []
+        assert await simulator.handle("/expire")
 
-    from bot.cli import demo_config
-    from bot.config import load_config
-    from bot.fake_platform import FakePlatform, create_fake_platform
-    from bot.simulator import Simulator
-
-    config = demo_config(load_config(None, environ={}))
-    platform = FakePlatform.for_config(config)
-    server = TestServer(create_fake_platform(platform))
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession() as session:
-            simulator = Simulator(config, session, "o-sim", "safe", str(server.make_url("")))
-            await simulator.start()
-            assert await simulator.handle("/outage message/custom/send")
-            assert len(platform._faults) == 1
-            assert await simulator.handle("/recover")
-            assert platform._faults == []
-            assert await simulator.handle("/expire")
-
-            # /wait shows everything that arrives while it waits, not only the first message.
-            loop = asyncio.get_running_loop()
-            mine = "MS26113000017"
-            group_key = simulator.group_key
-            assert group_key
-            loop.call_later(0.1, platform._deliver, "custom", "o-sim", "oa", "text", f"关于 {mine} 的答复", {})
-            card = "**新诉求 MS26113000025**"
-            loop.call_later(0.2, platform._deliver, "webhook", group_key, "bot", "markdown", card, {})
-            loop.call_later(0.6, platform._deliver, "custom", "o-sim", "oa", "text", "【回访】您对答复满意吗？", {})
-            assert await simulator.handle("/wait 1.2")
-            # {code} is the last code sent to me, not one from somebody's card in the triage group.
-            assert simulator.last_code == mine
-    finally:
-        await server.close()
+        # /wait shows everything that arrives while it waits, not only the first message.
+        loop = asyncio.get_running_loop()
+        mine = "MS26113000017"
+        group_key = simulator.group_key
+        assert group_key
+        loop.call_later(0.1, platform._deliver, "custom", "o-sim", "oa", "text", f"关于 {mine} 的答复", {})
+        card = "**新诉求 MS26113000025**"
+        loop.call_later(0.2, platform._deliver, "webhook", group_key, "bot", "markdown", card, {})
+        loop.call_later(0.6, platform._deliver, "custom", "o-sim", "oa", "text", "【回访】您对答复满意吗？", {})
+        assert await simulator.handle("/wait 1.2")
+        # {code} is the last code sent to me, not one from somebody's card in the triage group.
+        assert simulator.last_code == mine
     shown = capsys.readouterr().out
     assert "全部 access_token 已失效" in shown
     assert f"关于 {mine} 的答复" in shown
