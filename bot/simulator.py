@@ -34,7 +34,7 @@ HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /citizen             回到群众身份         /help 显示本帮助    /quit 退出
   /outage [接口]       模拟微信/企业微信故障（默认全部接口，如 /outage message/custom/send），直到 /recover
   /recover             故障恢复            /expire             让全部 access_token 立即失效
-命令里的 {code} 会换成最近一次发给你（当前身份）的查询编号，例如：派 {code} 张三
+命令里的 {code} 会换成最近一次回复或推送给模拟器（任一身份）的查询编号，分拣群卡片里的不算，例如：派 {code} 张三
 分拣群（群机器人）里的新消息会自动显示为 [分拣群]。"""
 
 _CODE = re.compile(r"[A-Za-z]{1,8}\d{11,}")

@@ -192,10 +192,8 @@ def bot_event_from_json(plain: str) -> ChatEvent | None:
     chattype = str(data.get("chattype") or "single")
     chat_id = data.get("chatid")
     response_url = data.get("response_url")
-    created = data.get("create_time")
-    created_at = unix_time(created) if created is not None else now()
-    if created_at is None:
-        raise BadCallback("create_time is not a Unix time")
+    # Optional in the bot's JSON: when absent or unreadable, the time it arrived.
+    created_at = unix_time(data.get("create_time")) or now()
     extra = {"chattype": chattype}
     if isinstance(data.get("aibotid"), str):
         extra["aibotid"] = data["aibotid"]

@@ -222,8 +222,7 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
 async def transfer(
     case: Case, department: Department, note: str, actor: str, redis: aioredis.Redis, settings: Settings
 ) -> str:
-    held = CaseState(case.state) in OPEN_WORK
-    former_id: int | None = case.member_id if held else None  # type: ignore[attr-defined]
+    former_id = _holder_id(case)
     await transition(
         case,
         Transition.TRANSFER,
@@ -231,6 +230,7 @@ async def transfer(
         reason=note,
         detail={"department": department.key},
         department=department,
+        member=None,  # the department answers now: no member holds it (nor gets its follow-ups or 重办)
         reply_due_at=settings.sla.reply_deadline(now(), urgent=case.urgent),
     )
     await _save_marks(case, loop.mark_triaged(case, now()))
@@ -250,7 +250,9 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
     if not text.strip():
         raise CommandError(f"答复内容不能为空：「答 {case.code} 答复内容」。")
     moment = now()
+    former_id = _holder_id(case) if not actor.startswith("member:") else None
     await transition(case, Transition.REPLY, actor, detail={"by": by_name}, last_reply=text, replied_at=moment)
+    await _tell_former_holder(case, former_id, "已由工作人员答复群众")
     await _save_marks(case, loop.mark_triaged(case, moment) + loop.mark_replied(case, moment, settings))
     await loop.schedule_return_visit(case, settings)
     await triage_queue.dequeue_case(redis, settings, case)
@@ -278,7 +280,9 @@ async def merge(case: Case, target: Case, actor: str, redis: aioredis.Redis, set
         raise CommandError("不能把一件并入它自己。")
     if CaseState(target.state) in {CaseState.MERGED, CaseState.REJECTED}:
         raise CommandError(f"目标件 {target.code} 当前状态为「{target.state_zh}」，不能作为并案目标。")
+    former_id = _holder_id(case)
     await transition(case, Transition.MERGE, actor, detail={"target": target.code}, merged_into=target)
+    await _tell_former_holder(case, former_id, f"已并入同类件 {target.code} 一并办理")
     await _save_marks(case, loop.mark_triaged(case, now()))
     await triage_queue.dequeue_case(redis, settings, case)
     await record_event(target, "merge.received", actor, source=case.code)
@@ -299,7 +303,9 @@ async def merge(case: Case, target: Case, actor: str, redis: aioredis.Redis, set
 async def reject(case: Case, reason: str, actor: str, redis: aioredis.Redis, settings: Settings) -> str:
     if not reason.strip():
         raise CommandError(f"请说明不予受理的理由：「退 {case.code} 理由」。")
+    former_id = _holder_id(case)
     await transition(case, Transition.REJECT, actor, reason=reason, closed_at=now())
+    await _tell_former_holder(case, former_id, "经审核不予受理")
     await _save_marks(case, loop.mark_triaged(case, now()))
     await triage_queue.dequeue_case(redis, settings, case)
     await send_to_citizen(
@@ -331,7 +337,13 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
         CaseState.REPLIED,
         CaseState.RETURN_VISIT,
     }:
-        case.reply_due_at = settings.sla.reply_deadline(case.assigned_at, urgent=True)
+        # The urgent period from the assignment, but never a moment already past (a case reopened or
+        # assigned long ago gets the urgent period from now) and never later than the deadline it had.
+        moment = now()
+        urgent_due = settings.sla.reply_deadline(case.assigned_at, urgent=True)
+        if urgent_due <= moment:
+            urgent_due = settings.sla.reply_deadline(moment, urgent=True)
+        case.reply_due_at = min(case.reply_due_at, urgent_due) if case.reply_due_at else urgent_due
         fields.append("reply_due_at")
     await case.save(update_fields=fields)
     await record_event(case, "urgent", actor)
@@ -355,10 +367,16 @@ async def mark_urgent(case: Case, actor: str, redis: aioredis.Redis, settings: S
 
 
 def ensure_holder(case: Case, member: Member) -> None:
-    if case.member_id != member.id:  # type: ignore[attr-defined]
-        raise CommandError(f"编号 {case.code} 不是交办给您的件，不能办理。")
     if CaseState(case.state) not in OPEN_WORK:  # transferred to a department, answered, closed…
         raise CommandError(f"编号 {case.code} 当前状态为「{case.state_zh}」，已不在您的办理中，无需再办理。")
+    if case.member_id != member.id:  # type: ignore[attr-defined]
+        raise CommandError(f"编号 {case.code} 不是交办给您的件，不能办理。")
+
+
+def _holder_id(case: Case) -> int | None:
+    """The member working on the case now (assigned and not yet answered), if any."""
+    held = CaseState(case.state) in OPEN_WORK
+    return case.member_id if held else None  # type: ignore[attr-defined]
 
 
 async def _tell_former_holder(case: Case, former_id: int | None, why: str) -> None:

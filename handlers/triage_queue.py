@@ -46,7 +46,7 @@ async def dequeue_case(redis: aioredis.Redis, settings: Settings, case: Case) ->
     key, member = queue_key(settings), _member(case.id)
 
     async def remove() -> None:
-        await redis.zrem(key, member)
+        await redis.zrem(key, member, str(case.id))  # and the unpadded form an older version wrote
 
     await defer(remove)
 
@@ -79,7 +79,7 @@ async def queued_cases(redis: aioredis.Redis, settings: Settings, count: int) ->
     cases = {c.id: c for c in await Case.filter(id__in=ids).prefetch_related("contact_point")}
     stale = [i for i in ids if i not in cases or cases[i].state != CaseState.RECEIVED]
     if stale:
-        await redis.zrem(queue_key(settings), *[_member(i) for i in stale])
+        await redis.zrem(queue_key(settings), *[_member(i) for i in stale], *[str(i) for i in stale])
     return [cases[i] for i in ids if i not in stale][:count]
 
 

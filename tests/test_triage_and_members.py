@@ -303,6 +303,33 @@ async def test_the_member_who_held_a_case_hears_when_it_is_reassigned_transferre
     assert f"编号 {second.code} 当前状态为「已转办」，已不在您的办理中" in refused
     await second.refresh_from_db()
     assert second.last_reply is None
+    assert second.member_id is None  # the department holds it now: no 重办 or follow-ups go to the member
+    # Answered by staff, merged or rejected while a member held it: the member hears that too.
+    answered, merged, rejected = [await new_case(stack, f"o-h{n}", f"第{n}件：路灯不亮") for n in (3, 4, 5)]
+    for case in (answered, merged, rejected):
+        await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "lisi", f"答 {answered.code} 已联系路灯所维修")
+    await say(stack, "lisi", f"并 {merged.code} {answered.code}")
+    await say(stack, "lisi", f"退 {rejected.code} 重复反映")
+    await stack.run_jobs()
+    zhangsan = "\n".join(stack.texts_to("zhangsan"))
+    assert f"【交办变更】编号 {answered.code} 已由工作人员答复群众" in zhangsan
+    assert f"【交办变更】编号 {merged.code} 已并入同类件 {answered.code} 一并办理" in zhangsan
+    assert f"【交办变更】编号 {rejected.code} 经审核不予受理" in zhangsan
+
+
+async def test_urgent_never_sets_a_reply_deadline_in_the_past_or_later_than_before(stack: Stack) -> None:
+    case = await new_case(stack, "o-u1", "楼道电线裸露")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    # Assigned twelve days ago, answered, reopened yesterday with a fresh week (as after 不满意).
+    await case.refresh_from_db()
+    case.assigned_at = now() - timedelta(days=12)
+    case.reply_due_at = now() + timedelta(days=6)
+    await case.save(update_fields=["assigned_at", "reply_due_at"])
+    answer = await say(stack, "lisi", f"急 {case.code}")
+    await case.refresh_from_db()
+    assert now() < case.reply_due_at < now() + timedelta(days=6)
+    assert "期限提前到" in answer
 
 
 async def test_a_case_merged_twice_reports_the_case_still_handled_and_promises_nothing_once_it_is_rejected(
@@ -357,6 +384,16 @@ async def test_cases_with_the_same_deadline_are_listed_in_the_order_they_came(st
     assert listed == cases[:10]
     positions = [queue.index(case.code) for case in listed]
     assert positions == sorted(positions)
+
+
+async def test_an_entry_an_older_version_wrote_leaves_the_queue_with_its_case(stack: Stack) -> None:
+    case = await new_case(stack, "o-old-1", "垃圾桶满了没人清")
+    redis, settings = stack.app[REDIS], stack.app[SETTINGS]
+    key = settings.key("triage", "queue")
+    await redis.zadd(key, {str(case.id): 1.0})  # the unpadded member an older version wrote
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    assert await redis.zcard(key) == 0  # neither form is left behind
+    assert "待分拣 0 件" in await say(stack, "lisi", "待办")
 
 
 async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:

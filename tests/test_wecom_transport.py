@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from wechatpy.enterprise.crypto import PrpCrypto
@@ -262,12 +263,6 @@ async def test_bot_forged_stale_oversized_and_malformed_posts(stack: Stack, seen
         json.dumps({"msgid": "1", "msgtype": "text", "text": {"content": "hi"}}),  # no sender
         json.dumps({"msgid": "1", "msgtype": "text", "from": {"userid": "u"}}),  # no text
         json.dumps({"msgid": True, "msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}}),
-        *(
-            json.dumps(
-                {"msgid": "1", "msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}, "create_time": t}
-            )
-            for t in ("²", 99999999999999999999)
-        ),
     ):
         status, text = await post(stack, "/wecom/bot", *bot_envelope(plain))
         assert status == 400, plain
@@ -314,3 +309,12 @@ def test_mention_stripping_and_bot_payload_parsing() -> None:
     assert (event.msg_id, event.sender, event.text, event.chat_id) == ("42", "USERID", "hello robot", "CHATID")
     assert event.extra == {"chattype": "group", "aibotid": "AIBOTID"}
     assert bot_event_from_json(json.dumps({"msgtype": "stream", "stream": {"id": "s"}})) is None
+    # create_time is optional: one that is no Unix time ("²", far too large) means "when it arrived", never a 500.
+    for odd in ("²", 99999999999999999999, "1700000000.5"):
+        payload = {"msgid": "9", "msgtype": "text", "text": {"content": "hi"}, "from": {"userid": "u"}}
+        late = bot_event_from_json(json.dumps({**payload, "create_time": odd}))
+        assert late is not None
+        assert abs((late.created_at - datetime.now(UTC)).total_seconds()) < 60
+    stamped = bot_event_from_json(json.dumps({**payload, "create_time": 1700000000}))
+    assert stamped is not None
+    assert stamped.created_at == datetime.fromtimestamp(1700000000, UTC)
