@@ -57,8 +57,11 @@ async def find_member(text: str) -> Member:
         raise CommandError(f"没有找到委员「{text}」，请用姓名或花名册代号（如 m-zhang）。")
     if len(matches) > 1 or len(exact) > 1:
         listed = "、".join(f"{m.name}（{m.key}，{m.sector or '—'}）" for m in (exact or matches)[:10])
-        raise CommandError(f"「{text}」对应多位委员：{listed}。请改用编号，如「派 <编号> {matches[0].key}」。")
-    return matches[0]
+        raise CommandError(f"「{text}」对应多位委员：{listed}。请改用花名册代号，如「派 <编号> {matches[0].key}」。")
+    # One member whose name only contains the text ("张" for 张三): asked, never guessed, so that a
+    # slip of the keyboard does not hand a case to somebody else.
+    guess = matches[0]
+    raise CommandError(f"没有叫「{text}」的委员。您是不是要找 {guess.name}（{guess.key}）？请写全名或花名册代号。")
 
 
 async def find_department(text: str) -> Department:

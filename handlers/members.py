@@ -140,8 +140,11 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
     """A one-time 6-digit code for `mashang member bind-code <member-key>`."""
     member = await Member.get_or_none(key=member_key)
     if member is None:  # the member's name or WeCom userid is fine too, when only one member has it
-        found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).limit(2)
-        member = found[0] if len(found) == 1 else None
+        found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).order_by("key").limit(10)
+        if len(found) > 1:
+            listed = "、".join(f"{m.name}（{m.key}）" for m in found)
+            raise CommandError(f"「{member_key}」对应多位委员：{listed}。请改用花名册代号。")
+        member = found[0] if found else None
     if member is None:
         keys = await Member.all().order_by("key").limit(3).values_list("key", flat=True)
         examples = "、".join(str(key) for key in keys)

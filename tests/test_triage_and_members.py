@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import REDIS, SETTINGS
 from handlers import triage_queue
+from handlers.case_actions import CommandError
 from handlers.members import create_bind_code
 from models.entities import Case, CaseEvent, CaseState, Citizen, Member
 from models.jobs import Job, JobStatus
@@ -83,6 +84,14 @@ async def test_command_errors_are_clear(stack: Stack) -> None:
     assert "张三（m-zhang" in ambiguous
     assert "张三丰（m-zhang2" in ambiguous
     assert "没有找到委员" in await say(stack, "lisi", f"派 {case.code} 李白")
+    # Part of one member's name only: asked, never guessed (a slip must not hand the case to somebody).
+    guessed = await say(stack, "lisi", f"派 {case.code} 丰")
+    assert "没有叫「丰」的委员。您是不是要找 张三丰（m-zhang2）？" in guessed
+    assert (await Case.get(id=case.id)).member_id is None
+    # The binding code's lookup by name is no guess either: two members named alike are listed.
+    await Member.create(key="m-zhang3", name="张三", sector="经济界")
+    with pytest.raises(CommandError, match="对应多位委员：张三（m-zhang）、张三（m-zhang3）"):
+        await create_bind_code("张三")
     typo = case.code[:-1] + str((int(case.code[-1]) + 1) % 10)
     assert "校验未通过" in await say(stack, "lisi", f"派 {typo} 张三")
     assert "不是有效的编号" in await say(stack, "lisi", "派 abc 张三")
