@@ -23,9 +23,6 @@ log = logging.getLogger("mashang")
 DEMO_ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 
 
-QR_CREDENTIALS = ("app_id", "app_secret")  # what `qr make` sends to WeChat (official account or mini-program)
-
-
 def demo_config(config: Config) -> Config:
     """Point every WeChat/WeCom base URL at the local fake platform (never used in production)."""
     base = f"http://{config.simulator.host}:{config.simulator.port}"
@@ -219,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_simulator(config, args))
     if args.command == "qr":
-        from bot.qr_cli import run_qr
+        from bot.qr_cli import QR_CREDENTIALS, run_qr
 
         if getattr(args, "demo", False):
             config = demo_config(config)

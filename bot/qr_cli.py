@@ -53,6 +53,9 @@ def _seconds(text: str) -> int:
     return int(value)
 
 
+QR_CREDENTIALS = ("app_id", "app_secret")  # what making a code sends to WeChat (official account or mini-program)
+
+
 def _add_demo_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo",
@@ -395,7 +398,7 @@ async def run_qr(
         return 2
     except (WeChatAPIError, WeChatUnavailable) as exc:
         print(f"微信接口失败，已生成的码均已保存，可重新运行 (WeChat API failed): {exc}", file=err)
-        if demo_credentials(config, {"wechat": ("app_id", "app_secret"), "miniprogram": ("app_id", "app_secret")}):
+        if demo_credentials(config, {"wechat": QR_CREDENTIALS, "miniprogram": QR_CREDENTIALS}):
             print("这是演示配置：试用时加 --demo，向 `mashang serve --demo` 的模拟微信平台要码", file=err)
         return 1
     except RedisStartError as exc:

@@ -44,6 +44,13 @@ BIND_VERBS = {"绑定": "绑定", "bind": "绑定"}
 BIND_CODE_TTL = timedelta(days=3)
 
 
+def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
+    if not isinstance(event, CitizenEvent) or event.kind != "message" or event.msg_type != "text":
+        return None
+    command = parse(event.text, BIND_VERBS)
+    return {"command": command} if command else None
+
+
 def help_text() -> str:
     rows = [f"{usage}（{alias}）：{effect}" for _, alias, usage, effect in MEMBER_COMMANDS]
     return "委员办件命令：\n" + "\n".join(rows)
@@ -100,11 +107,7 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
     raise CommandError(help_text())  # pragma: no cover
 
 
-def rebind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
-    return bind_command(event)  # defined with the binding below; looked up when a message comes
-
-
-@router.handler(member_sender, rebind_command)
+@router.handler(member_sender, bind_command)
 async def handle_bind_when_bound(event: CitizenEvent, member: Member) -> Reply:
     """A member already bound sends a binding code again (a second code, or the same one twice)."""
     await open_service_window(event)
@@ -159,13 +162,6 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
                 code=code, member=member, created_at=moment, expires_at=moment + BIND_CODE_TTL
             )
     raise CommandError("暂时无法生成绑定码，请稍后再试。")  # pragma: no cover
-
-
-def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
-    if not isinstance(event, CitizenEvent) or event.kind != "message" or event.msg_type != "text":
-        return None
-    command = parse(event.text, BIND_VERBS)
-    return {"command": command} if command else None
 
 
 @router.handler(bind_command)

@@ -33,6 +33,11 @@ def _member(case_id: int) -> str:
     return f"{case_id:012d}"
 
 
+def _every_form(case_ids: list[int]) -> list[str]:
+    """What to remove for these cases: the padded member and the unpadded one an older version wrote."""
+    return [*map(_member, case_ids), *map(str, case_ids)]
+
+
 async def enqueue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
     key, member, value = queue_key(settings), _member(case.id), score(case.assign_due_at, case.urgent)
 
@@ -43,10 +48,10 @@ async def enqueue_case(redis: aioredis.Redis, settings: Settings, case: Case) ->
 
 
 async def dequeue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
-    key, member = queue_key(settings), _member(case.id)
+    key, members = queue_key(settings), _every_form([case.id])
 
     async def remove() -> None:
-        await redis.zrem(key, member, str(case.id))  # and the unpadded form an older version wrote
+        await redis.zrem(key, *members)
 
     await defer(remove)
 
@@ -79,7 +84,7 @@ async def queued_cases(redis: aioredis.Redis, settings: Settings, count: int) ->
     cases = {c.id: c for c in await Case.filter(id__in=ids).prefetch_related("contact_point")}
     stale = [i for i in ids if i not in cases or cases[i].state != CaseState.RECEIVED]
     if stale:
-        await redis.zrem(queue_key(settings), *[_member(i) for i in stale], *[str(i) for i in stale])
+        await redis.zrem(queue_key(settings), *_every_form(stale))
     return [cases[i] for i in ids if i not in stale][:count]
 
 
