@@ -15,18 +15,23 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.config import Config, load_config
-from bot.delivery import CitizenDelivery, MediaDownloader
+from bot.ingest.inbox import Inbox
 from bot.job_runner import JobRunner
-from bot.official_account import OfficialAccountTransport
-from bot.rate_limit import RateLimiter
+from bot.outbound.citizen import CitizenDelivery, MediaDownloader
+from bot.outbound.rate_limit import RateLimiter
+from bot.outbound.wechat_api import WeChatClient, WeComClient
+from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
-from bot.wechat_api import WeChatClient, WeComClient
-from bot.wecom_delivery import WeComDelivery
-from bot.wecom_transport import WeComAppTransport, WeComBotTransport
-from handlers import case_actions, intake, loop, members, triage, triage_queue
-from handlers.inbox import Inbox
-from handlers.intake_batch import BatchIntake
-from handlers.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from bot.transport.official_account import OfficialAccountTransport
+from bot.transport.wecom import WeComAppTransport, WeComBotTransport
+from handlers.cases import actions as case_actions
+from handlers.cases import loop
+from handlers.cases import queue as triage_queue
+from handlers.cases.new_cases import BatchIntake
+from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.routers import citizen as intake
+from handlers.routers import member as members
+from handlers.routers import staff as triage
 from handlers.routing import Router
 from handlers.settings import Settings
 from models import retention

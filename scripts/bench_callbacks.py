@@ -6,7 +6,7 @@
         --db-url sqlite://data/mashang.sqlite3 --server-pid 12345    # a server that is already running
 
 By default the script imports the demo roster into a temporary data dir (SQLite, embedded Redis), starts
-`python -m bot.cli serve --demo` on free ports and waits for /healthz. Every callback is built and
+`python -m bot.cli.main serve --demo` on free ports and waits for /healthz. Every callback is built and
 encrypted the way WeChat does it in safe mode before any timing starts, each distinct message from its
 own openid (so each makes its own case); 10% of the sends are exact retries of an earlier message (same
 query, same body, same MsgId).
@@ -56,8 +56,8 @@ from wechatpy.crypto import PrpCrypto
 from yarl import URL
 
 from bot.config import Config, ConfigError, load_config
-from bot.fake_callbacks import build_xml, next_msg_id
-from bot.wechat_signing import sha1_signature
+from bot.demo.fake_callbacks import build_xml, next_msg_id
+from bot.transport.signing import sha1_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_ID = "gh_bench000000"
@@ -257,7 +257,7 @@ def free_port() -> int:
 
 
 class OwnServer:
-    """`python -m bot.cli serve --demo` on free ports with its data (SQLite, Redis) in a temporary dir."""
+    """`python -m bot.cli.main serve --demo` on free ports with its data (SQLite, Redis) in a temporary dir."""
 
     def __init__(self, data_dir: Path, config_path: str | None, transport_only: bool = False) -> None:
         self.transport_only = transport_only
@@ -285,7 +285,7 @@ class OwnServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "bot.cli", *self.config_args]
+        command = [sys.executable, "-m", "bot.cli.main", *self.config_args]
         if self.transport_only:
             serve = [sys.executable, str(Path(__file__).resolve()), "--serve-transport-only", *self.config_args]
         else:
@@ -591,9 +591,9 @@ def serve_transport_only(config_path: str | None) -> int:
     nothing and answers every callback at once with an acknowledgement as long as the real one."""
     from aiohttp import web
 
-    from bot.cli import run_event_loop, tune_garbage_collector
-    from bot.official_account import OfficialAccountTransport
-    from handlers.inbox import Acceptance
+    from bot.cli.main import run_event_loop, tune_garbage_collector
+    from bot.ingest.inbox import Acceptance
+    from bot.transport.official_account import OfficialAccountTransport
 
     config = load_config(config_path)
     acknowledgement = (

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.redis_store import EmbeddedRedis, connect
-from handlers import triage_queue
+from handlers.cases import queue as triage_queue
 from handlers.settings import Settings
 from models.db import close_db, init_db
 

@@ -66,11 +66,11 @@ from tortoise.expressions import Q
 
 from bot.app import INBOX, JOBS, SETTINGS, WECOM_DELIVERY, create_app
 from bot.config import build_config
-from bot.fake_callbacks import OfficialAccountSender, next_msg_id
-from bot.fake_platform import DeliveredMessage, FakePlatform, create_fake_platform
-from handlers import loop
+from bot.demo.fake_callbacks import OfficialAccountSender, next_msg_id
+from bot.demo.fake_platform import DeliveredMessage, FakePlatform, create_fake_platform
+from handlers.admin.roster import import_roster
+from handlers.cases import loop
 from handlers.events import ChatEvent
-from handlers.roster import import_roster
 from models.entities import Case, CaseEvent, CaseMessage, CaseState, InboundMessage, InboxStatus
 from models.jobs import Job, JobStatus
 from models.sla import SlaPolicy

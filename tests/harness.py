@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import INBOX, JOBS, create_app
 from bot.config import Config, build_config
-from bot.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
-from bot.fake_platform import FakePlatform, create_fake_platform
-from handlers.roster import import_roster
+from bot.demo.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
+from bot.demo.fake_platform import FakePlatform, create_fake_platform
+from handlers.admin.roster import import_roster
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

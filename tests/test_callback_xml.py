@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.official_account import BadCallback, _element_value, _flat_fields, xml_fields
+from bot.transport.official_account import BadCallback, _element_value, _flat_fields, xml_fields
 
 TAGS = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "A_1"])
 # Text that includes everything an XML parser treats specially.

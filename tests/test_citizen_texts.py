@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import citizen_texts as texts
 from handlers.settings import Settings
+from handlers.texts import citizen as texts
 from models.sla import SlaPolicy
 
 

@@ -29,7 +29,7 @@ async def run_cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.cli.main",
         *args,
         cwd=ROOT,
         env=env,
@@ -64,7 +64,7 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.cli.main",
         "serve",
         "--demo",
         cwd=ROOT,
@@ -159,10 +159,10 @@ async def simulator_on_a_fake_platform() -> AsyncIterator[tuple[Any, Any]]:
     """A simulator (citizen o-sim) in this process, reading a fake platform served here: no service needed."""
     from aiohttp.test_utils import TestServer
 
-    from bot.cli import demo_config
+    from bot.cli.main import demo_config
     from bot.config import load_config
-    from bot.fake_platform import FakePlatform, create_fake_platform
-    from bot.simulator import Simulator
+    from bot.demo.fake_platform import FakePlatform, create_fake_platform
+    from bot.demo.simulator import Simulator
 
     config = demo_config(load_config(None, environ={}))
     platform = FakePlatform.for_config(config)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import demo_config
+from bot.cli.main import demo_config
 from bot.config import ConfigError, build_config, demo_credentials, load_config
 
 

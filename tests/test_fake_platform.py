@@ -22,9 +22,9 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from bot.fake_callbacks import CallbackMode, OfficialAccountSender, WeComAppSender
-from bot.fake_platform import FakePlatform, FakePlatformControl, create_fake_platform
-from bot.wechat_api import WeChatAPIError, WeChatClient
+from bot.demo.fake_callbacks import CallbackMode, OfficialAccountSender, WeComAppSender
+from bot.demo.fake_platform import FakePlatform, FakePlatformControl, create_fake_platform
+from bot.outbound.wechat_api import WeChatAPIError, WeChatClient
 
 APP_ID, APP_SECRET = "wxtestapp0000001", "app-secret"
 CORP_ID, CORP_SECRET = "wwtestcorp000001", "corp-secret"

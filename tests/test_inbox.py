@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from bot.ingest.inbox import BatchItem, Inbox, PassiveSlot
 from handlers.events import CitizenEvent, Reply
-from handlers.inbox import BatchItem, Inbox, PassiveSlot
 from handlers.routing import Router
 from models.entities import InboundMessage, InboxStatus
 from models.timeutil import now

@@ -15,9 +15,9 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from bot.app import INBOX
-from handlers import intake_batch
-from handlers.outbox import SEND_TRIAGE
-from handlers.qr_stats import local_day
+from handlers.admin.qr_stats import local_day
+from handlers.cases import new_cases as intake_batch
+from handlers.cases.outbox import SEND_TRIAGE
 from models.entities import Case, CaseEvent, CaseMessage, Citizen, InboundMessage
 from models.jobs import Job, JobStatus
 from models.plans import run_in_transaction

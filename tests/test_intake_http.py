@@ -29,7 +29,7 @@ async def post_signed(stack: Stack, body: str | bytes) -> tuple[int, str]:
     """POST a plain-mode body with a valid signature, whatever the body is."""
     import time
 
-    from bot.wechat_signing import sha1_signature
+    from bot.transport.signing import sha1_signature
 
     timestamp, nonce = str(int(time.time())), "12345"
     params = {
@@ -296,7 +296,7 @@ async def test_slow_handling_answers_success_and_the_reply_goes_through_the_outb
 
 
 async def _queue_reply(stack: Stack, openid: str, text: str) -> Case:
-    from handlers.outbox import send_to_citizen
+    from handlers.cases.outbox import send_to_citizen
     from models.entities import Citizen
 
     citizen = stack.citizen()
@@ -390,7 +390,7 @@ async def test_past_the_48_hour_window_a_template_message_carries_the_reply(stac
 
 
 async def test_at_most_five_customer_service_messages_then_templates(stack: Stack) -> None:
-    from handlers.outbox import send_to_citizen
+    from handlers.cases.outbox import send_to_citizen
     from models.entities import Citizen
 
     case = await _queue_reply(stack, "o-oscar", "1")
@@ -406,7 +406,7 @@ async def post_safe_envelope(stack: Stack, envelope: str, encrypt: str) -> tuple
     """POST a safe-mode body laid out as `envelope` (with `{encrypt}` in it), correctly signed."""
     import time
 
-    from bot.wechat_signing import sha1_signature
+    from bot.transport.signing import sha1_signature
 
     timestamp, nonce = str(int(time.time())), "67890"
     params = {
@@ -428,7 +428,7 @@ async def test_safe_mode_envelopes_in_other_layouts_are_read_and_broken_ones_ref
 
     from wechatpy.crypto import PrpCrypto
 
-    from bot.fake_callbacks import build_xml
+    from bot.demo.fake_callbacks import build_xml
     from tests.harness import AES_KEY
 
     assert stack.config is not None

@@ -21,13 +21,13 @@ from PIL import Image
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-import handlers.qr_codes
+import handlers.admin.qr_codes
 import qr.fonts as qr_fonts
-from bot.cli import build_parser, main
-from bot.fake_platform import FakePlatform, create_fake_platform
-from bot.qr_cli import format_table, run_qr
-from handlers.qr_codes import PermanentLimitReached, check_permanent_budget
-from handlers.qr_stats import figures, local_day, record_new_case, record_scan
+from bot.cli.main import build_parser, main
+from bot.cli.qr import format_table, run_qr
+from bot.demo.fake_platform import FakePlatform, create_fake_platform
+from handlers.admin.qr_codes import PermanentLimitReached, check_permanent_budget
+from handlers.admin.qr_stats import figures, local_day, record_new_case, record_scan
 from models.entities import ContactPoint
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
@@ -115,7 +115,7 @@ def test_permanent_budget_edges() -> None:
 async def test_the_permanent_code_limit_refuses_before_calling_wechat(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers.qr_codes, "PERMANENT_QR_LIMIT", 3)
+    monkeypatch.setattr(handlers.admin.qr_codes, "PERMANENT_QR_LIMIT", 3)
     code, _, err = await qr(stack, "make", "--all")  # 4 needed, 3 allowed
     assert code == 2
     assert "上限" in err
@@ -123,7 +123,7 @@ async def test_the_permanent_code_limit_refuses_before_calling_wechat(
     assert len(err.strip().splitlines()) == 1
     assert qr_creates(stack) == []
 
-    monkeypatch.setattr(handlers.qr_codes, "PERMANENT_QR_LIMIT", 4)
+    monkeypatch.setattr(handlers.admin.qr_codes, "PERMANENT_QR_LIMIT", 4)
     code, _, err = await qr(stack, "make", "--all")
     assert code == 0
     assert "注意" in err  # 4 of 4: warned
@@ -488,7 +488,7 @@ api_base_url = "{fake}/wechat"
 def test_qr_make_with_the_demo_configuration_asks_for_demo_and_then_uses_the_fake_platform(
     tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.cli import demo_config
+    from bot.cli.main import demo_config
     from bot.config import load_config
 
     monkeypatch.chdir(tmp_path)  # no config.toml here: the example's demo values, as after `make run`

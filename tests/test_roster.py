@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.roster import RosterError, import_roster
+from handlers.admin.roster import RosterError, import_roster
 from models.entities import ContactPoint, Member, Staff
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.app import REDIS, SETTINGS
-from handlers import triage_queue
-from handlers.case_actions import CommandError
-from handlers.members import create_bind_code
+from handlers.cases import queue as triage_queue
+from handlers.cases.actions import CommandError
+from handlers.routers.member import create_bind_code
 from models.entities import Case, CaseEvent, CaseState, Citizen, Member
 from models.jobs import Job, JobStatus
 from models.timeutil import now

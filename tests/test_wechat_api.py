@@ -14,8 +14,8 @@ import zxingcpp
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from bot.fake_platform import FakePlatform, create_fake_platform
-from bot.wechat_api import (
+from bot.demo.fake_platform import FakePlatform, create_fake_platform
+from bot.outbound.wechat_api import (
     MiniProgramClient,
     TokenCache,
     WeChatAPIError,

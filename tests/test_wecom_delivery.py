@@ -12,10 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.app import INBOX, WECOM_DELIVERY
-from bot.rate_limit import RateLimiter
-from bot.wecom_delivery import PART_MARK, split_text
+from bot.outbound.rate_limit import RateLimiter
+from bot.outbound.wecom import PART_MARK, split_text
+from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
 from handlers.events import ChatEvent, Reply
-from handlers.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
 from handlers.routing import Router
 from models.entities import Case, CaseEvent
 from models.jobs import Job, JobStatus

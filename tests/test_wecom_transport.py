@@ -11,8 +11,8 @@ import pytest
 from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.app import INBOX
-from bot.wechat_signing import sha1_signature
-from bot.wecom_transport import bot_event_from_json, strip_mention
+from bot.transport.signing import sha1_signature
+from bot.transport.wecom import bot_event_from_json, strip_mention
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
 from models.entities import InboundMessage

@@ -14,17 +14,17 @@ import redis.asyncio as aioredis
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from handlers import case_actions as actions
-from handlers.case_actions import CommandError
+from handlers.cases import actions
+from handlers.cases.actions import CommandError
+from handlers.cases.masking import excerpt
+from handlers.cases.people import identify
+from handlers.cases.suggest import OPEN_WORK
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, CitizenEvent, Reply
-from handlers.masking import excerpt
-from handlers.people import identify
+from handlers.routers.staff import VERBS as STAFF_VERBS
+from handlers.routers.staff import log_refusal, refusal_text
 from handlers.routing import Router
 from handlers.settings import Settings
-from handlers.suggest import OPEN_WORK
-from handlers.triage import VERBS as STAFF_VERBS
-from handlers.triage import log_refusal, refusal_text
 from models.entities import Case, Citizen, Member, MemberBindCode
 from models.sla import format_deadline_zh
 from models.timeutil import now

@@ -8,12 +8,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import case_actions, loop, members
-from handlers import citizen_texts as texts
+from handlers.admin.qr_stats import record_follow, record_new_case, record_scan
+from handlers.cases import actions as case_actions
+from handlers.cases import loop
 from handlers.events import CitizenEvent, Reply
-from handlers.qr_stats import record_follow, record_new_case, record_scan
+from handlers.routers import member as members
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts import citizen as texts
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
 from models.state import Transition, apply_transition, record_event

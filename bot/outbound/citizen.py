@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.expressions import F
 
 from bot.job_runner import GiveUp, RetryLater
-from bot.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from models.entities import Case, CaseMessage, Citizen
 from models.jobs import Job
 from models.state import record_event

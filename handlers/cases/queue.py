@@ -11,8 +11,8 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from handlers.after_commit import defer
 from handlers.settings import Settings
+from models.after_commit import defer
 from models.entities import Case, CaseState
 
 URGENT_BONUS = 10**10  # urgent cases sort before every normal case

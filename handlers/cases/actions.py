@@ -12,12 +12,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
-from handlers import loop, triage_queue
-from handlers.after_commit import collecting, run_all
-from handlers.masking import excerpt
-from handlers.outbox import send_to_citizen, send_to_member, send_to_triage
+from handlers.cases import loop
+from handlers.cases import queue as triage_queue
+from handlers.cases.masking import excerpt
+from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
+from handlers.cases.suggest import OPEN_WORK, open_workload, suggest_category, suggest_member
 from handlers.settings import Settings
-from handlers.suggest import OPEN_WORK, open_workload, suggest_category, suggest_member
+from models.after_commit import collecting, run_all
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Category, Department, Member
 from models.jobs import Job, enqueue
 from models.sla import format_deadline_zh

@@ -18,9 +18,9 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-from bot.wechat_signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.ingest.inbox import Inbox
+from bot.transport.signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import CitizenEvent
-from handlers.inbox import Inbox
 from qr.scenes import contact_point_from_event_key
 
 log = logging.getLogger(__name__)

@@ -63,7 +63,7 @@ async def _serve(config: Config, demo: bool) -> None:
     # with aiohttp's default access log those lines would bury everything else the server prints.
     access_log = logging.getLogger("aiohttp.access") if config.server.access_log else None
     if demo:
-        from bot.fake_platform import FakePlatform, create_fake_platform
+        from bot.demo.fake_platform import FakePlatform, create_fake_platform
 
         platform = FakePlatform.for_config(config, callback_base_url=config.server.public_base_url)
         fake_runner = web.AppRunner(create_fake_platform(platform), access_log=access_log)
@@ -95,7 +95,7 @@ async def _serve(config: Config, demo: bool) -> None:
 
 
 async def _roster_import(config: Config, path: str) -> int:
-    from handlers.roster import RosterError, import_roster
+    from handlers.admin.roster import RosterError, import_roster
     from models.db import close_db, init_db
 
     await init_db(config.database.url)
@@ -111,8 +111,8 @@ async def _roster_import(config: Config, path: str) -> int:
 
 
 async def _member_bind_code(config: Config, member_key: str) -> int:
-    from handlers.case_actions import CommandError
-    from handlers.members import create_bind_code
+    from handlers.cases.actions import CommandError
+    from handlers.routers.member import create_bind_code
     from models.db import close_db, init_db
 
     await init_db(config.database.url)
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--platform", help="fake platform URL (default from [simulator])")
     simulate.add_argument("--script", help="read commands from this file instead of the terminal")
 
-    from bot.qr_cli import add_qr_parser
+    from bot.cli.qr import add_qr_parser
 
     add_qr_parser(commands)
     return parser
@@ -212,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "member":
         return asyncio.run(_member_bind_code(config, args.member_key))
     if args.command == "simulate":
-        from bot.simulator import run_simulator
+        from bot.demo.simulator import run_simulator
 
         return asyncio.run(run_simulator(config, args))
     if args.command == "qr":
-        from bot.qr_cli import QR_CREDENTIALS, run_qr
+        from bot.cli.qr import QR_CREDENTIALS, run_qr
 
         if getattr(args, "demo", False):
             config = demo_config(config)

@@ -30,9 +30,9 @@ from tortoise.expressions import Q
 from yarl import URL
 
 from bot.job_runner import GiveUp, RetryLater
-from bot.rate_limit import Limits, RateLimiter
-from bot.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
-from handlers.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
+from bot.outbound.rate_limit import Limits, RateLimiter
+from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
+from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
 from models.entities import Case
 from models.jobs import Job, JobStatus, backoff_seconds, enqueue
 from models.state import record_event

@@ -20,8 +20,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.config import Config
-from bot.fake_callbacks import CallbackResult, OfficialAccountSender, WeComAppSender
-from bot.fake_platform import FakePlatformControl
+from bot.demo.fake_callbacks import CallbackResult, OfficialAccountSender, WeComAppSender
+from bot.demo.fake_platform import FakePlatformControl
 
 HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /points              列出可以扫码的联系点

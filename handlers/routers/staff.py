@@ -7,13 +7,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import case_actions as actions
-from handlers import loop, triage_queue
-from handlers.case_actions import CommandError
+from handlers.cases import actions, loop
+from handlers.cases import queue as triage_queue
+from handlers.cases.actions import CommandError
+from handlers.cases.masking import excerpt
+from handlers.cases.people import Person, identify
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
-from handlers.masking import excerpt
-from handlers.people import Person, identify
 from handlers.routing import Router
 from handlers.settings import Settings
 from models.entities import Case, CaseEvent, CaseState, Member, Staff
@@ -152,7 +152,7 @@ async def _run_case_command(
 
 @router.handler(staff_sender)
 async def handle_unknown_staff_command(event: ChatEvent) -> Reply:
-    from handlers.members import VERBS as MEMBER_VERBS  # members imports this module
+    from handlers.routers.member import VERBS as MEMBER_VERBS  # members imports this module
 
     text = event_text(event) or ""
     if not text.strip():  # "@码上商" and nothing else

@@ -28,7 +28,7 @@ from wechatpy.enterprise.crypto import PrpCrypto as EnterprisePrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import WeChatException
 
-from bot.fake_platform import FakePlatform, FakePlatformControl
+from bot.demo.fake_platform import FakePlatform, FakePlatformControl
 
 CallbackMode = Literal["plain", "compat", "safe"]
 Tamper = Literal["signature", "msg_signature", "body"]

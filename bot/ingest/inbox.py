@@ -23,10 +23,11 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
-from handlers.after_commit import collecting, run_all
+from handlers.batch import AlreadyHandled, BatchHandler, BatchItem, PassiveSlot, StoredMessage
+from handlers.cases.outbox import send_reply
 from handlers.events import InboundEvent, Reply, event_from_dict
-from handlers.outbox import send_reply
 from handlers.routing import UNHANDLED, Router
+from models.after_commit import collecting, run_all
 from models.bulk import in_list, padded
 from models.entities import Case, InboundMessage, InboxStatus
 from models.plans import insert_plan, run_plan
@@ -38,76 +39,10 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 10_000  # about 40 hours of 15 s sweeps: an outage must not abandon a message
 
 
-class AlreadyHandled(Exception):
-    """Another worker finished this inbox row first; this attempt rolls back."""
-
-
-class PassiveSlot:
-    """Whether the HTTP request is still waiting to carry the reply (claimed) or has given up."""
-
-    def __init__(self) -> None:
-        self.state = "waiting"
-        self.expired = False  # the budget is spent: a released claim cannot be made again
-        self.on_given_up: Callable[[], None] | None = None  # answers the request without the reply
-
-    def claim(self) -> bool:
-        if self.state == "waiting":
-            self.state = "claimed"
-        return self.state == "claimed"
-
-    def release(self) -> None:
-        """A claim made in a transaction that rolled back: the request may carry the reply again,
-        unless its budget ran out meanwhile (then it is answered now and the reply goes through the
-        outbox)."""
-        if self.state == "claimed":
-            self.state = "abandoned" if self.expired else "waiting"
-            if self.state == "abandoned" and self.on_given_up is not None:
-                self.on_given_up()
-
-    def abandon(self) -> bool:
-        if self.state == "waiting":
-            self.state = "abandoned"
-        return self.state == "abandoned"
-
-    def expire(self) -> bool:
-        """The budget is spent: give up unless the reply is already claimed (only its commit is left)."""
-        self.expired = True
-        return self.abandon()
-
-
 @dataclass(frozen=True)
 class Acceptance:
     reply: str | None
     duplicate: bool
-
-
-@dataclass(slots=True)
-class StoredMessage:
-    """An inbox row as the handlers need it (a plain record: building ORM objects per callback costs)."""
-
-    id: int
-    dedupe_key: str
-    sender: str
-    payload: dict[str, Any]
-    attempts: int = 0
-
-    @classmethod
-    def of(cls, row: InboundMessage) -> StoredMessage:
-        return cls(row.id, row.dedupe_key, row.sender, row.payload, row.attempts)
-
-
-@dataclass
-class BatchItem:
-    """A stored inbox row on its way to a batch handler."""
-
-    row: StoredMessage
-    event: InboundEvent
-    slot: PassiveSlot | None
-
-
-# Handles what it can of a batch in one transaction: row id -> passive reply text (None: no passive
-# reply). Rows it leaves out go through the router one by one.
-BatchHandler = Callable[[list[BatchItem]], Awaitable[dict[int, str | None]]]
 
 
 class _Arrival:

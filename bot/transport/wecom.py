@@ -34,10 +34,10 @@ from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
-from bot.official_account import BadCallback, text_field
-from bot.wechat_signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.ingest.inbox import Inbox
+from bot.transport.official_account import BadCallback, text_field
+from bot.transport.signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
-from handlers.inbox import Inbox
 from models.timeutil import now
 
 log = logging.getLogger(__name__)

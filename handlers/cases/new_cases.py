@@ -20,14 +20,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers import citizen_texts as texts
-from handlers.case_actions import CASE_CREATED
+from handlers.admin.qr_stats import NO_POINT, local_day
+from handlers.batch import AlreadyHandled, BatchItem, PassiveSlot
+from handlers.cases.actions import CASE_CREATED
+from handlers.cases.outbox import SEND_CITIZEN
 from handlers.events import CitizenEvent
-from handlers.inbox import AlreadyHandled, BatchItem, PassiveSlot
-from handlers.intake import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts_a_case_outright
-from handlers.outbox import SEND_CITIZEN
-from handlers.qr_stats import NO_POINT, local_day
+from handlers.routers.citizen import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts_a_case_outright
 from handlers.settings import Settings
+from handlers.texts import citizen as texts
 from models.bulk import Statement, in_list, insert_statements, padded
 from models.entities import (
     CASE_STATE_ZH,

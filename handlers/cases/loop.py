@@ -14,8 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers.masking import excerpt
-from handlers.outbox import send_to_citizen, send_to_member, send_to_triage, send_to_wecom_user
+from handlers.cases.masking import excerpt
+from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage, send_to_wecom_user
 from handlers.settings import Settings
 from models.entities import Case, CaseState, Member, Staff, StaffRole
 from models.jobs import Job, enqueue

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from bot.cli_services import CliServices
+    from bot.cli.services import CliServices
     from bot.config import Config
-    from handlers.qr_codes import MakeReport
+    from handlers.admin.qr_codes import MakeReport
 
 DEFAULT_CODES_DIR = "data/qr"
 DEFAULT_POSTERS_DIR = "data/posters"
@@ -154,7 +154,7 @@ def _progress(total: int, desc: str) -> Any:
 
 
 def _require_selection(args: argparse.Namespace) -> None:
-    from handlers.qr_codes import QrError
+    from handlers.admin.qr_codes import QrError
 
     if args.all and args.keys:
         raise QrError("请指定联系点代号或 --all，二者只能选一 (give keys or --all, not both)")
@@ -173,7 +173,7 @@ def _write_plain_codes(payload: str, stem: Path) -> tuple[Path, Path]:
 
 
 async def _make_url_only(args: argparse.Namespace, out: TextIO) -> int:
-    from handlers.qr_codes import QrError
+    from handlers.admin.qr_codes import QrError
 
     if args.kind != "url" or args.keys or args.all or args.expire is not None:
         raise QrError("--url 只能与 --kind url 一起使用，且不带联系点 (--url needs --kind url and no keys)")
@@ -187,7 +187,7 @@ async def _codes(
     services: CliServices, points: Sequence[Any], kind: str, expire: int | None, out_dir: str, desc: str
 ) -> MakeReport:
     """Make or reuse the code of each point: kind oa|url (official account) or wxa (mini-program)."""
-    from handlers.qr_codes import QrError, ensure_oa_codes, ensure_wxa_codes, make_temp_codes
+    from handlers.admin.qr_codes import QrError, ensure_oa_codes, ensure_wxa_codes, make_temp_codes
 
     bar = _progress(len(points), desc)
     try:
@@ -209,7 +209,7 @@ async def _codes(
 
 
 async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from handlers.qr_codes import check_expire, find_points, permanent_codes_used
+    from handlers.admin.qr_codes import check_expire, find_points, permanent_codes_used
     from models.qr import QR_KIND_ZH, QrKind
     from models.tracking import LOCAL_TZ
 
@@ -228,7 +228,7 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
         f"（新建 new {report.created}，复用 reused {report.reused}）"
     )
     if kind == QrKind.OA:
-        from handlers.qr_codes import PERMANENT_QR_LIMIT
+        from handlers.admin.qr_codes import PERMANENT_QR_LIMIT
 
         summary += f"；永久码已用 used {await permanent_codes_used()}/{PERMANENT_QR_LIMIT}"
     print(summary, file=out)
@@ -254,7 +254,7 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
 
 
 async def _poster(services: CliServices, args: argparse.Namespace, font: str, out: TextIO, err: TextIO) -> int:
-    from handlers.qr_codes import find_points, read_wxa_png
+    from handlers.admin.qr_codes import find_points, read_wxa_png
     from qr.batch import WorkerKind, render_posters_to_dir, render_posters_zip
     from qr.posters import PosterSpec
 
@@ -312,7 +312,7 @@ async def _poster(services: CliServices, args: argparse.Namespace, font: str, ou
 
 
 async def _revoke(args: argparse.Namespace, out: TextIO) -> int:
-    from handlers.qr_codes import revoke_points
+    from handlers.admin.qr_codes import revoke_points
 
     for result in await revoke_points(args.keys):
         point = result.point
@@ -328,7 +328,7 @@ async def _revoke(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _stats(args: argparse.Namespace, out: TextIO) -> int:
-    from handlers.qr_stats import figures
+    from handlers.admin.qr_stats import figures
 
     report = await figures(args.since, args.until)
     since = args.since.isoformat() if args.since else "有记录以来"
@@ -362,11 +362,11 @@ async def run_qr(
     """Run one `mashang qr` action; the exit code is returned, errors are printed as one line.
 
     `init_database=False`: the caller has the database open already (tests, a running service)."""
-    from bot.cli_services import cli_services
+    from bot.cli.services import cli_services
     from bot.config import demo_credentials
+    from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable
     from bot.redis_store import RedisStartError
-    from bot.wechat_api import WeChatAPIError, WeChatUnavailable
-    from handlers.qr_codes import QrError
+    from handlers.admin.qr_codes import QrError
     from qr.fonts import FontMissingError, find_cjk_font
     from qr.scenes import SceneError
 

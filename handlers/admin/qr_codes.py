@@ -38,13 +38,13 @@ Progress = Callable[[], object]  # called once per contact point done
 
 
 class QrCodeApi(Protocol):
-    """The official-account client's code call (bot.wechat_api.WeChatClient)."""
+    """The official-account client's code call (bot.outbound.wechat_api.WeChatClient)."""
 
     async def create_qrcode(self, scene_str: str, expire_seconds: int | None = None) -> dict[str, Any]: ...
 
 
 class WxaCodeApi(Protocol):
-    """The mini-program client's code call (bot.wechat_api.MiniProgramClient)."""
+    """The mini-program client's code call (bot.outbound.wechat_api.MiniProgramClient)."""
 
     async def get_unlimited_code(self, scene: str, page: str, width: int = 430, check_path: bool = False) -> bytes: ...
 

@@ -18,8 +18,8 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.config import Config
+from bot.outbound.wechat_api import MiniProgramClient, WeChatClient
 from bot.redis_store import EmbeddedRedis, connect
-from bot.wechat_api import MiniProgramClient, WeChatClient
 from models.db import close_db, init_db
 
 
