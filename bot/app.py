@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -16,7 +18,7 @@ from aiohttp import web
 
 from bot.config import Config, load_config
 from bot.ingest.inbox import Inbox
-from bot.job_runner import JobRunner
+from bot.job_runner import JobHandler, JobRunner
 from bot.outbound.citizen import CitizenDelivery, MediaDownloader
 from bot.outbound.rate_limit import RateLimiter
 from bot.outbound.wechat_api import WeChatClient, WeComClient
@@ -24,14 +26,12 @@ from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
 from bot.transport.official_account import OfficialAccountTransport
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
-from handlers.cases import actions as case_actions
-from handlers.cases import loop
+from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
+from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.new_cases import BatchIntake
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
-from handlers.routers import citizen as intake
-from handlers.routers import member as members
-from handlers.routers import staff as triage
+from handlers.routers import citizen, member, staff
 from handlers.routing import Router
 from handlers.settings import Settings
 from models import retention
@@ -67,10 +67,24 @@ def handler_settings(config: Config) -> Settings:
 def build_router() -> Router:
     """Staff first, then members (and binding, and refusing strangers), then citizens."""
     root = Router("root")
-    root.include_router(triage.router)
-    root.include_router(members.router)
-    root.include_router(intake.router)
+    root.include_router(staff.router)
+    root.include_router(member.router)
+    root.include_router(citizen.router)
     return root
+
+
+def mount_jobs(runner: JobRunner, delivery: dict[str, JobHandler], **resources: Any) -> None:
+    """Every job kind handlers declare gets its runner: the handlers' own, with their parameters beyond
+    `job` filled from `resources` by name (inspected once, here), and the bot's senders for the rest."""
+    missing = set(handler_jobs.DELIVERED_BY_BOT) - set(delivery)
+    if missing:
+        raise RuntimeError(f"no sender for job kinds {sorted(missing)}")
+    for kind, send in delivery.items():
+        runner.register(kind, send)
+    for declared in handler_jobs.HANDLED:
+        names = [name for name in inspect.signature(declared.run).parameters if name != "job"]
+        bound = functools.partial(declared.run, **{name: resources[name] for name in names})
+        runner.register(declared.kind, bound, transactional=declared.transactional)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -170,20 +184,18 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[WECOM_DELIVERY] = wecom_delivery
     runner = JobRunner(concurrency=config.server.workers, yield_to=inbox.busy)
-    runner.register(SEND_CITIZEN, CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send)
-    runner.register(SEND_WECOM_USER, wecom_delivery.send_user)
-    runner.register(SEND_TRIAGE, wecom_delivery.send_triage)
-    runner.register(SEND_BOT_REPLY, wecom_delivery.send_bot_reply)
-    runner.register(intake.DOWNLOAD_MEDIA, MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download)
-    runner.register(
-        case_actions.CASE_CREATED,
-        functools.partial(case_actions.run_case_created, redis=app[REDIS], settings=settings),
-        transactional=True,
+    mount_jobs(
+        runner,
+        delivery={
+            SEND_CITIZEN: CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send,
+            SEND_WECOM_USER: wecom_delivery.send_user,
+            SEND_TRIAGE: wecom_delivery.send_triage,
+            SEND_BOT_REPLY: wecom_delivery.send_bot_reply,
+            DOWNLOAD_MEDIA: MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download,
+        },
+        redis=app[REDIS],
+        settings=settings,
     )
-    runner.register(loop.SLA_REMIND, loop.run_reminder, transactional=True)
-    runner.register(loop.SLA_OVERDUE, functools.partial(loop.run_overdue, settings=settings), transactional=True)
-    runner.register(loop.VISIT_START, functools.partial(loop.run_visit_start, settings=settings), transactional=True)
-    runner.register(loop.VISIT_TIMEOUT, loop.run_visit_timeout, transactional=True)
     app[JOBS] = runner
     yield
     await inbox.close()

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models.entities import CASE_STATE_ZH, Case, CaseEvent, CaseState
+from models.entities import CASE_STATE_ZH, TERMINAL_STATES, Case, CaseEvent, CaseState
 from models.timeutil import now
 
 S = CaseState
@@ -48,13 +48,24 @@ TRANSITION_ZH: dict[Transition, str] = {
     Transition.REJECT: "不予受理",
 }
 
-_OPEN_WORK = frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED})
+# ---- state groups: every rule that asks "is the case in one of these states" asks one of these ----
+
+# Held by a member: assigned and not yet answered. The member may act on it and hears of its changes.
+HELD_BY_MEMBER = frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED})
+# Owes the citizen a reply: held by a member, or transferred to a department (the reply deadline runs).
+OWES_REPLY = HELD_BY_MEMBER | {S.TRANSFERRED}
+# Replied, with the return visit to come or under way: a return visit can be recorded.
+AWAITS_VISIT = frozenset({S.REPLIED, S.RETURN_VISIT})
+# Finished: nothing more happens to the case (its category and urgency are fixed).
+TERMINAL = TERMINAL_STATES
+# Cases another case cannot be merged into.
+NOT_MERGE_TARGET = frozenset({S.MERGED, S.REJECTED})
 
 
 @dataclass(frozen=True)
 class Rule:
     sources: frozenset[CaseState]
-    target: CaseState | None  # None: the state does not change (e.g. reassigning)
+    target: CaseState
 
 
 RULES: dict[Transition, Rule] = {
@@ -63,12 +74,12 @@ RULES: dict[Transition, Rule] = {
     Transition.ASK: Rule(frozenset({S.ASSIGNED, S.ACCEPTED, S.REOPENED, S.NEEDS_INFO}), S.NEEDS_INFO),
     Transition.PROVIDE_INFO: Rule(frozenset({S.NEEDS_INFO}), S.ACCEPTED),
     Transition.RETURN_TO_TRIAGE: Rule(frozenset({S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO, S.REOPENED}), S.RECEIVED),
-    Transition.TRANSFER: Rule(frozenset({S.RECEIVED, *_OPEN_WORK}), S.TRANSFERRED),
-    Transition.REPLY: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *_OPEN_WORK}), S.REPLIED),
+    Transition.TRANSFER: Rule(frozenset({S.RECEIVED, *HELD_BY_MEMBER}), S.TRANSFERRED),
+    Transition.REPLY: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *HELD_BY_MEMBER}), S.REPLIED),
     Transition.START_RETURN_VISIT: Rule(frozenset({S.REPLIED}), S.RETURN_VISIT),
     Transition.CLOSE: Rule(frozenset({S.RETURN_VISIT}), S.CLOSED),
     Transition.REOPEN: Rule(frozenset({S.RETURN_VISIT}), S.REOPENED),
-    Transition.MERGE: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *_OPEN_WORK}), S.MERGED),
+    Transition.MERGE: Rule(frozenset({S.RECEIVED, S.TRANSFERRED, *HELD_BY_MEMBER}), S.MERGED),
     Transition.REJECT: Rule(frozenset({S.RECEIVED, S.ASSIGNED, S.ACCEPTED, S.NEEDS_INFO}), S.REJECTED),
 }
 
@@ -92,6 +103,68 @@ def can_apply(state: CaseState | str, transition: Transition) -> bool:
     return CaseState(state) in RULES[transition].sources
 
 
+# ---- command guards: checks a command makes before it changes anything ------------------------------
+
+
+class Refusal(StrEnum):
+    """Why a command is refused although the transition table alone would not say so."""
+
+    NOT_HELD = "not_held"  # the case is no longer with any member (transferred, answered, closed...)
+    NOT_YOURS = "not_yours"  # held by another member
+    NOT_REPLIED = "not_replied"  # a return visit for a case not answered yet
+    MERGE_SELF = "merge_self"
+    MERGE_TARGET = "merge_target"  # the target is merged or rejected itself
+    CATEGORY_FIXED = "category_fixed"  # the category of a finished case
+    URGENCY_FIXED = "urgency_fixed"  # urgency for a finished case
+
+
+class CommandRefused(Exception):
+    """A guard said no; handlers render `refusal` in the reader's words (handlers.texts)."""
+
+    def __init__(self, refusal: Refusal, case_code: str, state: CaseState, other_code: str = "") -> None:
+        self.refusal = refusal
+        self.case_code = case_code
+        self.state = state
+        self.other_code = other_code
+        super().__init__(f"case {case_code}: refused ({refusal.value}) in state {state.value}")
+
+
+def is_held_by_member(case: Case) -> bool:
+    return CaseState(case.state) in HELD_BY_MEMBER
+
+
+def holder_id(case: Case) -> int | None:
+    """The member working on the case now (assigned and not yet answered), if any."""
+    return case.member_id if is_held_by_member(case) else None  # type: ignore[attr-defined]
+
+
+def check_holder(case: Case, member_id: int) -> None:
+    """Only the member holding a case may act on it, and only while it is held."""
+    if not is_held_by_member(case):
+        raise CommandRefused(Refusal.NOT_HELD, case.code, CaseState(case.state))
+    if case.member_id != member_id:  # type: ignore[attr-defined]
+        raise CommandRefused(Refusal.NOT_YOURS, case.code, CaseState(case.state))
+
+
+def check_visit(case: Case) -> None:
+    """A return visit is recorded only for a case that has been answered."""
+    if CaseState(case.state) not in AWAITS_VISIT:
+        raise CommandRefused(Refusal.NOT_REPLIED, case.code, CaseState(case.state))
+
+
+def check_merge(case: Case, target: Case) -> None:
+    if case.id == target.id:
+        raise CommandRefused(Refusal.MERGE_SELF, case.code, CaseState(case.state), target.code)
+    if CaseState(target.state) in NOT_MERGE_TARGET:
+        raise CommandRefused(Refusal.MERGE_TARGET, case.code, CaseState(target.state), target.code)
+
+
+def check_not_terminal(case: Case, refusal: Refusal) -> None:
+    """Category and urgency change only while the case is still worked on."""
+    if CaseState(case.state) in TERMINAL:
+        raise CommandRefused(refusal, case.code, CaseState(case.state))
+
+
 async def apply_transition(
     case: Case,
     transition: Transition,
@@ -111,7 +184,7 @@ async def apply_transition(
     if state not in rule.sources:
         raise IllegalTransition(case.code, transition, state)
     moment = at or now()
-    target = rule.target or state
+    target = rule.target
     # Only one of two concurrent commands wins: the state must still be what we checked.
     won = await Case.filter(id=case.id, state=state.value).update(state=target.value, updated_at=moment)
     if not won:

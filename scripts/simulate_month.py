@@ -69,11 +69,13 @@ from bot.config import build_config
 from bot.demo.fake_callbacks import OfficialAccountSender, next_msg_id
 from bot.demo.fake_platform import DeliveredMessage, FakePlatform, create_fake_platform
 from handlers.admin.roster import import_roster
-from handlers.cases import loop
+from handlers.cases import deadlines
+from handlers.cases import figures as case_figures
 from handlers.events import ChatEvent
 from models.entities import Case, CaseEvent, CaseMessage, CaseState, InboundMessage, InboxStatus
 from models.jobs import Job, JobStatus
 from models.sla import SlaPolicy
+from models.state import HELD_BY_MEMBER
 from models.timeutil import Clock, ScaledClock, get_clock, now, set_clock
 
 log = logging.getLogger("simulate_month")
@@ -1044,7 +1046,7 @@ async def check_deadlines(sla: SlaPolicy, end: datetime) -> DeadlineReport:
     for row in rows:
         events[row["case_id"]].append(row)
     timers: dict[tuple[int, str], list[tuple[datetime, str]]] = defaultdict(list)
-    for row in await Job.filter(kind=loop.SLA_OVERDUE).values("case_id", "payload", "created_at"):
+    for row in await Job.filter(kind=deadlines.SLA_OVERDUE).values("case_id", "payload", "created_at"):
         if int(row["payload"].get("round", 1)) == 1 and row["case_id"] is not None:
             timers[(row["case_id"], row["payload"]["stage"])].append((row["created_at"], row["payload"]["due"]))
     for case_id, case in cases.items():
@@ -1180,7 +1182,7 @@ async def quiet(sla: SlaPolicy, silent_members: set[str]) -> bool:
     waiting = [CaseState.RECEIVED, CaseState.TRANSFERRED, CaseState.REPLIED]
     if await Case.filter(state__in=waiting).count() or await due_backlog():
         return False
-    holders = await Case.filter(state__in=list(loop.OPEN_WORK)).values_list("member__key", flat=True)
+    holders = await Case.filter(state__in=list(HELD_BY_MEMBER)).values_list("member__key", flat=True)
     if any(key not in silent_members for key in holders):
         return False
     # A survey still open may get an answer or become a phone task; one past its timeout will not move.
@@ -1335,8 +1337,8 @@ async def report(
     errors: ErrorCounter,
 ) -> int:
     checks_start = time.monotonic()
-    figures = await loop.figures_since(start)
-    overdue = await loop.overdue_now()
+    figures = await case_figures.figures_since(start)
+    overdue = await case_figures.overdue_now()
     print(f"\n== figures: {fmt_days((end - start).total_seconds())} of business time ==")
     print(figures.line("模拟期") + f"；当前超期 {overdue} 件")
     print(

@@ -10,37 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tortoise.expressions import F
-
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from models import window
 from models.entities import Case, CaseMessage, Citizen
 from models.jobs import Job
 from models.state import record_event
-from models.timeutil import now
 
 log = logging.getLogger(__name__)
 
-WINDOW = timedelta(hours=48)
-WINDOW_MAX_SENDS = 5
-OUT_OF_WINDOW_CODES = {45015, 45047}  # out of the 48 h window / too many messages in it
 RETRIABLE_CODES = {-1, 45009, 45011}  # system busy, rate limits
-
-
-async def reserve_window_slot(citizen: Citizen) -> bool:
-    """Take one of the 5 customer-service sends of the citizen's open 48 h window, atomically."""
-    taken = await Citizen.filter(
-        id=citizen.id, last_inbound_at__gt=now() - WINDOW, window_sends__lt=WINDOW_MAX_SENDS
-    ).update(window_sends=F("window_sends") + 1)
-    return bool(taken)
-
-
-async def release_window_slot(citizen: Citizen) -> None:
-    await Citizen.filter(id=citizen.id, window_sends__gt=0).update(window_sends=F("window_sends") - 1)
 
 
 class CitizenDelivery:
@@ -64,17 +46,17 @@ class CitizenDelivery:
         citizen = await Citizen.get_or_none(openid=payload["openid"])
         if citizen is None:
             raise GiveUp(f"unknown citizen {payload['openid']}")
-        channel = "custom" if await reserve_window_slot(citizen) else "template"
+        channel = "custom" if await window.reserve(citizen) else "template"
         if channel == "custom":
             try:
                 await self.wechat.send_custom_text(citizen.openid, payload["text"])
             except WeChatAPIError as exc:
-                await release_window_slot(citizen)
-                if exc.errcode not in OUT_OF_WINDOW_CODES:
+                await window.release(citizen)
+                if exc.errcode not in window.REFUSED_CODES:
                     raise self._classify(exc) from exc
                 channel = "template"
             except WeChatUnavailable as exc:
-                await release_window_slot(citizen)
+                await window.release(citizen)
                 raise RetryLater(f"WeChat unavailable: {exc}") from exc
         if channel == "template":
             await self._send_template(citizen, payload)

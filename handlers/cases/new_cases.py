@@ -23,11 +23,13 @@ import redis.asyncio as aioredis
 from handlers.admin.qr_stats import NO_POINT, local_day
 from handlers.batch import AlreadyHandled, BatchItem, PassiveSlot
 from handlers.cases.actions import CASE_CREATED
+from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
 from handlers.cases.outbox import SEND_CITIZEN
 from handlers.events import CitizenEvent
-from handlers.routers.citizen import DOWNLOAD_MEDIA, MEDIA_TYPES, message_excerpt, starts_a_case_outright
+from handlers.routers.citizen import message_excerpt, starts_a_case_outright
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
+from models import window
 from models.bulk import Statement, in_list, insert_statements, padded
 from models.entities import (
     CASE_STATE_ZH,
@@ -170,14 +172,13 @@ class BatchIntake:
                     "openid": event.sender,
                     "channel": event.channel,
                     "created_at": moment,
-                    "last_inbound_at": event.created_at,
-                    "window_sends": 0,
+                    **window.opened_by_message(event.created_at),
                 }
                 for event in events
             ],
             returning=("id", "openid", "channel"),
-            on_conflict='ON CONFLICT ("openid") DO UPDATE SET "last_inbound_at" = excluded."last_inbound_at", '
-            '"window_sends" = 0',
+            on_conflict='ON CONFLICT ("openid") DO UPDATE SET '
+            + ", ".join(f'"{column}" = excluded."{column}"' for column in window.opened_by_message(moment)),
         )
         citizen_of = {row["openid"]: row for row in citizens}
         assign_due = settings.sla.assign_deadline(moment)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from handlers.cases.masking import excerpt
 from handlers.events import ChatEvent, CitizenEvent
 from models.entities import Citizen, Member, Staff
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,8 @@ async def identify(event: ChatEvent | CitizenEvent) -> Person:
     if citizen is not None and citizen.member is not None and citizen.member.active:
         return Person(member=citizen.member)
     return Person()
+
+
+def log_refusal(person: Person, event: ChatEvent) -> None:
+    """A WeCom user not on the roster wrote: they get a polite refusal, the operator a log line."""
+    log.warning("refused %s from %s (%s): %r", event.channel, event.sender, person.actor, excerpt(event.text, 60))

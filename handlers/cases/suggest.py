@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from models.entities import Case, CaseMessage, CaseState, Category, ContactPoint, Member
-
-OPEN_WORK = [CaseState.ASSIGNED, CaseState.ACCEPTED, CaseState.NEEDS_INFO, CaseState.REOPENED]
+from models.entities import Case, CaseMessage, Category, ContactPoint, Member
+from models.state import HELD_BY_MEMBER
 
 
 async def suggest_category(case: Case) -> Category | None:
@@ -19,7 +18,7 @@ async def suggest_category(case: Case) -> Category | None:
 
 
 async def open_workload(member: Member) -> int:
-    return await Case.filter(member=member, state__in=OPEN_WORK).count()
+    return await Case.filter(member=member, state__in=list(HELD_BY_MEMBER)).count()
 
 
 async def suggest_member(point: ContactPoint | None) -> Member | None:

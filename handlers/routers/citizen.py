@@ -10,23 +10,23 @@ import redis.asyncio as aioredis
 
 from handlers.admin.qr_stats import record_follow, record_new_case, record_scan
 from handlers.cases import actions as case_actions
-from handlers.cases import loop
+from handlers.cases import visits
+from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
 from handlers.events import CitizenEvent, Reply
 from handlers.routers import member as members
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
-from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Citizen, ContactPoint
+from models import window
+from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
-from models.state import Transition, apply_transition, record_event
+from models.state import TERMINAL, Transition, apply_transition, record_event
 from models.timeutil import now
 from models.tracking import find_code, next_code
 
 router = Router("citizen", event_type=CitizenEvent)
 
 CASE_MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "location", "link"})
-MEDIA_TYPES = frozenset({"image", "voice", "video"})
-DOWNLOAD_MEDIA = "media.download"
 
 
 # ---- filters -------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def starts_a_case_outright(event: CitizenEvent, settings: Settings) -> bool:
         tracking_code_query(event, settings)
         or my_cases_command(event)
         or help_command(event)
-        or loop.parse_survey_answer(event.text) is not None
+        or visits.parse_survey_answer(event.text) is not None
         or members.bind_command(event) is not None
     )
 
@@ -105,9 +105,7 @@ async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
     """The citizen for this sender; a message (not an event) reopens the customer-service window."""
     citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
     if touch_window:
-        citizen.last_inbound_at = event.created_at
-        citizen.window_sends = 0
-        await citizen.save(update_fields=["last_inbound_at", "window_sends"])
+        await citizen.save(update_fields=window.open_on(citizen, event.created_at))
     return citizen
 
 
@@ -155,7 +153,7 @@ async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, An
     """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」 from a citizen whose case is in its return visit."""
     if not is_text(event):
         return None
-    answer = loop.parse_survey_answer(event.text)
+    answer = visits.parse_survey_answer(event.text)
     if answer is None:
         return None
     query = Case.filter(citizen__openid=event.sender, state=CaseState.RETURN_VISIT)
@@ -173,7 +171,7 @@ async def handle_survey_answer(
     event: CitizenEvent, answer: Any, case: Case, redis: aioredis.Redis, settings: Settings
 ) -> Reply:
     await get_citizen(event, touch_window=True)
-    text = await loop.record_visit(
+    text = await visits.record_visit(
         case, answer.score, answer.comment, f"citizen:{event.sender}", "citizen", redis, settings
     )
     return Reply(text, case_id=case.id)
@@ -203,9 +201,12 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
             if target.state != CaseState.MERGED:
                 break
         if target is not case:
-            merged_into = (target.code, target.state_zh, target.state in TERMINAL_STATES)
+            merged_into = (target.code, target.state_zh, target.state in TERMINAL)
             last_reply = target.last_reply or last_reply
-    text = texts.case_status(case.code, case.state_zh, where, last_reply, case.created_at, merged_into)
+    finished = case.state in TERMINAL
+    text = texts.case_status(
+        case.code, case.state_zh, where, last_reply, case.created_at, merged_into, finished=finished
+    )
     return Reply(text, case_id=case.id)
 
 
@@ -216,8 +217,9 @@ async def handle_my_cases(event: CitizenEvent) -> Reply:
     total = await query.count()
     cases = await query.order_by("-created_at", "-id").limit(10).prefetch_related("contact_point")
     lines = [
-        f"{index}. {case.code} {case.contact_point.name if case.contact_point else ''} "
-        f"{case.state_zh}（{texts.local_time(case.created_at)}）".replace("  ", " ")
+        texts.my_case_line(
+            index, case.code, case.contact_point.name if case.contact_point else None, case.state_zh, case.created_at
+        )
         for index, case in enumerate(cases, start=1)
     ]
     return Reply(texts.my_cases(lines, total))
@@ -251,7 +253,7 @@ async def handle_case_message(
             contact_point=point,
             last_citizen_message_at__gte=window_start,
         )
-        .exclude(state__in=list(TERMINAL_STATES))
+        .exclude(state__in=list(TERMINAL))
         .order_by("-id")
         .first()
     )
@@ -309,7 +311,7 @@ async def handle_case_message(
         await case_actions.announce_new_case(case)
         received = texts.case_received(case.code, point.name if point else None, settings)
         if earlier is not None:
-            received += f"\n（此件关联您此前已办结的诉求 {earlier.code}。）"
+            received += texts.follows_earlier(earlier.code)
         return Reply(received, case_id=case.id)
     if case.member_id is not None:  # type: ignore[attr-defined]
         await case_actions.forward_to_member(case, message_excerpt(event) if event.msg_type != "text" else event.text)

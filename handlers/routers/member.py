@@ -16,30 +16,25 @@ from tortoise.transactions import in_transaction
 
 from handlers.cases import actions
 from handlers.cases.actions import CommandError
-from handlers.cases.masking import excerpt
-from handlers.cases.people import identify
-from handlers.cases.suggest import OPEN_WORK
+from handlers.cases.people import identify, log_refusal
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, CitizenEvent, Reply
-from handlers.routers.staff import VERBS as STAFF_VERBS
-from handlers.routers.staff import log_refusal, refusal_text
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts import commands as command_texts
+from handlers.texts import member as texts
+from handlers.texts import staff as staff_texts
+from handlers.texts.member import COMMANDS as MEMBER_COMMANDS
+from handlers.texts.member import VERBS
+from models import window
 from models.entities import Case, Citizen, Member, MemberBindCode
 from models.sla import format_deadline_zh
+from models.state import HELD_BY_MEMBER
 from models.timeutil import now
 
 router = Router("member", event_type=(ChatEvent, CitizenEvent))
 
-MEMBER_COMMANDS: list[tuple[str, str, str, str]] = [
-    ("收", "accept", "收 <编号>", "接收交办的件"),
-    ("答", "reply", "答 <编号> <答复内容>", "答复群众"),
-    ("问", "ask", "问 <编号> <问题>", "向群众了解情况，群众的回复会转给您"),
-    ("退回", "return", "退回 <编号> <原因>", "退回分拣"),
-    ("我的", "my", "我的", "我在办的件"),
-    ("帮助", "help", "帮助", "显示本表"),
-]
-VERBS = {word: verb for verb, alias, _, _ in MEMBER_COMMANDS for word in (verb, alias)}
+__all__ = ["MEMBER_COMMANDS", "VERBS", "router"]
 BIND_VERBS = {"绑定": "绑定", "bind": "绑定"}
 BIND_CODE_TTL = timedelta(days=3)
 
@@ -52,8 +47,7 @@ def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
 
 
 def help_text() -> str:
-    rows = [f"{usage}（{alias}）：{effect}" for _, alias, usage, effect in MEMBER_COMMANDS]
-    return "委员办件命令：\n" + "\n".join(rows)
+    return texts.help_text()
 
 
 async def member_sender(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
@@ -70,7 +64,7 @@ async def open_service_window(event: ChatEvent | CitizenEvent) -> None:
     """A member writing through the official account opens its 48-hour customer-service window, as a
     citizen's message does: what we send them next goes as a customer-service message, not a template."""
     if isinstance(event, CitizenEvent) and event.kind == "message":
-        await Citizen.filter(openid=event.sender).update(last_inbound_at=event.created_at, window_sends=0)
+        await window.open_for(event.sender, event.created_at)
 
 
 @router.handler(member_sender, command_filter(VERBS))
@@ -90,8 +84,7 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
     if command.verb == "我的":
         return await my_cases_text(member)
     if not command.args:
-        usage = next(u for v, _, u, _ in MEMBER_COMMANDS if v == command.verb)
-        raise CommandError(f"格式：{usage}")
+        raise CommandError(command_texts.usage(texts.usage(command.verb)))
     case = await actions.find_case(command.args[0], settings)
     if command.verb == "收":
         return await actions.accept(case, member)
@@ -111,29 +104,33 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
 async def handle_bind_when_bound(event: CitizenEvent, member: Member) -> Reply:
     """A member already bound sends a binding code again (a second code, or the same one twice)."""
     await open_service_window(event)
-    return Reply(f"{member.name}委员，您已绑定，无需再次绑定。\n{help_text()}")
+    return Reply(texts.already_bound(member.name))
 
 
 @router.handler(member_sender)
 async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Reply:
     await open_service_window(event)
     text = event_text(event) or ""
-    staff_only = parse(text, STAFF_VERBS)
+    staff_only = parse(text, staff_texts.VERBS)
     if staff_only is not None:
-        return Reply(f"「{staff_only.verb}」是工作人员的命令，委员请用以下命令。\n{help_text()}")
-    return Reply(f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}")
+        return Reply(texts.staff_command(staff_only.verb))
+    return Reply(texts.not_understood(text))
 
 
 async def my_cases_text(member: Member) -> str:
-    cases = await Case.filter(member=member, state__in=OPEN_WORK).order_by("-urgent", "reply_due_at").limit(20)
-    if not cases:
-        return f"{member.name}委员，您目前没有在办的件。"
-    lines = [f"{member.name}委员，您在办 {len(cases)} 件："]
-    for case in cases:
-        due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
-        urgent = "【急】" if case.urgent else ""
-        lines.append(f"{urgent}{case.code} {case.state_zh} {excerpt(case.summary, 20)}（答复期限 {due}）")
-    return "\n".join(lines)
+    held = Case.filter(member=member, state__in=list(HELD_BY_MEMBER))
+    cases = await held.order_by("-urgent", "reply_due_at").limit(20)
+    rows = [
+        (
+            case.code,
+            case.state_zh,
+            case.urgent,
+            case.summary,
+            format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—",
+        )
+        for case in cases
+    ]
+    return texts.my_cases(member.name, rows)
 
 
 # ---- binding a member's official-account openid ---------------------------------------------------
@@ -146,13 +143,12 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
         found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).order_by("key").limit(10)
         if len(found) > 1:
             listed = "、".join(f"{m.name}（{m.key}）" for m in found)
-            raise CommandError(f"「{member_key}」对应多位委员：{listed}。请改用花名册代号。")
+            raise CommandError(command_texts.bind_several_members(member_key, listed))
         member = found[0] if found else None
     if member is None:
         keys = await Member.all().order_by("key").limit(3).values_list("key", flat=True)
         examples = "、".join(str(key) for key in keys)
-        hint = f"（委员代号是花名册 [[members]] 里的 key，例如 {examples}）" if examples else ""
-        raise CommandError(f"没有代号为 {member_key} 的委员{hint}。")
+        raise CommandError(command_texts.bind_no_member(member_key, examples))
     moment = now()
     for _ in range(10):
         code = f"{secrets.randbelow(10**6):06d}"
@@ -161,7 +157,7 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
             return await MemberBindCode.create(
                 code=code, member=member, created_at=moment, expires_at=moment + BIND_CODE_TTL
             )
-    raise CommandError("暂时无法生成绑定码，请稍后再试。")  # pragma: no cover
+    raise CommandError(command_texts.BIND_CODE_UNAVAILABLE)  # pragma: no cover
 
 
 @router.handler(bind_command)
@@ -173,15 +169,15 @@ async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
             "member"
         )
         if bind is None:
-            return Reply("绑定码无效或已过期，请向政协办公室重新索取。")
+            return Reply(texts.BIND_CODE_INVALID)
         updated = await MemberBindCode.filter(id=bind.id, used_at=None).update(used_at=moment, used_by=event.sender)
         if not updated:
-            return Reply("绑定码无效或已过期，请向政协办公室重新索取。")
+            return Reply(texts.BIND_CODE_INVALID)
         citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
         citizen.member = bind.member
-        citizen.last_inbound_at, citizen.window_sends = event.created_at, 0  # the message opens the window
-        await citizen.save(update_fields=["member_id", "last_inbound_at", "window_sends"])
-    return Reply(f"{bind.member.name}委员，您好！绑定成功。今后交办给您的件会发到这里。\n{help_text()}")
+        opened = window.open_on(citizen, event.created_at)  # the binding message opens the window
+        await citizen.save(update_fields=["member_id", *opened])
+    return Reply(texts.bound(bind.member.name))
 
 
 # ---- nobody we know ------------------------------------------------------------------------------
@@ -199,4 +195,4 @@ async def unknown_wecom_user(event: ChatEvent) -> bool:
 
 @router.handler(unknown_wecom_user)
 async def handle_unknown_user(event: ChatEvent) -> Reply:
-    return Reply(refusal_text())
+    return Reply(command_texts.NOT_ON_ROSTER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
+from handlers.cases.masking import excerpt
 from handlers.settings import Settings
 from models.sla import WorkdayCalendar, format_deadline_zh
 
@@ -74,9 +75,12 @@ def case_status(
     last_reply: str | None,
     created: datetime,
     merged_into: tuple[str, str, bool] | None = None,
+    *,
+    finished: bool = False,
 ) -> str:
     """`merged_into`: (code, state, finished) of the case this one was merged into, whose reply the
-    citizen gets; a finished one (closed, rejected) promises nothing more."""
+    citizen gets; a finished one (closed, rejected) promises nothing more. `finished`: this case is
+    (closed, merged or rejected)."""
     place = f"（{where}）" if where else " "
     text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}"
     if merged_into:
@@ -86,7 +90,7 @@ def case_status(
         text += f"\n最新答复：{last_reply}"
     elif merged_into and not merged_into[2]:
         text += "\n合并办理的答复会发给您，请耐心等待。"
-    elif state_zh in {"不予受理", "已并案", "已办结"}:
+    elif finished:
         text += "\n如有新的情况，欢迎直接留言。"
     else:
         text += "\n暂无答复，我们会尽快办理，请耐心等待。"
@@ -114,3 +118,64 @@ def my_cases(lines: list[str], total: int) -> str:
 
 def unsupported_message() -> str:
     return f"抱歉，暂不支持这种消息类型。{HOW_TO}"
+
+
+def follows_earlier(earlier_code: str) -> str:
+    return f"\n（此件关联您此前已办结的诉求 {earlier_code}。）"
+
+
+def my_case_line(index: int, code: str, where: str | None, state_zh: str, created: datetime) -> str:
+    return f"{index}. {code} {where or ''} {state_zh}（{local_time(created)}）".replace("  ", " ")
+
+
+# ---- what happens to a case, as the citizen hears it ------------------------------------------------
+
+
+def assigned(code: str, member_name: str, due: str) -> str:
+    return f"您的诉求（编号 {code}）已交由政协委员{member_name}办理，将于 {due} 前答复您。"
+
+
+def transferred(code: str, department_name: str) -> str:
+    return f"您的诉求（编号 {code}）已转交{department_name}办理，办理结果将及时告知您。"
+
+
+def reply(code: str, text: str, by_name: str) -> str:
+    return f"【答复】您的诉求（编号 {code}）：{text}\n——{by_name}"
+
+
+def reply_via_merge(code: str, target_code: str, text: str, by_name: str) -> str:
+    return f"【答复】您的诉求（编号 {code}，已与 {target_code} 合并办理）：{text}\n——{by_name}"
+
+
+def merged(code: str, target_code: str) -> str:
+    return f"您的诉求（编号 {code}）与同类问题（编号 {target_code}）合并办理，答复将同时告知您。"
+
+
+def earlier_reply_of_merge(code: str, target_code: str, text: str) -> str:
+    return f"【答复】关于 {code}（已与 {target_code} 合并）：{text}"
+
+
+def rejected(code: str, reason: str) -> str:
+    return f"您的诉求（编号 {code}）经审核不予受理，原因：{reason}。如有疑问，欢迎继续留言。"
+
+
+def question(code: str, member_name: str, text: str) -> str:
+    return f"关于您的诉求（编号 {code}），委员{member_name}想进一步了解：{text}\n请直接回复文字、图片或语音。"
+
+
+def survey(code: str, reply_text: str) -> str:
+    return (
+        f"【回访】您的诉求（编号 {code}）已答复：{excerpt(reply_text, 100)}\n"
+        "请问您对办理结果是否满意？请回复数字：1 满意　2 基本满意　3 不满意（可在数字后写下您的意见）。"
+    )
+
+
+SATISFACTION_ZH = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+
+def visit_closed(code: str, score: int) -> str:
+    return f"感谢您的评价（{SATISFACTION_ZH[score]}）！编号 {code} 已办结。"
+
+
+def visit_reopened(code: str, due: str) -> str:
+    return f"很抱歉没有让您满意。编号 {code} 已重新办理，将于 {due} 前再次答复您。"

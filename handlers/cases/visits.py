@@ -1,0 +1,145 @@
+"""The return visit (回访): the survey after a reply, its timeout into a phone task, and recording the answer.
+
+Only a case whose return visit is recorded can close, so the return-visit rate is 100% by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from handlers.cases.deadlines import holder, schedule_deadline
+from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
+from handlers.settings import Settings
+from handlers.texts import citizen as citizen_texts
+from handlers.texts import member as member_texts
+from handlers.texts import staff as staff_texts
+from models.entities import Case, CaseState
+from models.jobs import Job, enqueue
+from models.sla import format_deadline_zh
+from models.state import Transition, apply_transition, record_event
+from models.timeutil import now
+
+VISIT_START = "visit.start"
+VISIT_TIMEOUT = "visit.timeout"
+
+
+async def schedule_return_visit(case: Case, settings: Settings) -> None:
+    replied = case.replied_at or now()
+    await enqueue(
+        VISIT_START,
+        {"case_id": case.id, "replied_at": replied.isoformat()},
+        key=f"visit:start:{case.id}:{int(replied.timestamp() * 1000)}",
+        case_id=case.id,
+        run_at=settings.sla.return_visit_due(replied),
+    )
+
+
+async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
+    case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("citizen")
+    if case is None or case.state != CaseState.REPLIED:
+        return {"skipped": "not waiting for a return visit"}
+    moment = now()
+    # A new survey (also after a reopen): the earlier visit's answer does not answer this one.
+    await apply_transition(
+        case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment, visit_recorded_at=None
+    )
+    await send_to_citizen(case.citizen, citizen_texts.survey(case.code, case.last_reply or ""), case=case)
+    await enqueue(
+        VISIT_TIMEOUT,
+        {"case_id": case.id, "sent_at": moment.isoformat()},
+        key=f"visit:timeout:{case.id}:{int(moment.timestamp() * 1000)}",
+        case_id=case.id,
+        run_at=settings.sla.return_visit_deadline(moment),
+    )
+    return {"survey": "sent"}
+
+
+async def run_visit_timeout(job: Job) -> dict[str, Any]:
+    case = await Case.get_or_none(id=job.payload["case_id"])
+    sent_at = datetime.fromisoformat(job.payload["sent_at"])
+    if (
+        case is None
+        or case.state != CaseState.RETURN_VISIT
+        or (case.visit_recorded_at is not None and case.visit_recorded_at >= sent_at)
+    ):
+        return {"skipped": "answered"}
+    await record_event(case, "visit.phone_task", "system")
+    await send_to_triage(staff_texts.phone_visit_task(case.code), case=case)
+    return {"phone_task": True}
+
+
+async def phone_visit_tasks(limit: int = 10) -> list[Case]:
+    """Return visits nobody answered within return_visit_timeout: staff call and record them with 回访."""
+    return (
+        await Case.filter(state=CaseState.RETURN_VISIT, events__kind="visit.phone_task")
+        .distinct()
+        .order_by("visit_sent_at")
+        .limit(limit)
+    )
+
+
+async def record_visit(
+    case: Case, score: int, comment: str, actor: str, channel: str, redis: aioredis.Redis, settings: Settings
+) -> str:
+    """A return visit answered (by the citizen, or recorded by staff after a phone call); the answer
+    to show the citizen."""
+    moment = now()
+    if case.state == CaseState.REPLIED:
+        await apply_transition(case, Transition.START_RETURN_VISIT, actor=actor, visit_sent_at=moment)
+    common: dict[str, Any] = {
+        "satisfaction": score,
+        "satisfaction_comment": comment or None,
+        "visit_recorded_at": moment,
+        "visit_channel": channel,
+    }
+    detail = {"score": score, "channel": channel}
+    await case.fetch_related("member", "citizen")
+    if score in (1, 2):
+        await apply_transition(
+            case, Transition.CLOSE, actor=actor, reason=comment, detail=detail, closed_at=moment, **common
+        )
+        return citizen_texts.visit_closed(case.code, score)
+    reply_due = settings.sla.reply_deadline(moment, urgent=case.urgent)
+    await apply_transition(
+        case,
+        Transition.REOPEN,
+        actor=actor,
+        reason=comment,
+        detail=detail,
+        reopen_count=case.reopen_count + 1,
+        reply_due_at=reply_due,
+        **common,
+    )
+    await schedule_deadline(case, "reply", settings, moment)
+    due = format_deadline_zh(reply_due)
+    if case.member is not None:
+        await send_to_member(case.member, member_texts.reopened(case.code, comment, due), case=case)
+    notice = staff_texts.reopened(case.code, comment, holder(case), due, second_time=case.reopen_count >= 2)
+    await send_to_triage(notice, case=case)
+    return citizen_texts.visit_reopened(case.code, due)
+
+
+_SURVEY = re.compile(
+    r"^\s*(?:([A-Za-z]{1,8}\d{11,})\s+)?(基本满意|不满意|满意|[123])(?=$|[\s，,。:：!！;；])[\s，,。:：!！;；]*(.*)$",
+    re.S,
+)
+_WORDS = {"满意": 1, "基本满意": 2, "不满意": 3, "1": 1, "2": 2, "3": 3}
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    score: int
+    comment: str
+    code_text: str | None
+
+
+def parse_survey_answer(text: str) -> SurveyAnswer | None:
+    match = _SURVEY.match(text)
+    if not match:
+        return None
+    return SurveyAnswer(_WORDS[match.group(2)], match.group(3).strip(), match.group(1))

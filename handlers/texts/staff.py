@@ -1,0 +1,272 @@
+"""What staff read: the triage group's cards and notices, and the answers to their commands.
+
+Cards and notices to the triage group are WeCom markdown; answers to commands are plain lines.
+"""
+
+from __future__ import annotations
+
+from handlers.cases.masking import excerpt
+from handlers.texts.citizen import SATISFACTION_ZH
+
+# verb, English alias, usage, effect: the help table (docs/commands.md is checked against it)
+COMMANDS: list[tuple[str, str, str, str]] = [
+    ("派", "assign", "派 <编号> <委员>", "交办给委员（姓名或花名册代号）"),
+    ("转", "transfer", "转 <编号> <部门> [说明]", "转交承办部门"),
+    ("答", "reply", "答 <编号> <答复内容>", "代部门或政协答复群众"),
+    ("并", "merge", "并 <编号> <目标编号>", "并案：群众也会收到目标件的答复"),
+    ("退", "reject", "退 <编号> <理由>", "不予受理，告知群众理由"),
+    ("类", "category", "类 <编号> <类别>", "设置类别"),
+    ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
+    ("查", "show", "查 <编号>", "查看办理过程"),
+    ("待办", "queue", "待办", "待分拣、超期和待电话回访的件"),
+    ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
+    ("统计", "stats", "统计 [委员]", "今日、本周、本月的交办、答复、回访和满意率"),
+    ("帮助", "help", "帮助", "显示本表"),
+]
+VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
+
+STAGE_ZH = {"assign": "交办", "reply": "答复"}
+STAFF_SIGNATURE = "政协码上商工作人员"  # how a reply staff enter is signed for the citizen
+
+
+def help_text() -> str:
+    rows = [f"{usage}（{alias}）：{effect}" for _, alias, usage, effect in COMMANDS]
+    return "码上商分拣命令：\n" + "\n".join(rows)
+
+
+def usage(verb: str) -> str:
+    return next(u for v, _, u, _ in COMMANDS if v == verb)
+
+
+def member_command(verb: str) -> str:
+    return f"「{verb}」是委员办件的命令，工作人员请用以下命令。\n{help_text()}"
+
+
+def not_understood(text: str) -> str:
+    return f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}"
+
+
+def holder_name(member_name: str | None) -> str:
+    return f"委员{member_name}" if member_name else "工作人员"
+
+
+# ---- cards and notices to the triage group (markdown) ------------------------------------------------
+
+
+def case_card(
+    code: str,
+    urgent: bool,
+    where: str,
+    category: str | None,
+    content: str,
+    earlier_code: str | None,
+    due: str,
+    suggested: tuple[str, int] | None,
+) -> str:
+    """A new case. `suggested`: (member name, open cases)."""
+    lines = [
+        f"**新诉求 {code}**" + (' <font color="warning">急</font>' if urgent else ""),
+        f"> 联系点：{where}",
+        f"> 建议类别：{category or '未识别'}",
+        f"> 内容：{content}",
+        *([f"> 关联已办结件：{earlier_code}"] if earlier_code else []),
+        f"> 交办期限：{due}",
+    ]
+    if suggested is not None:
+        name, load = suggested
+        lines.append(f"建议委员：{name}（在办 {load} 件）")
+        lines.append(f"派件请发：`派 {code} {name}`")
+    else:
+        lines.append(f"派件请发：`派 {code} 委员姓名`；转部门：`转 {code} 部门`")
+    return "\n".join(lines)
+
+
+def reminder(code: str, stage: str, due: str, summary: str) -> str:
+    action = f"派件：`派 {code} 委员姓名`" if stage == "assign" else f"部门答复后录入：`答 {code} 内容`"
+    return f"**【催办】{code}** {STAGE_ZH[stage]}期限 {due} 将到\n> {excerpt(summary, 60)}\n" + action
+
+
+def overdue(code: str, stage: str, due: str, round_no: int, holder: str, summary: str) -> str:
+    headline = f"**【超期】{code}** 已超过{STAGE_ZH[stage]}期限 {due}"
+    if round_no > 1:
+        headline = f"**【督办·第{round_no}次超期】{code}** 仍未{STAGE_ZH[stage]}（期限 {due}）"
+    return f"{headline}\n> 承办：{holder}\n> {excerpt(summary, 60)}"
+
+
+def escalation(code: str, stage: str, round_no: int, holder: str) -> str:
+    """To each admin, from the second overdue round on (plain text)."""
+    return f"【督办】编号 {code} 第{round_no}次超期（{STAGE_ZH[stage]}），承办：{holder}。"
+
+
+def phone_visit_task(code: str) -> str:
+    return (
+        f"**【电话回访】{code}** 群众未答复回访问卷，请电话回访后发送：`回访 {code} 1|2|3 备注`"
+        "（1 满意，2 基本满意，3 不满意）"
+    )
+
+
+def reopened(code: str, comment: str, holder: str, due: str, second_time: bool) -> str:
+    said = f"：{excerpt(comment, 200)}" if comment else ""
+    head = "**【二次不满意】**" if second_time else "**【重办】**"
+    return f"{head} {code} 群众不满意{said}\n> 承办：{holder}；重新答复期限 {due}"
+
+
+def replied(code: str, by_name: str, text: str) -> str:
+    return f"**{code} 已答复**（{by_name}）\n> {excerpt(text, 120)}"
+
+
+def returned_by_member(code: str, member_name: str, reason: str) -> str:
+    return (
+        f"**{code} 被退回分拣**\n> 委员：{member_name}\n> 原因：{excerpt(reason, 120)}\n"
+        f"请重新派件：`派 {code} 委员姓名`"
+    )
+
+
+# ---- answers to staff commands ----------------------------------------------------------------------
+
+
+def assigned(code: str, member_name: str, due: str, reached: bool) -> str:
+    note = "" if reached else f"（注意：委员{member_name}尚未绑定企业微信或公众号，请电话通知）"
+    return f"已将 {code} 交办给委员{member_name}，答复期限 {due}。{note}"
+
+
+def transferred(code: str, department_name: str) -> str:
+    return f"已将 {code} 转交{department_name}。部门答复后，请用「答 {code} 答复内容」录入，系统会转告群众。"
+
+
+def reply_queued(code: str, merged_count: int) -> str:
+    extra = f"，并转告了合并的 {merged_count} 件" if merged_count else ""
+    # Queued, not yet delivered: the outbox sends it (and keeps trying while WeChat is down).
+    return f"已答复 {code}，答复已排入发送队列，将发给群众{extra}。"
+
+
+def merged(code: str, target_code: str) -> str:
+    return f"已将 {code} 并入 {target_code}，其群众会收到 {target_code} 的答复。"
+
+
+def rejected(code: str) -> str:
+    return f"已对 {code} 不予受理，已告知群众原因。"
+
+
+def category_set(code: str, category_name: str) -> str:
+    return f"已将 {code} 的类别设为「{category_name}」。"
+
+
+def already_urgent(code: str) -> str:
+    return f"{code} 已是急件。"
+
+
+def made_urgent(code: str, due: str | None) -> str:
+    return f"已将 {code} 标为急件，期限提前到 {due}。" if due else f"已将 {code} 标为急件。"
+
+
+def visit_recorded(code: str, score: int) -> str:
+    outcome = "已办结。" if score in (1, 2) else "已重新交办，承办人会收到群众意见。"
+    return f"已记录 {code} 的电话回访：{SATISFACTION_ZH[score]}，{outcome}"
+
+
+def visit_usage(code: str) -> str:
+    return f"格式：回访 {code} 1|2|3 备注（1 满意，2 基本满意，3 不满意）"
+
+
+# ---- 待办 ---------------------------------------------------------------------------------------------
+
+
+def queue_head(waiting: int, overdue_assign: int, overdue_reply: int) -> str:
+    return f"**待办**：待分拣 {waiting} 件（其中已超期 {overdue_assign} 件），答复超期 {overdue_reply} 件"
+
+
+def queue_case(code: str, urgent: bool, late: bool, where: str, summary: str, due: str) -> str:
+    marks = ("【急】" if urgent else "") + ("【超期】" if late else "")
+    return f"{marks}{code} {where} {excerpt(summary, 24)}（交办期限 {due}）"
+
+
+def queue_more(count: int) -> str:
+    return f"……另有 {count} 件待分拣未列出（以上按交办期限先后，急件在前）"
+
+
+def queue_reply_overdue(code: str, member_name: str | None, due: str) -> str:
+    holder = f"委员{member_name}" if member_name else "承办部门"
+    return f"【答复超期】{code} {holder}（期限 {due}）"
+
+
+def queue_phone_visit(code: str) -> str:
+    return f"【电话回访】{code}：群众未答复回访，请电话回访后发送「回访 {code} 1|2|3 备注」"
+
+
+QUEUE_EMPTY = "暂无待办，辛苦了！"
+
+
+# ---- 查: the timeline ---------------------------------------------------------------------------------
+
+EVENT_ZH = {
+    "created": "提交",
+    "message.in": "留言",
+    "message.out": "发送消息",
+    "media.saved": "保存附件",
+    "category.suggested": "建议类别",
+    "category.set": "设置类别",
+    "urgent": "标为急件",
+    "command": "命令",
+    "merge.received": "同类件并入本件：",
+    "reply.via_merge": "随并案答复",
+    "sla.reminder": "催办",
+    "sla.overdue": "超期通报",
+    "visit.phone_task": "转电话回访",
+    "follows": "关联已办结件",
+}
+CHANNEL_ZH = {
+    "custom": "客服消息",
+    "template": "模板消息",
+    "passive": "即时回复",
+    "triage_webhook": "分拣群",
+    "triage_appchat": "分拣群",
+    "wecom_text": "企业微信",
+    "wecom_markdown": "企业微信",
+    "bot_response": "群机器人回复",
+}
+ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员"}
+
+
+def staff_name(name: str) -> str:
+    return f"工作人员{name}"
+
+
+def member_name(name: str) -> str:
+    return f"委员{name}"
+
+
+def timeline_head(code: str, where: str, state: str, member: str | None, content: str) -> list[str]:
+    return [f"**{code}** {where}，状态：{state}" + (f"，委员：{member}" if member else ""), f"内容：{content}"]
+
+
+# ---- 统计 ---------------------------------------------------------------------------------------------
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{part * 100 / whole:.0f}%" if whole else "—"
+
+
+def figures_line(label: str, new: int, on_time_triage: str, on_time_reply: str, visit_rate: str, satisfied: str) -> str:
+    return (
+        f"{label}：新增 {new} 件；按时交办 {on_time_triage}；按时答复 {on_time_reply}；"
+        f"回访率 {visit_rate}；满意率 {satisfied}"
+    )
+
+
+def stats_title(member: str | None) -> str:
+    return f"**统计（委员{member}）**" if member else "**码上商统计**"
+
+
+def stats_overdue(count: int) -> str:
+    return f"当前超期：{count} 件"
+
+
+PERIODS_ZH = ("今日", "本周", "本月")
+NO_POINT_ZH = "未经联系点（直接留言）"
+STATS_PER_POINT = "本月各联系点："
+STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
+
+
+def stats_point(name: str, count: int, on_time_reply: str, satisfied: str) -> str:
+    return f"· {name}：{count} 件，按时答复 {on_time_reply}，满意率 {satisfied}"
