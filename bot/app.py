@@ -147,7 +147,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = handler_settings(config)
     app[SETTINGS] = settings
     inbox = Inbox(
-        build_router(), {"redis": app[REDIS], "settings": settings}, batch_handler=BatchIntake(app[REDIS], settings)
+        build_router(), {"redis": app[REDIS], "settings": settings}, batch_handler=BatchIntake(
+            app[REDIS], settings, functools.partial(citizen.starts_a_case_outright, settings=settings)
+        )
     )
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)

@@ -7,6 +7,7 @@ mid-job leaves a lease that expires, and the job runs again. `key` makes enqueue
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -51,7 +52,7 @@ class Job(Model):
 
 async def enqueue(
     kind: str,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
     *,
     key: str | None = None,
     case_id: int | None = None,
@@ -65,7 +66,7 @@ async def enqueue(
             return await Job.create(
                 kind=kind,
                 key=key,
-                payload=payload,
+                payload=dict(payload),
                 case_id=case_id,
                 run_at=run_at or moment,
                 max_attempts=max_attempts,

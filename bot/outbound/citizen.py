@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from handlers import payloads
 from models import window
 from models.entities import Case, CaseMessage, Citizen
 from models.jobs import Job
@@ -32,7 +33,7 @@ class CitizenDelivery:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def send(self, job: Job) -> dict[str, Any]:
-        openid = job.payload["openid"]
+        openid = payloads.read(job.payload, payloads.SendCitizen)["openid"]
         lock = self._locks.setdefault(openid, asyncio.Lock())
         try:
             async with lock:  # one citizen's messages go out one at a time, in queue order
@@ -42,7 +43,7 @@ class CitizenDelivery:
                 del self._locks[openid]
 
     async def _send(self, job: Job) -> dict[str, Any]:
-        payload = job.payload
+        payload = payloads.read(job.payload, payloads.SendCitizen)
         citizen = await Citizen.get_or_none(openid=payload["openid"])
         if citizen is None:
             raise GiveUp(f"unknown citizen {payload['openid']}")
@@ -68,7 +69,7 @@ class CitizenDelivery:
             )
         return {"channel": channel}
 
-    async def _send_template(self, citizen: Citizen, payload: dict[str, Any]) -> None:
+    async def _send_template(self, citizen: Citizen, payload: payloads.SendCitizen) -> None:
         if not self.reply_template_id:
             raise GiveUp("outside the customer-service window and wechat.reply_template_id is not set")
         code = payload.get("case_code") or "—"
@@ -110,7 +111,7 @@ class MediaDownloader:
         self.media_dir = Path(media_dir)
 
     async def download(self, job: Job) -> dict[str, Any]:
-        payload = job.payload
+        payload = payloads.read(job.payload, payloads.DownloadMedia)
         message = await CaseMessage.get_or_none(id=payload["message_id"]).prefetch_related("case")
         if message is None:
             raise GiveUp(f"case message {payload['message_id']} is gone")

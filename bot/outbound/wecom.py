@@ -32,6 +32,7 @@ from yarl import URL
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.rate_limit import Limits, RateLimiter
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
+from handlers import payloads
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
 from models.entities import Case
 from models.jobs import Job, JobStatus, backoff_seconds, enqueue
@@ -146,7 +147,7 @@ class WeComDelivery:
     # --- job handlers ---
 
     async def send_user(self, job: Job) -> dict[str, Any]:
-        userid = str(job.payload["userid"])
+        userid = payloads.read(job.payload, payloads.SendWecomUser)["userid"]
         return await self._in_order(job, f"user:{userid}", lambda: self._send_user(job))
 
     async def send_triage(self, job: Job) -> dict[str, Any]:
@@ -158,7 +159,7 @@ class WeComDelivery:
     # --- senders ---
 
     async def _send_user(self, job: Job) -> dict[str, Any]:
-        payload = job.payload
+        payload = payloads.read(job.payload, payloads.SendWecomUser)
         markdown = bool(payload.get("markdown"))
         text = str(payload["text"])
         userid = str(payload["userid"])
@@ -170,7 +171,7 @@ class WeComDelivery:
         return {"channel": channel, "parts": len(parts)}
 
     async def _send_triage(self, job: Job) -> dict[str, Any]:
-        text = str(job.payload["markdown"])
+        text = payloads.read(job.payload, payloads.SendTriage)["markdown"]
         if self.triage_chat_id:
             chat_id = self.triage_chat_id
             parts = split_text(text, TEXT_MAX_BYTES)
@@ -206,7 +207,7 @@ class WeComDelivery:
         return {"channel": channel, "parts": len(parts)}
 
     async def _send_bot_reply(self, job: Job) -> dict[str, Any]:
-        payload = job.payload
+        payload = payloads.read(job.payload, payloads.SendBotReply)
         text = str(payload["text"])
         url = payload.get("response_url")
         reason = payload.get("response_url_failed")
@@ -237,7 +238,7 @@ class WeComDelivery:
             job.payload = {**payload, "response_url_failed": reason}
         await enqueue(
             SEND_TRIAGE,
-            {"markdown": text, "case_code": payload.get("case_code")},
+            payloads.send_triage(text, case_code=payload.get("case_code")),
             key=f"bot-reply-fallback:{job.id}",
             case_id=job.case_id,  # type: ignore[attr-defined]
         )

@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
+from handlers import payloads
 from handlers.cases import queue as triage_queue
 from handlers.cases.deadlines import mark_replied, mark_triaged, schedule_deadline
 from handlers.cases.masking import excerpt
@@ -157,16 +158,11 @@ async def case_card(case: Case, suggested: Member | None, category: Category | N
 CASE_CREATED = "case.created"
 
 
-async def announce_new_case(case: Case) -> None:
-    """Called in the intake transaction: the rest of a new case's set-up is a durable job, so WeChat
-    gets its answer after a handful of writes (the job runs a moment later, and again after a crash)."""
-    await enqueue(CASE_CREATED, {"case_id": case.id}, key=f"{CASE_CREATED}:{case.id}", case_id=case.id)
-
-
 async def run_case_created(job: Job, redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
     with collecting() as deferred:
         async with in_transaction():
-            case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("contact_point", "citizen")
+            case_id = payloads.read(job.payload, payloads.CaseCreated)["case_id"]
+            case = await Case.get_or_none(id=case_id).prefetch_related("contact_point", "citizen")
             if case is None or case.state != CaseState.RECEIVED:
                 return {"skipped": "case already moved on"}
             await on_case_created(case, redis, settings)

@@ -8,8 +8,9 @@ A restart or a Redis flush loses none and fires none twice: the job rows are the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from handlers import payloads
 from handlers.cases.outbox import send_to_member, send_to_triage, send_to_wecom_user
 from handlers.settings import Settings
 from handlers.texts import member as member_texts
@@ -22,6 +23,7 @@ from models.timeutil import now
 
 SLA_REMIND = "sla.remind"
 SLA_OVERDUE = "sla.overdue"
+Stage = Literal["assign", "reply"]
 
 
 # ---- bookkeeping for the figures -----------------------------------------------------------------
@@ -48,24 +50,24 @@ def mark_replied(case: Case, moment: datetime, settings: Settings) -> list[str]:
 # ---- timers --------------------------------------------------------------------------------------
 
 
-def _due_of(case: Case, stage: str) -> datetime | None:
+def _due_of(case: Case, stage: Stage) -> datetime | None:
     return case.assign_due_at if stage == "assign" else case.reply_due_at
 
 
-def _stage_active(case: Case, stage: str) -> bool:
+def _stage_active(case: Case, stage: Stage) -> bool:
     state = CaseState(case.state)
     if stage == "assign":
         return state == CaseState.RECEIVED
     return state in OWES_REPLY
 
 
-async def schedule_deadline(case: Case, stage: str, settings: Settings, start: datetime) -> None:
+async def schedule_deadline(case: Case, stage: Stage, settings: Settings, start: datetime) -> None:
     """A reminder before the deadline and an overdue notice at it (idempotent)."""
     due = _due_of(case, stage)
     if due is None:
         return
     stamp = int(due.timestamp())
-    payload = {"case_id": case.id, "stage": stage, "due": due.isoformat(), "round": 1}
+    payload = payloads.deadline_timer(case.id, stage, due.isoformat(), 1)
     remind_at = settings.sla.reminder_at(start, due)
     await enqueue(SLA_REMIND, payload, key=f"sla:remind:{stage}:{case.id}:{stamp}", case_id=case.id, run_at=remind_at)
     await enqueue(SLA_OVERDUE, payload, key=f"sla:overdue:{stage}:{case.id}:{stamp}:1", case_id=case.id, run_at=due)
@@ -73,15 +75,16 @@ async def schedule_deadline(case: Case, stage: str, settings: Settings, start: d
 
 async def _timer_case(job: Job) -> Case | None:
     """The case if this timer still applies to it, else None (the case moved on)."""
-    case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("member", "contact_point", "citizen")
+    timer = payloads.read(job.payload, payloads.DeadlineTimer)
+    case = await Case.get_or_none(id=timer["case_id"]).prefetch_related("member", "contact_point", "citizen")
     if case is None:
         return None
-    stage = job.payload["stage"]
+    stage = timer["stage"]
     due = _due_of(case, stage)
     if (
         not _stage_active(case, stage)
         or due is None
-        or int(due.timestamp()) != int(datetime.fromisoformat(job.payload["due"]).timestamp())
+        or int(due.timestamp()) != int(datetime.fromisoformat(timer["due"]).timestamp())
     ):
         return None
     return case
@@ -96,9 +99,10 @@ async def run_reminder(job: Job) -> dict[str, Any]:
     case = await _timer_case(job)
     if case is None:
         return {"skipped": "case moved on"}
-    stage = job.payload["stage"]
-    due = format_deadline_zh(datetime.fromisoformat(job.payload["due"]))
-    await record_event(case, "sla.reminder", "system", stage=stage, due=job.payload["due"])
+    timer = payloads.read(job.payload, payloads.DeadlineTimer)
+    stage = timer["stage"]
+    due = format_deadline_zh(datetime.fromisoformat(timer["due"]))
+    await record_event(case, "sla.reminder", "system", stage=stage, due=timer["due"])
     if stage == "reply" and case.member is not None:
         await send_to_member(case.member, member_texts.reminder(case.code, due), case=case)
     else:
@@ -110,9 +114,10 @@ async def run_overdue(job: Job, settings: Settings) -> dict[str, Any]:
     case = await _timer_case(job)
     if case is None:
         return {"skipped": "case moved on"}
-    stage, round_no = job.payload["stage"], int(job.payload["round"])
-    due = datetime.fromisoformat(job.payload["due"])
-    await record_event(case, "sla.overdue", "system", stage=stage, due=job.payload["due"], round=round_no)
+    timer = payloads.read(job.payload, payloads.DeadlineTimer)
+    stage, round_no = timer["stage"], int(timer["round"])
+    due = datetime.fromisoformat(timer["due"])
+    await record_event(case, "sla.overdue", "system", stage=stage, due=timer["due"], round=round_no)
     notice = staff_texts.overdue(case.code, stage, format_deadline_zh(due), round_no, holder(case), case.summary)
     await send_to_triage(notice, case=case)
     if stage == "reply" and case.member is not None:
@@ -127,10 +132,9 @@ async def run_overdue(job: Job, settings: Settings) -> dict[str, Any]:
     if case.urgent:
         allowed *= settings.sla.urgent_factor
     next_at = settings.sla.calendar.add(now(), allowed)
-    payload = {**job.payload, "round": round_no + 1}
     await enqueue(
         SLA_OVERDUE,
-        payload,
+        payloads.deadline_timer(case.id, stage, timer["due"], round_no + 1),
         key=f"sla:overdue:{stage}:{case.id}:{int(due.timestamp())}:{round_no + 1}",
         case_id=case.id,
         run_at=next_at,

@@ -14,6 +14,7 @@ Job kinds and payloads (the contract with bot/ delivery):
 
 from __future__ import annotations
 
+from handlers import payloads
 from handlers.events import ChatEvent, CitizenEvent
 from models.entities import Case, Citizen, Member
 from models.jobs import Job, enqueue
@@ -31,20 +32,20 @@ async def send_to_citizen(
     *,
     case: Case | None = None,
     key: str | None = None,
-    audience: str = "citizen",
+    audience: payloads.Audience = "citizen",
 ) -> Job | None:
     """Send `text` to a WeChat user through the official account (`audience` "member": a member who
     bound it, so a template message outside the window is worded for the member)."""
     return await enqueue(
         SEND_CITIZEN,
-        {
-            "openid": citizen.openid,
-            "channel": citizen.channel,
-            "text": text,
-            "case_code": case.code if case else None,
-            "case_state": case.state_zh if case else None,
-            "audience": audience,
-        },
+        payloads.send_citizen(
+            citizen.openid,
+            citizen.channel,
+            text,
+            case_code=case.code if case else None,
+            case_state=case.state_zh if case else None,
+            audience=audience,
+        ),
         key=key,
         case_id=case.id if case else None,
     )
@@ -55,7 +56,7 @@ async def send_to_wecom_user(
 ) -> Job | None:
     return await enqueue(
         SEND_WECOM_USER,
-        {"userid": userid, "text": text, "markdown": markdown, "case_code": case.code if case else None},
+        payloads.send_wecom_user(userid, text, markdown=markdown, case_code=case.code if case else None),
         key=key,
         case_id=case.id if case else None,
     )
@@ -64,7 +65,7 @@ async def send_to_wecom_user(
 async def send_to_triage(markdown: str, *, case: Case | None = None, key: str | None = None) -> Job | None:
     return await enqueue(
         SEND_TRIAGE,
-        {"markdown": markdown, "case_code": case.code if case else None},
+        payloads.send_triage(markdown, case_code=case.code if case else None),
         key=key,
         case_id=case.id if case else None,
     )
@@ -75,7 +76,7 @@ async def send_bot_reply(
 ) -> Job | None:
     return await enqueue(
         SEND_BOT_REPLY,
-        {"response_url": response_url, "text": text, "case_code": case.code if case else None},
+        payloads.send_bot_reply(response_url, text, case_code=case.code if case else None),
         key=key,
         case_id=case.id if case else None,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handlers import payloads
 from handlers.cases.deadlines import holder, schedule_deadline
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
@@ -32,7 +33,7 @@ async def schedule_return_visit(case: Case, settings: Settings) -> None:
     replied = case.replied_at or now()
     await enqueue(
         VISIT_START,
-        {"case_id": case.id, "replied_at": replied.isoformat()},
+        payloads.visit_start(case.id, replied.isoformat()),
         key=f"visit:start:{case.id}:{int(replied.timestamp() * 1000)}",
         case_id=case.id,
         run_at=settings.sla.return_visit_due(replied),
@@ -40,7 +41,8 @@ async def schedule_return_visit(case: Case, settings: Settings) -> None:
 
 
 async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
-    case = await Case.get_or_none(id=job.payload["case_id"]).prefetch_related("citizen")
+    start = payloads.read(job.payload, payloads.VisitStart)
+    case = await Case.get_or_none(id=start["case_id"]).prefetch_related("citizen")
     if case is None or case.state != CaseState.REPLIED:
         return {"skipped": "not waiting for a return visit"}
     moment = now()
@@ -51,7 +53,7 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
     await send_to_citizen(case.citizen, citizen_texts.survey(case.code, case.last_reply or ""), case=case)
     await enqueue(
         VISIT_TIMEOUT,
-        {"case_id": case.id, "sent_at": moment.isoformat()},
+        payloads.visit_timeout(case.id, moment.isoformat()),
         key=f"visit:timeout:{case.id}:{int(moment.timestamp() * 1000)}",
         case_id=case.id,
         run_at=settings.sla.return_visit_deadline(moment),
@@ -60,8 +62,9 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
 
 
 async def run_visit_timeout(job: Job) -> dict[str, Any]:
-    case = await Case.get_or_none(id=job.payload["case_id"])
-    sent_at = datetime.fromisoformat(job.payload["sent_at"])
+    timeout = payloads.read(job.payload, payloads.VisitTimeout)
+    case = await Case.get_or_none(id=timeout["case_id"])
+    sent_at = datetime.fromisoformat(timeout["sent_at"])
     if (
         case is None
         or case.state != CaseState.RETURN_VISIT

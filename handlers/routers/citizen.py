@@ -8,10 +8,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from handlers.admin.qr_stats import record_follow, record_new_case, record_scan
+from handlers import payloads
+from handlers.admin.qr_stats import record_follow, record_scan
 from handlers.cases import actions as case_actions
 from handlers.cases import visits
 from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
+from handlers.cases.new_cases import NewCase, message_excerpt, write_new_case
 from handlers.events import CitizenEvent, Reply
 from handlers.routers import member as members
 from handlers.routing import Router
@@ -22,7 +24,7 @@ from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
 from models.state import TERMINAL, Transition, apply_transition, record_event
 from models.timeutil import now
-from models.tracking import find_code, next_code
+from models.tracking import find_code
 
 router = Router("citizen", event_type=CitizenEvent)
 
@@ -115,13 +117,6 @@ async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid:
         return None
     text = key.decode() if isinstance(key, bytes) else str(key)
     return await ContactPoint.get_or_none(key=text, revoked_at=None)
-
-
-def message_excerpt(event: CitizenEvent) -> str:
-    labels = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "location": "[位置]", "link": "[链接]"}
-    label = labels.get(event.msg_type, "")
-    text = f"{label}{event.text}" if event.msg_type != "text" else event.text
-    return " ".join(text.split())[:120]
 
 
 # ---- handlers ------------------------------------------------------------------------------------
@@ -235,7 +230,8 @@ async def handle_help(event: CitizenEvent) -> Reply:
 async def handle_case_message(
     event: CitizenEvent, redis: aioredis.Redis, settings: Settings, inbound_key: str
 ) -> Reply:
-    """A new case, or a follow-up joining the citizen's open case at the same contact point."""
+    """A new case, or a follow-up joining the citizen's open case (the one a member asked about, or
+    one at the same contact point within the grouping window)."""
     citizen = await get_citizen(event, touch_window=True)
     point = await bound_contact_point(redis, settings, event.sender)
     moment = now()  # business time (the month simulation runs it fast); WeChat's CreateTime is kept raw
@@ -257,37 +253,24 @@ async def handle_case_message(
         .order_by("-id")
         .first()
     )
-    actor = f"citizen:{event.sender}"
-    earlier: Case | None = None
-    if open_case is None:
-        code = await next_code(settings.tracking_prefix, moment)
-        case = await Case.create(
-            code=code,
-            citizen=citizen,
-            contact_point=point,
-            state=CaseState.RECEIVED,
-            summary=message_excerpt(event)[:200],
-            created_at=moment,
-            updated_at=moment,
-            last_citizen_message_at=moment,
-            assign_due_at=settings.sla.assign_deadline(moment),
-        )
-        await record_event(case, "created", actor, at=moment, contact_point=point.key if point else None)
-        await record_new_case(point, moment)
+    if open_case is None:  # a new case: the same plan the batch intake writes many with
         earlier = (
             await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
         )
-        if earlier is not None:
-            case.follows = earlier
-            await case.save(update_fields=["follows_id"])
-            await record_event(case, "follows", actor, at=moment, earlier=earlier.code)
-    else:
-        case = open_case
-        case.last_citizen_message_at = moment
-        case.updated_at = moment
-        await case.save(update_fields=["last_citizen_message_at", "updated_at"])
-        if case.state == CaseState.NEEDS_INFO:
-            await apply_transition(case, Transition.PROVIDE_INFO, actor=actor, at=moment)
+        new = NewCase(
+            event,
+            inbound_key,
+            (point.id, point.key, point.name) if point else None,
+            (earlier.id, earlier.code) if earlier else None,
+        )
+        written = await write_new_case(settings, new, moment)
+        return Reply(written.reply, case_id=written.case_id)
+    case, actor = open_case, f"citizen:{event.sender}"
+    case.last_citizen_message_at = moment
+    case.updated_at = moment
+    await case.save(update_fields=["last_citizen_message_at", "updated_at"])
+    if case.state == CaseState.NEEDS_INFO:
+        await apply_transition(case, Transition.PROVIDE_INFO, actor=actor, at=moment)
     message = await CaseMessage.create(
         case=case,
         direction="in",
@@ -303,16 +286,10 @@ async def handle_case_message(
     if event.media_id and event.msg_type in MEDIA_TYPES:
         await enqueue(
             DOWNLOAD_MEDIA,
-            {"media_id": event.media_id, "message_id": message.id, "msg_type": event.msg_type},
+            payloads.download_media(event.media_id, message.id, event.msg_type),
             key=f"media:{event.channel}:{event.media_id}",
             case_id=case.id,
         )
-    if open_case is None:
-        await case_actions.announce_new_case(case)
-        received = texts.case_received(case.code, point.name if point else None, settings)
-        if earlier is not None:
-            received += texts.follows_earlier(earlier.code)
-        return Reply(received, case_id=case.id)
     if case.member_id is not None:  # type: ignore[attr-defined]
         await case_actions.forward_to_member(case, message_excerpt(event) if event.msg_type != "text" else event.text)
     count = await CaseMessage.filter(case=case, direction="in").count()

@@ -1,0 +1,145 @@
+"""Job payloads: one TypedDict per job kind, built here and nowhere else.
+
+A payload is the contract between who enqueues a job (handlers) and who runs it (handlers' own timers,
+bot.outbound's senders). Building each through one function here, and reading it through `read()`, lets
+mypy check both sides against the same definition: a field one side forgets is a type error, not a job
+that fails in production.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
+
+Audience = Literal["citizen", "member"]
+
+
+class SendCitizen(TypedDict):
+    """send.citizen: a message to a WeChat user through the official account."""
+
+    openid: str
+    channel: str
+    text: str
+    case_code: str | None
+    case_state: str | None
+    audience: Audience  # "member": a member who bound the official account (templates are worded for them)
+
+
+class SendWecomUser(TypedDict):
+    """send.wecom_user: a WeCom app message to one staff member or member."""
+
+    userid: str
+    text: str
+    markdown: bool
+    case_code: str | None
+
+
+class SendTriage(TypedDict):
+    """send.triage: a markdown message to the triage group."""
+
+    markdown: str
+    case_code: str | None
+
+
+class SendBotReply(TypedDict):
+    """send.bot_reply: the smart bot's answer through its response_url (or the triage group)."""
+
+    response_url: str | None
+    text: str
+    case_code: str | None
+    response_url_failed: NotRequired[str]
+
+
+class DownloadMedia(TypedDict):
+    """media.download: fetch a citizen's image, voice or video before WeChat forgets it."""
+
+    media_id: str
+    message_id: int
+    msg_type: str
+
+
+class CaseCreated(TypedDict):
+    """case.created: the rest of a new case's set-up (category, queue, card, auto-assign)."""
+
+    case_id: int
+
+
+class DeadlineTimer(TypedDict):
+    """sla.remind / sla.overdue: a deadline's reminder or overdue notice (round 2 on: escalation)."""
+
+    case_id: int
+    stage: Literal["assign", "reply"]
+    due: str  # ISO 8601
+    round: int
+
+
+class VisitStart(TypedDict):
+    """visit.start: send the return-visit survey once the reply has had time to arrive."""
+
+    case_id: int
+    replied_at: str  # ISO 8601
+
+
+class VisitTimeout(TypedDict):
+    """visit.timeout: the survey went unanswered: a phone return visit for staff."""
+
+    case_id: int
+    sent_at: str  # ISO 8601
+
+
+def send_citizen(
+    openid: str,
+    channel: str,
+    text: str,
+    *,
+    case_code: str | None,
+    case_state: str | None,
+    audience: Audience = "citizen",
+) -> SendCitizen:
+    return {
+        "openid": openid,
+        "channel": channel,
+        "text": text,
+        "case_code": case_code,
+        "case_state": case_state,
+        "audience": audience,
+    }
+
+
+def send_wecom_user(userid: str, text: str, *, markdown: bool, case_code: str | None) -> SendWecomUser:
+    return {"userid": userid, "text": text, "markdown": markdown, "case_code": case_code}
+
+
+def send_triage(markdown: str, *, case_code: str | None) -> SendTriage:
+    return {"markdown": markdown, "case_code": case_code}
+
+
+def send_bot_reply(response_url: str | None, text: str, *, case_code: str | None) -> SendBotReply:
+    return {"response_url": response_url, "text": text, "case_code": case_code}
+
+
+def download_media(media_id: str, message_id: int, msg_type: str) -> DownloadMedia:
+    return {"media_id": media_id, "message_id": message_id, "msg_type": msg_type}
+
+
+def case_created(case_id: int) -> CaseCreated:
+    return {"case_id": case_id}
+
+
+def deadline_timer(case_id: int, stage: Literal["assign", "reply"], due: str, round_no: int) -> DeadlineTimer:
+    return {"case_id": case_id, "stage": stage, "due": due, "round": round_no}
+
+
+def visit_start(case_id: int, replied_at: str) -> VisitStart:
+    return {"case_id": case_id, "replied_at": replied_at}
+
+
+def visit_timeout(case_id: int, sent_at: str) -> VisitTimeout:
+    return {"case_id": case_id, "sent_at": sent_at}
+
+
+P = TypeVar("P")
+
+
+def read(payload: dict[str, Any], kind: type[P]) -> P:
+    """A stored job's payload as the TypedDict of its kind (for the code that runs the job)."""
+    return cast(P, payload)
