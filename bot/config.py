@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bot import examples
 from models.timeutil import parse_duration
 
 DEFAULT_CONFIG = Path("config.toml")
-EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.toml"
 
 
 class ConfigError(ValueError):
@@ -307,11 +307,9 @@ _REAL_PLATFORM = re.compile(r"^https?://([^/]*\.)?qq\.com(:\d+)?(/|$)")  # api.w
 def demo_credentials(config: Config, keys: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
     """Keys still holding config.example.toml's demo values while their section talks to the real
     WeChat/WeCom: a production config that forgot them would start and then fail on every call.
-    `keys`: only these (section -> key names), e.g. what one command sends."""
-    try:
-        example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - the example ships with the code
-        return []
+    `keys`: only these (section -> key names), e.g. what one command sends.
+    Raises ConfigError when the packaged example cannot be read: without it the guard cannot work."""
+    example = example_config()
     found = []
     for section_name, names in (_CREDENTIALS if keys is None else keys).items():
         section = getattr(config, section_name)
@@ -327,16 +325,30 @@ def demo_credentials(config: Config, keys: Mapping[str, tuple[str, ...]] | None 
     return found
 
 
+def example_config() -> dict[str, Any]:
+    """config.example.toml as it ships inside the package (bot/examples), whatever the current
+    directory and however mashang is installed. Raises ConfigError when it is missing or broken."""
+    try:
+        return tomllib.loads(examples.example_text(examples.CONFIG))
+    except examples.ExampleMissingError as exc:
+        raise ConfigError(f"config: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        message = f"config: the packaged {examples.CONFIG} is not valid TOML ({exc}); reinstall mashang"
+        raise ConfigError(message) from None
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load `path` (default config.toml, falling back to config.example.toml's demo values)."""
     if path is None:
-        candidate = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else EXAMPLE_CONFIG
+        if not DEFAULT_CONFIG.exists():
+            return build_config(example_config(), environ)
+        candidate = DEFAULT_CONFIG
     else:
         candidate = Path(path)
         if not candidate.exists():
             raise ConfigError(f"config: file {candidate} does not exist")
     try:
-        data = tomllib.loads(candidate.read_text(encoding="utf-8")) if candidate.exists() else {}
+        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {candidate} is not valid TOML: {exc}") from None
     return build_config(data, environ)

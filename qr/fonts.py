@@ -1,9 +1,10 @@
 """Finding and loading a font that can draw Chinese.
 
 Posters are useless with tofu boxes instead of characters, so a font only counts when it really has
-a glyph for 政. The search order: an explicit path, the font of the `noto-cjk-sans-otc` Python
-package when it is installed, fontconfig (fc-match / fc-list for :lang=zh), then well-known file
-names under the usual font folders. Tests inject `search_dirs` to simulate a machine without fonts.
+a glyph for 政. An explicit path (poster.font_path) is that very file, or an error naming it.
+Without one, the search order: the font of the `noto-cjk-sans-otc` Python package when it is
+installed, fontconfig (fc-match / fc-list for :lang=zh), then well-known file names under the usual
+font folders. Tests inject `search_dirs` to simulate a machine without fonts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib.util
 import itertools
 import os
 import shutil
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -61,7 +63,15 @@ FONT_NAME_PATTERNS: tuple[str, ...] = (
 
 
 class FontMissingError(RuntimeError):
-    """No font with Chinese glyphs could be found; the message is one line saying what to install."""
+    """No font with Chinese glyphs could be found, or the configured one cannot draw Chinese; the
+    message is one line saying what to install or which file is wrong."""
+
+
+def _open_font(path: str, size: int, index: int = 0) -> ImageFont.FreeTypeFont:
+    """The font in the file at `path` itself. Not ImageFont.truetype: when a file fails to load, that
+    one looks for a file of the same name under the system font folders and silently loads it
+    instead, so a broken wqy-zenhei.ttc anywhere would pass for the installed WenQuanYi font."""
+    return ImageFont.FreeTypeFont(path, size, index=index)
 
 
 def _face_index(path: str) -> int:
@@ -73,7 +83,7 @@ def _face_index(path: str) -> int:
 def _collection_face_index(path: str) -> int:
     for index in range(32):
         try:
-            family = ImageFont.truetype(path, 16, index=index).getname()[0] or ""
+            family = _open_font(path, 16, index).getname()[0] or ""
         except OSError:
             break
         # "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei" (index 0) ...
@@ -93,7 +103,7 @@ def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
         _local.fonts = cache
     font = cache.get((path, size))
     if font is None:
-        font = ImageFont.truetype(path, size, index=_face_index(path))
+        font = _open_font(path, size, _face_index(path))
         if len(cache) > 256:
             cache.clear()
         cache[(path, size)] = font
@@ -102,24 +112,39 @@ def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
 
 def has_cjk_glyphs(path: str) -> bool:
     """True when the font at `path` loads and has a real glyph for 政 (not the .notdef box)."""
+    return cjk_font_problem(path) is None
+
+
+def cjk_font_problem(path: str) -> str | None:
+    """Why the file at `path` cannot draw Chinese, one short phrase in Chinese and English; None
+    when it is a font with a real glyph for 政."""
     try:
-        stat = os.stat(path)
-    except OSError:
-        return False
-    return _has_cjk_glyphs(path, stat.st_size, stat.st_mtime_ns)
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "文件不存在 (no such file)"
+    except OSError as exc:
+        return f"无法读取 (cannot be read: {exc.strerror or exc})"
+    if not stat.S_ISREG(info.st_mode):
+        return "不是普通文件 (not a regular file)"
+    if not os.access(path, os.R_OK):
+        return "无法读取 (cannot be read: permission denied)"
+    return _cjk_font_problem(path, info.st_size, info.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)
-def _has_cjk_glyphs(path: str, _size: int, _mtime_ns: int) -> bool:
+def _cjk_font_problem(path: str, _size: int, _mtime_ns: int) -> str | None:
     try:
-        font = ImageFont.truetype(path, 48, index=_face_index(path))
+        font = _open_font(path, 48, _face_index(path))
+    except (OSError, ValueError) as exc:
+        return f"不是字体文件 (not a font file: {exc})"
+    try:
         probe = font.getmask(PROBE_CHAR)
         notdef = font.getmask(_NOTDEF_CHAR)
-    except (OSError, ValueError):
-        return False
-    if probe.getbbox() is None:
-        return False
-    return not (probe.size == notdef.size and bytes(probe) == bytes(notdef))
+    except (OSError, ValueError) as exc:
+        return f"无法用它绘制文字 (cannot draw with it: {exc})"
+    if probe.getbbox() is None or (probe.size == notdef.size and bytes(probe) == bytes(notdef)):
+        return f"没有中文字形 (no CJK glyphs: nothing for {PROBE_CHAR})"
+    return None
 
 
 def _package_fonts() -> Iterator[str]:
@@ -179,12 +204,20 @@ _found_lock = threading.Lock()
 def find_cjk_font(explicit: str | None = None, *, search_dirs: Sequence[str | os.PathLike[str]] | None = None) -> str:
     """Path of a font that can draw Chinese.
 
-    `explicit` (e.g. the configured poster.font_path) wins when it exists and has CJK glyphs.
-    Otherwise, with `search_dirs` None, the default search runs (package font, fontconfig, system
-    folders); with `search_dirs` given only those folders are searched. Raises FontMissingError.
+    `explicit` (e.g. the configured poster.font_path) is the font when it is a font file with CJK
+    glyphs, and refused otherwise: no other font silently takes its place. Without it, with
+    `search_dirs` None, the default search runs (package font, fontconfig, system folders); with
+    `search_dirs` given only those folders are searched. Raises FontMissingError.
     """
-    if explicit and os.path.isfile(explicit) and has_cjk_glyphs(explicit):
-        return explicit
+    if explicit:
+        problem = cjk_font_problem(explicit)
+        if problem is None:
+            return explicit
+        raise FontMissingError(
+            f"中文字体不可用 (unusable CJK font): poster.font_path {explicit}: {problem}; "
+            "请指向含中文字形的字体文件，或留空以自动查找 (point it at a font with Chinese glyphs, "
+            "or leave it empty to look for an installed one)"
+        )
     cache_key = None if search_dirs is None else tuple(os.fspath(d) for d in search_dirs)
     with _found_lock:
         cached = _found_cache.get(cache_key)
@@ -205,6 +238,4 @@ def find_cjk_font(explicit: str | None = None, *, search_dirs: Sequence[str | os
             with _found_lock:
                 _found_cache[cache_key] = candidate
             return candidate
-    if explicit:
-        raise FontMissingError(f"{INSTALL_HINT} (poster.font_path {explicit} is missing or has no CJK glyphs)")
     raise FontMissingError(INSTALL_HINT)

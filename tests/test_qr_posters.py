@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import io
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageFont
 
 import qr.posters
 from qr.batch import render_posters_to_dir, render_posters_zip
@@ -188,14 +189,71 @@ def test_missing_font_raises_with_a_one_line_install_hint(tmp_path: Path) -> Non
     assert_one_line_install_hint(caught.value)
 
 
-def test_missing_explicit_font_is_named_in_the_hint(tmp_path: Path) -> None:
-    missing = tmp_path / "NotoSansCJK-Regular.ttc"
+@pytest.fixture
+def system_fonts_named_like_cjk(
+    font: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fonts installed under the names of wqy-zenhei and Noto Sans CJK in the folders where Pillow's
+    ImageFont.truetype looks up a file by its name when the given path does not load: the tests
+    below behave the same whether or not fonts-wqy-zenhei or fonts-noto-cjk is installed."""
+    installed = tmp_path_factory.mktemp("xdg") / "fonts"  # outside tmp_path, which tests search
+    installed.mkdir()
+    for name in ("wqy-zenhei.ttc", "NotoSansCJK-Regular.ttc"):
+        (installed / name).symlink_to(font)
+    monkeypatch.setenv("XDG_DATA_HOME", str(installed.parent))
+
+
+def assert_refused(explicit: Path | str, reason: str) -> None:
+    """The configured font is refused, not replaced: a one-line error naming the file and why."""
     with pytest.raises(FontMissingError) as caught:
-        find_cjk_font(str(missing), search_dirs=[tmp_path])
-    assert_one_line_install_hint(caught.value)
-    assert str(missing) in str(caught.value)
+        find_cjk_font(str(explicit))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"中文字体不可用 (unusable CJK font): poster.font_path {explicit}: {reason}" in message
+    with pytest.raises(FontMissingError):
+        render_poster(spec(), str(explicit))
 
 
+def test_a_missing_or_odd_explicit_font_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "NotoSansCJK-Regular.ttc"
+    assert_refused(missing, "文件不存在 (no such file)")
+    folder = tmp_path / "wqy-zenhei.ttc"
+    folder.mkdir()
+    assert_refused(folder, "不是普通文件 (not a regular file)")
+
+
+@pytest.mark.usefixtures("system_fonts_named_like_cjk")
+@pytest.mark.parametrize("name", ["wqy-zenhei.ttc", "NotoSansCJK-Regular.ttc"])
+def test_a_broken_file_named_like_a_system_font_is_refused(tmp_path: Path, name: str) -> None:
+    broken = tmp_path / "config" / name
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a font")
+    # The trap: Pillow's lookup by name loads the installed font of that name instead of this file.
+    assert ImageFont.truetype(str(broken), 16).getname()[0] != ""
+    assert not has_cjk_glyphs(str(broken))
+    assert_refused(broken, "不是字体文件 (not a font file")
+
+
+def test_a_latin_only_font_is_refused(tmp_path: Path) -> None:
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not dejavu.is_file():
+        pytest.skip(f"no Latin-only font to try: {dejavu} is missing (apt-get install fonts-dejavu-core)")
+    assert_refused(dejavu, "没有中文字形 (no CJK glyphs")
+    disguised = tmp_path / "NotoSansCJK-Regular.ttf"
+    shutil.copy(dejavu, disguised)
+    assert_refused(disguised, "没有中文字形 (no CJK glyphs")
+
+
+def test_the_bundled_noto_font_is_accepted(tmp_path: Path) -> None:
+    spec_ = importlib.util.find_spec("noto_cjk_sans_otc")
+    assert spec_ is not None, "noto-cjk-sans-otc is a dependency"
+    assert spec_.submodule_search_locations
+    (bundled,) = (Path(folder) / "NotoSansCJK-Regular.ttc" for folder in spec_.submodule_search_locations)
+    assert find_cjk_font(str(bundled), search_dirs=[tmp_path]) == str(bundled)
+    assert decode(render_poster(spec(), str(bundled))) == [PAYLOAD]
+
+
+@pytest.mark.usefixtures("system_fonts_named_like_cjk")
 def test_fonts_without_chinese_glyphs_do_not_count(tmp_path: Path) -> None:
     # A CJK-sounding file name is not enough: a broken file, and a Latin-only font under a CJK name.
     (tmp_path / "wqy-zenhei.ttc").write_bytes(b"not a font")

@@ -16,11 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import examples
 from bot.config import Config, ConfigError, demo_credentials, load_config
 
 log = logging.getLogger("mashang")
-
-DEMO_ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 
 
 def demo_config(config: Config) -> Config:
@@ -94,7 +93,7 @@ async def _serve(config: Config, demo: bool) -> None:
         await runner.cleanup()
 
 
-async def _roster_import(config: Config, path: str) -> int:
+async def _roster_import(config: Config, path: str | Path) -> int:
     from handlers.admin.roster import RosterError, import_roster
     from models.db import close_db, init_db
 
@@ -132,6 +131,21 @@ async def _member_bind_code(config: Config, member_key: str) -> int:
     return 0
 
 
+def _demo_credentials_to_send(config: Config, args: argparse.Namespace) -> list[str]:
+    """The demo credentials (config.example.toml's values) that this command would send to the real
+    WeChat/WeCom: `serve` sends them all, `qr make` without --url the official account's or the
+    mini-program's. Raises ConfigError when the packaged example cannot be read."""
+    if getattr(args, "demo", False):
+        return []  # pointed at the fake platform
+    if args.command == "serve":
+        return demo_credentials(config)
+    if args.command == "qr" and args.qr_command == "make" and not args.url:
+        from bot.cli.qr import QR_CREDENTIALS
+
+        return demo_credentials(config, {"miniprogram" if args.kind == "wxa" else "wechat": QR_CREDENTIALS})
+    return []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mashang",
@@ -153,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     roster = commands.add_parser("roster", help="contact points, members, staff, departments, categories")
     roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
     roster_import = roster_commands.add_parser("import", help="upsert everything in a TOML roster (idempotent)")
-    roster_import.add_argument("path", help="roster file, e.g. roster.example.toml")
+    roster_source = roster_import.add_mutually_exclusive_group(required=True)
+    roster_source.add_argument("path", nargs="?", help="roster file, e.g. roster.example.toml")
+    roster_source.add_argument(
+        "--example", action="store_true", help="the example roster that ships with mashang (the demo's contact points)"
+    )
 
     member = commands.add_parser("member", help="members of the committee")
     member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
@@ -187,13 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     config_path = getattr(args, "sub_config", None) or args.config
     try:
         config = load_config(config_path)
+        demo = _demo_credentials_to_send(config, args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
         if args.demo:
             config = demo_config(config)
-        elif demo := demo_credentials(config):
+        elif demo:
             print(
                 f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
                 "talking to the real WeChat/WeCom; set the real values in config.toml or MASHANG_<SECTION>_<KEY>, "
@@ -208,7 +227,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "roster":
-        return asyncio.run(_roster_import(config, args.path))
+        if not args.example:
+            return asyncio.run(_roster_import(config, args.path))
+        try:
+            with examples.example_path(examples.ROSTER) as path:
+                return asyncio.run(_roster_import(config, path))
+        except examples.ExampleMissingError as exc:
+            print(f"roster import failed: {exc}", file=sys.stderr)
+            return 2
     if args.command == "member":
         return asyncio.run(_member_bind_code(config, args.member_key))
     if args.command == "simulate":
@@ -216,13 +242,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_simulator(config, args))
     if args.command == "qr":
-        from bot.cli.qr import QR_CREDENTIALS, run_qr
+        from bot.cli.qr import run_qr
 
         if getattr(args, "demo", False):
             config = demo_config(config)
-        elif (args.qr_command == "make" and not args.url) and (
-            demo := demo_credentials(config, {"miniprogram" if args.kind == "wxa" else "wechat": QR_CREDENTIALS})
-        ):
+        elif demo:
             print(
                 f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
                 "talking to the real WeChat; set the real values, or add --demo to ask the fake platform of "
