@@ -26,7 +26,7 @@ from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
 from models.after_commit import collecting, run_all
 from models.entities import Case, CaseMessage, CaseState, Category, Department, Member
-from models.jobs import Job, enqueue
+from models.jobs import Job
 from models.sla import format_deadline_zh
 from models.state import (
     OWES_REPLY,
