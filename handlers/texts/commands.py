@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.entities import CASE_STATE_ZH
 from models.state import CommandRefused, Refusal
+from models.tracking import format_code
 
 
 def usage(line: str) -> str:
@@ -11,7 +12,7 @@ def usage(line: str) -> str:
 
 
 def not_a_code(text: str, prefix: str) -> str:
-    return f"「{text}」不是有效的编号（形如 {prefix}2611230042X）。"
+    return f"「{text}」不是有效的编号（形如 {format_code(prefix, '261123', 42)}）。"
 
 
 def check_digit_failed(code: str | None) -> str:
