@@ -74,9 +74,6 @@ class JobRunner:
         if transactional:
             self.transactional.add(kind)
 
-    def wake(self) -> None:
-        self._wake.set()
-
     async def run_job(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:

@@ -66,10 +66,6 @@ class ChatEvent:
         stamp = int(self.created_at.timestamp())
         return f"{self.channel}:evt:{self.sender}:{stamp}:{hash(self.text) & 0xFFFFFFFF:x}"[:160]
 
-    @property
-    def actor_label(self) -> str:
-        return f"wecom:{self.sender}" if self.channel != "oa" else f"openid:{self.sender}"
-
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self, "chat")
 

@@ -27,7 +27,7 @@ from bot.cli.main import build_parser, main
 from bot.cli.qr import format_table, run_qr
 from bot.demo.fake_platform import FakePlatform, create_fake_platform
 from handlers.admin.qr_codes import PermanentLimitReached, check_permanent_budget
-from handlers.admin.qr_stats import figures, local_day, record_new_case, record_scan
+from handlers.admin.qr_stats import figures, local_day, record_scan
 from models.entities import ContactPoint
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
@@ -405,16 +405,16 @@ async def test_figures_use_the_beijing_day_and_survive_the_first_insert_race(sta
     assert row.day == date(2026, 3, 2)
     # Many first events of a day at once: one row, every increment counted.
     moment = datetime(2026, 3, 5, 2, 0, tzinfo=UTC)
-    await asyncio.gather(*(record_new_case(point, moment) for _ in range(20)))
+    await asyncio.gather(*(record_scan(point, moment, new_follower=False) for _ in range(20)))
     rows = await ContactPointDaily.filter(point_key="hz-ent-1", day=date(2026, 3, 5))
-    assert [r.new_cases for r in rows] == [20]
+    assert [r.scans for r in rows] == [20]
     # The lost insert rolls back to a savepoint only: the caller's transaction (the inbox's) goes on.
     async with in_transaction():
         with pytest.raises(IntegrityError):
             async with in_transaction():
                 await ContactPointDaily.create(point_key="hz-ent-1", day=date(2026, 3, 5))
-        await record_new_case(point, moment)
-    assert (await ContactPointDaily.get(point_key="hz-ent-1", day=date(2026, 3, 5))).new_cases == 21
+        await record_scan(point, moment, new_follower=False)
+    assert (await ContactPointDaily.get(point_key="hz-ent-1", day=date(2026, 3, 5))).scans == 21
     report = await figures(date(2026, 3, 2), date(2026, 3, 2))
     ent = next(r for r in report.rows if r.key == "hz-ent-1")
     assert (ent.scans, ent.new_followers, ent.new_cases) == (1, 1, 0)

@@ -1,7 +1,7 @@
 """Daily figures per contact point: scans, first-time followers and new cases.
 
-The intake handlers call `record_scan`, `record_follow` and `record_new_case` inside the inbox
-transaction, so a callback handled twice (a crash, a retry) never counts twice: the increment
+The intake handlers call `record_scan` and `record_follow` inside the inbox transaction (new cases are
+counted by the new-case plan, models.intake_sql.add_new_cases, in its own transaction), so a callback handled twice (a crash, a retry) never counts twice: the increment
 commits or rolls back with the inbox row. Each increment is one atomic UPDATE ... SET n = n + 1;
 the first event of a day inserts the row, and when another process inserted it first (unique
 (point_key, day)) the insert is rolled back to a savepoint and the UPDATE runs again.
@@ -22,7 +22,6 @@ from models.qr import ContactPointDaily
 from models.tracking import LOCAL_TZ
 
 NO_POINT = ""  # the bucket for follows and cases without a contact point
-FIGURES = ("scans", "new_followers", "new_cases")
 
 
 def local_day(moment: datetime) -> date:
@@ -62,11 +61,6 @@ async def record_scan(point: ContactPoint | None, moment: datetime, *, new_follo
 async def record_follow(moment: datetime) -> None:
     """A subscribe without any code (search, a shared card): a new follower of no contact point."""
     await _increment(NO_POINT, moment, new_followers=1)
-
-
-async def record_new_case(point: ContactPoint | None, moment: datetime) -> None:
-    """A new case, at the contact point the citizen scanned (None: written without a scan)."""
-    await _increment(point.key if point else NO_POINT, moment, new_cases=1)
 
 
 @dataclass
