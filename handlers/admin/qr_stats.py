@@ -1,10 +1,11 @@
 """Daily figures per contact point: scans, first-time followers and new cases.
 
 The intake handlers call `record_scan` and `record_follow` inside the inbox transaction (new cases are
-counted by the new-case plan, models.intake_sql.add_new_cases, in its own transaction), so a callback handled twice (a crash, a retry) never counts twice: the increment
-commits or rolls back with the inbox row. Each increment is one atomic UPDATE ... SET n = n + 1;
-the first event of a day inserts the row, and when another process inserted it first (unique
-(point_key, day)) the insert is rolled back to a savepoint and the UPDATE runs again.
+counted by the new-case plan, models.intake_sql.add_new_cases, in its own), so a callback handled twice
+(a crash, a retry) never counts twice: the increment commits or rolls back with the inbox row. Each
+increment is one atomic UPDATE ... SET n = n + 1; the first event of a day inserts the row, and when
+another process inserted it first (unique (point_key, day)) the insert is rolled back to a savepoint and
+the UPDATE runs again.
 """
 
 from __future__ import annotations
