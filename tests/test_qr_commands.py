@@ -172,6 +172,20 @@ async def test_temporary_codes_carry_expire_seconds(stack: Stack) -> None:
     assert len(qr_creates(stack)) == 2
 
 
+async def test_oa_kind_with_out_writes_png_and_svg_of_the_code(stack: Stack, tmp_path: Path) -> None:
+    code, out, err = await qr(stack, "make", "hz-ent-1", "--out", str(tmp_path / "oa"))
+    assert code == 0, err
+    url = (await QrCode.get(slot="oa:cp:hz-ent-1")).url
+    assert decode_png((tmp_path / "oa" / "hz-ent-1.png").read_bytes()) == [url]
+    assert (tmp_path / "oa" / "hz-ent-1.svg").read_bytes().startswith(b"<?xml")
+    assert url in out
+    assert "hz-ent-1.png" in out
+    # Without --out: the code's address only, no files anywhere.
+    code, out, _ = await qr(stack, "make", "hz-hospital-1")
+    assert code == 0
+    assert "hz-hospital-1.png" not in out
+
+
 async def test_url_kind_writes_png_and_svg_of_the_code_url(stack: Stack, tmp_path: Path) -> None:
     code, _, err = await qr(stack, "make", "hz-ent-1", "--kind", "url", "--out", str(tmp_path))
     assert code == 0, err
@@ -195,16 +209,18 @@ async def test_mini_program_codes_are_stored_and_not_fetched_twice(stack: Stack,
     [call] = stack.platform.calls_to("/wxa/getwxacodeunlimit")
     assert call.body["scene"] == "cp=hz-hospital-1"
     assert call.body["page"] == "pages/index/index"
-    png = out_dir / "hz-hospital-1-wxa.png"
+    png = out_dir / "hz-hospital-1-wxa.jpg"  # WeChat sends mini-program codes as JPEG
+    assert png.read_bytes().startswith(b"\xff\xd8\xff")
+    assert not (out_dir / "hz-hospital-1-wxa.png").exists()
     assert decode_png(png.read_bytes()) == ["cp=hz-hospital-1"]
     # A second make copies the stored file to another folder without calling WeChat.
     other = tmp_path / "elsewhere"
     assert (await qr(stack, "make", "hz-hospital-1", "--kind", "wxa", "--out", str(other)))[0] == 0
     assert len(stack.platform.calls_to("/wxa/getwxacodeunlimit")) == 1
-    assert (other / "hz-hospital-1-wxa.png").read_bytes() == png.read_bytes()
+    assert (other / "hz-hospital-1-wxa.jpg").read_bytes() == png.read_bytes()
     # The file is gone: fetched again (mini-program codes are unlimited).
     png.unlink()
-    (other / "hz-hospital-1-wxa.png").unlink()
+    (other / "hz-hospital-1-wxa.jpg").unlink()
     assert (await qr(stack, "make", "hz-hospital-1", "--kind", "wxa", "--out", str(out_dir)))[0] == 0
     assert len(stack.platform.calls_to("/wxa/getwxacodeunlimit")) == 2
     assert await QrCode.filter(kind=QrKind.WXA).count() == 1
@@ -269,7 +285,7 @@ async def test_wxa_poster_prints_the_mini_program_code(stack: Stack, tmp_path: P
     assert pdf.startswith(b"%PDF")
     page = Image.open(io.BytesIO(pdf[pdf.index(b"\xff\xd8\xff") : pdf.rindex(b"\xff\xd9") + 2]))
     assert [r.text for r in zxingcpp.read_barcodes(page.convert("L"))] == ["cp=hz-school-1"]
-    assert (tmp_path / "codes" / "hz-school-1-wxa.png").exists()
+    assert (tmp_path / "codes" / "hz-school-1-wxa.jpg").exists()
 
 
 async def test_poster_all_makes_one_zip_with_a_poster_per_active_point(stack: Stack, tmp_path: Path) -> None:
@@ -508,6 +524,11 @@ def test_qr_make_with_the_demo_configuration_asks_for_demo_and_then_uses_the_fak
     assert "miniprogram.app_id, miniprogram.app_secret" in refused
     assert "wechat." not in refused
     assert main(["qr", "stats"]) == 0  # nothing here talks to WeChat: no refusal
+    # A poster of a point without a code would have to make one: refused up front too.
+    assert main(["qr", "poster", "hz-hospital-1", "--out", str(tmp_path / "posters")]) == 2
+    refused = capsys.readouterr().err
+    assert "hz-hospital-1 还没有二维码" in refused
+    assert "--demo" in refused
     # --demo: the fake platform of `mashang serve --demo`, found on the [simulator] port.
     platform = FakePlatform.for_config(demo_config(load_config(None)))
     with fake_platform_thread(platform) as fake:
@@ -515,3 +536,6 @@ def test_qr_make_with_the_demo_configuration_asks_for_demo_and_then_uses_the_fak
         assert main(["qr", "make", "--demo", "hz-hospital-1"]) == 0
     assert len(platform.calls_to("/cgi-bin/qrcode/create")) == 1
     assert "hz-hospital-1" in capsys.readouterr().out
+    # Once the code exists, its poster needs no WeChat: made with the demo configuration as it is.
+    assert main(["qr", "poster", "hz-hospital-1", "--out", str(tmp_path / "posters")]) == 0
+    assert (tmp_path / "posters" / "hz-hospital-1.png").exists()

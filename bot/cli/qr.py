@@ -89,7 +89,11 @@ def add_qr_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="a temporary official-account code valid this long (at most 2592000 = 30 days; '7d' works)",
     )
-    make.add_argument("--out", default=DEFAULT_CODES_DIR, help=f"folder for files (default {DEFAULT_CODES_DIR})")
+    make.add_argument(
+        "--out",
+        help=f"folder for files (default {DEFAULT_CODES_DIR}); official-account codes are written as PNG and SVG "
+        "only when it is given",
+    )
     make.add_argument("--url", help="with --kind url and no keys: a plain QR code of this URL")
     _add_demo_flag(make)
 
@@ -177,7 +181,7 @@ async def _make_url_only(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.kind != "url" or args.keys or args.all or args.expire is not None:
         raise QrError("--url 只能与 --kind url 一起使用，且不带联系点 (--url needs --kind url and no keys)")
-    stem = Path(args.out) / f"url-{hashlib.sha1(args.url.encode()).hexdigest()[:10]}"
+    stem = Path(args.out or DEFAULT_CODES_DIR) / f"url-{hashlib.sha1(args.url.encode()).hexdigest()[:10]}"
     png, svg = await asyncio.to_thread(_write_plain_codes, args.url, stem)
     print(f"已生成二维码 (QR written): {png}  {svg}", file=out)
     return 0
@@ -219,7 +223,8 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
     if not points:
         print("没有可制码的联系点 (no active contact points)", file=out)
         return 0
-    report = await _codes(services, points, args.kind, args.expire, args.out, "制码")
+    out_dir = args.out or DEFAULT_CODES_DIR
+    report = await _codes(services, points, args.kind, args.expire, out_dir, "制码")
     for warning in report.warnings:
         print(warning, file=err)
     kind = QrKind.WXA if args.kind == "wxa" else QrKind.OA_TEMP if args.expire is not None else QrKind.OA
@@ -237,20 +242,45 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
     for result in report.results:
         code, point = result.code, result.point
         status = "新建" if result.created else "复用"
-        if args.kind == "url":
-            stem = Path(args.out) / (point.key if kind == QrKind.OA else f"{point.key}-temp-{code.id}")
-            png, svg = await asyncio.to_thread(_write_plain_codes, code.url or "", stem)
-            rows.append([point.key, point.name, status, f"{png} {svg}"])
-        elif kind == QrKind.WXA:
+        if kind == QrKind.WXA:
             rows.append([point.key, point.name, status, code.file_path or ""])
-        elif kind == QrKind.OA_TEMP:
+            continue
+        if kind == QrKind.OA_TEMP:
             until = code.expire_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if code.expire_at else ""
-            rows.append([point.key, point.name, f"有效至 {until}", code.url or ""])
-        else:
-            rows.append([point.key, point.name, status, code.url or ""])
-    last = "文件 file" if args.kind in ("url", "wxa") else "二维码地址 url"
+            status = f"有效至 {until}"
+        shown = code.url or ""
+        if args.kind == "url" or args.out:  # the code as images, like the other kinds
+            stem = Path(out_dir) / (point.key if kind == QrKind.OA else f"{point.key}-temp-{code.id}")
+            png, svg = await asyncio.to_thread(_write_plain_codes, code.url or "", stem)
+            shown = f"{png} {svg}" if args.kind == "url" else f"{code.url or ''} {png} {svg}"
+        rows.append([point.key, point.name, status, shown])
+    if args.kind in ("url", "wxa"):
+        last = "文件 file"
+    else:
+        last = "二维码地址 url、文件 file" if args.out else "二维码地址 url"
     print(format_table(["联系点 key", "名称 name", "状态", last], rows), file=out)
     return 0
+
+
+async def _refuse_demo_credentials(services: CliServices, points: Sequence[Any], kind: str) -> None:
+    """A poster of a point whose code was never made needs WeChat to make it: with the demo
+    credentials, say so before any call (as `qr make` does), not after a DNS failure."""
+    from bot.config import demo_credentials
+    from handlers.admin.qr_codes import QrError, points_without_code
+    from models.qr import QrKind
+
+    section = "miniprogram" if kind == "wxa" else "wechat"
+    demo = demo_credentials(services.config, {section: QR_CREDENTIALS})
+    if not demo:
+        return
+    missing = await points_without_code(QrKind.WXA if kind == "wxa" else QrKind.OA, points)
+    if missing:
+        keys = "、".join(point.key for point in missing[:5]) + ("等" if len(missing) > 5 else "")
+        raise QrError(
+            f"联系点 {keys} 还没有二维码，制码要向微信申请，而 {', '.join(demo)} 仍是演示值：试用时加 --demo，"
+            "正式使用请在 config.toml 填写真实的 AppID 和 AppSecret "
+            "(the demo credentials cannot make codes at the real WeChat)"
+        )
 
 
 async def _poster(services: CliServices, args: argparse.Namespace, font: str, out: TextIO, err: TextIO) -> int:
@@ -262,6 +292,7 @@ async def _poster(services: CliServices, args: argparse.Namespace, font: str, ou
     if not points:
         print("没有可打印海报的联系点 (no active contact points)", file=out)
         return 0
+    await _refuse_demo_credentials(services, points, args.kind)
     report = await _codes(services, points, args.kind, None, args.codes_dir, "制码")
     for warning in report.warnings:
         print(warning, file=err)

@@ -409,14 +409,14 @@ def _template_text(data: Any) -> tuple[str, dict[str, str]]:
     return "\n".join(f"{key}: {value}" for key, value in values.items()), values
 
 
-def _png_qrcode(payload: str, width: int) -> bytes:
+def _png_qrcode(payload: str, width: int, image_format: str = "PNG") -> bytes:
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
     code.add_data(payload)
     code.make(fit=True)
     image = code.make_image(fill_color="black", back_color="white").get_image().convert("L")
     image = image.resize((width, width), resample=0)  # nearest neighbour keeps the modules sharp
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
     return out.getvalue()
 
 
@@ -551,8 +551,9 @@ async def _wxacode_unlimit(request: web.Request) -> web.StreamResponse:
             raise _APIError(41030, "invalid page")
     width = body.get("width", 430)
     width = min(max(int(width) if isinstance(width, int) else 430, 280), 1280)
-    png = await asyncio.to_thread(_png_qrcode, scene, width)
-    return web.Response(body=png, content_type="image/png")
+    # WeChat answers getwxacodeunlimit with image/jpeg bytes (wechat-facts.md), JSON only on errors.
+    jpeg = await asyncio.to_thread(_png_qrcode, scene, width, "JPEG")
+    return web.Response(body=jpeg, content_type="image/jpeg")
 
 
 async def _jscode2session(request: web.Request) -> web.Response:

@@ -268,8 +268,17 @@ def check_wxa_scenes(points: Sequence[ContactPoint]) -> None:
         raise QrError(f"小程序码场景值不合规 (mini-program scene invalid): {'; '.join(problems)}")
 
 
-def wxa_file_name(key: str) -> str:
-    return f"{validate_key(key)}-wxa.png"
+def image_extension(data: bytes) -> str:
+    """The file extension the image bytes call for: WeChat sends mini-program codes as JPEG."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    raise QrError("微信返回的小程序码不是图片 (the mini-program code is neither JPEG nor PNG)")
+
+
+def wxa_file_name(key: str, extension: str = ".jpg") -> str:
+    return f"{validate_key(key)}-wxa{extension}"
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -294,7 +303,7 @@ async def ensure_wxa_codes(
     width: int = 430,
     progress: Progress | None = None,
 ) -> MakeReport:
-    """The mini-program code PNG of each point as `<out_dir>/<key>-wxa.png`.
+    """The mini-program code image of each point as `<out_dir>/<key>-wxa.jpg` (`.png` if WeChat sent one).
 
     A stored code for the same page whose file still exists is copied, not fetched again."""
     check_wxa_scenes(points)
@@ -303,18 +312,19 @@ async def ensure_wxa_codes(
     existing = await _existing(QrKind.WXA, points, wxa_scene)
     for point in points:
         scene = wxa_scene(point.key)
-        target = (folder / wxa_file_name(point.key)).resolve()
         code = existing.get(point.id)
         stored = Path(code.file_path) if code is not None and code.file_path else None
         reusable = (
             code is not None and code.page == page and stored is not None and await asyncio.to_thread(stored.is_file)
         )
         if reusable and code is not None and stored is not None:
+            target = (folder / wxa_file_name(point.key, stored.suffix or ".jpg")).resolve()
             await asyncio.to_thread(_copy_file, stored, target)
             report.results.append(CodeResult(point, code, False))
         else:
-            png = await api.get_unlimited_code(scene, page, width=width)
-            await asyncio.to_thread(_write_file, target, png)
+            image = await api.get_unlimited_code(scene, page, width=width)
+            target = (folder / wxa_file_name(point.key, image_extension(image))).resolve()
+            await asyncio.to_thread(_write_file, target, image)
             if code is None:
                 code, created = await _store_once(
                     {
@@ -337,6 +347,13 @@ async def ensure_wxa_codes(
         if progress is not None:
             progress()
     return report
+
+
+async def points_without_code(kind: QrKind, points: Sequence[ContactPoint]) -> list[ContactPoint]:
+    """The points whose code of `kind` (official account or mini-program) has not been made yet."""
+    scene_of = wxa_scene if kind == QrKind.WXA else oa_scene
+    existing = await _existing(kind, points, scene_of)
+    return [point for point in points if point.id not in existing]
 
 
 async def read_wxa_png(code: QrCode) -> bytes:
