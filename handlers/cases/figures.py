@@ -46,6 +46,7 @@ async def figures_since(start: datetime, **filters: Any) -> Figures:
         "triaged_on_time",
         "first_replied_at",
         "replied_on_time",
+        "visit_sent_at",
         "visit_recorded_at",
         "satisfaction",
     )
@@ -57,7 +58,8 @@ async def figures_since(start: datetime, **filters: Any) -> Figures:
         if row["first_replied_at"] is not None:
             figures.replied += 1
             figures.replied_on_time += bool(row["replied_on_time"])
-            figures.visits_due += 1
+        if row["visit_sent_at"] is not None or row["visit_recorded_at"] is not None:
+            figures.visits_due += 1  # the survey went out (or staff called): the visit is due
         if row["visit_recorded_at"] is not None:
             figures.visits_recorded += 1
             figures.satisfied += row["satisfaction"] in (1, 2)
