@@ -18,6 +18,7 @@ from handlers.cases.masking import excerpt
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.cases.suggest import OPEN_WORK, open_workload, suggest_category, suggest_member
 from handlers.settings import Settings
+from handlers.texts.markdown import bold, escape, font, quote
 from models.after_commit import collecting, run_all
 from models.entities import TERMINAL_STATES, Case, CaseMessage, CaseState, Category, Department, Member
 from models.jobs import Job, enqueue
@@ -105,28 +106,30 @@ async def transition(
 
 
 async def first_content(case: Case, limit: int) -> str:
+    """The citizen's first message, masked and escaped (it goes into markdown and WeCom texts)."""
     first = await CaseMessage.filter(case=case, direction="in").order_by("id").first()
-    return excerpt(first.content if first and first.content else case.summary, limit)
+    return excerpt(escape(first.content if first and first.content else case.summary), limit)
 
 
 # ---- new cases -----------------------------------------------------------------------------------
 
 
 async def case_card(case: Case, suggested: Member | None, category: Category | None) -> str:
-    first = await CaseMessage.filter(case=case, direction="in").order_by("id").first()
-    content = excerpt(first.content if first and first.content else case.summary)
+    """The markdown card a new case makes in the triage group; whatever the citizen wrote is escaped."""
+    content = await first_content(case, 80)
     lines = [
-        f"**新诉求 {case.code}**" + (' <font color="warning">急</font>' if case.urgent else ""),
-        f"> 联系点：{where(case)}",
-        f"> 建议类别：{category.name if category else '未识别'}",
-        f"> 内容：{content}",
-        *([f"> 关联已办结件：{earlier.code}"] if (earlier := await _followed_case(case)) else []),
-        f"> 交办期限：{format_deadline_zh(case.assign_due_at) if case.assign_due_at else '—'}",
+        bold(f"新诉求 {case.code}") + (" " + font("warning", "急") if case.urgent else ""),
+        quote(f"联系点：{escape(where(case))}"),
+        quote(f"建议类别：{escape(category.name) if category else '未识别'}"),
+        quote(f"内容：{content}"),
+        *([quote(f"关联已办结件：{earlier.code}")] if (earlier := await _followed_case(case)) else []),
+        quote(f"交办期限：{format_deadline_zh(case.assign_due_at) if case.assign_due_at else '—'}"),
     ]
     if suggested is not None:
         load = await open_workload(suggested)
-        lines.append(f"建议委员：{suggested.name}（在办 {load} 件）")
-        lines.append(f"派件请发：`派 {case.code} {suggested.name}`")
+        name = escape(suggested.name)
+        lines.append(f"建议委员：{name}（在办 {load} 件）")
+        lines.append(f"派件请发：`派 {case.code} {name}`")
     else:
         lines.append(f"派件请发：`派 {case.code} 委员姓名`；转部门：`转 {case.code} 部门`")
     return "\n".join(lines)
@@ -188,7 +191,7 @@ def member_card(case: Case, content: str) -> str:
     code = case.code
     return (
         f"【新交办】编号 {code}{'（急件）' if case.urgent else ''}\n"
-        f"联系点：{where(case)}\n内容：{content}\n请于 {due} 前答复。\n"
+        f"联系点：{escape(where(case))}\n内容：{content}\n请于 {due} 前答复。\n"
         f"回复「收 {code}」接收；「答 {code} 答复内容」答复群众；「问 {code} 问题」向群众了解情况；"
         f"「退回 {code} 原因」退回分拣。"
     )
@@ -273,7 +276,9 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
             f"【答复】您的诉求（编号 {other.code}，已与 {case.code} 合并办理）：{text}\n——{by_name}",
             case=other,
         )
-    await send_to_triage(f"**{case.code} 已答复**（{by_name}）\n> {excerpt(text, 120)}", case=case)
+    await send_to_triage(
+        f"{bold(f'{case.code} 已答复')}（{escape(by_name)}）\n{quote(excerpt(escape(text), 120))}", case=case
+    )
     extra = f"，并转告了合并的 {len(merged)} 件" if merged else ""
     # Queued, not yet delivered: the outbox sends it (and keeps trying while WeChat is down).
     return f"已答复 {case.code}，答复已排入发送队列，将发给群众{extra}。"
@@ -436,7 +441,7 @@ async def return_to_triage(case: Case, member: Member, reason: str, redis: aiore
     await loop.schedule_deadline(case, "assign", settings, now())
     await triage_queue.enqueue_case(redis, settings, case)
     await send_to_triage(
-        f"**{case.code} 被退回分拣**\n> 委员：{member.name}\n> 原因：{excerpt(reason, 120)}\n"
+        f"**{case.code} 被退回分拣**\n> 委员：{escape(member.name)}\n> 原因：{excerpt(escape(reason), 120)}\n"
         f"请重新派件：`派 {case.code} 委员姓名`",
         case=case,
     )
@@ -444,7 +449,7 @@ async def return_to_triage(case: Case, member: Member, reason: str, redis: aiore
 
 
 async def forward_to_member(case: Case, text: str) -> None:
-    """A citizen's follow-up on a case a member holds."""
+    """A citizen's follow-up on a case a member holds (escaped: WeCom and WeChat texts make links of <a> tags)."""
     member = await Member.get_or_none(id=case.member_id)  # type: ignore[attr-defined]
     if member is not None:
-        await send_to_member(member, f"【群众补充】编号 {case.code}：{excerpt(text, 500)}", case=case)
+        await send_to_member(member, f"【群众补充】编号 {case.code}：{excerpt(escape(text), 500)}", case=case)

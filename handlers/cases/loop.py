@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from handlers.cases.masking import excerpt
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage, send_to_wecom_user
 from handlers.settings import Settings
+from handlers.texts.markdown import escape
 from models.entities import Case, CaseState, Member, Staff, StaffRole
 from models.jobs import Job, enqueue
 from models.sla import format_deadline_zh
@@ -99,7 +100,7 @@ async def _timer_case(job: Job) -> Case | None:
 
 def _holder(case: Case) -> str:
     if case.member is not None:
-        return f"委员{case.member.name}"
+        return f"委员{escape(case.member.name)}"
     return "工作人员"
 
 
@@ -118,7 +119,7 @@ async def run_reminder(job: Job) -> dict[str, Any]:
         )
     else:
         await send_to_triage(
-            f"**【催办】{case.code}** {STAGE_ZH[stage]}期限 {due} 将到\n> {excerpt(case.summary, 60)}\n"
+            f"**【催办】{case.code}** {STAGE_ZH[stage]}期限 {due} 将到\n> {excerpt(escape(case.summary), 60)}\n"
             + (f"派件：`派 {case.code} 委员姓名`" if stage == "assign" else f"部门答复后录入：`答 {case.code} 内容`"),
             case=case,
         )
@@ -135,7 +136,7 @@ async def run_overdue(job: Job, settings: Settings) -> dict[str, Any]:
     headline = f"**【超期】{case.code}** 已超过{STAGE_ZH[stage]}期限 {format_deadline_zh(due)}"
     if round_no > 1:
         headline = f"**【督办·第{round_no}次超期】{case.code}** 仍未{STAGE_ZH[stage]}（期限 {format_deadline_zh(due)}）"
-    await send_to_triage(f"{headline}\n> 承办：{_holder(case)}\n> {excerpt(case.summary, 60)}", case=case)
+    await send_to_triage(f"{headline}\n> 承办：{_holder(case)}\n> {excerpt(escape(case.summary), 60)}", case=case)
     if stage == "reply" and case.member is not None:
         await send_to_member(
             case.member,
@@ -256,7 +257,7 @@ async def record_visit(
         **common,
     )
     await schedule_deadline(case, "reply", settings, moment)
-    said = f"：{excerpt(comment, 200)}" if comment else ""
+    said = f"：{excerpt(escape(comment), 200)}" if comment else ""  # into markdown for the triage group
     if case.member is not None:
         await send_to_member(
             case.member,
@@ -367,7 +368,7 @@ def period_starts(moment: datetime) -> list[tuple[str, datetime]]:
 async def stats_text(member: Member | None = None) -> str:
     moment = now()
     filters: dict[str, Any] = {"member": member} if member else {}
-    title = f"**统计（委员{member.name}）**" if member else "**码上商统计**"
+    title = f"**统计（委员{escape(member.name)}）**" if member else "**码上商统计**"
     lines = [title]
     for label, start in period_starts(moment):
         lines.append((await figures_since(start, **filters)).line(label))
@@ -380,7 +381,7 @@ async def stats_text(member: Member | None = None) -> str:
         for point in await ContactPoint.all().order_by("key"):
             figures = await figures_since(month_start, contact_point=point)
             if figures.new_cases:
-                per_point.append((figures.new_cases, point.name, figures))
+                per_point.append((figures.new_cases, escape(point.name), figures))
         direct = await figures_since(month_start, contact_point_id__isnull=True)
         if direct.new_cases:  # written without scanning a contact point's code first
             per_point.append((direct.new_cases, "未经联系点（直接留言）", direct))

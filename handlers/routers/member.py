@@ -25,6 +25,7 @@ from handlers.routers.staff import VERBS as STAFF_VERBS
 from handlers.routers.staff import log_refusal, refusal_text
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts.markdown import escape
 from models.entities import Case, Citizen, Member, MemberBindCode
 from models.sla import format_deadline_zh
 from models.timeutil import now
@@ -132,7 +133,7 @@ async def my_cases_text(member: Member) -> str:
     for case in cases:
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
         urgent = "【急】" if case.urgent else ""
-        lines.append(f"{urgent}{case.code} {case.state_zh} {excerpt(case.summary, 20)}（答复期限 {due}）")
+        lines.append(f"{urgent}{case.code} {case.state_zh} {excerpt(escape(case.summary), 20)}（答复期限 {due}）")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts.markdown import escape
 from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
 from models.timeutil import now
@@ -160,7 +161,7 @@ async def handle_unknown_staff_command(event: ChatEvent) -> Reply:
     member_only = parse(text, MEMBER_VERBS)
     if member_only is not None:
         return Reply(f"「{member_only.verb}」是委员办件的命令，工作人员请用以下命令。\n{help_text()}")
-    return Reply(f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}")
+    return Reply(f"没有听懂「{excerpt(escape(text), 30)}」。\n{help_text()}")  # the bot's answer is markdown
 
 
 async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10) -> str:
@@ -183,11 +184,12 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         late = "【超期】" if case.assign_due_at and case.assign_due_at < moment else ""
         urgent = "【急】" if case.urgent else ""
         due = format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—"
-        lines.append(f"{urgent}{late}{case.code} {actions.where(case)} {excerpt(case.summary, 24)}（交办期限 {due}）")
+        where, summary = escape(actions.where(case)), excerpt(escape(case.summary), 24)
+        lines.append(f"{urgent}{late}{case.code} {where} {summary}（交办期限 {due}）")
     if waiting > len(cases):
         lines.append(f"……另有 {waiting - len(cases)} 件待分拣未列出（以上按交办期限先后，急件在前）")
     for case in overdue_reply:
-        holder = f"委员{case.member.name}" if case.member else "承办部门"
+        holder = f"委员{escape(case.member.name)}" if case.member else "承办部门"
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
         lines.append(f"【答复超期】{case.code} {holder}（期限 {due}）")
     for case in await loop.phone_visit_tasks(limit):
@@ -218,11 +220,12 @@ _EVENT_ZH = {
 async def timeline_text(case: Case, limit: int = 20) -> str:
     events = await CaseEvent.filter(case=case).order_by("-created_at", "-id").limit(limit)
     lines = [
-        f"**{case.code}** {actions.where(case)}，状态：{case.state_zh}"
-        + (f"，委员：{case.member.name}" if case.member else ""),
+        f"**{case.code}** {escape(actions.where(case))}，状态：{case.state_zh}"
+        + (f"，委员：{escape(case.member.name)}" if case.member else ""),
         f"内容：{await actions.first_content(case, 120)}",
     ]
-    who_is = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
+    names = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
+    who_is = {actor: escape(name) for actor, name in names.items()}
     for event in reversed(events):
         when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
@@ -230,19 +233,19 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
 
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
             reason, target = event.detail.get("reason"), event.detail.get("target")
-            what += f"（{excerpt(reason, 40)}）" if reason else ""
+            what += f"（{excerpt(escape(str(reason)), 40)}）" if reason else ""
             what += f"，并入 {target}" if target else ""
         else:
             what = _EVENT_ZH.get(event.kind, event.kind)
             if event.kind == "message.out":
                 channel, to = str(event.detail.get("channel", "")), str(event.detail.get("to", ""))
-                recipient = f"，给{who_is.get(to, to)}" if to else ""
-                what += f"（{_CHANNEL_ZH.get(channel, channel)}{recipient}）"
+                recipient = f"，给{who_is.get(to, escape(to))}" if to else ""
+                what += f"（{escape(_CHANNEL_ZH.get(channel, channel))}{recipient}）"
             if event.kind == "command":
-                what += f"：{excerpt(event.detail.get('line', ''), 40)}"
+                what += f"：{excerpt(escape(str(event.detail.get('line', ''))), 40)}"
             if event.kind == "merge.received":
-                what += str(event.detail.get("source", ""))  # the case merged into this one
-        lines.append(f"{when} {who_is.get(event.actor, event.actor)} {what}")
+                what += escape(str(event.detail.get("source", "")))  # the case merged into this one
+        lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")
     return "\n".join(lines)
 
 
