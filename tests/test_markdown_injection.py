@@ -129,6 +129,14 @@ async def test_staff_and_members_see_the_citizens_markup_as_text_everywhere(stac
     assert_all_in(replied, "已修好", "@all")
 
 
+async def test_a_staff_members_app_chat_gets_plain_text(stack: Stack) -> None:
+    case = await new_case(stack, "o-inject-5", INJECTION)
+    timeline = await say(stack, "lisi", f"查 {case.code}")
+    assert timeline.startswith(case.code)  # no ** shown as typed
+    assert "138****5678" in timeline  # a mask's stars are not taken for bold
+    assert_formed_no_markup(timeline)
+
+
 FAST_SLA = {
     "assign_within": 1.0,
     "reply_within": 1.5,
