@@ -404,7 +404,7 @@ class MiniProgramClient(_StableTokenClient):
     """Mini-program (小程序); its own app_id and token."""
 
     async def get_unlimited_code(self, scene: str, page: str, width: int = 430, check_path: bool = False) -> bytes:
-        """PNG of a mini-program code opening `page` with `scene` (at most 32 characters)."""
+        """The image (JPEG, as WeChat sends it) of a mini-program code opening `page` with `scene` (≤ 32 chars)."""
         body, _ = await self._token_binary_call(
             "POST",
             "/wxa/getwxacodeunlimit",

@@ -38,6 +38,7 @@ from bot.ingest.inbox import Inbox
 from bot.transport.official_account import BadCallback, text_field
 from bot.transport.signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
+from handlers.texts.markdown import plain
 from models.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -250,8 +251,9 @@ class WeComAppTransport:
         acceptance = await self.inbox.accept(event, self.budget_s)
         if not acceptance.reply:
             return web.Response(text=EMPTY_ACK)
-        # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
-        content = acceptance.reply.replace("]]>", "]] >")
+        # A passive reply is plain text (markdown markers would show as typed). wechatpy puts the text in
+        # CDATA without escaping "]]>", which would end it early.
+        content = plain(acceptance.reply).replace("]]>", "]] >")
         reply = TextReply(source=self.corp_id, target=event.sender, content=content, agent=self.agent_id)
         reply_timestamp = str(int(time.time()))
         encrypt, reply_signature = self.crypto.seal(reply.render(), reply_timestamp, nonce)

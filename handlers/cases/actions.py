@@ -24,6 +24,7 @@ from handlers.texts import citizen as citizen_texts
 from handlers.texts import commands as command_texts
 from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
+from handlers.texts.markdown import escape
 from models.after_commit import collecting, run_all
 from models.entities import Case, CaseMessage, CaseState, Category, Department, Member
 from models.jobs import Job
@@ -132,16 +133,16 @@ def guard(check: Any, *args: Any) -> None:
 
 
 async def first_content(case: Case, limit: int) -> str:
+    """The citizen's first message, masked and escaped (it goes into markdown and WeCom texts)."""
     first = await CaseMessage.filter(case=case, direction="in").order_by("id").first()
-    return excerpt(first.content if first and first.content else case.summary, limit)
+    return excerpt(escape(first.content if first and first.content else case.summary), limit)
 
 
 # ---- new cases -----------------------------------------------------------------------------------
 
 
 async def case_card(case: Case, suggested: Member | None, category: Category | None) -> str:
-    first = await CaseMessage.filter(case=case, direction="in").order_by("id").first()
-    content = excerpt(first.content if first and first.content else case.summary)
+    content = await first_content(case, 80)
     earlier = await _followed_case(case)
     return staff_texts.case_card(
         case.code,

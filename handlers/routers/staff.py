@@ -18,6 +18,7 @@ from handlers.settings import Settings
 from handlers.texts import commands as command_texts
 from handlers.texts import member as member_texts
 from handlers.texts import staff as texts
+from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
 from models.entities import Case, CaseEvent, Member, Staff
@@ -172,19 +173,19 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
         if event.kind.startswith("state:"):
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
             reason, target = event.detail.get("reason"), event.detail.get("target")
-            what += f"（{excerpt(reason, 40)}）" if reason else ""
+            what += f"（{excerpt(escape(str(reason)), 40)}）" if reason else ""
             what += f"，并入 {target}" if target else ""
         else:
             what = texts.EVENT_ZH.get(event.kind, event.kind)
             if event.kind == "message.out":
                 channel, to = str(event.detail.get("channel", "")), str(event.detail.get("to", ""))
-                recipient = f"，给{who_is.get(to, to)}" if to else ""
-                what += f"（{texts.CHANNEL_ZH.get(channel, channel)}{recipient}）"
+                recipient = f"，给{who_is.get(to, escape(to))}" if to else ""
+                what += f"（{escape(texts.CHANNEL_ZH.get(channel, channel))}{recipient}）"
             if event.kind == "command":
-                what += f"：{excerpt(event.detail.get('line', ''), 40)}"
+                what += f"：{excerpt(escape(str(event.detail.get('line', ''))), 40)}"
             if event.kind == "merge.received":
-                what += str(event.detail.get("source", ""))  # the case merged into this one
-        lines.append(f"{when} {who_is.get(event.actor, event.actor)} {what}")
+                what += escape(str(event.detail.get("source", "")))  # the case merged into this one
+        lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,11 @@
 """What members read: WeCom app messages, or the official account once bound. Every message about a case
-carries its tracking code and the command that answers it."""
+carries its tracking code and the command that answers it. What a stranger wrote goes through `escape`:
+WeCom and WeChat texts turn `<a href>` into links."""
 
 from __future__ import annotations
 
 from handlers.cases.masking import excerpt
+from handlers.texts.markdown import escape
 
 # verb, English alias, usage, effect: the help table (docs/commands.md is checked against it)
 COMMANDS: list[tuple[str, str, str, str]] = [
@@ -32,7 +34,7 @@ def usage(verb: str) -> str:
 def new_assignment(code: str, urgent: bool, where: str, content: str, due: str) -> str:
     return (
         f"【新交办】编号 {code}{'（急件）' if urgent else ''}\n"
-        f"联系点：{where}\n内容：{content}\n请于 {due} 前答复。\n"
+        f"联系点：{escape(where)}\n内容：{content}\n请于 {due} 前答复。\n"  # content: from first_content
         f"回复「收 {code}」接收；「答 {code} 答复内容」答复群众；「问 {code} 问题」向群众了解情况；"
         f"「退回 {code} 原因」退回分拣。"
     )
@@ -47,7 +49,7 @@ def overdue(code: str) -> str:
 
 
 def reopened(code: str, comment: str, due: str) -> str:
-    said = f"：{excerpt(comment, 200)}" if comment else ""
+    said = f"：{excerpt(escape(comment), 200)}" if comment else ""
     return f"【重办】编号 {code} 群众不满意{said}。请于 {due} 前重新答复：「答 {code} 内容」。"
 
 
@@ -77,7 +79,7 @@ def handover_merged(target_code: str) -> str:
 
 
 def citizen_follow_up(code: str, text: str) -> str:
-    return f"【群众补充】编号 {code}：{excerpt(text, 500)}"
+    return f"【群众补充】编号 {code}：{excerpt(escape(text), 500)}"
 
 
 # ---- answers to a member's commands -------------------------------------------------------------------
@@ -101,7 +103,7 @@ def my_cases(member_name: str, rows: list[tuple[str, str, bool, str, str]]) -> s
         return f"{member_name}委员，您目前没有在办的件。"
     lines = [f"{member_name}委员，您在办 {len(rows)} 件："]
     for code, state, urgent, summary, due in rows:
-        lines.append(f"{'【急】' if urgent else ''}{code} {state} {excerpt(summary, 20)}（答复期限 {due}）")
+        lines.append(f"{'【急】' if urgent else ''}{code} {state} {excerpt(escape(summary), 20)}（答复期限 {due}）")
     return "\n".join(lines)
 
 

@@ -1,12 +1,15 @@
 """What staff read: the triage group's cards and notices, and the answers to their commands.
 
-Cards and notices to the triage group are WeCom markdown; answers to commands are plain lines.
+Cards and notices to the triage group are WeCom markdown built with handlers.texts.markdown; every
+argument a stranger (or the roster) wrote goes through `escape` here, so no citizen can form a link,
+a mention or a tag in the staff group. Answers to commands are lines that may carry the same markers.
 """
 
 from __future__ import annotations
 
 from handlers.cases.masking import excerpt
 from handlers.texts.citizen import SATISFACTION_ZH
+from handlers.texts.markdown import bold, escape, font, quote
 
 # verb, English alias, usage, effect: the help table (docs/commands.md is checked against it)
 COMMANDS: list[tuple[str, str, str, str]] = [
@@ -43,11 +46,11 @@ def member_command(verb: str) -> str:
 
 
 def not_understood(text: str) -> str:
-    return f"没有听懂「{excerpt(text, 30)}」。\n{help_text()}"
+    return f"没有听懂「{excerpt(escape(text), 30)}」。\n{help_text()}"  # the bot's answer is markdown
 
 
 def holder_name(member_name: str | None) -> str:
-    return f"委员{member_name}" if member_name else "工作人员"
+    return f"委员{escape(member_name)}" if member_name else "工作人员"
 
 
 # ---- cards and notices to the triage group (markdown) ------------------------------------------------
@@ -63,17 +66,18 @@ def case_card(
     due: str,
     suggested: tuple[str, int] | None,
 ) -> str:
-    """A new case. `suggested`: (member name, open cases)."""
+    """A new case. `suggested`: (member name, open cases); `content`: the citizen's words, masked and
+    escaped already (handlers.cases.actions.first_content: escaping after masking would undo the masks)."""
     lines = [
-        f"**新诉求 {code}**" + (' <font color="warning">急</font>' if urgent else ""),
-        f"> 联系点：{where}",
-        f"> 建议类别：{category or '未识别'}",
-        f"> 内容：{content}",
-        *([f"> 关联已办结件：{earlier_code}"] if earlier_code else []),
-        f"> 交办期限：{due}",
+        bold(f"新诉求 {code}") + (" " + font("warning", "急") if urgent else ""),
+        quote(f"联系点：{escape(where)}"),
+        quote(f"建议类别：{escape(category) if category else '未识别'}"),
+        quote(f"内容：{content}"),
+        *([quote(f"关联已办结件：{earlier_code}")] if earlier_code else []),
+        quote(f"交办期限：{due}"),
     ]
     if suggested is not None:
-        name, load = suggested
+        name, load = escape(suggested[0]), suggested[1]
         lines.append(f"建议委员：{name}（在办 {load} 件）")
         lines.append(f"派件请发：`派 {code} {name}`")
     else:
@@ -83,14 +87,15 @@ def case_card(
 
 def reminder(code: str, stage: str, due: str, summary: str) -> str:
     action = f"派件：`派 {code} 委员姓名`" if stage == "assign" else f"部门答复后录入：`答 {code} 内容`"
-    return f"**【催办】{code}** {STAGE_ZH[stage]}期限 {due} 将到\n> {excerpt(summary, 60)}\n" + action
+    head = f"{bold(f'【催办】{code}')} {STAGE_ZH[stage]}期限 {due} 将到"
+    return f"{head}\n{quote(excerpt(escape(summary), 60))}\n{action}"
 
 
 def overdue(code: str, stage: str, due: str, round_no: int, holder: str, summary: str) -> str:
     headline = f"**【超期】{code}** 已超过{STAGE_ZH[stage]}期限 {due}"
     if round_no > 1:
         headline = f"**【督办·第{round_no}次超期】{code}** 仍未{STAGE_ZH[stage]}（期限 {due}）"
-    return f"{headline}\n> 承办：{holder}\n> {excerpt(summary, 60)}"
+    return f"{headline}\n{quote(f'承办：{holder}')}\n{quote(excerpt(escape(summary), 60))}"
 
 
 def escalation(code: str, stage: str, round_no: int, holder: str) -> str:
@@ -106,18 +111,19 @@ def phone_visit_task(code: str) -> str:
 
 
 def reopened(code: str, comment: str, holder: str, due: str, second_time: bool) -> str:
-    said = f"：{excerpt(comment, 200)}" if comment else ""
-    head = "**【二次不满意】**" if second_time else "**【重办】**"
+    said = f"：{excerpt(escape(comment), 200)}" if comment else ""
+    head = bold("【二次不满意】" if second_time else "【重办】")
     return f"{head} {code} 群众不满意{said}\n> 承办：{holder}；重新答复期限 {due}"
 
 
 def replied(code: str, by_name: str, text: str) -> str:
-    return f"**{code} 已答复**（{by_name}）\n> {excerpt(text, 120)}"
+    return f"{bold(f'{code} 已答复')}（{escape(by_name)}）\n{quote(excerpt(escape(text), 120))}"
 
 
 def returned_by_member(code: str, member_name: str, reason: str) -> str:
     return (
-        f"**{code} 被退回分拣**\n> 委员：{member_name}\n> 原因：{excerpt(reason, 120)}\n"
+        f"{bold(f'{code} 被退回分拣')}\n{quote(f'委员：{escape(member_name)}')}\n"
+        f"{quote(f'原因：{excerpt(escape(reason), 120)}')}\n"
         f"请重新派件：`派 {code} 委员姓名`"
     )
 
@@ -178,7 +184,7 @@ def queue_head(waiting: int, overdue_assign: int, overdue_reply: int) -> str:
 
 def queue_case(code: str, urgent: bool, late: bool, where: str, summary: str, due: str) -> str:
     marks = ("【急】" if urgent else "") + ("【超期】" if late else "")
-    return f"{marks}{code} {where} {excerpt(summary, 24)}（交办期限 {due}）"
+    return f"{marks}{code} {escape(where)} {excerpt(escape(summary), 24)}（交办期限 {due}）"
 
 
 def queue_more(count: int) -> str:
@@ -186,7 +192,7 @@ def queue_more(count: int) -> str:
 
 
 def queue_reply_overdue(code: str, member_name: str | None, due: str) -> str:
-    holder = f"委员{member_name}" if member_name else "承办部门"
+    holder = f"委员{escape(member_name)}" if member_name else "承办部门"
     return f"【答复超期】{code} {holder}（期限 {due}）"
 
 
@@ -229,15 +235,16 @@ ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员"}
 
 
 def staff_name(name: str) -> str:
-    return f"工作人员{name}"
+    return f"工作人员{escape(name)}"
 
 
 def member_name(name: str) -> str:
-    return f"委员{name}"
+    return f"委员{escape(name)}"
 
 
 def timeline_head(code: str, where: str, state: str, member: str | None, content: str) -> list[str]:
-    return [f"**{code}** {where}，状态：{state}" + (f"，委员：{member}" if member else ""), f"内容：{content}"]
+    head = f"{bold(code)} {escape(where)}，状态：{state}" + (f"，委员：{escape(member)}" if member else "")
+    return [head, f"内容：{content}"]  # masked and escaped by first_content
 
 
 # ---- 统计 ---------------------------------------------------------------------------------------------
@@ -255,7 +262,7 @@ def figures_line(label: str, new: int, on_time_triage: str, on_time_reply: str, 
 
 
 def stats_title(member: str | None) -> str:
-    return f"**统计（委员{member}）**" if member else "**码上商统计**"
+    return bold(f"统计（委员{escape(member)}）") if member else bold("码上商统计")
 
 
 def stats_overdue(count: int) -> str:
@@ -269,4 +276,4 @@ STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
 
 
 def stats_point(name: str, count: int, on_time_reply: str, satisfied: str) -> str:
-    return f"· {name}：{count} 件，按时答复 {on_time_reply}，满意率 {satisfied}"
+    return f"· {escape(name)}：{count} 件，按时答复 {on_time_reply}，满意率 {satisfied}"
