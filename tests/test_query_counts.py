@@ -126,28 +126,29 @@ async def test_a_staff_command(stack: Stack) -> None:
     text, statements = await one_message(stack, wecom("lisi", "待办"))
     assert case.code in text
     assert_statements(statements, 6, "待办")
-    # A line from staff that is no command: who is writing, asked by the two staff handlers (2).
+    # A line from staff that is no command: who is writing, asked by both staff handlers' filters,
+    # looked up once (1).
     text, statements = await one_message(stack, wecom("lisi", "请帮我看看"))
     assert "没有听懂" in text
-    assert_statements(statements, 2, "a line from staff that is no command")
+    assert_statements(statements, 1, "a line from staff that is no command")
 
 
 async def test_a_member_command(stack: Stack) -> None:
     case = await new_case(stack, "o-q1")
     await one_message(stack, wecom("lisi", f"派 {case.code} 张三"))
-    # 收 in WeCom: who is writing (6: staff? member? asked by two staff filters and one member filter);
-    # the case, its contact point, member and citizen (4); the transition: an UPDATE guarded by the
-    # state, the case saved, the timeline entry (3).
+    # 收 in WeCom: who is writing (2: not staff, a member; asked by two staff filters and a member
+    # filter, looked up once); the case, its contact point, member and citizen (4); the transition:
+    # an UPDATE guarded by the state, the case saved, the timeline entry (3).
     text, statements = await one_message(stack, wecom("zhangsan", f"收 {case.code}"))
     assert "已接收" in text
-    assert_statements(statements, 13, "收 <code> (WeCom)")
-    # 我的 from a member bound on the official account: who is writing (2: the citizen row, then its
-    # member); the service window (1); the cases they hold (1).
+    assert_statements(statements, 9, "收 <code> (WeCom)")
+    # 我的 from a member bound on the official account: who is writing (1: the citizen row joined to
+    # its member); the service window (1); the cases they hold (1).
     bind = await create_bind_code("m-zhao")
     await stack.citizen().text("o-zhao", f"绑定 {bind.code}")
     text, statements = await one_message(stack, official_account("o-zhao", "我的"))
     assert "赵六" in text
-    assert_statements(statements, 4, "我的 (a member on the official account)")
+    assert_statements(statements, 3, "我的 (a member on the official account)")
 
 
 async def test_a_citizens_messages(stack: Stack) -> None:
@@ -158,37 +159,39 @@ async def test_a_citizens_messages(stack: Stack) -> None:
     text, statements = await one_message(stack, scan("o-q2", "hz-school-1"))
     assert "湖州中学" in text
     assert_statements(statements, 5, "a scan")
-    # The first message after the scan, a new case: who is writing (3: asked by three member filters);
-    # the citizen and its window (2), the bound contact point (1), open cases (2), the code (1), the
-    # case and its timeline entry (2), the day's counter (1), an earlier closed case to follow (1), the
-    # message and its timeline entry (2), the job announcing the case (1).
+    # The first message after the scan, a new case: who is writing (1, however many member filters
+    # ask: the citizen row joined to a bound member, none here); the citizen and its window (2), the
+    # bound contact point (1), open cases (2), the code (1), the case and its timeline entry (2), the
+    # day's counter (1), an earlier closed case to follow (1), the message and its timeline entry (2),
+    # the job announcing the case (1).
     text, statements = await one_message(stack, official_account("o-q2", "学校门口堵车"))
     assert "湖州中学" in text
-    assert_statements(statements, 16, "a citizen's first message")
-    # A follow-up: who is writing (3); the citizen and its window (2), the bound contact point (1),
+    assert_statements(statements, 14, "a citizen's first message")
+    # A follow-up: who is writing (1); the citizen and its window (2), the bound contact point (1),
     # open cases (2), the case saved (1), the message and its timeline entry (2), the messages
     # counted (1).
     text, statements = await one_message(stack, official_account("o-q2", "每天早上七点半"))
     assert "补充" in text
-    assert_statements(statements, 12, "a citizen's follow-up")
+    assert_statements(statements, 10, "a citizen's follow-up")
     # A first message with no scan before: as after a scan, but the citizen's row is new (one INSERT
     # more), no contact point to read (one less), and the day's counter of cases without a point is
     # new (one INSERT more).
     text, statements = await one_message(stack, official_account("o-q3", "路灯坏了"))
     assert CODE.search(text)
-    assert_statements(statements, 17, "a citizen's first message, no scan")
-    # A status query by code: who is writing (3); the citizen and its window (2), the case and its
+    assert_statements(statements, 15, "a citizen's first message, no scan")
+    # A status query by code: who is writing (1); the citizen and its window (2), the case and its
     # contact point (2).
     text, statements = await one_message(stack, official_account("o-q1", case.code))
     assert case.code in text
-    assert_statements(statements, 7, "a status query")
+    assert_statements(statements, 5, "a status query")
 
 
 async def test_an_unknown_wecom_user(stack: Stack) -> None:
-    # Refused: who is writing (staff? a member?), asked by two staff and four member filters (12).
+    # Refused: who is writing (2: staff? a member?), asked by two staff and four member filters,
+    # looked up once; nothing else.
     text, statements = await one_message(stack, wecom("nobody", "你好"))
     assert "不是码上商的工作人员或委员" in text
-    assert_statements(statements, 12, "an unknown WeCom user")
+    assert_statements(statements, 2, "an unknown WeCom user")
 
 
 async def test_a_batch_of_first_messages_costs_the_same_statements_whatever_its_size(
