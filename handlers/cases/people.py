@@ -1,4 +1,8 @@
-"""Who is writing: roster staff, a member (WeCom userid or a bound official-account openid), or nobody."""
+"""Who is writing: roster staff, a member (WeCom userid or a bound official-account openid), or nobody.
+
+The routers resolve it once per event: `person`, provided lazily (`provide_person`) to every filter
+and handler that takes it, computed by the first that asks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 
 from handlers.cases.masking import excerpt
 from handlers.events import ChatEvent, CitizenEvent
+from handlers.routing import Router
 from models.entities import Citizen, Member, Staff
 
 log = logging.getLogger(__name__)
@@ -26,17 +31,32 @@ class Person:
         return "unknown"
 
 
+WECOM_CHANNELS = frozenset({"wecom_app", "wecom_bot"})
+
+
+def from_wecom(event: ChatEvent | CitizenEvent) -> bool:
+    return isinstance(event, ChatEvent) and event.channel in WECOM_CHANNELS
+
+
 async def identify(event: ChatEvent | CitizenEvent) -> Person:
-    if isinstance(event, ChatEvent) and event.channel in {"wecom_app", "wecom_bot"}:
+    """WeCom: staff (1 query), else a member (1 more). Official account: the citizen row with its
+    bound member, in one query."""
+    if from_wecom(event):
         staff = await Staff.get_or_none(wecom_userid=event.sender, active=True)
         if staff is not None:
             return Person(staff=staff)
         member = await Member.get_or_none(wecom_userid=event.sender, active=True)
         return Person(member=member)
-    citizen = await Citizen.get_or_none(openid=event.sender).prefetch_related("member")
+    citizen = await Citizen.filter(openid=event.sender).select_related("member").first()
     if citizen is not None and citizen.member is not None and citizen.member.active:
         return Person(member=citizen.member)
     return Person()
+
+
+def provide_person(router: Router) -> None:
+    """`person` for the router's filters and handlers: `identify(event)`, on first use, once per event
+    (routers that both provide it share the one value)."""
+    router.provide("person", identify)
 
 
 def log_refusal(person: Person, event: ChatEvent) -> None:

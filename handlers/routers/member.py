@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from handlers.cases import actions
 from handlers.cases.actions import CommandError
-from handlers.cases.people import identify, log_refusal
+from handlers.cases.people import Person, from_wecom, log_refusal, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, CitizenEvent, Reply
 from handlers.routing import Router
@@ -33,6 +33,7 @@ from models.state import HELD_BY_MEMBER
 from models.timeutil import now
 
 router = Router("member", event_type=(ChatEvent, CitizenEvent))
+provide_person(router)
 
 __all__ = ["MEMBER_COMMANDS", "VERBS", "router"]
 BIND_VERBS = {"绑定": "绑定", "bind": "绑定"}
@@ -50,11 +51,15 @@ def help_text() -> str:
     return texts.help_text()
 
 
-async def member_sender(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
-    """A member writing (any message: a bound openid is the member's, never a citizen's)."""
-    if isinstance(event, CitizenEvent) and event.kind != "message":
-        return None
-    person = await identify(event)
+def writes(event: ChatEvent | CitizenEvent) -> bool:
+    """A message, not an official-account event (a scan, a follow): those are citizens' whoever makes
+    them, and nobody asks who is writing."""
+    return not isinstance(event, CitizenEvent) or event.kind == "message"
+
+
+def member_sender(person: Person) -> dict[str, Any] | None:
+    """A member writing (any message: a bound openid is the member's, never a citizen's). After
+    `writes`, so that an event costs no lookup."""
     if person.member is None or person.staff is not None:
         return None
     return {"member": person.member}
@@ -67,7 +72,7 @@ async def open_service_window(event: ChatEvent | CitizenEvent) -> None:
         await window.open_for(event.sender, event.created_at)
 
 
-@router.handler(member_sender, command_filter(VERBS))
+@router.handler(writes, member_sender, command_filter(VERBS))
 async def handle_member_command(
     event: ChatEvent | CitizenEvent, command: CommandLine, member: Member, redis: aioredis.Redis, settings: Settings
 ) -> Reply:
@@ -100,14 +105,14 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
     raise CommandError(help_text())  # pragma: no cover
 
 
-@router.handler(member_sender, bind_command)
+@router.handler(writes, member_sender, bind_command)
 async def handle_bind_when_bound(event: CitizenEvent, member: Member) -> Reply:
     """A member already bound sends a binding code again (a second code, or the same one twice)."""
     await open_service_window(event)
     return Reply(texts.already_bound(member.name))
 
 
-@router.handler(member_sender)
+@router.handler(writes, member_sender)
 async def handle_unknown_member_command(event: ChatEvent | CitizenEvent) -> Reply:
     await open_service_window(event)
     text = event_text(event) or ""
@@ -183,16 +188,14 @@ async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
 # ---- nobody we know ------------------------------------------------------------------------------
 
 
-async def unknown_wecom_user(event: ChatEvent) -> bool:
-    if event.channel not in {"wecom_app", "wecom_bot"}:
-        return False
-    person = await identify(event)
+def unknown_wecom_user(event: ChatEvent, person: Person) -> bool:
+    """Neither staff nor a member. After `from_wecom`: a citizen is nobody we know, and welcome."""
     if person.staff is None and person.member is None:
         log_refusal(person, event)
         return True
     return False
 
 
-@router.handler(unknown_wecom_user)
+@router.handler(from_wecom, unknown_wecom_user)
 async def handle_unknown_user(event: ChatEvent) -> Reply:
     return Reply(command_texts.NOT_ON_ROSTER)

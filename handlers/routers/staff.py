@@ -10,7 +10,7 @@ from handlers.cases import actions, figures, visits
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
 from handlers.cases.masking import excerpt
-from handlers.cases.people import identify
+from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
@@ -27,6 +27,7 @@ from models.state import OWES_REPLY, TRANSITION_ZH, Transition, check_visit
 from models.timeutil import now
 
 router = Router("staff", event_type=ChatEvent)
+provide_person(router)
 
 __all__ = ["STAFF_COMMANDS", "VERBS", "router"]
 
@@ -35,9 +36,8 @@ def help_text() -> str:
     return texts.help_text()
 
 
-async def staff_sender(event: ChatEvent) -> dict[str, Any] | None:
-    person = await identify(event)
-    return {"person": person, "staff": person.staff} if person.staff is not None else None
+def staff_sender(person: Person) -> dict[str, Any] | None:
+    return {"staff": person.staff} if person.staff is not None else None
 
 
 def actor_of(staff: Staff) -> str:
