@@ -89,7 +89,7 @@ def mount_jobs(runner: JobRunner, delivery: dict[str, JobHandler], **resources: 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[CONFIG].database.url
-    await init_db(url, background_checkpoints=True)
+    await init_db(url, background_checkpoints=True, auto_upgrade=app[CONFIG].database.auto_upgrade)
     try:
         async with wal_checkpoints(url):
             yield

@@ -37,6 +37,7 @@ class ServerConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite://data/mashang.sqlite3"
+    auto_upgrade: bool = True  # apply pending migrations at start; false: refuse to start, `mashang db upgrade`
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Database start-up: Tortoise with SQLite (default) or PostgreSQL, tables created if missing."""
+"""Database start-up: Tortoise with SQLite (default) or PostgreSQL, the schema migrated to this version."""
 
 from __future__ import annotations
 
@@ -15,14 +15,10 @@ from urllib.parse import urlsplit
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from models import migrate
+
 log = logging.getLogger(__name__)
 MODEL_MODULES = ["models.entities", "models.jobs", "models.qr"]
-# Indexes earlier versions created that nothing reads any more: every insert paid for them.
-OBSOLETE_INDEXES = (
-    "idx_inbound_mes_sender_45da77",  # inbound_message (sender)
-    "idx_inbound_mes_status_d32ae7",  # inbound_message (status): (status, processed_at) serves
-    "idx_case_event_created_d27d34",  # case_event (created_at): (case_id, created_at) serves
-)
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 
 
@@ -49,9 +45,14 @@ def _prepare_url(url: str, background_checkpoints: bool = False) -> str:
     return url
 
 
-async def init_db(url: str, *, create_tables: bool = True, background_checkpoints: bool = False) -> None:
-    """`background_checkpoints`: SQLite leaves checkpointing its WAL to `wal_checkpoints()`, which the
-    caller runs (the service does)."""
+async def init_db(
+    url: str, *, create_tables: bool = True, background_checkpoints: bool = False, auto_upgrade: bool = True
+) -> None:
+    """`create_tables`: bring the schema to this version (models/migrations/, applied by
+    `models.migrate`); False leaves the database as it is (`mashang db`, a client of a running service).
+    `auto_upgrade=False`: apply nothing, and raise `PendingMigrationsError` (connections closed) if a
+    migration is pending. `background_checkpoints`: SQLite leaves checkpointing its WAL to
+    `wal_checkpoints()`, which the caller runs (the service does)."""
     # Tortoise caches INSERT statements per table name, not per dialect: a process that switches
     # between SQLite and PostgreSQL (the test suite) must start from an empty cache.
     EXECUTOR_CACHE.clear()
@@ -60,11 +61,16 @@ async def init_db(url: str, *, create_tables: bool = True, background_checkpoint
         modules={"models": MODEL_MODULES},
         _enable_global_fallback=True,
     )
-    if create_tables:
-        await Tortoise.generate_schemas(safe=True)  # new tables and indexes (IF NOT EXISTS)
-        client = Tortoise.get_connection("default")
-        for index in OBSOLETE_INDEXES:
-            await client.execute_script(f'DROP INDEX IF EXISTS "{index}"')
+    if not create_tables:
+        return
+    try:
+        if auto_upgrade:
+            await migrate.upgrade()
+        elif pending := (await migrate.status()).pending:
+            raise migrate.PendingMigrationsError(pending)
+    except BaseException:
+        await close_db()
+        raise
 
 
 async def close_db() -> None:

@@ -1,4 +1,4 @@
-"""The `mashang` command: serve, roster import, simulate (and more as the product grows)."""
+"""The `mashang` command: serve, roster import, simulate, db (and more as the product grows)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ async def _roster_import(config: Config, path: str | Path) -> int:
     from handlers.admin.roster import RosterError, import_roster
     from models.db import close_db, init_db
 
-    await init_db(config.database.url)
+    await init_db(config.database.url, auto_upgrade=config.database.auto_upgrade)
     try:
         report = await import_roster(path)
     except RosterError as exc:
@@ -114,7 +114,7 @@ async def _member_bind_code(config: Config, member_key: str) -> int:
     from handlers.routers.member import create_bind_code
     from models.db import close_db, init_db
 
-    await init_db(config.database.url)
+    await init_db(config.database.url, auto_upgrade=config.database.auto_upgrade)
     try:
         bind = await create_bind_code(member_key)
         await bind.fetch_related("member")
@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.qr import add_qr_parser
 
     add_qr_parser(commands)
+    from bot.cli.db import add_db_parser
+
+    add_db_parser(commands)
     return parser
 
 
@@ -209,6 +212,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    from models.migrate import MigrationError, PendingMigrationsError
+
+    try:
+        return _run_command(parser, args, config)
+    except PendingMigrationsError as exc:
+        command = "mashang db upgrade" + (f" --config {config_path}" if config_path else "")
+        print(f"无法启动：{exc}（[database] auto_upgrade = false）；请先备份数据库，再运行 {command}", file=sys.stderr)
+        return 2
+    except MigrationError as exc:
+        print(f"无法启动：{exc}", file=sys.stderr)
+        return 1
+
+
+def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
         if args.demo:
             config = demo_config(config)
@@ -256,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         return asyncio.run(run_qr(config, args))
+    if args.command == "db":
+        from bot.cli.db import run_db
+
+        return asyncio.run(run_db(config, args.db_command))
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -40,7 +40,7 @@ async def cli_services(config: Config, *, init_database: bool = True) -> AsyncIt
     it is neither opened nor closed here."""
     async with contextlib.AsyncExitStack() as stack:
         if init_database:
-            await init_db(config.database.url)
+            await init_db(config.database.url, auto_upgrade=config.database.auto_upgrade)
             stack.push_async_callback(close_db)
         url = config.redis.url
         if not url:
