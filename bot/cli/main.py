@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.migrate import MigrationError, PendingMigrationsError
 
     try:
-        return _run_command(parser, args, config)
+        return _run_command(parser, args, config, demo)
     except PendingMigrationsError as exc:
         command = "mashang db upgrade" + (f" --config {config_path}" if config_path else "")
         print(f"无法启动：{exc}（[database] auto_upgrade = false）；请先备份数据库，再运行 {command}", file=sys.stderr)
@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Config) -> int:
+def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Config, demo: list[str]) -> int:
+    """`demo`: the demo credentials this command would send to the real WeChat/WeCom (refused)."""
     if args.command == "serve":
         if args.demo:
             config = demo_config(config)
