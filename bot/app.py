@@ -146,10 +146,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     settings = handler_settings(config)
     app[SETTINGS] = settings
+    router = build_router()
+    starts_a_case = citizen.new_case_test(router, settings, app[REDIS])
     inbox = Inbox(
-        build_router(), {"redis": app[REDIS], "settings": settings}, batch_handler=BatchIntake(
-            app[REDIS], settings, functools.partial(citizen.starts_a_case_outright, settings=settings)
-        )
+        router,
+        {"redis": app[REDIS], "settings": settings},
+        batch_handler=BatchIntake(app[REDIS], settings, starts_a_case),
     )
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)

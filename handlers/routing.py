@@ -7,6 +7,9 @@ Which names a filter or handler takes is read from its signature once, when it i
 dispatch only looks those names up. A name can also be provided lazily (`Router.provide`): computed
 the first time a filter or handler of that router (or of a router below it) asks for it, at most once
 per dispatched event however many ask, like an aiogram middleware that only runs when needed.
+
+Filters that are plain functions must not do I/O (they cannot await): `static_route` relies on it to
+tell, without touching the database, which handler an event would reach (the batch intake asks it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class _Injectable:
     func: Callable[..., Any]
     names: tuple[tuple[str, bool], ...]  # (name, required) per parameter passed by name
     takes_all: bool  # has **kwargs: gets all the data
+    is_async: bool  # a coroutine function: may do I/O
 
     @classmethod
     def of(cls, func: Callable[..., Any]) -> _Injectable:
@@ -50,7 +54,7 @@ class _Injectable:
                 raise TypeError(f"{_name(func)}: positional-only parameter {name!r} cannot be given by name")
             elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
                 names.append((name, param.default is inspect.Parameter.empty))
-        return cls(func, tuple(names), takes_all)
+        return cls(func, tuple(names), takes_all, inspect.iscoroutinefunction(func))
 
     @property
     def name(self) -> str:
@@ -119,6 +123,21 @@ class _Scope:
         raise TypeError(f"filter {flt.func!r} returned {result!r}; expected bool, None or dict")
 
 
+_UNDECIDED: Any = object()  # static_route: only I/O could tell
+
+
+def _static_filter(flt: _Injectable, data: dict[str, Any]) -> dict[str, Any] | None:
+    kwargs = data if flt.takes_all else {name: data[name] for name, _ in flt.names if name in data}
+    result = flt.func(**kwargs)
+    if inspect.isawaitable(result):  # a plain function handing back an awaitable: it meant I/O
+        if inspect.iscoroutine(result):
+            result.close()
+        raise TypeError(f"filter {flt.name} is a plain function but returned an awaitable")
+    if result is None or result is False:
+        return None
+    return {} if result is True else dict(result)
+
+
 @dataclass(frozen=True)
 class _Registration:
     callback: _Injectable
@@ -154,6 +173,37 @@ class Router:
     def include_router(self, router: Router) -> Router:
         self._children.append(router)
         return router
+
+    def static_route(self, data: dict[str, Any], known: Mapping[str, Any] | None = None) -> HandlerFunc | None:
+        """The handler `dispatch(**data)` would run, found without I/O; None when no handler matches or
+        when the answer needs I/O: a coroutine filter, or one taking a provided name that `known` (values
+        the caller already has, e.g. `person`) does not give, is reached before a handler matches.
+        Filters are run as dispatch runs them, in order, so a plain filter that says no first keeps an
+        I/O filter after it from mattering."""
+        found = self._static(data, dict(known or {}), _NO_PROVIDERS)
+        return None if found is UNHANDLED or found is _UNDECIDED else found
+
+    def _static(self, data: dict[str, Any], known: dict[str, Any], inherited: Mapping[str, _Injectable]) -> Any:
+        if self.event_type is not None and not isinstance(data.get("event"), self.event_type):
+            return UNHANDLED
+        providers = {**inherited, **self._providers} if self._providers else inherited
+        for registration in self._handlers:
+            handler_data = {**known, **data}
+            for flt in registration.filters:
+                needs = {name for name, _ in flt.names} if not flt.takes_all else set(providers)
+                if flt.is_async or any(name in providers and name not in handler_data for name in needs):
+                    return _UNDECIDED
+                extra = _static_filter(flt, handler_data)
+                if extra is None:
+                    break
+                handler_data = {**handler_data, **extra}
+            else:
+                return registration.callback.func
+        for child in self._children:
+            found = child._static(data, known, providers)
+            if found is not UNHANDLED:
+                return found
+        return UNHANDLED
 
     async def dispatch(self, **data: Any) -> Any:
         """Run the first handler whose filters all match; UNHANDLED when none does."""

@@ -147,3 +147,73 @@ async def test_a_provider_is_injected_too_and_a_cycle_is_an_error() -> None:
     assert await router.dispatch(event="2") == ["code", "event", "loop", "settings"]
     assert await Router("other", event_type=int).dispatch(event="x") is UNHANDLED
     assert routing.UNHANDLED is UNHANDLED
+
+
+def test_static_route_finds_the_handler_without_io_or_says_it_cannot() -> None:
+    root = Router("root")
+    child = Router("child", event_type=str)
+    root.include_router(child)
+    looked_up: list[str] = []
+
+    async def in_database(event: str) -> bool:  # a coroutine filter: I/O
+        looked_up.append(event)
+        return True
+
+    def survey_words(event: str) -> bool:
+        return event in {"1", "2", "3"}
+
+    async def who(event: str) -> str:
+        looked_up.append(event)
+        return "nobody"
+
+    root.provide("person", who)
+
+    @root.handler(lambda person: person == "staff")
+    async def staff() -> str:
+        return "staff"
+
+    @child.handler(survey_words, in_database)
+    async def survey() -> str:
+        return "survey"
+
+    @child.handler(lambda event: event.startswith("MS"))
+    async def status() -> str:
+        return "status"
+
+    @child.handler()
+    async def new_case() -> str:
+        return "new case"
+
+    known = {"person": "nobody"}
+    assert root.static_route({"event": "路灯坏了"}, known) is new_case
+    assert root.static_route({"event": "MS2612010001"}, known) is status
+    # A survey answer needs the database to tell (is a case in its return visit?): undecided.
+    assert root.static_route({"event": "1"}, known) is None
+    # Without the person given, the staff filter would need I/O first: undecided for every event.
+    assert root.static_route({"event": "路灯坏了"}) is None
+    assert root.static_route({"event": 42}, known) is None  # no handler of the child for it
+    assert looked_up == []  # nothing was looked up to tell
+
+
+async def test_the_batch_intakes_new_case_test_agrees_with_the_router(stack: Any) -> None:
+    """Derived from the router: what reaches handle_case_message for a citizen with nothing open."""
+    from datetime import UTC, datetime
+
+    from bot.app import REDIS, SETTINGS, build_router
+    from handlers.events import CitizenEvent
+    from handlers.routers import citizen
+
+    app = stack.app
+    test = citizen.new_case_test(build_router(), app[SETTINGS], app[REDIS])
+
+    def message(text: str, msg_type: str = "text") -> CitizenEvent:
+        at = datetime.now(UTC)
+        return CitizenEvent(channel="oa", sender="o-x", kind="message", created_at=at, msg_type=msg_type, text=text)
+
+    for text in ("小区路灯坏了三天", "你好，路灯坏了", "3号楼门口也有积水"):
+        assert test(message(text)), text
+    assert test(message("", "image"))
+    for text in ("你好", "帮助", "我的", "查询", "1", "不满意 还是没修好", "MS26120100010"):
+        assert not test(message(text)), text
+    scan = CitizenEvent(channel="oa", sender="o-x", kind="scan", created_at=datetime.now(UTC), contact_point_key="k")
+    assert not test(scan)

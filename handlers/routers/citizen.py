@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +15,8 @@ from handlers.cases import actions as case_actions
 from handlers.cases import visits
 from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
 from handlers.cases.new_cases import NewCase, message_excerpt, write_new_case
+from handlers.cases.people import Person
 from handlers.events import CitizenEvent, Reply
-from handlers.routers import member as members
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
@@ -84,20 +85,18 @@ def is_message(event: CitizenEvent) -> bool:
     return event.kind == "message"
 
 
-def starts_a_case_outright(event: CitizenEvent, settings: Settings) -> bool:
-    """A message that, from a citizen with no case open, makes a new case: not a status query, 我的,
-    a survey answer or a binding code. The batch intake writes these many at a time."""
-    if not is_case_message(event):
-        return False
-    if event.msg_type != "text":
-        return True
-    return not (
-        tracking_code_query(event, settings)
-        or my_cases_command(event)
-        or help_command(event)
-        or visits.parse_survey_answer(event.text) is not None
-        or members.bind_command(event) is not None
-    )
+def new_case_test(root: Router, settings: Settings, redis: aioredis.Redis) -> Callable[[CitizenEvent], bool]:
+    """The batch intake's test of a message that starts a case, derived from the router itself: the
+    message reaches `handle_case_message` when its sender is on no roster (the batch checks members
+    and open cases itself) and the router can tell without I/O (handlers.routing.static_route). A
+    status query, 我的, a greeting, a survey answer or a binding code reaches another handler first."""
+    nobody = Person()
+
+    def starts_a_case(event: CitizenEvent) -> bool:
+        data = {"event": event, "settings": settings, "redis": redis}
+        return root.static_route(data, {"person": nobody}) is handle_case_message
+
+    return starts_a_case
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -144,13 +143,16 @@ async def handle_subscribe(event: CitizenEvent, settings: Settings) -> Reply:
     return Reply(texts.greeting_general(settings))
 
 
-async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
-    """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」 from a citizen whose case is in its return visit."""
+def survey_words(event: CitizenEvent) -> dict[str, Any] | None:
+    """「1」「2 基本满意」「不满意 还是没修好」「MS… 3 …」: words that answer a survey (no I/O)."""
     if not is_text(event):
         return None
     answer = visits.parse_survey_answer(event.text)
-    if answer is None:
-        return None
+    return {"answer": answer} if answer is not None else None
+
+
+async def survey_case(event: CitizenEvent, answer: visits.SurveyAnswer, settings: Settings) -> dict[str, Any] | None:
+    """The citizen's case in its return visit that `answer` answers, if any."""
     query = Case.filter(citizen__openid=event.sender, state=CaseState.RETURN_VISIT)
     if answer.code_text:
         check = find_code(answer.code_text, settings.tracking_prefix)
@@ -158,10 +160,10 @@ async def survey_answer(event: CitizenEvent, settings: Settings) -> dict[str, An
             return None
         query = query.filter(code=check.code)
     case = await query.order_by("-visit_sent_at", "-id").first()
-    return {"answer": answer, "case": case} if case else None
+    return {"case": case} if case else None
 
 
-@router.handler(survey_answer)
+@router.handler(survey_words, survey_case)
 async def handle_survey_answer(
     event: CitizenEvent, answer: Any, case: Case, redis: aioredis.Redis, settings: Settings
 ) -> Reply:
