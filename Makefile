@@ -23,6 +23,8 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers models qr tests scripts
 	$(BIN)/mypy bot handlers models qr
+	$(BIN)/vulture bot handlers models qr tests scripts tests/vulture_allowlist.py \
+		--ignore-decorators "@*.handler,@pytest.fixture,@*.setter" --ignore-names "Meta,test_*,pytest_*"
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

@@ -132,11 +132,3 @@ async def release_expired_leases() -> int:
     return await Job.filter(status=JobStatus.RUNNING, lease_until__lt=now()).update(
         status=JobStatus.PENDING, lease_until=None
     )
-
-
-async def next_due_at(kinds: list[str] | None = None) -> datetime | None:
-    query = Job.filter(status=JobStatus.PENDING)
-    if kinds:
-        query = query.filter(kind__in=kinds)
-    job = await query.order_by("run_at").first()
-    return job.run_at if job else None

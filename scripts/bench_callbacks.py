@@ -388,11 +388,6 @@ class Counts:
     def inbox_total(self) -> int:
         return sum(self.inbox.values())
 
-    @property
-    def jobs_waiting(self) -> int:
-        """Background jobs that are due and not finished yet (timers due later do not count)."""
-        return sum(n for (status, due), n in self.jobs.items() if due and status in ("pending", "running"))
-
     def jobs_text(self) -> str:
         parts = [f"{status}{'' if due else ' (later)'} {n}" for (status, due), n in sorted(self.jobs.items())]
         return ", ".join(parts) or "none"

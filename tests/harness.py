@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.app import INBOX, JOBS, create_app
@@ -25,7 +24,7 @@ BOT_TOKEN = "testbottoken"
 
 
 class Stack:
-    def __init__(self, database_url: str, redis_url: str, tmp_path: Path, **overrides: Any) -> None:
+    def __init__(self, database_url: str, redis_url: str, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.platform = FakePlatform.for_config(self.base_config(database_url, redis_url))
         self.database_url = database_url
@@ -181,6 +180,3 @@ class Stack:
     def texts_to(self, openid: str) -> list[str]:
         return [m.text for m in self.platform.sent_to(openid)]
 
-    @property
-    def web_app(self) -> web.Application:
-        return self.app

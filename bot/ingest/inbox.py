@@ -41,8 +41,9 @@ MAX_ATTEMPTS = 10_000  # about 40 hours of 15 s sweeps: an outage must not aband
 
 @dataclass(frozen=True)
 class Acceptance:
+    """The answer a transport gives WeChat: the passive reply, if the request carries one."""
+
     reply: str | None
-    duplicate: bool
 
 
 class _Arrival:
@@ -74,7 +75,7 @@ class _Arrival:
 
     def _budget_spent(self) -> None:
         if self.slot.expire():  # not claimed: answer now, the reply goes out through the outbox
-            _settle(self.answer, Acceptance(None, duplicate=False))
+            _settle(self.answer, Acceptance(None))
 
     def handled(self, text: str | None) -> None:
         if self.timer is not None:
@@ -82,7 +83,7 @@ class _Arrival:
         claimed = self.slot.state == "claimed"
         if not claimed:
             self.slot.expire()  # answered without a reply: nothing may claim this request any more
-        _settle(self.answer, Acceptance(text if claimed else None, duplicate=False))
+        _settle(self.answer, Acceptance(text if claimed else None))
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -326,17 +327,17 @@ class Inbox:
             elif key in earlier:
                 _settle(arrival.answer, self._answer_retry(earlier[key]))
             else:  # pragma: no cover - a conflict means the row exists
-                _settle(arrival.answer, Acceptance(None, duplicate=True))
+                _settle(arrival.answer, Acceptance(None))
         for arrival in repeats:
-            _settle(arrival.answer, Acceptance(None, duplicate=True))
+            _settle(arrival.answer, Acceptance(None))
         return new
 
     def _answer_retry(self, existing: _EarlierRow) -> Acceptance:
         if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
-            return Acceptance(existing.reply_text, duplicate=True)
+            return Acceptance(existing.reply_text)
         if existing.status == InboxStatus.PENDING and existing.row.id not in self._in_flight:
             self._spawn(existing.row, None)
-        return Acceptance(None, duplicate=True)
+        return Acceptance(None)
 
     async def _handle_batch(self, batch: list[tuple[BatchItem, _Arrival | None]]) -> None:
         handled: dict[int, str | None] = {}
