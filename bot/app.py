@@ -61,6 +61,8 @@ def handler_settings(config: Config) -> Settings:
         scan_binding_ttl_s=config.intake.scan_binding_ttl_s,
         redis_prefix=config.redis.key_prefix,
         sla=SlaPolicy.from_values(**asdict(config.sla)),
+        public_base_url=config.server.public_base_url,
+        case_link_ttl_s=config.case_page.link_ttl,
     )
 
 

@@ -16,7 +16,7 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 log = logging.getLogger(__name__)
-MODEL_MODULES = ["models.entities", "models.jobs", "models.qr"]
+MODEL_MODULES = ["models.entities", "models.jobs", "models.qr", "models.case_page"]
 # Indexes earlier versions created that nothing reads any more: every insert paid for them.
 OBSOLETE_INDEXES = (
     "idx_inbound_mes_sender_45da77",  # inbound_message (sender)
