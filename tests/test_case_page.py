@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -63,7 +64,7 @@ async def test_the_page_shows_the_case_the_reply_the_timeline_and_the_survey(pag
     assert REPLY in body  # the whole reply, however long
     assert "——政协委员张三" in body
     assert "医院门口停车太难" in body
-    local = case.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    local = case.created_at.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（北京时间）" in body
     for step in ("提交诉求", "已交办", "已答复"):
         assert step in body

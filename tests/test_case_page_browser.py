@@ -236,3 +236,17 @@ async def test_a_citizen_rates_the_reply_unsatisfied_on_the_page(pages: Stack, p
     assert case.code not in await phone.text("main")
     await phone.screenshot("5-link-unknown")
     assert document_status_only(await phone.console(), 404) == []
+
+
+def test_without_chromium_the_browser_test_skips_except_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tests.test_case_page_browser as module
+
+    monkeypatch.setattr(module, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium missing"):
+        require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"CI=true .*\.ci/run installs them"):
+        require_browser()
