@@ -26,6 +26,7 @@ from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
 from bot.transport.official_account import OfficialAccountTransport
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
+from bot.web import case_page
 from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
@@ -61,6 +62,8 @@ def handler_settings(config: Config) -> Settings:
         scan_binding_ttl_s=config.intake.scan_binding_ttl_s,
         redis_prefix=config.redis.key_prefix,
         sla=SlaPolicy.from_values(**asdict(config.sla)),
+        public_base_url=config.server.public_base_url,
+        case_link_ttl_s=config.case_page.link_ttl,
     )
 
 
@@ -301,4 +304,5 @@ def create_app(
     app.router.add_post("/wecom/callback", wecom_app_receive)
     app.router.add_get("/wecom/bot", wecom_bot_verify)
     app.router.add_post("/wecom/bot", wecom_bot_receive)
+    case_page.add_routes(app, redis=REDIS, settings=SETTINGS)
     return app

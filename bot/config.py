@@ -120,6 +120,11 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class CasePageConfig:
+    link_ttl: float = 30 * 86400.0  # how long a case page link (behind a template message's url) opens
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8090
@@ -139,6 +144,7 @@ class Config:
     poster: PosterConfig = field(default_factory=PosterConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    case_page: CasePageConfig = field(default_factory=CasePageConfig)
 
 
 _DURATION_KEYS = {
@@ -153,6 +159,7 @@ _DURATION_KEYS = {
     ("wechat", "request_timeout_s"),
     ("retention", "inbox"),
     ("retention", "jobs"),
+    ("case_page", "link_ttl"),
 }
 _URL_KEYS = {
     ("server", "public_base_url"),
@@ -251,6 +258,8 @@ def _validate(config: Config) -> None:
     for key in ("inbox", "jobs"):
         if 0 < getattr(config.retention, key) < 86400:
             fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
+    if config.case_page.link_ttl < 3600:
+        fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
 

@@ -25,6 +25,9 @@ class Settings:
     scan_binding_ttl_s: float = 86400.0
     redis_prefix: str = "ms:"
     sla: SlaPolicy = field(default_factory=_default_sla)
+    # The citizen's case page: absolute links start with the service's public address ([server]).
+    public_base_url: str = "http://127.0.0.1:8080"
+    case_link_ttl_s: float = 30 * 86400.0
 
     def key(self, *parts: str) -> str:
         return self.redis_prefix + ":".join(parts)

@@ -144,3 +144,27 @@ def test_a_missing_example_roster_fails_the_import(
     monkeypatch.setenv("MASHANG_DATABASE_URL", f"sqlite://{tmp_path / 'roster.sqlite3'}")
     assert main(["--config", str(ROOT / "config.example.toml"), "roster", "import", "--example"]) == 2
     assert "roster import failed: the example file gone.example.toml" in capsys.readouterr().err
+
+
+def test_the_wheel_holds_the_case_page_templates_and_stylesheet(installed: Path, tmp_path: Path) -> None:
+    for name in ("templates/base.html", "templates/case.html", "templates/notice.html", "assets/case-page.css"):
+        assert (installed / "bot" / "web" / name).read_bytes() == (ROOT / "bot" / "web" / name).read_bytes()
+    # Rendered by the installed copy, from its package data (not from the source tree).
+    script = (
+        "from bot.web import case_page; import bot.web; "
+        "page = case_page.notice(410, 'T', '<b>x</b>', 'MS1'); "
+        "print(bot.web.__file__); print(page.text)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=clean_env(PYTHONPATH=str(installed), PYTHONSAFEPATH="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    where, body = result.stdout.split("\n", 1)
+    assert Path(where).is_relative_to(installed)
+    assert "&lt;b&gt;x&lt;/b&gt;" in body
+    assert "assets/case-page.css?v=" in body

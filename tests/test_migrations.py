@@ -37,6 +37,7 @@ from models.entities import (
     Staff,
     TrackingSequence,
 )
+from models.case_page import CaseLink
 from models.jobs import Job
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
@@ -185,6 +186,8 @@ async def fill_with_rows() -> None:
         contact_point=point, kind=QrKind.OA, scene="cp:hz-hospital-1", slot="oa:hz-hospital-1", created_at=at
     )
     await ContactPointDaily.create(point_key="hz-hospital-1", day=date(2026, 12, 2), scans=5, new_cases=3)
+    first = await Case.get(code__endswith="0")
+    await CaseLink.create(token_hash="ab" * 32, case=first, citizen_id=first.citizen_id, created_at=at, expires_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:
