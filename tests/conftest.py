@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.redis_store import EmbeddedRedis, connect
+from models.timeutil import ManualClock, get_clock, set_clock
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +100,15 @@ async def db(database_url: str) -> AsyncIterator[None]:
     await init_db(database_url)
     yield
     await close_db()
+
+
+@pytest.fixture
+def manual_clock() -> Iterator[ManualClock]:
+    """Business time standing still until the test calls `manual_clock.advance(seconds)`."""
+    previous = get_clock()
+    clock = ManualClock()
+    set_clock(clock)
+    try:
+        yield clock
+    finally:
+        set_clock(previous)
