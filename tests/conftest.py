@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from bot.redis_store import EmbeddedRedis, connect
 from models.timeutil import ManualClock, get_clock, set_clock
+from tests.loop_clock import LoopClock
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +113,13 @@ def manual_clock() -> Iterator[ManualClock]:
         yield clock
     finally:
         set_clock(previous)
+
+
+@pytest.fixture
+async def loop_clock() -> AsyncIterator[LoopClock]:
+    """The event loop's clock, moved on by hand (`await loop_clock.advance(seconds)`)."""
+    clock = LoopClock(asyncio.get_running_loop())
+    try:
+        yield clock
+    finally:
+        clock.close()
