@@ -1,7 +1,8 @@
 """Durations and the business clock.
 
 All business code asks `now()` for the time so that the month simulation can run the real service
-in accelerated time (see `ScaledClock`). Edge checks on WeChat timestamps use real time instead.
+in accelerated time (see `ScaledClock`) and tests can step it by hand (see `ManualClock`). Edge checks
+on WeChat timestamps use real time instead.
 """
 
 from __future__ import annotations
@@ -60,6 +61,27 @@ class ScaledClock(Clock):
 
     def to_business_seconds(self, real_seconds: float) -> float:
         return real_seconds * self.speed
+
+
+class ManualClock(Clock):
+    """Business time that stands still until `advance` moves it (tests: a deadline passes at once).
+
+    Conversions are one to one: a wait of real time (a lease, a rate limit's slot) counts as that
+    many business seconds, so a test moves past it with `advance` as it would past a deadline. What
+    Redis times (key TTLs, the rate limiter's windows) keeps Redis' real clock.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("time does not go back")
+        self._now += timedelta(seconds=seconds)
+        return self._now
 
 
 _clock: Clock = Clock()

@@ -15,6 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.redis_store import EmbeddedRedis, connect
+from models.timeutil import ManualClock, get_clock, set_clock
+from tests.loop_clock import LoopClock
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +101,25 @@ async def db(database_url: str) -> AsyncIterator[None]:
     await init_db(database_url)
     yield
     await close_db()
+
+
+@pytest.fixture
+def manual_clock() -> Iterator[ManualClock]:
+    """Business time standing still until the test calls `manual_clock.advance(seconds)`."""
+    previous = get_clock()
+    clock = ManualClock()
+    set_clock(clock)
+    try:
+        yield clock
+    finally:
+        set_clock(previous)
+
+
+@pytest.fixture
+async def loop_clock() -> AsyncIterator[LoopClock]:
+    """The event loop's clock, moved on by hand (`await loop_clock.advance(seconds)`)."""
+    clock = LoopClock(asyncio.get_running_loop())
+    try:
+        yield clock
+    finally:
+        clock.close()

@@ -14,6 +14,7 @@ from bot.config import Config, build_config
 from bot.demo.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
 from bot.demo.fake_platform import FakePlatform, create_fake_platform
 from handlers.admin.roster import import_roster
+from models.timeutil import Clock, ManualClock, get_clock, set_clock
 
 ROSTER = Path(__file__).resolve().parent.parent / "roster.example.toml"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -24,8 +25,12 @@ BOT_TOKEN = "testbottoken"
 
 
 class Stack:
-    def __init__(self, database_url: str, redis_url: str, tmp_path: Path) -> None:
+    """`clock`: a `ManualClock` makes the service's business time stand still until `advance` moves it."""
+
+    def __init__(self, database_url: str, redis_url: str, tmp_path: Path, clock: ManualClock | None = None) -> None:
         self.tmp_path = tmp_path
+        self.clock = clock
+        self._previous_clock: Clock | None = None
         self.platform = FakePlatform.for_config(self.base_config(database_url, redis_url))
         self.database_url = database_url
         self.redis_url = redis_url
@@ -64,6 +69,9 @@ class Stack:
         )
 
     async def start(self, **config_overrides: Any) -> None:
+        if self.clock is not None:
+            self._previous_clock = get_clock()
+            set_clock(self.clock)
         self.fake_server = TestServer(create_fake_platform(self.platform))
         await self.fake_server.start_server()
         fake_url = str(self.fake_server.make_url("")).rstrip("/")
@@ -96,6 +104,9 @@ class Stack:
             await self.fake_server.close()
         if self.session is not None:
             await self.session.close()
+        if self._previous_clock is not None:
+            set_clock(self._previous_clock)
+            self._previous_clock = None
 
     @property
     def callback_url(self) -> str:
@@ -173,6 +184,13 @@ class Stack:
         run every due job, and the jobs those create, until nothing is due."""
         await self.app[INBOX].drain()
         await self.app[JOBS].run_until_idle(timeout_s)
+
+    async def advance(self, seconds: float) -> None:
+        """`seconds` of business time pass at once (needs a `ManualClock`); then the jobs that fell due
+        in them run, and the jobs those create, until nothing is due."""
+        assert self.clock is not None, "advance needs Stack(clock=ManualClock())"
+        self.clock.advance(seconds)
+        await self.run_jobs()
 
     async def recover_inbox(self) -> int:
         return await self.app[INBOX].recover_pending(older_than_s=0)

@@ -85,6 +85,8 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("the demo service did not come up")
+        # Real time: the service and the simulator are processes of their own on the real clock; after a
+        # callback the simulator waits up to 1.5 s for what is pushed, as at a terminal, /wait the whole time.
         script = tmp_path / "citizen.txt"
         script.write_text(
             "/points\n/scan hz-hospital-1\n医院门口停车太难，每天排队一小时\n我的\n/wait 1\n"
@@ -205,7 +207,8 @@ async def test_simulator_fault_commands_whole_waits_and_codes_from_ones_own_mess
         assert platform._faults == []
         assert await simulator.handle("/expire")
 
-        # /wait shows everything that arrives while it waits, not only the first message.
+        # /wait shows everything that arrives while it waits, not only the first message. Real time: the
+        # simulator is a terminal for a person; its /wait runs on time.monotonic().
         loop = asyncio.get_running_loop()
         mine = "MS26113000017"
         group_key = simulator.group_key

@@ -42,6 +42,7 @@ async def test_commits_leave_checkpoints_to_the_background_checkpointer(tmp_path
         await write_rows("before", 400)
         size_without_checkpoints = size_of(path)
         assert size_of(f"{path}-wal") > 200_000  # everything so far waits in the WAL
+        # Real time: the checkpointer is a thread of its own that looks every interval_s.
         async with wal_checkpoints(url, interval_s=0.05, threshold_bytes=32_768):
             for _ in range(100):
                 await asyncio.sleep(0.05)

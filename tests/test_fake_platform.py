@@ -445,6 +445,7 @@ async def test_oa_message_types(
 async def test_oa_sender_retries_on_timeout(
     session: aiohttp.ClientSession, receiver_server: Callable[[Any], Awaitable[str]]
 ) -> None:
+    # Real time: the sender's HTTP timeout (WeChat's 5 s, 0.3 s here) on a receiver that takes 1 s.
     receiver = OAReceiver(delays=[1.0])
     sender = _oa_sender(session, await receiver_server(receiver), "safe", timeout_s=0.3)
     result = await sender.text("o-1", "hello")

@@ -179,6 +179,7 @@ async def test_replies_that_miss_the_passive_answer_go_out_through_the_outbox(st
 
     inbox.batch_handler = slow_batch
     citizen = stack.citizen()
+    # Real time: the passive reply's budget (WeChat waits 5 s; 0.2 s here) runs out while the batch waits.
     transport_budget = 0.2
     inbox_accept = inbox.accept
 
@@ -214,7 +215,7 @@ async def test_a_batch_waiting_for_the_database_does_not_hold_wechats_answer_pas
         async with in_transaction():
             await Citizen.filter(openid="nobody").count()
             held.set()
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # real time: the budget (0.2 s) runs out while SQLite is held
 
     async def behind_another_transaction(make_plan: Any) -> Any:
         holder = asyncio.create_task(hold_the_database())  # takes the database just before the batch

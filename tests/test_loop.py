@@ -1,8 +1,11 @@
-"""Closing the loop with second-long deadlines: reminders, overdue notices, escalation, return visits."""
+"""Closing the loop with second-long deadlines: reminders, overdue notices, escalation, return visits.
+
+Business time stands still (a `ManualClock`) until a test moves it: each deadline is checked just
+short of it (nothing yet) and just past it (done), without waiting for it in real time.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +16,15 @@ import redis.asyncio as aioredis
 from bot.app import REDIS
 from models.entities import Case, CaseEvent, CaseState
 from models.jobs import Job, JobStatus
-from models.timeutil import now
+from models.timeutil import ManualClock
 from tests.conftest import reset_postgres
 from tests.harness import TRIAGE_HOOK, Stack
 
 CODE = re.compile(r"MS\d{11,}")
 
+# Deadlines from the start (a case received or assigned at 0): assign 1.0, its reminder at 0.5, each
+# further escalation 1.0 after the last; reply 1.5, its reminder at 0.75; the return visit 0.3 after
+# the reply, a phone task 0.6 after the survey went out.
 FAST_SLA = {
     "assign_within": 1.0,
     "reply_within": 1.5,
@@ -33,9 +39,9 @@ FAST_SLA = {
 async def fast(database_url: str, redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> AsyncIterator[Stack]:
     if database_url.startswith("postgres"):
         await reset_postgres(database_url)
-    stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
-    await stack.start(sla=FAST_SLA)
+    stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path, clock=ManualClock())
     try:
+        await stack.start(sla=FAST_SLA)  # inside: a start that fails half-way still puts the clock back
         yield stack
     finally:
         await stack.stop()
@@ -66,43 +72,54 @@ def group(stack: Stack) -> list[str]:
     return [m.text for m in stack.platform.sent_to(TRIAGE_HOOK)]
 
 
-async def wait_and_run(stack: Stack, seconds: float) -> None:
-    await asyncio.sleep(seconds)
-    await stack.run_jobs()
-
-
 async def test_unassigned_case_is_reminded_then_overdue_then_escalated(fast: Stack) -> None:
     case = await new_case(fast, "o-l1", "医院厕所没有纸")
     await fast.run_jobs()
     assert len(group(fast)) == 1  # the card
-    await wait_and_run(fast, 0.6)
+    await fast.advance(0.45)  # at 0.45
+    assert len(group(fast)) == 1  # the reminder is due at 0.5
+    await fast.advance(0.15)  # at 0.6
     assert any("【催办】" in t and case.code in t for t in group(fast))
-    await wait_and_run(fast, 0.6)
+    await fast.advance(0.35)  # at 0.95
+    assert not any("【超期】" in t for t in group(fast))  # due at 1.0
+    await fast.advance(0.25)  # at 1.2
     overdue = [t for t in group(fast) if "【超期】" in t and case.code in t]
     assert len(overdue) == 1
     assert case.code in await say(fast, "lisi", "待办")
-    await wait_and_run(fast, 1.1)
+    await fast.advance(0.95)  # at 2.15
+    assert not any("第2次超期" in t for t in group(fast))  # 1.0 after the first notice (at 1.2)
+    await fast.advance(0.15)  # at 2.3
     assert any("第2次超期" in t and case.code in t for t in group(fast))
     assert any(case.code in m.text and "督办" in m.text for m in fast.platform.sent_to("chenqi"))  # the admin
-    # Assigned at last: the next escalation finds the case moved on and stays silent.
+    # Assigned at last: the next escalation (at 3.3) finds the case moved on and stays silent.
     await say(fast, "lisi", f"派 {case.code} 张三")
     posts_before = len(group(fast))
-    pending = await Job.filter(status=JobStatus.PENDING, kind="sla.overdue")
-    await Job.filter(id__in=[j.id for j in pending if j.payload["stage"] == "assign"]).update(run_at=now())
-    await fast.run_jobs()
+    await fast.advance(1.1)  # at 3.4
+    (third,) = [j for j in await Job.filter(kind="sla.overdue") if j.payload["round"] == 3]
+    assert third.status == JobStatus.DONE
+    assert third.result == {"skipped": "case moved on"}
     assert not any("超期" in t and "交办" in t for t in group(fast)[posts_before:])
-    kinds = await CaseEvent.filter(case=case).values_list("kind", flat=True)
-    assert kinds.count("sla.reminder") == 1
-    assert kinds.count("sla.overdue") == 2
+    timers = await CaseEvent.filter(case=case, kind__startswith="sla.").values_list("kind", "detail")
+    assign = [kind for kind, detail in timers if detail["stage"] == "assign"]
+    assert assign.count("sla.reminder") == 1
+    assert assign.count("sla.overdue") == 2
+    # The reply's own reminder (0.75 after the assignment at 2.3) fell due in that time too.
+    assert [kind for kind, detail in timers if detail["stage"] == "reply"] == ["sla.reminder"]
 
 
 async def test_member_is_reminded_and_an_overdue_reply_is_reported(fast: Stack) -> None:
     case = await new_case(fast, "o-l2", "门诊楼电梯停运")
     await say(fast, "lisi", f"派 {case.code} 张三")
-    await wait_and_run(fast, 0.9)
+    await fast.run_jobs()
+    await fast.advance(0.7)  # at 0.7
+    assert not any("【催办】" in m.text for m in fast.platform.sent_to("zhangsan"))  # due at 0.75
+    await fast.advance(0.2)  # at 0.9
     to_member = [m.text for m in fast.platform.sent_to("zhangsan")]
     assert any("【催办】" in t and case.code in t for t in to_member)
-    await wait_and_run(fast, 0.8)
+    await fast.advance(0.55)  # at 1.45
+    assert not any("【超期提醒】" in m.text for m in fast.platform.sent_to("zhangsan"))  # due at 1.5
+    assert not any("【超期】" in t for t in group(fast))
+    await fast.advance(0.25)  # at 1.7
     assert any("【超期提醒】" in m.text for m in fast.platform.sent_to("zhangsan"))
     assert any("【超期】" in t and "答复期限" in t and case.code in t for t in group(fast))
 
@@ -111,7 +128,9 @@ async def test_timers_survive_a_restart_and_a_redis_flush_and_fire_once(fast: St
     case = await new_case(fast, "o-l3", "住院费结算慢")
     await fast.app[REDIS].flushdb()
     await fast.restart_service()
-    await wait_and_run(fast, 1.2)
+    await fast.advance(0.45)  # at 0.45: nothing is due yet
+    assert await CaseEvent.filter(case=case, kind__startswith="sla.").count() == 0
+    await fast.advance(0.75)  # at 1.2: past the reminder (0.5) and the deadline (1.0)
     await fast.restart_service()
     await fast.run_jobs()
     await fast.run_jobs()
@@ -125,7 +144,11 @@ async def test_return_visit_closes_a_satisfied_case(fast: Stack) -> None:
     case = await new_case(fast, "o-l4", "药房取药排队久")
     await say(fast, "lisi", f"派 {case.code} 张三")
     await say(fast, "zhangsan", f"答 {case.code} 已增开两个取药窗口")
-    await wait_and_run(fast, 0.4)
+    await fast.advance(0.25)  # at 0.25: the survey is due at 0.3
+    assert not any("【回访】" in m.text for m in fast.platform.sent_to("o-l4"))
+    await case.refresh_from_db()
+    assert case.state == CaseState.REPLIED
+    await fast.advance(0.15)  # at 0.4
     survey = fast.platform.sent_to("o-l4")[-1].text
     assert "【回访】" in survey
     assert case.code in survey
@@ -150,7 +173,7 @@ async def test_dissatisfied_reopens_to_the_same_member_and_a_second_time_escalat
     case = await new_case(fast, "o-l5", "医院附近夜间噪音")
     await say(fast, "lisi", f"派 {case.code} 张三")
     await say(fast, "zhangsan", f"答 {case.code} 已联系城管")
-    await wait_and_run(fast, 0.4)
+    await fast.advance(0.4)  # the survey went out at 0.3
     answer = await citizen_says(fast, "o-l5", "3 还是很吵")
     assert "重新办理" in answer
     assert case.code in answer
@@ -160,7 +183,10 @@ async def test_dissatisfied_reopens_to_the_same_member_and_a_second_time_escalat
     await fast.run_jobs()
     assert any("【重办】" in m.text and "还是很吵" in m.text for m in fast.platform.sent_to("zhangsan"))
     await say(fast, "zhangsan", f"答 {case.code} 已安排夜间巡查")
-    await wait_and_run(fast, 0.4)
+    await fast.advance(0.25)  # at 0.65: the second survey is due 0.3 after the second reply (at 0.4)
+    assert len([m for m in fast.platform.sent_to("o-l5") if "【回访】" in m.text]) == 1
+    await fast.advance(0.15)  # at 0.8
+    assert len([m for m in fast.platform.sent_to("o-l5") if "【回访】" in m.text]) == 2
     await citizen_says(fast, "o-l5", "不满意 没有变化")
     await fast.run_jobs()
     assert any("二次不满意" in t and case.code in t for t in group(fast))
@@ -170,8 +196,11 @@ async def test_unanswered_survey_becomes_a_phone_task_recorded_by_staff(fast: St
     case = await new_case(fast, "o-l6", "挂号机经常死机")
     await say(fast, "lisi", f"转 {case.code} d-health")
     await say(fast, "lisi", f"答 {case.code} 卫健委：已更换挂号机")
-    await wait_and_run(fast, 0.4)
-    await wait_and_run(fast, 0.7)
+    await fast.advance(0.4)  # the survey went out at 0.3; unanswered, it is a phone task at 0.9
+    assert any("【回访】" in m.text for m in fast.platform.sent_to("o-l6"))
+    await fast.advance(0.45)  # at 0.85
+    assert not any("【电话回访】" in t for t in group(fast))
+    await fast.advance(0.25)  # at 1.1
     assert any("【电话回访】" in t and case.code in t for t in group(fast))
     assert f"回访 {case.code}" in await say(fast, "lisi", "待办")
     recorded = await say(fast, "lisi", f"回访 {case.code} 2 电话回访，群众基本满意")
@@ -187,7 +216,7 @@ async def test_stats_in_the_triage_group(fast: Stack) -> None:
     done = await new_case(fast, "o-l7", "医院门口乱停车")
     await say(fast, "lisi", f"派 {done.code} 张三")
     await say(fast, "zhangsan", f"答 {done.code} 已增设停车引导员")
-    await wait_and_run(fast, 0.4)
+    await fast.advance(0.4)  # past the survey (0.3)
     await citizen_says(fast, "o-l7", "1")
     await new_case(fast, "o-l8", "医院食堂饭菜凉")
     assert CODE.search(await citizen_says(fast, "o-l8b", "小区路灯坏了"))  # no code scanned first
@@ -207,7 +236,7 @@ async def test_a_new_complaint_starting_with_a_digit_is_not_a_survey_answer_and_
     case = await new_case(fast, "o-l9", "电梯坏了")
     await say(fast, "lisi", f"派 {case.code} 张三")
     await say(fast, "zhangsan", f"答 {case.code} 已修好")
-    await wait_and_run(fast, 0.4)
+    await fast.advance(0.4)  # past the survey (0.3)
     await case.refresh_from_db()
     assert case.state == CaseState.RETURN_VISIT
     fresh = await citizen_says(fast, "o-l9", "3号楼电梯又坏了")

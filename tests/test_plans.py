@@ -68,7 +68,7 @@ async def test_a_plan_cancelled_before_its_commit_leaves_nothing_behind() -> Non
         if in_loop:
             yield ("SELECT pg_sleep(0.4)", [])
         else:
-            time.sleep(0.4)  # in the database's thread
+            time.sleep(0.4)  # in the database's thread: real time, a statement slower than the timeout
         yield from reserve_codes_plan(dialect, "MS", now(), 2)
 
     with pytest.raises(TimeoutError):

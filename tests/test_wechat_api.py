@@ -201,7 +201,7 @@ async def test_token_cache_waits_for_the_refresher_in_another_process(redis_clie
         return "mine", 7200
 
     async def other_process_finishes() -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # real time: the lock is another process's, in Redis
         await redis_client.set("ms:token:app", "theirs", ex=100)
         await redis_client.delete("ms:token-lock:app")
 
