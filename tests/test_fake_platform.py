@@ -149,6 +149,80 @@ async def test_tokens_and_credentials(api: Api, platform: FakePlatform, clock: C
     assert platform.token_fetch_count == 3  # the failed fetches are not counted
 
 
+async def test_stable_token_normal_mode_renews_early_with_an_overlap(
+    api: Api, platform: FakePlatform, clock: Clock
+) -> None:
+    platform.note_user_message("o-1", when=clock.now + 7000)
+    token = await api.wechat_token()
+    clock.now += 7200 - 301
+    assert await api.wechat_token() == token  # still more than 5 minutes left: the same token
+    clock.now += 2
+    renewed = await api.wechat_token()  # its last 5 minutes: a new one
+    assert renewed != token
+    assert await api.wechat_token() == renewed
+    assert await api.custom_text(token, "o-1", "old still works") == 0  # the overlap
+    assert await api.custom_text(renewed, "o-1", "new works") == 0
+    clock.now += 300
+    assert await api.custom_text(token, "o-1", "old expired") == 42001
+    assert await api.custom_text(renewed, "o-1", "new works") == 0
+
+
+async def test_stable_token_forced_refresh_rules(api: Api, platform: FakePlatform, clock: Clock) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    forced = await api.wechat_token(force=True)
+    assert forced != token
+    assert await api.custom_text(token, "o-1", "hi") == 40001  # invalid for every caller at once
+    assert await api.wechat_token() == forced  # normal mode now hands out the forced one
+    clock.now += 29
+    assert await api.wechat_token(force=True) == forced  # under 30 s after the last one: not refreshed
+    assert await api.custom_text(forced, "o-1", "hi") == 0
+    for _ in range(19):
+        clock.now += 30
+        assert await api.wechat_token(force=True) != forced
+        forced = await api.wechat_token()
+    assert platform.forced_refreshes_today(APP_ID) == 20
+    clock.now += 30
+    refused = await api.post(
+        "/wechat/cgi-bin/stable_token",
+        {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": True},
+    )
+    assert refused["errcode"] == 45009  # 20 a day
+    assert await api.custom_text(forced, "o-1", "hi") == 0  # the refused call changed nothing
+    clock.now += 86400  # the next (Beijing) day
+    assert await api.wechat_token(force=True) != forced
+    assert platform.forced_refreshes_today(APP_ID) == 1
+    bad = await api.post(
+        "/wechat/cgi-bin/stable_token",
+        {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": "yes"},
+    )
+    assert bad["errcode"] == 47001
+
+
+async def test_spoiled_tokens_are_handed_out_until_forced(api: Api, platform: FakePlatform, clock: Clock) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    wecom = await api.wecom_token()
+    platform.spoil_tokens()
+    assert await api.wechat_token() == token  # normal mode keeps handing out the rejected token
+    assert await api.custom_text(token, "o-1", "hi") == 40001
+    assert await api.wecom_token() == wecom
+    body = {"touser": "u1", "msgtype": "text", "agentid": 1000002, "text": {"content": "x"}}
+    assert (await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom))["errcode"] == 42001
+    forced = await api.wechat_token(force=True)
+    assert forced != token
+    assert await api.custom_text(forced, "o-1", "hi") == 0
+    assert await api.wechat_token() == forced
+    platform.expire_tokens()
+    assert await api.wecom_token() != wecom  # WeCom replaces a token it expired
+
+
+async def test_classic_token_endpoint_is_not_served(api: Api) -> None:
+    """The product uses stable_token only; cgi-bin/token would hand out tokens outside its rules."""
+    async with api.session.get(api.server.make_url("/wechat/cgi-bin/token")) as resp:
+        assert resp.status == 404
+
+
 async def test_wecom_token_errors(api: Api, platform: FakePlatform) -> None:
     token = await api.wecom_token()
     body = {"touser": "u1", "msgtype": "text", "agentid": 1000002, "text": {"content": "x"}}

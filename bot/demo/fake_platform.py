@@ -41,6 +41,17 @@ CS_MESSAGE_LIMIT = 5
 CS_EVENT_WINDOW_S = 60.0  # after a subscribe, scan or menu click: 3 within 1 minute
 CS_EVENT_LIMIT = 3
 RESPONSE_URL_TTL_S = 3600.0
+# getStableAccessToken: normal mode renews the token in its last 5 minutes (the old one stays valid until it
+# expires); forced refreshes at most 20 a day and 30 s apart ("否则不会刷新": a closer one returns the
+# current token), each invalidating the previous token for every caller. Over the daily cap: 45009.
+STABLE_RENEW_BEFORE_S = 300.0
+STABLE_FORCE_GAP_S = 30.0
+STABLE_FORCED_PER_DAY = 20
+BEIJING_OFFSET_S = 8 * 3600
+# Official-account customer-service text over 2,048 bytes is refused; WeCom app messages are cut there.
+CS_TEXT_MAX_BYTES = 2048
+WECOM_TEXT_MAX_BYTES = 2048
+WEBHOOK_MARKDOWN_MAX_BYTES = 4096
 # Not a documented WeChat code: the fake's answer to an unknown, used or expired smart-bot response_url.
 INVALID_RESPONSE_CODE = 600039
 
@@ -98,6 +109,7 @@ class _Token:
     platform: str
     expires_at: float
     revoked: bool = False
+    stale: bool = False  # revoked, yet still handed out by the normal-mode token endpoint (spoil_tokens)
 
 
 @dataclass
@@ -182,6 +194,7 @@ class FakePlatform:
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._current_token: dict[tuple[str, str], str] = {}
+        self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
         self._windows: dict[str, dict[str, _Window]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
         self._qrcodes: dict[str, _QrCode] = {}
@@ -268,10 +281,24 @@ class FakePlatform:
         self._faults = []
 
     def expire_tokens(self) -> None:
-        """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001)."""
+        """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001); the token
+        endpoints hand out new ones (as after a rotation, or another system's forced refresh)."""
         for token in self._tokens.values():
             token.revoked = True
         self._current_token.clear()
+
+    def spoil_tokens(self) -> None:
+        """The current tokens are rejected (40001 / 42001) but the normal-mode token endpoints keep
+        handing them out: only a forced stable_token refresh replaces them (the case it exists for)."""
+        for token in self._tokens.values():
+            token.revoked = True
+        for current in self._current_token.values():
+            self._tokens[current].stale = True
+
+    def forced_refreshes_today(self, app_id: str) -> int:
+        """Forced stable_token refreshes of `app_id` this Beijing day."""
+        day = self._beijing_day(self.clock())
+        return sum(1 for at in self._forced_at.get(app_id, []) if self._beijing_day(at) == day)
 
     # --- inspection ---
 
@@ -283,12 +310,8 @@ class FakePlatform:
 
     @property
     def token_fetch_count(self) -> int:
-        """Tokens handed out (successful stable_token, token and gettoken calls)."""
-        return sum(
-            1
-            for c in self.calls
-            if c.api in ("/cgi-bin/stable_token", "/cgi-bin/token", "/cgi-bin/gettoken") and c.errcode == 0
-        )
+        """Tokens handed out (successful stable_token and gettoken calls)."""
+        return sum(1 for c in self.calls if c.api in ("/cgi-bin/stable_token", "/cgi-bin/gettoken") and c.errcode == 0)
 
     # --- internals used by the handlers ---
 
@@ -300,19 +323,57 @@ class FakePlatform:
                 return fault
         return None
 
-    def _issue_token(self, owner: str, platform: str, *, force: bool) -> tuple[str, int]:
-        now = self.clock()
+    @staticmethod
+    def _beijing_day(moment: float) -> int:
+        return int((moment + BEIJING_OFFSET_S) // 86400)
+
+    def _current(self, owner: str, platform: str) -> tuple[str, _Token] | None:
+        """The token the normal-mode endpoint hands out now, if any (an expired one is not)."""
         current = self._current_token.get((platform, owner))
-        if current is not None and not force:
-            info = self._tokens[current]
-            if not info.revoked and info.expires_at > now:
-                return current, int(info.expires_at - now)
-        if current is not None and force:
-            self._tokens[current].revoked = True
+        if current is None:
+            return None
+        info = self._tokens[current]
+        if info.expires_at <= self.clock() or (info.revoked and not info.stale):
+            return None
+        return current, info
+
+    def _new_token(self, owner: str, platform: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(48)
-        self._tokens[token] = _Token(owner, platform, now + self.token_ttl_s)
+        self._tokens[token] = _Token(owner, platform, self.clock() + self.token_ttl_s)
         self._current_token[(platform, owner)] = token
         return token, self.token_ttl_s
+
+    def _issue_token(self, owner: str, platform: str) -> tuple[str, int]:
+        """WeCom gettoken: the same token while it is valid, a new one once it expired or was revoked."""
+        found = self._current(owner, platform)
+        if found is not None:
+            token, info = found
+            return token, int(info.expires_at - self.clock())
+        return self._new_token(owner, platform)
+
+    def _issue_stable_token(self, app_id: str, *, force: bool) -> tuple[str, int]:
+        now = self.clock()
+        found = self._current(app_id, "wechat")
+        if not force:
+            if found is not None:
+                token, info = found
+                left = info.expires_at - now
+                if left > STABLE_RENEW_BEFORE_S:
+                    return token, int(left)
+                # Renewed early: the old token keeps working until it expires (at most 5 minutes).
+            return self._new_token(app_id, "wechat")
+        forced = self._forced_at.setdefault(app_id, [])
+        if forced and now - forced[-1] < STABLE_FORCE_GAP_S and found is not None:
+            token, info = found
+            return token, int(info.expires_at - now)  # too soon after the last forced refresh: not refreshed
+        if self.forced_refreshes_today(app_id) >= STABLE_FORCED_PER_DAY:
+            raise _APIError(45009, "reach max api daily quota limit")
+        forced.append(now)
+        previous = self._current_token.get(("wechat", app_id))
+        if previous is not None:
+            self._tokens[previous].revoked = True  # for every caller, at once
+            self._tokens[previous].stale = False
+        return self._new_token(app_id, "wechat")
 
     def _check_token(self, platform: str, token: str | None) -> str:
         """The owner (app_id or corp_id) of a valid token, else _APIError like the real platform."""
@@ -429,17 +490,10 @@ async def _stable_token(request: web.Request) -> web.Response:
     if body.get("grant_type") != "client_credential":
         raise _APIError(40002, "invalid grant_type")
     app_id = _check_app(state, body.get("appid"), body.get("secret"))
-    token, expires_in = state._issue_token(app_id, "wechat", force=bool(body.get("force_refresh")))
-    return web.json_response({"access_token": token, "expires_in": expires_in})
-
-
-async def _classic_token(request: web.Request) -> web.Response:
-    """cgi-bin/token: every fetch replaces the previous token."""
-    state = _platform(request)
-    if request.query.get("grant_type") != "client_credential":
-        raise _APIError(40002, "invalid grant_type")
-    app_id = _check_app(state, request.query.get("appid"), request.query.get("secret"))
-    token, expires_in = state._issue_token(app_id, "wechat", force=True)
+    force = body.get("force_refresh", False)
+    if not isinstance(force, bool):
+        raise _APIError(47001, "data format error")
+    token, expires_in = state._issue_stable_token(app_id, force=force)
     return web.json_response({"access_token": token, "expires_in": expires_in})
 
 
@@ -605,7 +659,7 @@ async def _wecom_gettoken(request: web.Request) -> web.Response:
         raise _APIError(40013, "invalid corpid")
     if state.corps[corp_id] != request.query.get("corpsecret"):
         raise _APIError(40001, "invalid secret")
-    token, expires_in = state._issue_token(corp_id, "wecom", force=False)
+    token, expires_in = state._issue_token(corp_id, "wecom")
     return _ok(access_token=token, expires_in=expires_in)
 
 
@@ -804,6 +858,11 @@ async def _control_expire_tokens(request: web.Request) -> web.Response:
     return _control_ok()
 
 
+async def _control_spoil_tokens(request: web.Request) -> web.Response:
+    _platform(request).spoil_tokens()
+    return _control_ok()
+
+
 async def _control_reset(request: web.Request) -> web.Response:
     _platform(request).reset()
     return _control_ok()
@@ -862,7 +921,6 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     wecom = WECOM_PREFIX
     control = CONTROL_PREFIX
     app.router.add_post(f"{wechat}/cgi-bin/stable_token", _stable_token)
-    app.router.add_get(f"{wechat}/cgi-bin/token", _classic_token)
     app.router.add_post(f"{wechat}/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post(f"{wechat}/cgi-bin/message/template/send", _template_send)
     app.router.add_get(f"{wechat}/cgi-bin/media/get", _media_get)
@@ -882,6 +940,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{control}/fail", _control_fail)
     app.router.add_post(f"{control}/recover", _control_recover)
     app.router.add_post(f"{control}/expire_tokens", _control_expire_tokens)
+    app.router.add_post(f"{control}/spoil_tokens", _control_spoil_tokens)
     app.router.add_post(f"{control}/reset", _control_reset)
     app.router.add_post(f"{control}/user_message", _control_user_message)
     app.router.add_post(f"{control}/media", _control_media)
@@ -949,6 +1008,9 @@ class FakePlatformControl:
 
     async def expire_tokens(self) -> None:
         await self._post("/expire_tokens")
+
+    async def spoil_tokens(self) -> None:
+        await self._post("/spoil_tokens")
 
     async def reset(self) -> None:
         await self._post("/reset")

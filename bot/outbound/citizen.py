@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.job_runner import GiveUp, RetryLater
+from bot.outbound.retry import unavailable
 from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from models import window
 from models.entities import Case, CaseMessage, Citizen
@@ -57,7 +58,7 @@ class CitizenDelivery:
                 channel = "template"
             except WeChatUnavailable as exc:
                 await window.release(citizen)
-                raise RetryLater(f"WeChat unavailable: {exc}") from exc
+                raise unavailable(exc) from exc
         if channel == "template":
             await self._send_template(citizen, payload)
         if job.case_id is not None:  # type: ignore[attr-defined]
@@ -95,7 +96,7 @@ class CitizenDelivery:
         except WeChatAPIError as exc:
             raise self._classify(exc) from exc
         except WeChatUnavailable as exc:
-            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     @staticmethod
     def _classify(exc: WeChatAPIError) -> Exception:
@@ -117,7 +118,7 @@ class MediaDownloader:
         try:
             content, content_type = await self.wechat.get_media(payload["media_id"])
         except WeChatUnavailable as exc:
-            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
         except WeChatAPIError as exc:
             if exc.errcode in RETRIABLE_CODES:
                 raise RetryLater(f"WeChat error {exc.errcode}") from exc

@@ -31,6 +31,7 @@ from yarl import URL
 
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.rate_limit import Limits, RateLimiter
+from bot.outbound.retry import business_seconds, unavailable
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
 from models.entities import Case
@@ -91,11 +92,6 @@ def split_text(text: str, max_bytes: int) -> list[str]:
     return [part if index == 0 else PART_MARK + part for index, part in enumerate(kept)]
 
 
-def _business_seconds(real_s: float) -> float:
-    """A real-time wait as business seconds (the job queue runs on the business clock)."""
-    return real_s / get_clock().to_real_seconds(1.0)
-
-
 def _retry_delay(job: Job, exc: BaseException) -> float:
     """The delay the job runner will give `job` after `exc` (see models.jobs.retry_later)."""
     if isinstance(exc, RetryLater):
@@ -107,9 +103,9 @@ def _retry_delay(job: Job, exc: BaseException) -> float:
 
 def _classify(exc: WeChatAPIError | WeChatUnavailable) -> Exception:
     if isinstance(exc, WeChatUnavailable):
-        return RetryLater(f"WeCom unavailable: {exc}")
+        return unavailable(exc, "WeCom")
     if exc.errcode in RATE_CODES:
-        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=_business_seconds(60.0))
+        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=business_seconds(60.0))
     if exc.errcode in RETRIABLE_CODES:
         return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}")
     return GiveUp(f"WeCom error {exc.errcode}: {exc.errmsg}")
@@ -224,7 +220,7 @@ class WeComDelivery:
                 try:
                     await self.wecom.post_response_url(str(url), body)
                 except WeChatUnavailable as exc:
-                    raise RetryLater(f"WeCom unavailable: {exc}") from exc
+                    raise unavailable(exc, "WeCom") from exc
                 except WeChatAPIError as exc:
                     if exc.errcode in RETRIABLE_CODES:
                         raise _classify(exc) from exc
@@ -267,7 +263,7 @@ class WeComDelivery:
             if wait_s > 0:
                 raise RetryLater(
                     f"rate limit of {bucket}: next slot in {wait_s:.1f} s",
-                    delay_s=_business_seconds(wait_s + 0.05),
+                    delay_s=business_seconds(wait_s + 0.05),
                     count_attempt=False,
                 )
             try:
