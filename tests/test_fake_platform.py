@@ -236,6 +236,34 @@ async def test_wecom_token_errors(api: Api, platform: FakePlatform) -> None:
     assert answer["errcode"] == 40014
 
 
+async def test_length_limits_as_the_platforms_apply_them(api: Api, platform: FakePlatform) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    exactly = "字" * 682 + "ab"  # 2,048 bytes
+    assert await api.custom_text(token, "o-1", exactly + "c") == 45002  # refused ...
+    assert platform.sent_to("o-1") == []
+    assert await api.custom_text(token, "o-1", exactly) == 0  # ... without using a send of the window
+    assert [await api.custom_text(token, "o-1", "x") for _ in range(4)] == [0, 0, 0, 0]
+
+    # WeCom app messages are cut at 2,048 bytes, never refused: the fake records what WeCom shows.
+    wecom = await api.wecom_token()
+    long_text = "群众反映" * 200  # 2,400 bytes
+    for msgtype in ("text", "markdown"):
+        body = {"touser": "u1", "msgtype": msgtype, "agentid": 1000002, msgtype: {"content": long_text}}
+        assert (await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom))["errcode"] == 0
+    chat = {"chatid": "c1", "msgtype": "markdown", "markdown": {"content": long_text}}
+    assert (await api.post("/wecom/cgi-bin/appchat/send", chat, access_token=wecom))["errcode"] == 0
+    shown = [m.text for m in platform.sent_to("u1") + platform.sent_to("c1")]
+    assert shown == [long_text[:682]] * 3  # 2,046 bytes: the character cut in two is dropped
+    assert all(m.payload[m.msgtype]["content"] == long_text for m in platform.sent_to("u1"))
+
+    # The group robot refuses markdown over 4,096 bytes.
+    over = {"msgtype": "markdown", "markdown": {"content": "超" * 1366}}
+    assert (await api.post("/wecom/cgi-bin/webhook/send", over, key="k"))["errcode"] == 45002
+    fits = {"msgtype": "markdown", "markdown": {"content": "超" * 1365}}
+    assert (await api.post("/wecom/cgi-bin/webhook/send", fits, key="k"))["errcode"] == 0
+
+
 async def test_customer_service_windows(api: Api, platform: FakePlatform, clock: Clock) -> None:
     token = await api.wechat_token()
     assert await api.custom_text(token, "o-1", "unprompted") == 45015
@@ -448,6 +476,18 @@ async def test_oa_sender_modes(
         assert ("路灯坏了" in body) == (mode == "compat")  # compat keeps the plaintext fields too
 
 
+async def test_oa_passive_reply_over_2048_bytes_is_not_shown(
+    session: aiohttp.ClientSession, receiver_server: Callable[[Any], Awaitable[str]]
+) -> None:
+    sender = _oa_sender(session, await receiver_server(OAReceiver()), "safe")
+    shown = await sender.text("o-citizen", "字" * 680)  # "echo: " + 2,040 bytes
+    assert shown.reply is not None
+    hidden = await sender.text("o-citizen", "字" * 681)
+    assert (hidden.status, hidden.reply) == (200, None)
+    assert hidden.error is not None
+    assert "does not show" in hidden.error
+
+
 @pytest.mark.parametrize(
     ("mode", "tamper", "status"),
     [
@@ -584,8 +624,12 @@ async def test_wecom_app_sender(
     assert result.status == 200
     assert result.reply is not None
     assert result.reply["Content"] == "收到: 交办 MS26112300421"
-    [message] = receiver.messages
+    message = receiver.messages[0]
     assert (message.source, message.agent, message.content) == ("zhangsan", 1000002, "交办 MS26112300421")
+
+    long = await sender.text("zhangsan", "交办" * 400)  # the echo is 2,410 bytes
+    assert long.reply is not None
+    assert long.reply["Content"] == ("收到: " + "交办" * 400).encode()[:2048].decode(errors="ignore")  # cut
 
     assert (await sender.event("zhangsan", "enter_agent")).reply is None
     assert (await sender.text("zhangsan", "x", msg_id=1)).status == 200

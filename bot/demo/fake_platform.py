@@ -3,8 +3,11 @@
 Serves the official-account and mini-program endpoints under `/wechat` and the WeCom endpoints
 under `/wecom`, so the configured base URLs are e.g. `http://127.0.0.1:8090/wechat` and
 `http://127.0.0.1:8090/wecom`. It behaves like the real APIs where our service depends on it
-(credentials, token expiry, the customer-service window, quotas, one-time codes and consents), records
-every call and every delivered message, and can inject failures.
+(credentials, token expiry and stable_token's rules, the customer-service window, quotas, length limits,
+one-time codes and consents), records every call and every delivered message, and can inject failures.
+Length limits as the platforms apply them: custom/send refuses a text over 2,048 bytes (45002); WeCom
+app messages (message/send, appchat/send) are cut at 2,048 bytes and recorded cut, so a test sees the
+loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes.
 
 Tests drive the `FakePlatform` object in-process; a separate process (the terminal simulator) uses
 the JSON control API under `/_control/` or `FakePlatformControl`.
@@ -101,6 +104,7 @@ class _Fault:
     errcode: int | None
     http_status: int | None
     delay_s: float | None
+    skip: int = 0  # matching calls to let through first
 
 
 @dataclass
@@ -258,13 +262,14 @@ class FakePlatform:
         errcode: int | None = None,
         http_status: int | None = None,
         delay_s: float | None = None,
+        skip: int = 0,
     ) -> None:
-        """The next `count` calls whose path contains `path_substring` fail.
+        """The next `count` calls whose path contains `path_substring` fail (after `skip` that succeed).
 
         `delay_s` alone delays the answer (a hang when long); `http_status` answers with that status;
         `errcode` answers with that WeChat error; nothing at all means errcode -1 (system busy).
         """
-        self._faults.append(_Fault(path_substring, count, errcode, http_status, delay_s))
+        self._faults.append(_Fault(path_substring, count, errcode, http_status, delay_s, skip))
 
     def fail_all(
         self,
@@ -318,6 +323,9 @@ class FakePlatform:
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.path_substring in path and (fault.remaining is None or fault.remaining > 0):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 if fault.remaining is not None:
                     fault.remaining -= 1
                 return fault
@@ -510,6 +518,8 @@ async def _custom_send(request: web.Request) -> web.Response:
     text = str(body[msgtype].get("content", "")) if msgtype == "text" else json.dumps(body[msgtype])
     if msgtype == "text" and not text:
         raise _APIError(44003, "empty news data")
+    if msgtype == "text" and len(text.encode()) > CS_TEXT_MAX_BYTES:
+        raise _APIError(45002, "content size out of limit")  # refused, and no send of the window used
     state._consume_cs_window(openid)
     state._deliver("custom", openid, app_id, msgtype, text, body)
     return _ok()
@@ -670,7 +680,19 @@ def _content(body: dict[str, Any], msgtype: str) -> str:
     content = part.get("content")
     if not isinstance(content, str) or not content:
         raise _APIError(44004, "empty content")
-    limit = 2048 if msgtype == "text" else 4096
+    return content
+
+
+def _cut(content: str, max_bytes: int = WECOM_TEXT_MAX_BYTES) -> str:
+    """What a WeCom app message shows of `content`: its first `max_bytes` bytes ("超过将截断"), without the
+    broken character a cut inside a UTF-8 sequence leaves."""
+    return content.encode()[:max_bytes].decode(errors="ignore")
+
+
+def _webhook_content(body: dict[str, Any], msgtype: str) -> str:
+    """A group robot refuses an over-long text (2,048 bytes) or markdown (4,096 bytes)."""
+    content = _content(body, msgtype)
+    limit = WECOM_TEXT_MAX_BYTES if msgtype == "text" else WEBHOOK_MARKDOWN_MAX_BYTES
     if len(content.encode()) > limit:
         raise _APIError(45002, "content size out of limit")
     return content
@@ -689,7 +711,7 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     touser = body.get("touser")
     if not isinstance(touser, str) or not touser:
         raise _APIError(81013, "user & party & tag all invalid")
-    content = _content(body, msgtype)
+    content = _cut(_content(body, msgtype))
     for userid in touser.split("|"):
         state._deliver(f"wecom_{msgtype}", userid, corp_id, msgtype, content, body)
     return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
@@ -705,7 +727,7 @@ async def _wecom_appchat_send(request: web.Request) -> web.Response:
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
         raise _APIError(40008, "invalid message type")
-    state._deliver("appchat", chat_id, corp_id, msgtype, _content(body, msgtype), body)
+    state._deliver("appchat", chat_id, corp_id, msgtype, _cut(_content(body, msgtype)), body)
     return _ok()
 
 
@@ -718,7 +740,7 @@ async def _wecom_webhook_send(request: web.Request) -> web.Response:
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
         raise _APIError(40008, "invalid message type")
-    content = _content(body, msgtype)
+    content = _webhook_content(body, msgtype)
     now = state.clock()
     recent = [t for t in state._webhook_sends.get(key, []) if now - t < 60]
     if len(recent) >= state.webhook_rate_per_min:
@@ -835,7 +857,7 @@ async def _control_fail(request: web.Request) -> web.Response:
     path = body.get("path")
     if not isinstance(path, str):
         raise web.HTTPBadRequest(text="path is required")
-    options = {
+    options: dict[str, Any] = {
         "errcode": body.get("errcode"),
         "http_status": body.get("http_status"),
         "delay_s": body.get("delay_s"),
@@ -844,7 +866,7 @@ async def _control_fail(request: web.Request) -> web.Response:
     if count is None:
         state.fail_all(path, **options)
     else:
-        state.fail_next(path, int(count), **options)
+        state.fail_next(path, int(count), **options, skip=int(body.get("skip") or 0))
     return _control_ok()
 
 
