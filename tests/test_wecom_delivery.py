@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.app import INBOX, WECOM_DELIVERY
+from bot.outbound.parts import body_of, marker
 from bot.outbound.rate_limit import RateLimiter
-from bot.outbound.wecom import PART_MARK, split_text
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
@@ -68,9 +68,9 @@ async def test_a_long_text_goes_out_in_parts_in_order(stack: Stack) -> None:
     await stack.run_jobs()
     parts = [m.text for m in stack.platform.sent_to("zhangsan")]
     assert len(parts) > 1
-    assert all(len(p.encode()) <= 2048 for p in parts)
-    assert all(p.startswith(PART_MARK) for p in parts[1:])
-    assert "\n".join(p.removeprefix(PART_MARK) for p in parts) == text
+    assert all(len(p.encode()) <= 2048 for p in parts)  # nothing was cut by WeCom
+    assert [p.split("\n", 1)[0] for p in parts] == [marker(i, len(parts)) for i in range(1, len(parts) + 1)]
+    assert "\n".join(body_of(p) for p in parts) == text
     job = await Job.get(kind="send.wecom_user")
     assert job.status == JobStatus.DONE
     assert job.result == {"channel": "wecom_text", "parts": len(parts)}
@@ -240,11 +240,3 @@ async def test_sliding_window_limiter(redis_client: aioredis.Redis) -> None:
     real = RateLimiter(redis_client, "t:")
     assert await real.acquire("r", ((1, 60.0),)) == 0.0
     assert 59.0 < await real.acquire("r", ((1, 60.0),)) <= 60.0
-
-
-def test_split_text() -> None:
-    assert split_text("短", 2048) == ["短"]
-    long_line = "字" * 2000  # 6000 bytes, no line ends
-    parts = split_text(long_line, 2048)
-    assert all(len(p.encode()) <= 2048 for p in parts)
-    assert "".join(p.removeprefix(PART_MARK) for p in parts) == long_line
