@@ -595,15 +595,25 @@ async def test_wecom_expired_token_refresh(wecom: WeComClient, platform: FakePla
     assert [m.text for m in platform.sent_to("lisi")] == ["one", "two", "three"]
 
 
-async def test_wecom_token_rejected_but_handed_out_is_retry_later(wecom: WeComClient, platform: FakePlatform) -> None:
+async def test_wecom_token_rejected_but_handed_out_is_retry_later(
+    wecom: WeComClient, platform: FakePlatform, redis_client: aioredis.Redis
+) -> None:
     await wecom.send_text("lisi", "one")
     platform.spoil_tokens()
-    for _ in range(3):  # every try refetches once and gives up: never a loop, never a dead end
+    for _ in range(3):  # each try gives up after at most one refetch: never a loop, never a dead end
         with pytest.raises(TokenRejected):
             await wecom.send_text("lisi", "two")
-    assert len(platform.calls_to("gettoken")) == 4
+    # One refetch for the three tries: gettoken handed the rejected token back a moment ago.
+    assert len(platform.calls_to("gettoken")) == 2
     assert len(platform.calls_to("/wecom/cgi-bin/message/send")) == 4
+    [stuck] = await redis_client.keys(f"ms:token-stuck:{CORP_ID}:*")
+    assert 0 < await redis_client.pttl(stuck) <= 5000
+    await redis_client.delete(stuck)  # the 5 s pass
+    with pytest.raises(TokenRejected):
+        await wecom.send_text("lisi", "two")
+    assert len(platform.calls_to("gettoken")) == 3
     platform.expire_tokens()  # WeCom replaces the token
+    await redis_client.delete(stuck)
     await wecom.send_text("lisi", "two")
     assert [m.text for m in platform.sent_to("lisi")] == ["one", "two"]
 

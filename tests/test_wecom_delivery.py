@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.app import INBOX, WECOM_DELIVERY
+from bot.app import INBOX, REDIS, WECOM_DELIVERY
 from bot.outbound.parts import body_of, marker
 from bot.outbound.rate_limit import RateLimiter
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
@@ -74,6 +74,30 @@ async def test_a_long_text_goes_out_in_parts_in_order(stack: Stack) -> None:
     job = await Job.get(kind="send.wecom_user")
     assert job.status == JobStatus.DONE
     assert job.result == {"channel": "wecom_text", "parts": len(parts)}
+
+
+async def test_a_token_wecom_keeps_rejecting_holds_the_message_without_using_its_attempts(stack: Stack) -> None:
+    await send_to_wecom_user("zhangsan", "一")
+    await stack.run_jobs()
+    stack.platform.spoil_tokens()  # rejected, yet gettoken keeps handing it out
+    await send_to_wecom_user("zhangsan", "二")
+    for _ in range(3):
+        await stack.make_jobs_due()
+        await stack.run_jobs()
+    job = await Job.filter(kind="send.wecom_user").order_by("-id").first()
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.PENDING, 0)  # retried, never dead
+    assert "token rejected" in (job.last_error or "")
+    assert len(stack.platform.calls_to("gettoken")) == 2  # one refetch; the next tries came too soon to ask
+    stack.platform.expire_tokens()  # WeCom replaces the token ...
+    await stack.make_jobs_due()
+    await stack.run_jobs()
+    assert stack.texts_to("zhangsan") == ["一"]  # ... which the next try past the 5 s finds
+    stack.app[WECOM_DELIVERY].wecom.tokens.refetch_gap_s = 0.0
+    await stack.app[REDIS].delete(*await stack.app[REDIS].keys("*token-stuck:*"))
+    await stack.make_jobs_due()
+    await stack.run_jobs()
+    assert stack.texts_to("zhangsan") == ["一", "二"]
 
 
 async def test_webhook_rate_limit_holds_the_excess_until_the_window_passes(stack: Stack) -> None:

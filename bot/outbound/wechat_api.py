@@ -10,7 +10,8 @@ the other systems that share the AppID:
    `force_refresh: false`, WeCom gettoken); when that gives a different token (someone rotated it),
    the call is retried once with it;
 2. when normal mode hands back the very token that was just rejected, nothing is forced the first
-   time: the call fails with `TokenRejected` ("retry later"; the job tries again);
+   time: the call fails with `TokenRejected` ("retry later"; the job tries again), and for the next
+   5 s no process asks the token endpoint about that token again;
 3. only when the same token is still rejected on a later try (at least `confirm_s` after it was first
    rejected) does the official account or mini-program force a refresh (`force_refresh: true`), at most
    once per 30 s and `max_forced_per_day` times a Beijing day for all our processes (counted in Redis),
@@ -53,6 +54,7 @@ FORCE_GAP_S = 30.0  # WeChat: forced refreshes at least 30 s apart (closer ones 
 WECHAT_FORCED_PER_DAY = 20  # WeChat's own daily cap on forced refreshes
 DEFAULT_MAX_FORCED_PER_DAY = 10  # ours: half of it, so that other systems sharing the AppID keep some
 CONFIRM_REJECTION_S = 5.0  # a token rejected this long after its first rejection is really bad
+REFETCH_GAP_S = 5.0  # once normal mode handed back a rejected token, no refetch of it for this long
 BEIJING_OFFSET_S = 8 * 3600  # WeChat's quota day is Beijing's calendar day
 # Customer-service sends outside the window: 45015 past 48 h, 45047 more than the allowed count.
 CS_WINDOW_CODES = frozenset({45015, 45047})
@@ -135,8 +137,9 @@ class TokenCache:
     `wait_s` passes (then WeChatUnavailable).
 
     Besides the token: `token-rejected:<id>:<digest>` (when a token was first rejected),
-    `token-force-gap:<id>` (a forced refresh in the last 30 s) and `token-forced:<id>:<yyyymmdd>` (forced
-    refreshes this Beijing day), shared by every process.
+    `token-stuck:<id>:<digest>` (normal mode handed that rejected token back in the last `refetch_gap_s`:
+    the processes do not all ask again), `token-force-gap:<id>` (a forced refresh in the last 30 s) and
+    `token-forced:<id>:<yyyymmdd>` (forced refreshes this Beijing day), shared by every process.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class TokenCache:
         max_forced_per_day: int = DEFAULT_MAX_FORCED_PER_DAY,
         force_gap_s: float = FORCE_GAP_S,
         confirm_s: float = CONFIRM_REJECTION_S,
+        refetch_gap_s: float = REFETCH_GAP_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not 0 <= max_forced_per_day <= WECHAT_FORCED_PER_DAY:
@@ -162,7 +166,9 @@ class TokenCache:
         self.max_forced_per_day = max_forced_per_day
         self.force_gap_s = force_gap_s
         self.confirm_s = confirm_s
+        self.refetch_gap_s = refetch_gap_s
         self.clock = clock
+        self._cap_logged: set[str] = set()
 
     def key(self, ident: str) -> str:
         return f"{self._prefix}token:{ident}"
@@ -172,6 +178,9 @@ class TokenCache:
 
     def _rejected_key(self, ident: str, token: str) -> str:
         return f"{self._prefix}token-rejected:{ident}:{_digest(token)}"
+
+    def _stuck_key(self, ident: str, token: str) -> str:
+        return f"{self._prefix}token-stuck:{ident}:{_digest(token)}"
 
     def _gap_key(self, ident: str) -> str:
         return f"{self._prefix}token-force-gap:{ident}"
@@ -231,18 +240,25 @@ class TokenCache:
         was already rejected `confirm_s` ago or more, within the 30 s gap and the daily cap. Raises
         TokenRejected when no other token can be had now.
         """
-        await self.invalidate(ident, bad_token)
         first_rejected = await self.note_rejected(ident, bad_token)
 
         async def refresh() -> str:
+            waited = self.clock() - first_rejected
+            may_force = can_force and waited >= self.confirm_s
+            stuck_key = self._stuck_key(ident, bad_token)
+            if not may_force and await self._redis.exists(stuck_key):
+                # Normal mode handed this very token back a moment ago: asking again so soon only burns
+                # quota (WeCom blocks frequent gettoken calls).
+                raise TokenRejected(f"{ident}: the token endpoint handed back the rejected token moments ago")
+            await self.invalidate(ident, bad_token)  # should the fetch fail, the next call fetches afresh
             token, expires_in = await fetch(False)
             await self.put(ident, token, expires_in)  # normal mode's answer is the platform's current token
             if token != bad_token:
                 return token  # rotated (by WeChat, WeCom or another system sharing the AppID)
+            await self._redis.set(stuck_key, "1", px=max(1, int(self.refetch_gap_s * 1000)))
             if not can_force:
                 raise TokenRejected(f"{ident}: gettoken still returns the token just rejected")
-            waited = self.clock() - first_rejected
-            if waited < self.confirm_s:
+            if not may_force:
                 # The first failure of this token: never force on it (it may be a blip, and a forced
                 # refresh knocks out every other system using the AppID).
                 raise TokenRejected(
@@ -262,11 +278,14 @@ class TokenCache:
         """Count a forced refresh now (under the token lock), or raise TokenRejected when none is allowed."""
         forced = await self.forced_today(ident)
         if forced >= self.max_forced_per_day:
-            log.error(
-                "token of %s: still rejected, and the %d forced refreshes of today are used; waiting for tomorrow",
-                ident,
-                self.max_forced_per_day,
-            )
+            day_key = self._forced_key(ident)
+            if day_key not in self._cap_logged:  # once a day per process, not at every try of every job
+                self._cap_logged.add(day_key)
+                log.error(
+                    "token of %s: still rejected, and the %d forced refreshes of today are used; waiting for tomorrow",
+                    ident,
+                    self.max_forced_per_day,
+                )
             raise TokenRejected(
                 f"{ident}: daily cap of {self.max_forced_per_day} forced token refreshes reached",
                 retry_after_s=min(self._seconds_to_beijing_midnight(), 3600.0),
