@@ -22,6 +22,7 @@ class SendCitizen(TypedDict):
     case_code: str | None
     case_state: str | None
     audience: Audience  # "member": a member who bound the official account (templates are worded for them)
+    part_channels: NotRequired[list[str]]  # delivery's bookkeeping: the channel each part went out on
 
 
 class SendWecomUser(TypedDict):
@@ -46,7 +47,8 @@ class SendBotReply(TypedDict):
     response_url: str | None
     text: str
     case_code: str | None
-    response_url_failed: NotRequired[str]
+    response_url_failed: NotRequired[str]  # delivery's bookkeeping: why the response_url was not used
+    response_parts_sent: NotRequired[int]  # delivery's bookkeeping: the first part went through it
 
 
 class DownloadMedia(TypedDict):

@@ -149,6 +149,80 @@ async def test_tokens_and_credentials(api: Api, platform: FakePlatform, clock: C
     assert platform.token_fetch_count == 3  # the failed fetches are not counted
 
 
+async def test_stable_token_normal_mode_renews_early_with_an_overlap(
+    api: Api, platform: FakePlatform, clock: Clock
+) -> None:
+    platform.note_user_message("o-1", when=clock.now + 7000)
+    token = await api.wechat_token()
+    clock.now += 7200 - 301
+    assert await api.wechat_token() == token  # still more than 5 minutes left: the same token
+    clock.now += 2
+    renewed = await api.wechat_token()  # its last 5 minutes: a new one
+    assert renewed != token
+    assert await api.wechat_token() == renewed
+    assert await api.custom_text(token, "o-1", "old still works") == 0  # the overlap
+    assert await api.custom_text(renewed, "o-1", "new works") == 0
+    clock.now += 300
+    assert await api.custom_text(token, "o-1", "old expired") == 42001
+    assert await api.custom_text(renewed, "o-1", "new works") == 0
+
+
+async def test_stable_token_forced_refresh_rules(api: Api, platform: FakePlatform, clock: Clock) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    forced = await api.wechat_token(force=True)
+    assert forced != token
+    assert await api.custom_text(token, "o-1", "hi") == 40001  # invalid for every caller at once
+    assert await api.wechat_token() == forced  # normal mode now hands out the forced one
+    clock.now += 29
+    assert await api.wechat_token(force=True) == forced  # under 30 s after the last one: not refreshed
+    assert await api.custom_text(forced, "o-1", "hi") == 0
+    for _ in range(19):
+        clock.now += 30
+        assert await api.wechat_token(force=True) != forced
+        forced = await api.wechat_token()
+    assert platform.forced_refreshes_today(APP_ID) == 20
+    clock.now += 30
+    refused = await api.post(
+        "/wechat/cgi-bin/stable_token",
+        {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": True},
+    )
+    assert refused["errcode"] == 45009  # 20 a day
+    assert await api.custom_text(forced, "o-1", "hi") == 0  # the refused call changed nothing
+    clock.now += 86400  # the next (Beijing) day
+    assert await api.wechat_token(force=True) != forced
+    assert platform.forced_refreshes_today(APP_ID) == 1
+    bad = await api.post(
+        "/wechat/cgi-bin/stable_token",
+        {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": "yes"},
+    )
+    assert bad["errcode"] == 47001
+
+
+async def test_spoiled_tokens_are_handed_out_until_forced(api: Api, platform: FakePlatform, clock: Clock) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    wecom = await api.wecom_token()
+    platform.spoil_tokens()
+    assert await api.wechat_token() == token  # normal mode keeps handing out the rejected token
+    assert await api.custom_text(token, "o-1", "hi") == 40001
+    assert await api.wecom_token() == wecom
+    body = {"touser": "u1", "msgtype": "text", "agentid": 1000002, "text": {"content": "x"}}
+    assert (await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom))["errcode"] == 42001
+    forced = await api.wechat_token(force=True)
+    assert forced != token
+    assert await api.custom_text(forced, "o-1", "hi") == 0
+    assert await api.wechat_token() == forced
+    platform.expire_tokens()
+    assert await api.wecom_token() != wecom  # WeCom replaces a token it expired
+
+
+async def test_classic_token_endpoint_is_not_served(api: Api) -> None:
+    """The product uses stable_token only; cgi-bin/token would hand out tokens outside its rules."""
+    async with api.session.get(api.server.make_url("/wechat/cgi-bin/token")) as resp:
+        assert resp.status == 404
+
+
 async def test_wecom_token_errors(api: Api, platform: FakePlatform) -> None:
     token = await api.wecom_token()
     body = {"touser": "u1", "msgtype": "text", "agentid": 1000002, "text": {"content": "x"}}
@@ -160,6 +234,34 @@ async def test_wecom_token_errors(api: Api, platform: FakePlatform) -> None:
     wechat_token = await api.wechat_token()
     answer = await api.post("/wecom/cgi-bin/message/send", body, access_token=wechat_token)
     assert answer["errcode"] == 40014
+
+
+async def test_length_limits_as_the_platforms_apply_them(api: Api, platform: FakePlatform) -> None:
+    platform.note_user_message("o-1")
+    token = await api.wechat_token()
+    exactly = "字" * 682 + "ab"  # 2,048 bytes
+    assert await api.custom_text(token, "o-1", exactly + "c") == 45002  # refused ...
+    assert platform.sent_to("o-1") == []
+    assert await api.custom_text(token, "o-1", exactly) == 0  # ... without using a send of the window
+    assert [await api.custom_text(token, "o-1", "x") for _ in range(4)] == [0, 0, 0, 0]
+
+    # WeCom app messages are cut at 2,048 bytes, never refused: the fake records what WeCom shows.
+    wecom = await api.wecom_token()
+    long_text = "群众反映" * 200  # 2,400 bytes
+    for msgtype in ("text", "markdown"):
+        body = {"touser": "u1", "msgtype": msgtype, "agentid": 1000002, msgtype: {"content": long_text}}
+        assert (await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom))["errcode"] == 0
+    chat = {"chatid": "c1", "msgtype": "markdown", "markdown": {"content": long_text}}
+    assert (await api.post("/wecom/cgi-bin/appchat/send", chat, access_token=wecom))["errcode"] == 0
+    shown = [m.text for m in platform.sent_to("u1") + platform.sent_to("c1")]
+    assert shown == [long_text[:682]] * 3  # 2,046 bytes: the character cut in two is dropped
+    assert all(m.payload[m.msgtype]["content"] == long_text for m in platform.sent_to("u1"))
+
+    # The group robot refuses markdown over 4,096 bytes.
+    over = {"msgtype": "markdown", "markdown": {"content": "超" * 1366}}
+    assert (await api.post("/wecom/cgi-bin/webhook/send", over, key="k"))["errcode"] == 45002
+    fits = {"msgtype": "markdown", "markdown": {"content": "超" * 1365}}
+    assert (await api.post("/wecom/cgi-bin/webhook/send", fits, key="k"))["errcode"] == 0
 
 
 async def test_customer_service_windows(api: Api, platform: FakePlatform, clock: Clock) -> None:
@@ -374,6 +476,18 @@ async def test_oa_sender_modes(
         assert ("路灯坏了" in body) == (mode == "compat")  # compat keeps the plaintext fields too
 
 
+async def test_oa_passive_reply_over_2048_bytes_is_not_shown(
+    session: aiohttp.ClientSession, receiver_server: Callable[[Any], Awaitable[str]]
+) -> None:
+    sender = _oa_sender(session, await receiver_server(OAReceiver()), "safe")
+    shown = await sender.text("o-citizen", "字" * 680)  # "echo: " + 2,040 bytes
+    assert shown.reply is not None
+    hidden = await sender.text("o-citizen", "字" * 681)
+    assert (hidden.status, hidden.reply) == (200, None)
+    assert hidden.error is not None
+    assert "does not show" in hidden.error
+
+
 @pytest.mark.parametrize(
     ("mode", "tamper", "status"),
     [
@@ -511,8 +625,12 @@ async def test_wecom_app_sender(
     assert result.status == 200
     assert result.reply is not None
     assert result.reply["Content"] == "收到: 交办 MS26112300421"
-    [message] = receiver.messages
+    message = receiver.messages[0]
     assert (message.source, message.agent, message.content) == ("zhangsan", 1000002, "交办 MS26112300421")
+
+    long = await sender.text("zhangsan", "交办" * 400)  # the echo is 2,410 bytes
+    assert long.reply is not None
+    assert long.reply["Content"] == ("收到: " + "交办" * 400).encode()[:2048].decode(errors="ignore")  # cut
 
     assert (await sender.event("zhangsan", "enter_agent")).reply is None
     assert (await sender.text("zhangsan", "x", msg_id=1)).status == 200

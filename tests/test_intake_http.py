@@ -353,6 +353,28 @@ async def test_expired_token_is_refreshed_once(stack: Stack) -> None:
     assert stack.platform.token_fetch_count == fetches + 1
 
 
+async def test_a_token_wechat_keeps_rejecting_is_retry_later_then_forced(stack: Stack) -> None:
+    from bot.app import WECHAT
+
+    await _queue_reply(stack, "o-nina", "第一条")
+    await stack.run_jobs()
+    stack.platform.spoil_tokens()  # rejected, yet stable_token's normal mode keeps handing it out
+    await _queue_reply(stack, "o-nina", "第二条")
+    await stack.run_jobs()
+    job = await Job.filter(kind="send.citizen").order_by("-id").first()
+    assert job is not None
+    assert job.status == JobStatus.PENDING  # retry later: never a dead job ...
+    assert job.attempts == 0  # ... and the try does not count against its attempts
+    assert not [c for c in stack.platform.calls_to("stable_token") if c.body["force_refresh"]]
+    stack.app[WECHAT].tokens.confirm_s = 0.0  # the retry comes after the confirmation delay
+    await _make_due()
+    await stack.run_jobs()
+    assert [c.body["force_refresh"] for c in stack.platform.calls_to("stable_token")][-1] is True
+    assert stack.config is not None
+    assert stack.platform.forced_refreshes_today(stack.config.wechat.app_id) == 1
+    assert [t[-3:] for t in stack.texts_to("o-nina") if "关于" in t] == ["第一条", "第二条"]
+
+
 async def test_restart_in_the_middle_of_a_send_loses_nothing(stack: Stack) -> None:
     case = await _queue_reply(stack, "o-mike", "处理结果")
     # WeChat hangs on the send (and then fails it); the process dies while waiting.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -16,8 +17,10 @@ from PIL import Image
 
 from bot.demo.fake_platform import FakePlatform, create_fake_platform
 from bot.outbound.wechat_api import (
+    CONFIRM_REJECTION_S,
     MiniProgramClient,
     TokenCache,
+    TokenRejected,
     WeChatAPIError,
     WeChatClient,
     WeChatUnavailable,
@@ -127,7 +130,7 @@ async def test_twenty_concurrent_calls_on_a_cold_cache_fetch_one_token(
     assert len([m for m in platform.messages if m.channel == "template"]) == 20
 
 
-async def test_expired_token_is_refreshed_once_and_the_call_retried(
+async def test_rotated_token_is_fetched_again_in_normal_mode(
     wechat: WeChatClient, platform: FakePlatform, redis_client: aioredis.Redis
 ) -> None:
     platform.note_user_message(OPENID)
@@ -139,7 +142,7 @@ async def test_expired_token_is_refreshed_once_and_the_call_retried(
 
     assert platform.token_fetch_count == 2
     token_calls = platform.calls_to("stable_token")
-    assert [c.body["force_refresh"] for c in token_calls] == [False, True]
+    assert [c.body["force_refresh"] for c in token_calls] == [False, False]  # never forced on a first failure
     assert [c.errcode for c in platform.calls_to("custom/send")] == [0, 40001, 0]
     assert await redis_client.get(f"ms:token:{APP_ID}") not in (None, old)
     assert [m.text for m in platform.sent_to(OPENID)] == ["before", "after"]
@@ -154,16 +157,150 @@ async def test_stale_token_left_by_another_process_is_replaced(
     assert [c.errcode for c in platform.calls_to("template/send")] == [40001, 0]
 
 
-async def test_second_token_error_raises_without_looping(wechat: WeChatClient, platform: FakePlatform) -> None:
+async def test_a_fresh_token_rejected_again_is_retry_later(wechat: WeChatClient, platform: FakePlatform) -> None:
     platform.note_user_message(OPENID)
-    platform.fail_next("custom/send", 2, errcode=40001)
-    with pytest.raises(WeChatAPIError) as info:
+    await wechat.send_custom_text(OPENID, "one")
+    platform.expire_tokens()  # the cached token is rejected; normal mode hands out a new one ...
+    platform.fail_next("custom/send", 2, errcode=40001)  # ... which is rejected too
+    with pytest.raises(TokenRejected) as info:
         await wechat.send_custom_text(OPENID, "hello")
+    assert isinstance(info.value, WeChatUnavailable)  # "retry later" to every caller
     assert info.value.errcode == 40001
-    assert info.value.api == "/cgi-bin/message/custom/send"
-    assert platform.token_fetch_count == 2  # the first fetch and exactly one refresh
-    assert len(platform.calls_to("custom/send")) == 2
-    assert platform.sent_to(OPENID) == []
+    assert platform.token_fetch_count == 2  # the first fetch and exactly one normal refetch
+    assert len(platform.calls_to("custom/send")) == 3
+    assert [c.body["force_refresh"] for c in platform.calls_to("stable_token")] == [False, False]
+
+
+async def test_a_token_error_on_a_valid_token_is_not_forced(wechat: WeChatClient, platform: FakePlatform) -> None:
+    """A 40001 blip: normal mode hands back the same token; we wait instead of forcing a refresh."""
+    platform.note_user_message(OPENID)
+    platform.fail_next("custom/send", errcode=40001)
+    with pytest.raises(TokenRejected) as info:
+        await wechat.send_custom_text(OPENID, "hello")
+    assert 0 < info.value.retry_after_s <= CONFIRM_REJECTION_S
+    assert len(platform.calls_to("custom/send")) == 1  # the same token is not tried again at once
+    await wechat.send_custom_text(OPENID, "hello")  # the job's retry: the token works again
+    assert [c.body["force_refresh"] for c in platform.calls_to("stable_token")] == [False, False]
+    assert platform.forced_refreshes_today(APP_ID) == 0
+    assert [m.text for m in platform.sent_to(OPENID)] == ["hello"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(platform: FakePlatform, wechat: WeChatClient) -> _Clock:
+    """One clock for the fake platform and the client's token rules (the lock and gap keys use Redis time)."""
+    clock = _Clock()
+    platform.clock = clock
+    wechat.tokens.clock = clock
+    return clock
+
+
+async def test_a_token_still_rejected_later_is_forced_once(
+    wechat: WeChatClient, platform: FakePlatform, clock: _Clock, redis_client: aioredis.Redis
+) -> None:
+    platform.note_user_message(OPENID)
+    await wechat.send_custom_text(OPENID, "one")
+    platform.spoil_tokens()  # rejected, but stable_token's normal mode keeps handing it out
+
+    with pytest.raises(TokenRejected):  # the first failure: normal mode only, nothing forced
+        await wechat.send_custom_text(OPENID, "two")
+    assert [c.body["force_refresh"] for c in platform.calls_to("stable_token")] == [False, False]
+
+    clock.now += CONFIRM_REJECTION_S  # the job's retry, later: the same token comes back again
+    await wechat.send_custom_text(OPENID, "two")
+    assert [c.body["force_refresh"] for c in platform.calls_to("stable_token")] == [False, False, False, True]
+    assert platform.forced_refreshes_today(APP_ID) == 1
+    assert await wechat.tokens.forced_today(APP_ID) == 1
+    assert [m.text for m in platform.sent_to(OPENID)] == ["one", "two"]
+    # The forced token is shared: a second process uses it without fetching.
+    used = platform.calls_to("custom/send")[-1].query["access_token"]
+    assert await redis_client.get(f"ms:token:{APP_ID}") == used.encode()
+
+
+async def test_forced_refreshes_are_30_s_apart_for_all_processes(
+    wechat: WeChatClient,
+    platform: FakePlatform,
+    clock: _Clock,
+    session: aiohttp.ClientSession,
+    redis_client: aioredis.Redis,
+    server: TestServer,
+) -> None:
+    platform.note_user_message(OPENID)
+    wechat.tokens.force_gap_s = 0.5  # Redis keeps the gap (in real time): shortened for the test
+    other = _wechat(session, redis_client, server)  # another process
+    other.tokens.clock = clock
+    other.tokens.force_gap_s = 0.5
+    await wechat.send_custom_text(OPENID, "w")
+    platform.spoil_tokens()
+    for client in (wechat, other):
+        with pytest.raises(TokenRejected):
+            await client.send_custom_text(OPENID, "x")
+    clock.now += CONFIRM_REJECTION_S
+    await wechat.send_custom_text(OPENID, "x")  # forced
+    clock.now += 60  # past the fake's own 30 s gap: only our Redis gap holds the next one back
+    platform.spoil_tokens()
+    for _ in range(2):
+        with pytest.raises(TokenRejected):
+            await other.send_custom_text(OPENID, "y")
+    clock.now += CONFIRM_REJECTION_S
+    with pytest.raises(TokenRejected) as info:
+        await other.send_custom_text(OPENID, "y")
+    assert "less than" in str(info.value)
+    assert 0 < info.value.retry_after_s <= 0.5
+    assert platform.forced_refreshes_today(APP_ID) == 1
+    await asyncio.sleep(0.55)
+    await other.send_custom_text(OPENID, "y")
+    assert platform.forced_refreshes_today(APP_ID) == 2
+    assert await wechat.tokens.forced_today(APP_ID) == 2
+
+
+async def test_forced_refreshes_stop_at_the_daily_cap(
+    wechat: WeChatClient, platform: FakePlatform, clock: _Clock, redis_client: aioredis.Redis
+) -> None:
+    platform.note_user_message(OPENID)
+    wechat.tokens.max_forced_per_day = 2
+    day = time.strftime("%Y%m%d", time.gmtime(clock.now + 8 * 3600))  # Beijing's day
+    await redis_client.set(f"ms:token-forced:{APP_ID}:{day}", 2)
+    await wechat.send_custom_text(OPENID, "w")
+    platform.spoil_tokens()
+    with pytest.raises(TokenRejected):
+        await wechat.send_custom_text(OPENID, "x")
+    clock.now += CONFIRM_REJECTION_S
+    with pytest.raises(TokenRejected) as info:
+        await wechat.send_custom_text(OPENID, "x")
+    assert "daily cap" in str(info.value)
+    assert info.value.retry_after_s > 0
+    assert not [c for c in platform.calls_to("stable_token") if c.body["force_refresh"]]
+    assert [m.text for m in platform.sent_to(OPENID)] == ["w"]
+
+
+def test_the_daily_cap_stays_below_wechats(redis_client: aioredis.Redis) -> None:
+    assert TokenCache(redis_client).max_forced_per_day == 10
+    with pytest.raises(ValueError, match="max_forced_per_day"):
+        TokenCache(redis_client, max_forced_per_day=21)
+
+
+async def test_concurrent_rejections_force_one_refresh(
+    wechat: WeChatClient, platform: FakePlatform, clock: _Clock
+) -> None:
+    await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    platform.spoil_tokens()
+    first = await asyncio.gather(
+        *(wechat.send_template(f"o-{i}", "tpl", {"k": "v"}) for i in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(result, TokenRejected) for result in first)  # a burst of first failures forces nothing
+    assert not [c for c in platform.calls_to("stable_token") if c.body["force_refresh"]]
+    clock.now += CONFIRM_REJECTION_S
+    await asyncio.gather(*(wechat.send_template(f"o-{i}", "tpl", {"k": "v"}) for i in range(10)))
+    assert len([c for c in platform.calls_to("stable_token") if c.body["force_refresh"]]) == 1
+    assert len([m for m in platform.messages if m.channel == "template"]) == 11
 
 
 async def test_wrong_secret_raises_at_the_token_fetch(
@@ -177,15 +314,18 @@ async def test_wrong_secret_raises_at_the_token_fetch(
     assert platform.calls_to("template/send") == []
 
 
-async def test_access_token_force_refresh_replaces_the_cached_token(
-    wechat: WeChatClient, platform: FakePlatform
+async def test_another_systems_forced_refresh_does_not_make_us_force(
+    wechat: WeChatClient, platform: FakePlatform, session: aiohttp.ClientSession, server: TestServer
 ) -> None:
-    first = await wechat.access_token()
-    assert await wechat.access_token() == first
-    second = await wechat.access_token(force_refresh=True)
-    assert second != first
-    assert await wechat.access_token() == second
-    assert platform.token_fetch_count == 2
+    platform.note_user_message(OPENID)
+    await wechat.send_custom_text(OPENID, "one")
+    body = {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": True}
+    async with session.post(server.make_url("/wechat/cgi-bin/stable_token"), json=body) as resp:
+        theirs = (await resp.json())["access_token"]  # the other system's leaked-token procedure
+    await wechat.send_custom_text(OPENID, "two")  # ours was invalidated: normal mode gives us theirs
+    assert platform.calls_to("custom/send")[-1].query["access_token"] == theirs
+    assert [c.body["force_refresh"] for c in platform.calls_to("stable_token")] == [False, True, False]
+    assert platform.forced_refreshes_today(APP_ID) == 1  # theirs only: their token still works
 
 
 # --- the token lock ---
@@ -237,7 +377,7 @@ async def test_token_cache_releases_only_its_own_lock(redis_client: aioredis.Red
         return "tok2", 7200
 
     await redis_client.delete("ms:token-lock:app")
-    assert await cache.get_or_fetch("app", fetch, bad_token="tok") == "tok2"
+    assert await cache.after_rejection("app", "tok", fetch, can_force=True) == "tok2"
     assert await redis_client.exists("ms:token-lock:app") == 0
 
 
@@ -443,11 +583,39 @@ async def test_wecom_expired_token_refresh(wecom: WeComClient, platform: FakePla
     await wecom.send_text("lisi", "two")
     assert [c.errcode for c in platform.calls_to("/wecom/cgi-bin/message/send")] == [0, 42001, 0]
     assert platform.token_fetch_count == 2
-    platform.fail_next("/wecom/cgi-bin/message/send", 2, errcode=40014)
-    with pytest.raises(WeChatAPIError) as info:
+    assert [c.query for c in platform.calls_to("gettoken")] == [
+        {"corpid": CORP_ID, "corpsecret": CORP_SECRET}
+    ] * 2  # gettoken has no forced mode
+    platform.fail_next("/wecom/cgi-bin/message/send", errcode=40014)
+    with pytest.raises(TokenRejected) as info:  # gettoken handed back the same (valid) token: retry later
         await wecom.send_text("lisi", "three")
-    assert info.value.errcode == 40014
-    assert platform.token_fetch_count == 3
+    assert info.value.retry_after_s > 0
+    assert platform.token_fetch_count == 3  # one refetch, bounded
+    await wecom.send_text("lisi", "three")
+    assert [m.text for m in platform.sent_to("lisi")] == ["one", "two", "three"]
+
+
+async def test_wecom_token_rejected_but_handed_out_is_retry_later(
+    wecom: WeComClient, platform: FakePlatform, redis_client: aioredis.Redis
+) -> None:
+    await wecom.send_text("lisi", "one")
+    platform.spoil_tokens()
+    for _ in range(3):  # each try gives up after at most one refetch: never a loop, never a dead end
+        with pytest.raises(TokenRejected):
+            await wecom.send_text("lisi", "two")
+    # One refetch for the three tries: gettoken handed the rejected token back a moment ago.
+    assert len(platform.calls_to("gettoken")) == 2
+    assert len(platform.calls_to("/wecom/cgi-bin/message/send")) == 4
+    [stuck] = await redis_client.keys(f"ms:token-stuck:{CORP_ID}:*")
+    assert 0 < await redis_client.pttl(stuck) <= 5000
+    await redis_client.delete(stuck)  # the 5 s pass
+    with pytest.raises(TokenRejected):
+        await wecom.send_text("lisi", "two")
+    assert len(platform.calls_to("gettoken")) == 3
+    platform.expire_tokens()  # WeCom replaces the token
+    await redis_client.delete(stuck)
+    await wecom.send_text("lisi", "two")
+    assert [m.text for m in platform.sent_to("lisi")] == ["one", "two"]
 
 
 async def test_wecom_wrong_secret_does_not_loop(

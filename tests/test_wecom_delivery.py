@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.app import INBOX, WECOM_DELIVERY
+from bot.app import INBOX, REDIS, WECOM_DELIVERY
+from bot.outbound.parts import body_of, marker
 from bot.outbound.rate_limit import RateLimiter
-from bot.outbound.wecom import PART_MARK, split_text
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
@@ -68,12 +68,36 @@ async def test_a_long_text_goes_out_in_parts_in_order(stack: Stack) -> None:
     await stack.run_jobs()
     parts = [m.text for m in stack.platform.sent_to("zhangsan")]
     assert len(parts) > 1
-    assert all(len(p.encode()) <= 2048 for p in parts)
-    assert all(p.startswith(PART_MARK) for p in parts[1:])
-    assert "\n".join(p.removeprefix(PART_MARK) for p in parts) == text
+    assert all(len(p.encode()) <= 2048 for p in parts)  # nothing was cut by WeCom
+    assert [p.split("\n", 1)[0] for p in parts] == [marker(i, len(parts)) for i in range(1, len(parts) + 1)]
+    assert "\n".join(body_of(p) for p in parts) == text
     job = await Job.get(kind="send.wecom_user")
     assert job.status == JobStatus.DONE
     assert job.result == {"channel": "wecom_text", "parts": len(parts)}
+
+
+async def test_a_token_wecom_keeps_rejecting_holds_the_message_without_using_its_attempts(stack: Stack) -> None:
+    await send_to_wecom_user("zhangsan", "一")
+    await stack.run_jobs()
+    stack.platform.spoil_tokens()  # rejected, yet gettoken keeps handing it out
+    await send_to_wecom_user("zhangsan", "二")
+    for _ in range(3):
+        await stack.make_jobs_due()
+        await stack.run_jobs()
+    job = await Job.filter(kind="send.wecom_user").order_by("-id").first()
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.PENDING, 0)  # retried, never dead
+    assert "token rejected" in (job.last_error or "")
+    assert len(stack.platform.calls_to("gettoken")) == 2  # one refetch; the next tries came too soon to ask
+    stack.platform.expire_tokens()  # WeCom replaces the token ...
+    await stack.make_jobs_due()
+    await stack.run_jobs()
+    assert stack.texts_to("zhangsan") == ["一"]  # ... which the next try past the 5 s finds
+    stack.app[WECOM_DELIVERY].wecom.tokens.refetch_gap_s = 0.0
+    await stack.app[REDIS].delete(*await stack.app[REDIS].keys("*token-stuck:*"))
+    await stack.make_jobs_due()
+    await stack.run_jobs()
+    assert stack.texts_to("zhangsan") == ["一", "二"]
 
 
 async def test_webhook_rate_limit_holds_the_excess_until_the_window_passes(stack: Stack) -> None:
@@ -240,11 +264,3 @@ async def test_sliding_window_limiter(redis_client: aioredis.Redis) -> None:
     real = RateLimiter(redis_client, "t:")
     assert await real.acquire("r", ((1, 60.0),)) == 0.0
     assert 59.0 < await real.acquire("r", ((1, 60.0),)) <= 60.0
-
-
-def test_split_text() -> None:
-    assert split_text("短", 2048) == ["短"]
-    long_line = "字" * 2000  # 6000 bytes, no line ends
-    parts = split_text(long_line, 2048)
-    assert all(len(p.encode()) <= 2048 for p in parts)
-    assert "".join(p.removeprefix(PART_MARK) for p in parts) == long_line

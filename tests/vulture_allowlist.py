@@ -30,3 +30,7 @@ done_at
 unique_together
 pytestmark
 unused  # tests/test_routing.py: a parameter nobody passes, on purpose
+visit_open  # read by bot/web/templates/case.html
+_.binary_location  # Selenium's ChromeOptions: which browser to start
+part_channels  # TypedDict keys delivery writes back as bookkeeping (handlers/payloads.py)
+response_parts_sent

@@ -40,6 +40,8 @@ _msg_ids = itertools.count(time.time_ns() // 1000)
 
 # Events after which WeChat opens the short customer-service window (3 messages within 1 minute).
 _WINDOW_EVENTS = frozenset({"subscribe", "SCAN", "CLICK"})
+# A passive text reply longer than this: WeChat silently shows nothing, WeCom shows the first 2,048 bytes.
+PASSIVE_REPLY_MAX_BYTES = 2048
 
 _REPLY_ERRORS = (WeChatException, ValueError, KeyError, TypeError, IndexError, ExpatError)
 
@@ -242,9 +244,11 @@ class OfficialAccountSender(_CallbackSender):
             plain = self._crypto.decrypt_message(
                 text, parsed.get("MsgSignature"), parsed.get("TimeStamp"), parsed.get("Nonce")
             )
-            return _parse_xml(plain), None
-        if self.mode == "safe":
+            parsed = _parse_xml(plain)
+        elif self.mode == "safe":
             return None, "plaintext reply in safe mode"
+        if len(str(parsed.get("Content") or "").encode()) > PASSIVE_REPLY_MAX_BYTES:
+            return None, f"passive reply over {PASSIVE_REPLY_MAX_BYTES} bytes: WeChat does not show it"
         return parsed, None
 
     async def _note(self, openid: str, *, event: bool) -> None:
@@ -469,7 +473,12 @@ class WeComAppSender(_WeComSender):
         plain = self._crypto.decrypt_message(
             text, parsed.get("MsgSignature"), parsed.get("TimeStamp"), parsed.get("Nonce")
         )
-        return _parse_xml(plain), None
+        reply = _parse_xml(plain)
+        content = reply.get("Content")
+        if isinstance(content, str) and len(content.encode()) > PASSIVE_REPLY_MAX_BYTES:
+            # WeCom shows the first 2,048 bytes of a longer passive reply.
+            reply["Content"] = content.encode()[:PASSIVE_REPLY_MAX_BYTES].decode(errors="ignore")
+        return reply, None
 
     def _base_fields(self, userid: str, msgtype: str, create_time: int | None) -> dict[str, XmlValue]:
         return {

@@ -3,8 +3,11 @@
 Serves the official-account and mini-program endpoints under `/wechat` and the WeCom endpoints
 under `/wecom`, so the configured base URLs are e.g. `http://127.0.0.1:8090/wechat` and
 `http://127.0.0.1:8090/wecom`. It behaves like the real APIs where our service depends on it
-(credentials, token expiry, the customer-service window, quotas, one-time codes and consents), records
-every call and every delivered message, and can inject failures.
+(credentials, token expiry and stable_token's rules, the customer-service window, quotas, length limits,
+one-time codes and consents), records every call and every delivered message, and can inject failures.
+Length limits as the platforms apply them: custom/send refuses a text over 2,048 bytes (45002); WeCom
+app messages (message/send, appchat/send) are cut at 2,048 bytes and recorded cut, so a test sees the
+loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes.
 
 Tests drive the `FakePlatform` object in-process; a separate process (the terminal simulator) uses
 the JSON control API under `/_control/` or `FakePlatformControl`.
@@ -41,6 +44,17 @@ CS_MESSAGE_LIMIT = 5
 CS_EVENT_WINDOW_S = 60.0  # after a subscribe, scan or menu click: 3 within 1 minute
 CS_EVENT_LIMIT = 3
 RESPONSE_URL_TTL_S = 3600.0
+# getStableAccessToken: normal mode renews the token in its last 5 minutes (the old one stays valid until it
+# expires); forced refreshes at most 20 a day and 30 s apart ("否则不会刷新": a closer one returns the
+# current token), each invalidating the previous token for every caller. Over the daily cap: 45009.
+STABLE_RENEW_BEFORE_S = 300.0
+STABLE_FORCE_GAP_S = 30.0
+STABLE_FORCED_PER_DAY = 20
+BEIJING_OFFSET_S = 8 * 3600
+# Official-account customer-service text over 2,048 bytes is refused; WeCom app messages are cut there.
+CS_TEXT_MAX_BYTES = 2048
+WECOM_TEXT_MAX_BYTES = 2048
+WEBHOOK_MARKDOWN_MAX_BYTES = 4096
 # Not a documented WeChat code: the fake's answer to an unknown, used or expired smart-bot response_url.
 INVALID_RESPONSE_CODE = 600039
 
@@ -90,6 +104,7 @@ class _Fault:
     errcode: int | None
     http_status: int | None
     delay_s: float | None
+    skip: int = 0  # matching calls to let through first
 
 
 @dataclass
@@ -98,6 +113,7 @@ class _Token:
     platform: str
     expires_at: float
     revoked: bool = False
+    stale: bool = False  # revoked, yet still handed out by the normal-mode token endpoint (spoil_tokens)
 
 
 @dataclass
@@ -182,6 +198,7 @@ class FakePlatform:
         self._faults: list[_Fault] = []
         self._tokens: dict[str, _Token] = {}
         self._current_token: dict[tuple[str, str], str] = {}
+        self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
         self._windows: dict[str, dict[str, _Window]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
         self._qrcodes: dict[str, _QrCode] = {}
@@ -245,13 +262,14 @@ class FakePlatform:
         errcode: int | None = None,
         http_status: int | None = None,
         delay_s: float | None = None,
+        skip: int = 0,
     ) -> None:
-        """The next `count` calls whose path contains `path_substring` fail.
+        """The next `count` calls whose path contains `path_substring` fail (after `skip` that succeed).
 
         `delay_s` alone delays the answer (a hang when long); `http_status` answers with that status;
         `errcode` answers with that WeChat error; nothing at all means errcode -1 (system busy).
         """
-        self._faults.append(_Fault(path_substring, count, errcode, http_status, delay_s))
+        self._faults.append(_Fault(path_substring, count, errcode, http_status, delay_s, skip))
 
     def fail_all(
         self,
@@ -268,10 +286,24 @@ class FakePlatform:
         self._faults = []
 
     def expire_tokens(self) -> None:
-        """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001)."""
+        """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001); the token
+        endpoints hand out new ones (as after a rotation, or another system's forced refresh)."""
         for token in self._tokens.values():
             token.revoked = True
         self._current_token.clear()
+
+    def spoil_tokens(self) -> None:
+        """The current tokens are rejected (40001 / 42001) but the normal-mode token endpoints keep
+        handing them out: only a forced stable_token refresh replaces them (the case it exists for)."""
+        for token in self._tokens.values():
+            token.revoked = True
+        for current in self._current_token.values():
+            self._tokens[current].stale = True
+
+    def forced_refreshes_today(self, app_id: str) -> int:
+        """Forced stable_token refreshes of `app_id` this Beijing day."""
+        day = self._beijing_day(self.clock())
+        return sum(1 for at in self._forced_at.get(app_id, []) if self._beijing_day(at) == day)
 
     # --- inspection ---
 
@@ -283,36 +315,73 @@ class FakePlatform:
 
     @property
     def token_fetch_count(self) -> int:
-        """Tokens handed out (successful stable_token, token and gettoken calls)."""
-        return sum(
-            1
-            for c in self.calls
-            if c.api in ("/cgi-bin/stable_token", "/cgi-bin/token", "/cgi-bin/gettoken") and c.errcode == 0
-        )
+        """Tokens handed out (successful stable_token and gettoken calls)."""
+        return sum(1 for c in self.calls if c.api in ("/cgi-bin/stable_token", "/cgi-bin/gettoken") and c.errcode == 0)
 
     # --- internals used by the handlers ---
 
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.path_substring in path and (fault.remaining is None or fault.remaining > 0):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 if fault.remaining is not None:
                     fault.remaining -= 1
                 return fault
         return None
 
-    def _issue_token(self, owner: str, platform: str, *, force: bool) -> tuple[str, int]:
-        now = self.clock()
+    @staticmethod
+    def _beijing_day(moment: float) -> int:
+        return int((moment + BEIJING_OFFSET_S) // 86400)
+
+    def _current(self, owner: str, platform: str) -> tuple[str, _Token] | None:
+        """The token the normal-mode endpoint hands out now, if any (an expired one is not)."""
         current = self._current_token.get((platform, owner))
-        if current is not None and not force:
-            info = self._tokens[current]
-            if not info.revoked and info.expires_at > now:
-                return current, int(info.expires_at - now)
-        if current is not None and force:
-            self._tokens[current].revoked = True
+        if current is None:
+            return None
+        info = self._tokens[current]
+        if info.expires_at <= self.clock() or (info.revoked and not info.stale):
+            return None
+        return current, info
+
+    def _new_token(self, owner: str, platform: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(48)
-        self._tokens[token] = _Token(owner, platform, now + self.token_ttl_s)
+        self._tokens[token] = _Token(owner, platform, self.clock() + self.token_ttl_s)
         self._current_token[(platform, owner)] = token
         return token, self.token_ttl_s
+
+    def _issue_token(self, owner: str, platform: str) -> tuple[str, int]:
+        """WeCom gettoken: the same token while it is valid, a new one once it expired or was revoked."""
+        found = self._current(owner, platform)
+        if found is not None:
+            token, info = found
+            return token, int(info.expires_at - self.clock())
+        return self._new_token(owner, platform)
+
+    def _issue_stable_token(self, app_id: str, *, force: bool) -> tuple[str, int]:
+        now = self.clock()
+        found = self._current(app_id, "wechat")
+        if not force:
+            if found is not None:
+                token, info = found
+                left = info.expires_at - now
+                if left > STABLE_RENEW_BEFORE_S:
+                    return token, int(left)
+                # Renewed early: the old token keeps working until it expires (at most 5 minutes).
+            return self._new_token(app_id, "wechat")
+        forced = self._forced_at.setdefault(app_id, [])
+        if forced and now - forced[-1] < STABLE_FORCE_GAP_S and found is not None:
+            token, info = found
+            return token, int(info.expires_at - now)  # too soon after the last forced refresh: not refreshed
+        if self.forced_refreshes_today(app_id) >= STABLE_FORCED_PER_DAY:
+            raise _APIError(45009, "reach max api daily quota limit")
+        forced.append(now)
+        previous = self._current_token.get(("wechat", app_id))
+        if previous is not None:
+            self._tokens[previous].revoked = True  # for every caller, at once
+            self._tokens[previous].stale = False
+        return self._new_token(app_id, "wechat")
 
     def _check_token(self, platform: str, token: str | None) -> str:
         """The owner (app_id or corp_id) of a valid token, else _APIError like the real platform."""
@@ -429,17 +498,10 @@ async def _stable_token(request: web.Request) -> web.Response:
     if body.get("grant_type") != "client_credential":
         raise _APIError(40002, "invalid grant_type")
     app_id = _check_app(state, body.get("appid"), body.get("secret"))
-    token, expires_in = state._issue_token(app_id, "wechat", force=bool(body.get("force_refresh")))
-    return web.json_response({"access_token": token, "expires_in": expires_in})
-
-
-async def _classic_token(request: web.Request) -> web.Response:
-    """cgi-bin/token: every fetch replaces the previous token."""
-    state = _platform(request)
-    if request.query.get("grant_type") != "client_credential":
-        raise _APIError(40002, "invalid grant_type")
-    app_id = _check_app(state, request.query.get("appid"), request.query.get("secret"))
-    token, expires_in = state._issue_token(app_id, "wechat", force=True)
+    force = body.get("force_refresh", False)
+    if not isinstance(force, bool):
+        raise _APIError(47001, "data format error")
+    token, expires_in = state._issue_stable_token(app_id, force=force)
     return web.json_response({"access_token": token, "expires_in": expires_in})
 
 
@@ -456,6 +518,8 @@ async def _custom_send(request: web.Request) -> web.Response:
     text = str(body[msgtype].get("content", "")) if msgtype == "text" else json.dumps(body[msgtype])
     if msgtype == "text" and not text:
         raise _APIError(44003, "empty news data")
+    if msgtype == "text" and len(text.encode()) > CS_TEXT_MAX_BYTES:
+        raise _APIError(45002, "content size out of limit")  # refused, and no send of the window used
     state._consume_cs_window(openid)
     state._deliver("custom", openid, app_id, msgtype, text, body)
     return _ok()
@@ -606,7 +670,7 @@ async def _wecom_gettoken(request: web.Request) -> web.Response:
         raise _APIError(40013, "invalid corpid")
     if state.corps[corp_id] != request.query.get("corpsecret"):
         raise _APIError(40001, "invalid secret")
-    token, expires_in = state._issue_token(corp_id, "wecom", force=False)
+    token, expires_in = state._issue_token(corp_id, "wecom")
     return _ok(access_token=token, expires_in=expires_in)
 
 
@@ -617,7 +681,19 @@ def _content(body: dict[str, Any], msgtype: str) -> str:
     content = part.get("content")
     if not isinstance(content, str) or not content:
         raise _APIError(44004, "empty content")
-    limit = 2048 if msgtype == "text" else 4096
+    return content
+
+
+def _cut(content: str, max_bytes: int = WECOM_TEXT_MAX_BYTES) -> str:
+    """What a WeCom app message shows of `content`: its first `max_bytes` bytes ("超过将截断"), without the
+    broken character a cut inside a UTF-8 sequence leaves."""
+    return content.encode()[:max_bytes].decode(errors="ignore")
+
+
+def _webhook_content(body: dict[str, Any], msgtype: str) -> str:
+    """A group robot refuses an over-long text (2,048 bytes) or markdown (4,096 bytes)."""
+    content = _content(body, msgtype)
+    limit = WECOM_TEXT_MAX_BYTES if msgtype == "text" else WEBHOOK_MARKDOWN_MAX_BYTES
     if len(content.encode()) > limit:
         raise _APIError(45002, "content size out of limit")
     return content
@@ -636,7 +712,7 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     touser = body.get("touser")
     if not isinstance(touser, str) or not touser:
         raise _APIError(81013, "user & party & tag all invalid")
-    content = _content(body, msgtype)
+    content = _cut(_content(body, msgtype))
     for userid in touser.split("|"):
         state._deliver(f"wecom_{msgtype}", userid, corp_id, msgtype, content, body)
     return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
@@ -652,7 +728,7 @@ async def _wecom_appchat_send(request: web.Request) -> web.Response:
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
         raise _APIError(40008, "invalid message type")
-    state._deliver("appchat", chat_id, corp_id, msgtype, _content(body, msgtype), body)
+    state._deliver("appchat", chat_id, corp_id, msgtype, _cut(_content(body, msgtype)), body)
     return _ok()
 
 
@@ -665,7 +741,7 @@ async def _wecom_webhook_send(request: web.Request) -> web.Response:
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
         raise _APIError(40008, "invalid message type")
-    content = _content(body, msgtype)
+    content = _webhook_content(body, msgtype)
     now = state.clock()
     recent = [t for t in state._webhook_sends.get(key, []) if now - t < 60]
     if len(recent) >= state.webhook_rate_per_min:
@@ -782,7 +858,7 @@ async def _control_fail(request: web.Request) -> web.Response:
     path = body.get("path")
     if not isinstance(path, str):
         raise web.HTTPBadRequest(text="path is required")
-    options = {
+    options: dict[str, Any] = {
         "errcode": body.get("errcode"),
         "http_status": body.get("http_status"),
         "delay_s": body.get("delay_s"),
@@ -791,7 +867,7 @@ async def _control_fail(request: web.Request) -> web.Response:
     if count is None:
         state.fail_all(path, **options)
     else:
-        state.fail_next(path, int(count), **options)
+        state.fail_next(path, int(count), **options, skip=int(body.get("skip") or 0))
     return _control_ok()
 
 
@@ -802,6 +878,11 @@ async def _control_recover(request: web.Request) -> web.Response:
 
 async def _control_expire_tokens(request: web.Request) -> web.Response:
     _platform(request).expire_tokens()
+    return _control_ok()
+
+
+async def _control_spoil_tokens(request: web.Request) -> web.Response:
+    _platform(request).spoil_tokens()
     return _control_ok()
 
 
@@ -863,7 +944,6 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     wecom = WECOM_PREFIX
     control = CONTROL_PREFIX
     app.router.add_post(f"{wechat}/cgi-bin/stable_token", _stable_token)
-    app.router.add_get(f"{wechat}/cgi-bin/token", _classic_token)
     app.router.add_post(f"{wechat}/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post(f"{wechat}/cgi-bin/message/template/send", _template_send)
     app.router.add_get(f"{wechat}/cgi-bin/media/get", _media_get)
@@ -883,6 +963,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{control}/fail", _control_fail)
     app.router.add_post(f"{control}/recover", _control_recover)
     app.router.add_post(f"{control}/expire_tokens", _control_expire_tokens)
+    app.router.add_post(f"{control}/spoil_tokens", _control_spoil_tokens)
     app.router.add_post(f"{control}/reset", _control_reset)
     app.router.add_post(f"{control}/user_message", _control_user_message)
     app.router.add_post(f"{control}/media", _control_media)
@@ -950,6 +1031,9 @@ class FakePlatformControl:
 
     async def expire_tokens(self) -> None:
         await self._post("/expire_tokens")
+
+    async def spoil_tokens(self) -> None:
+        await self._post("/spoil_tokens")
 
     async def reset(self) -> None:
         await self._post("/reset")

@@ -5,6 +5,9 @@
 - Handling runs in one transaction with marking the inbox row done, so a crash in between leaves the
   row pending and `recover_pending` handles it later, with the reply going out through the outbox.
 - The transport waits up to a budget for the handler; past it the reply goes through the outbox.
+- A reply too long for a passive reply (2,048 bytes: WeChat does not show a longer one, WeCom cuts it)
+  goes through the outbox whole, where the delivery splits it into numbered parts that keep their
+  order; the request is answered at once without a reply.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from bot.outbound.parts import PASSIVE_MAX_BYTES, fits
 from handlers.batch import AlreadyHandled, BatchHandler, BatchItem, PassiveSlot, StoredMessage
 from handlers.cases.outbox import send_reply
 from handlers.events import InboundEvent, Reply, event_from_dict
@@ -433,7 +437,7 @@ class Inbox:
                 log.info("no handler for %s from %s", type(event).__name__, event.sender)
             channel = "none"
             if text:
-                if slot is not None and slot.claim():
+                if slot is not None and fits(text, PASSIVE_MAX_BYTES) and slot.claim():
                     channel = "passive"
                 else:
                     channel = "outbox"

@@ -3,6 +3,11 @@
 Messages to citizens use the customer-service API while the 48-hour window is open and fewer than 5
 messages went out in it; otherwise (or when WeChat answers 45015) a template message. The case
 timeline records which channel carried each message.
+
+A text over 2,048 bytes (WeChat refuses it with 45002) goes out in numbered parts (bot/outbound/parts.py),
+in order, each taking one send of the window. The job records how many parts went out, so a retry sends
+only the rest. When the window runs out part-way, one template message tells of the rest (its text
+stays reachable: the citizen's next message, the code, shows the case with the reply).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.job_runner import GiveUp, RetryLater
+from bot.outbound.parts import OA_TEXT_MAX_BYTES, split_text
+from bot.outbound.retry import unavailable
 from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
 from models import window
@@ -47,38 +54,58 @@ class CitizenDelivery:
         citizen = await Citizen.get_or_none(openid=payload["openid"])
         if citizen is None:
             raise GiveUp(f"unknown citizen {payload['openid']}")
-        channel = "custom" if await window.reserve(citizen) else "template"
-        if channel == "custom":
-            try:
-                await self.wechat.send_custom_text(citizen.openid, payload["text"])
-            except WeChatAPIError as exc:
-                await window.release(citizen)
-                if exc.errcode not in window.REFUSED_CODES:
-                    raise self._classify(exc) from exc
-                channel = "template"
-            except WeChatUnavailable as exc:
-                await window.release(citizen)
-                raise RetryLater(f"WeChat unavailable: {exc}") from exc
-        if channel == "template":
-            await self._send_template(citizen, payload)
+        parts = split_text(payload["text"], OA_TEXT_MAX_BYTES, code=payload.get("case_code"))
+        channels: list[str] = list(payload.get("part_channels") or [])
+        for index in range(len(channels), len(parts)):
+            channel = "custom" if await window.reserve(citizen) else "template"
+            if channel == "custom":
+                try:
+                    await self.wechat.send_custom_text(citizen.openid, parts[index])
+                except WeChatAPIError as exc:
+                    await window.release(citizen)
+                    if exc.errcode not in window.REFUSED_CODES:
+                        raise self._classify(exc) from exc
+                    channel = "template"
+                except WeChatUnavailable as exc:
+                    await window.release(citizen)
+                    raise unavailable(exc) from exc
+            if channel == "template":
+                # The window is closed: one template message for this part and the ones after it.
+                await self._send_template(citizen, payload, None if index == 0 else parts[index])
+                channels += ["template"] * (len(parts) - index)
+            else:
+                channels.append("custom")
+            # A retry (say the timeline write below failed) sends only what did not go out.
+            payload["part_channels"] = list(channels)
+            job.payload = dict(payload)
+            await Job.filter(id=job.id).update(payload=job.payload)
+            if channel == "template":
+                break
+        channel = channels[0]
         if job.case_id is not None:  # type: ignore[attr-defined]
             case = await Case.get(id=job.case_id)  # type: ignore[attr-defined]
             to = "member" if payload.get("audience") == "member" else "citizen"
+            detail: dict[str, Any] = {"parts": len(parts)} if len(parts) > 1 else {}
+            if "template" in channels and channel == "custom":
+                detail["template_from_part"] = channels.index("template") + 1
             await record_event(
-                case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"], to=to
+                case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"], to=to, **detail
             )
-        return {"channel": channel}
+        return {"channel": channel, "parts": len(parts)} if len(parts) > 1 else {"channel": channel}
 
-    async def _send_template(self, citizen: Citizen, payload: payloads.SendCitizen) -> None:
+    async def _send_template(self, citizen: Citizen, payload: payloads.SendCitizen, rest: str | None = None) -> None:
+        """A template message for the text, or for `rest` (a part and those after it) when the window
+        closed part-way through a long text."""
         if not self.reply_template_id:
             raise GiveUp("outside the customer-service window and wechat.reply_template_id is not set")
         code = payload.get("case_code") or "—"
+        text = payload["text"] if rest is None else rest
         if payload.get("audience") == "member":  # a member who bound the official account
             data = {
                 "first": "委员您好，您有一条履职消息",
                 "keyword1": code,
                 "keyword2": payload.get("case_state") or "办理中",
-                "keyword3": payload["text"][:180],
+                "keyword3": text[:180],
                 "remark": f"请进入公众号查看；答复群众请发送「答 {code} 答复内容」。"
                 if payload.get("case_code")
                 else "请进入公众号查看。",
@@ -88,7 +115,7 @@ class CitizenDelivery:
                 "first": "您反映的问题有新的消息",
                 "keyword1": code,
                 "keyword2": payload.get("case_state") or "处理中",
-                "keyword3": payload["text"][:180],
+                "keyword3": text[:180],
                 "remark": f"回复编号 {code} 可查看完整内容。" if payload.get("case_code") else "感谢您的参与。",
             }
         try:
@@ -96,7 +123,7 @@ class CitizenDelivery:
         except WeChatAPIError as exc:
             raise self._classify(exc) from exc
         except WeChatUnavailable as exc:
-            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     @staticmethod
     def _classify(exc: WeChatAPIError) -> Exception:
@@ -118,7 +145,7 @@ class MediaDownloader:
         try:
             content, content_type = await self.wechat.get_media(payload["media_id"])
         except WeChatUnavailable as exc:
-            raise RetryLater(f"WeChat unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
         except WeChatAPIError as exc:
             if exc.errcode in RETRIABLE_CODES:
                 raise RetryLater(f"WeChat error {exc.errcode}") from exc

@@ -2,26 +2,60 @@
 
 All calls go through aiohttp with a timeout. Access tokens live in Redis so that every process
 shares one token, and a Redis lock makes sure only one process fetches a new token at a time.
-A token error (40001/40014/42001) drops the cached token, refreshes it once and retries the call
-once; a second token error is raised, never looped on.
 
-wechatpy's clients are blocking (requests) and retry token errors without limit, so they are not
-used here.
+A token error on a call (WeChat 40001/40014/42001, WeCom 40014/42001) is handled without fighting
+the other systems that share the AppID:
+
+1. the rejected token is dropped and the token is fetched again in normal mode (stable_token with
+   `force_refresh: false`, WeCom gettoken); when that gives a different token (someone rotated it),
+   the call is retried once with it;
+2. when normal mode hands back the very token that was just rejected, nothing is forced the first
+   time: the call fails with `TokenRejected` ("retry later"; the job tries again), and for the next
+   5 s no process asks the token endpoint about that token again;
+3. only when the same token is still rejected on a later try (at least `confirm_s` after it was first
+   rejected) does the official account or mini-program force a refresh (`force_refresh: true`), at most
+   once per 30 s and `max_forced_per_day` times a Beijing day for all our processes (counted in Redis),
+   far below WeChat's 20. WeCom has no forced mode: its gettoken returns the current token while it is
+   valid and a new one once WeCom expired it, so WeCom only ever refetches (once per rejected call).
+
+A second token error after the bounded refresh is `TokenRejected`, never a loop and never a dead job.
+
+Sources: getStableAccessToken (developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken):
+normal mode does not change the token while it is valid and renews it in its last 5 minutes with a
+5-minute overlap; "强制刷新模式每天限用 20 次且需间隔 30 秒" and a forced refresh invalidates the token for
+every other caller. WeCom gettoken (developer.work.weixin.qq.com/document/path/91039): "有效期内重复获取返回
+相同结果，过期后获取会返回新的access_token", and WeCom may expire a token early. wechatpy's clients
+(wechatpy/client/base.py `_handle_result`) refetch and retry on these codes without any bound and are
+blocking (requests), so they are not used here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
 import redis.asyncio as aioredis
 
+log = logging.getLogger(__name__)
+
+# 40001 invalid credential (or not the latest token), 40014 invalid access_token, 42001 expired.
 TOKEN_INVALID_CODES = frozenset({40001, 40014, 42001})
+# WeCom answers a call with 40014 or 42001; its 40001 means a bad secret (at gettoken), not a token error.
+WECOM_TOKEN_INVALID_CODES = frozenset({40014, 42001})
+FORCE_GAP_S = 30.0  # WeChat: forced refreshes at least 30 s apart (closer ones do not refresh)
+WECHAT_FORCED_PER_DAY = 20  # WeChat's own daily cap on forced refreshes
+DEFAULT_MAX_FORCED_PER_DAY = 10  # ours: half of it, so that other systems sharing the AppID keep some
+CONFIRM_REJECTION_S = 5.0  # a token rejected this long after its first rejection is really bad
+REFETCH_GAP_S = 5.0  # once normal mode handed back a rejected token, no refetch of it for this long
+BEIJING_OFFSET_S = 8 * 3600  # WeChat's quota day is Beijing's calendar day
 # Customer-service sends outside the window: 45015 past 48 h, 45047 more than the allowed count.
 CS_WINDOW_CODES = frozenset({45015, 45047})
 
@@ -41,10 +75,6 @@ class WeChatAPIError(Exception):
         self.api = api
 
     @property
-    def token_invalid(self) -> bool:
-        return self.errcode in TOKEN_INVALID_CODES
-
-    @property
     def out_of_window(self) -> bool:
         """The customer-service window is closed: fall back to a template or subscription message."""
         return self.errcode in CS_WINDOW_CODES
@@ -57,6 +87,19 @@ class WeChatAPIError(Exception):
 
 class WeChatUnavailable(Exception):
     """Network error, timeout, HTTP 5xx or an unparseable answer: retry later."""
+
+
+class TokenRejected(WeChatUnavailable):
+    """The platform keeps rejecting our access token after the bounded refresh: retry the call later.
+
+    `retry_after_s` (real seconds) says when a new try can do more than the last one (the 30 s gap
+    between forced refreshes, the confirmation delay, the next Beijing day when the daily cap is used).
+    """
+
+    def __init__(self, message: str, *, errcode: int | None = None, retry_after_s: float = FORCE_GAP_S) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+        self.retry_after_s = retry_after_s
 
 
 # Release or delete a key only when it still holds the value we put there.
@@ -77,12 +120,22 @@ def _text(value: bytes | str | None) -> str | None:
 TokenFetcher = Callable[[bool], Awaitable[tuple[str, int]]]
 
 
+def _digest(token: str) -> str:
+    """A token's name in Redis keys and logs (the token itself is a credential)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 class TokenCache:
     """Access tokens in Redis under `<prefix>token:<id>`, one refresher at a time across processes.
 
     A refresher holds `<prefix>token-lock:<id>` (SET NX PX with a random owner value); the others poll
-    the cache until the new token appears, the lock disappears (then they try to take it) or
+    the cache until a usable token appears, the lock disappears (then they try to take it) or
     `wait_s` passes (then WeChatUnavailable).
+
+    Besides the token: `token-rejected:<id>:<digest>` (when a token was first rejected),
+    `token-stuck:<id>:<digest>` (normal mode handed that rejected token back in the last `refetch_gap_s`:
+    the processes do not all ask again), `token-force-gap:<id>` (a forced refresh in the last 30 s) and
+    `token-forced:<id>:<yyyymmdd>` (forced refreshes this Beijing day), shared by every process.
     """
 
     def __init__(
@@ -93,12 +146,25 @@ class TokenCache:
         lock_ttl_s: float = 15.0,
         wait_s: float = 10.0,
         poll_interval_s: float = 0.05,
+        max_forced_per_day: int = DEFAULT_MAX_FORCED_PER_DAY,
+        force_gap_s: float = FORCE_GAP_S,
+        confirm_s: float = CONFIRM_REJECTION_S,
+        refetch_gap_s: float = REFETCH_GAP_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        if not 0 <= max_forced_per_day <= WECHAT_FORCED_PER_DAY:
+            raise ValueError(f"max_forced_per_day must be 0 to {WECHAT_FORCED_PER_DAY}")
         self._redis = redis
         self._prefix = key_prefix
         self._lock_ttl_ms = int(lock_ttl_s * 1000)
         self._wait_s = wait_s
         self._poll_s = poll_interval_s
+        self.max_forced_per_day = max_forced_per_day
+        self.force_gap_s = force_gap_s
+        self.confirm_s = confirm_s
+        self.refetch_gap_s = refetch_gap_s
+        self.clock = clock
+        self._cap_logged: set[str] = set()
 
     def key(self, ident: str) -> str:
         return f"{self._prefix}token:{ident}"
@@ -106,11 +172,28 @@ class TokenCache:
     def _lock_key(self, ident: str) -> str:
         return f"{self._prefix}token-lock:{ident}"
 
+    def _rejected_key(self, ident: str, token: str) -> str:
+        return f"{self._prefix}token-rejected:{ident}:{_digest(token)}"
+
+    def _stuck_key(self, ident: str, token: str) -> str:
+        return f"{self._prefix}token-stuck:{ident}:{_digest(token)}"
+
+    def _gap_key(self, ident: str) -> str:
+        return f"{self._prefix}token-force-gap:{ident}"
+
+    def _forced_key(self, ident: str) -> str:
+        day = time.strftime("%Y%m%d", time.gmtime(self.clock() + BEIJING_OFFSET_S))
+        return f"{self._prefix}token-forced:{ident}:{day}"
+
+    def _seconds_to_beijing_midnight(self) -> float:
+        return 86400.0 - (self.clock() + BEIJING_OFFSET_S) % 86400.0
+
     async def get(self, ident: str) -> str | None:
         return _text(await self._redis.get(self.key(ident)))
 
     async def put(self, ident: str, token: str, expires_in: int) -> None:
-        # Keep a margin so a token is never used in its last minutes (WeChat may expire it early).
+        # Keep a margin so a token is never used in its last minutes: stable_token renews it in its last
+        # 5 minutes, so a fetch after the margin gets the next one while the old one still works.
         ttl = max(1, expires_in - min(300, expires_in // 5))
         await self._redis.set(self.key(ident), token, ex=ttl)
 
@@ -118,18 +201,110 @@ class TokenCache:
         """Drop the cached token only if it is still `token` (another process may have refreshed it)."""
         return bool(await self._redis.eval(_COMPARE_AND_DELETE, 1, self.key(ident), token))
 
-    async def get_or_fetch(self, ident: str, fetch: TokenFetcher, *, bad_token: str | None = None) -> str:
-        """The cached token, or a fresh one from `fetch(force)`.
+    async def forced_today(self, ident: str) -> int:
+        """Forced refreshes of `ident` this Beijing day, by any of our processes."""
+        return int(_text(await self._redis.get(self._forced_key(ident))) or 0)
 
-        `bad_token`: a token WeChat just rejected; it is dropped and never returned, and the
-        refresh is forced (stable_token force_refresh=true).
-        """
-        force = bad_token is not None
-        if bad_token is not None:
-            await self.invalidate(ident, bad_token)
+    async def get_or_fetch(self, ident: str, fetch: TokenFetcher) -> str:
+        """The cached token, or one fetched in normal mode (`fetch(False)`)."""
         cached = await self.get(ident)
-        if cached is not None and cached != bad_token:
+        if cached is not None:
             return cached
+
+        async def normal() -> str:
+            token, expires_in = await fetch(False)
+            await self.put(ident, token, expires_in)
+            return token
+
+        return await self._locked(ident, None, normal)
+
+    async def note_rejected(self, ident: str, token: str) -> float:
+        """Remember that the platform rejected `token`; returns when it was first rejected."""
+        key = self._rejected_key(ident, token)
+        moment = self.clock()
+        await self._redis.set(key, repr(moment), nx=True, ex=7200)
+        first = _text(await self._redis.get(key))
+        try:
+            return float(first) if first is not None else moment
+        except ValueError:
+            return moment
+
+    async def after_rejection(self, ident: str, bad_token: str, fetch: TokenFetcher, *, can_force: bool) -> str:
+        """A token to use instead of `bad_token`, which the platform just rejected.
+
+        Normal mode first; a forced refresh only for a token that normal mode still hands out and that
+        was already rejected `confirm_s` ago or more, within the 30 s gap and the daily cap. Raises
+        TokenRejected when no other token can be had now.
+        """
+        first_rejected = await self.note_rejected(ident, bad_token)
+
+        async def refresh() -> str:
+            waited = self.clock() - first_rejected
+            may_force = can_force and waited >= self.confirm_s
+            stuck_key = self._stuck_key(ident, bad_token)
+            if not may_force and await self._redis.exists(stuck_key):
+                # Normal mode handed this very token back a moment ago: asking again so soon only burns
+                # quota (WeCom blocks frequent gettoken calls).
+                raise TokenRejected(f"{ident}: the token endpoint handed back the rejected token moments ago")
+            await self.invalidate(ident, bad_token)  # should the fetch fail, the next call fetches afresh
+            token, expires_in = await fetch(False)
+            await self.put(ident, token, expires_in)  # normal mode's answer is the platform's current token
+            if token != bad_token:
+                return token  # rotated (by WeChat, WeCom or another system sharing the AppID)
+            await self._redis.set(stuck_key, "1", px=max(1, int(self.refetch_gap_s * 1000)))
+            if not can_force:
+                raise TokenRejected(f"{ident}: gettoken still returns the token just rejected")
+            if not may_force:
+                # The first failure of this token: never force on it (it may be a blip, and a forced
+                # refresh knocks out every other system using the AppID).
+                raise TokenRejected(
+                    f"{ident}: stable_token returned the token just rejected; not forcing on a first failure",
+                    retry_after_s=max(self.confirm_s - waited, 1.0),
+                )
+            await self._take_force(ident)
+            token, expires_in = await fetch(True)
+            if token == bad_token:  # within 30 s of another system's forced refresh WeChat does not refresh
+                raise TokenRejected(f"{ident}: a forced refresh returned the rejected token")
+            await self.put(ident, token, expires_in)
+            return token
+
+        return await self._locked(ident, bad_token, refresh)
+
+    async def _take_force(self, ident: str) -> None:
+        """Count a forced refresh now (under the token lock), or raise TokenRejected when none is allowed."""
+        forced = await self.forced_today(ident)
+        if forced >= self.max_forced_per_day:
+            day_key = self._forced_key(ident)
+            if day_key not in self._cap_logged:  # once a day per process, not at every try of every job
+                self._cap_logged.add(day_key)
+                log.error(
+                    "token of %s: still rejected, and the %d forced refreshes of today are used; waiting for tomorrow",
+                    ident,
+                    self.max_forced_per_day,
+                )
+            raise TokenRejected(
+                f"{ident}: daily cap of {self.max_forced_per_day} forced token refreshes reached",
+                retry_after_s=min(self._seconds_to_beijing_midnight(), 3600.0),
+            )
+        gap_ms = max(1, int(self.force_gap_s * 1000))
+        if not await self._redis.set(self._gap_key(ident), "1", nx=True, px=gap_ms):
+            left_ms = await self._redis.pttl(self._gap_key(ident))
+            raise TokenRejected(
+                f"{ident}: a token was force-refreshed less than {self.force_gap_s:g} s ago",
+                retry_after_s=max(0.1, (left_ms if left_ms > 0 else gap_ms) / 1000.0),
+            )
+        key = self._forced_key(ident)
+        count = await self._redis.incr(key)
+        await self._redis.expire(key, 2 * 86400)
+        log.warning(
+            "token of %s: rejected twice and still handed out; forced refresh %d of %d today",
+            ident,
+            count,
+            self.max_forced_per_day,
+        )
+
+    async def _locked(self, ident: str, bad_token: str | None, produce: Callable[[], Awaitable[str]]) -> str:
+        """A cached token other than `bad_token`, or `produce()` run while holding the lock."""
         lock_key = self._lock_key(ident)
         owner = secrets.token_hex(16)
         loop = asyncio.get_running_loop()
@@ -141,9 +316,7 @@ class TokenCache:
                     cached = await self.get(ident)
                     if cached is not None and cached != bad_token:
                         return cached
-                    token, expires_in = await fetch(force)
-                    await self.put(ident, token, expires_in)
-                    return token
+                    return await produce()
                 finally:
                     with contextlib.suppress(aioredis.RedisError):
                         await self._redis.eval(_COMPARE_AND_DELETE, 1, lock_key, owner)
@@ -161,6 +334,9 @@ class TokenCache:
 class _BaseClient:
     """Token handling and the HTTP/JSON call shared by the three clients."""
 
+    token_codes: frozenset[int] = TOKEN_INVALID_CODES  # errcodes of a call that mean "token rejected"
+    can_force_refresh = False  # whether the token endpoint has a forced mode (stable_token)
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -170,42 +346,53 @@ class _BaseClient:
         base_url: str,
         timeout_s: float,
         key_prefix: str,
+        max_forced_refreshes_per_day: int = DEFAULT_MAX_FORCED_PER_DAY,
     ) -> None:
         self._session = session
         self._ident = ident
         self._base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.tokens = TokenCache(redis, key_prefix)
+        self.tokens = TokenCache(redis, key_prefix, max_forced_per_day=max_forced_refreshes_per_day)
 
     async def _fetch_token(self, force: bool) -> tuple[str, int]:
         raise NotImplementedError
 
-    async def access_token(self, *, force_refresh: bool = False) -> str:
-        """The cached access token; `force_refresh` replaces the cached one with a new one."""
+    async def access_token(self) -> str:
+        """The cached access token, or one fetched in normal mode."""
         try:
-            bad = None
-            if force_refresh:
-                bad = await self.tokens.get(self._ident) or ""
-            return await self.tokens.get_or_fetch(self._ident, self._fetch_token, bad_token=bad)
+            return await self.tokens.get_or_fetch(self._ident, self._fetch_token)
         except aioredis.RedisError as exc:
             raise WeChatUnavailable(f"token cache: {type(exc).__name__}") from exc
 
-    async def _refresh_after_error(self, bad_token: str) -> str:
+    async def _token_after_rejection(self, bad_token: str) -> str:
         try:
-            return await self.tokens.get_or_fetch(self._ident, self._fetch_token, bad_token=bad_token)
+            return await self.tokens.after_rejection(
+                self._ident, bad_token, self._fetch_token, can_force=self.can_force_refresh
+            )
         except aioredis.RedisError as exc:
             raise WeChatUnavailable(f"token cache: {type(exc).__name__}") from exc
 
     async def _with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        """Run `call(token)`; on a token error refresh once and retry once."""
+        """Run `call(token)`; on a token error get another token once and retry once (module docstring)."""
         token = await self.access_token()
         try:
             return await call(token)
         except WeChatAPIError as exc:
-            if not exc.token_invalid:
+            if exc.errcode not in self.token_codes:
                 raise
-        token = await self._refresh_after_error(token)
-        return await call(token)  # a second token error propagates
+        token = await self._token_after_rejection(token)
+        try:
+            return await call(token)
+        except WeChatAPIError as exc:
+            if exc.errcode not in self.token_codes:
+                raise
+            try:  # remembered, so that a later try may force a refresh if normal mode keeps handing it out
+                await self.tokens.note_rejected(self._ident, token)
+            except aioredis.RedisError:
+                pass
+            raise TokenRejected(
+                f"{exc.api}: errcode {exc.errcode} again with a fresh token", errcode=exc.errcode
+            ) from exc
 
     async def _http(
         self,
@@ -322,7 +509,13 @@ def _template_data(data: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 class _StableTokenClient(_BaseClient):
-    """Official account and mini-program: tokens from cgi-bin/stable_token (no invalidation races)."""
+    """Official account and mini-program: tokens from cgi-bin/stable_token.
+
+    Normal mode hands every caller of the AppID the same token, so other systems sharing it are not
+    knocked out; a forced refresh (which would) only under the rules of the module docstring.
+    """
+
+    can_force_refresh = True
 
     def __init__(
         self,
@@ -334,8 +527,17 @@ class _StableTokenClient(_BaseClient):
         base_url: str = DEFAULT_WECHAT_BASE_URL,
         timeout_s: float = 10.0,
         key_prefix: str = "ms:",
+        max_forced_refreshes_per_day: int = DEFAULT_MAX_FORCED_PER_DAY,
     ) -> None:
-        super().__init__(session, redis, ident=app_id, base_url=base_url, timeout_s=timeout_s, key_prefix=key_prefix)
+        super().__init__(
+            session,
+            redis,
+            ident=app_id,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            key_prefix=key_prefix,
+            max_forced_refreshes_per_day=max_forced_refreshes_per_day,
+        )
         self.app_id = app_id
         self._app_secret = app_secret
 
@@ -437,7 +639,13 @@ class MiniProgramClient(_StableTokenClient):
 
 
 class WeComClient(_BaseClient):
-    """WeCom (企业微信) self-built app, group robot webhooks and smart-bot response URLs."""
+    """WeCom (企业微信) self-built app, group robot webhooks and smart-bot response URLs.
+
+    gettoken has no forced mode: on 40014/42001 the token is fetched again once (WeCom hands out a new
+    one when it expired the old one early) and the call retried once.
+    """
+
+    token_codes = WECOM_TOKEN_INVALID_CODES
 
     def __init__(
         self,

@@ -14,7 +14,9 @@ Redis sliding-window limiter (per user, per group); when none is free the job wa
 One recipient's messages keep their queue order: within a process a lock per recipient runs them one
 at a time, and a job waits while an older job to the same recipient is held back (rate limit, WeCom
 failure) so that it cannot overtake it. A text longer than WeCom accepts goes out in parts; the job
-remembers how many parts went out, so a retry sends only the rest. The case timeline records every
+remembers how many parts went out, so a retry sends only the rest (bot/outbound/parts.py: numbered
+（1/3）, the tracking code in the first). A smart-bot answer too long for its response_url sends its
+first part through it and queues the others for the triage group. The case timeline records every
 delivered message with its channel.
 """
 
@@ -30,7 +32,9 @@ from tortoise.expressions import Q
 from yarl import URL
 
 from bot.job_runner import GiveUp, RetryLater
+from bot.outbound.parts import BOT_RESPONSE_MAX_BYTES, WEBHOOK_MAX_BYTES, WECOM_TEXT_MAX_BYTES, fits, split_text
 from bot.outbound.rate_limit import Limits, RateLimiter
+from bot.outbound.retry import business_seconds, unavailable
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
 from handlers import payloads
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
@@ -48,53 +52,11 @@ USER_LIMITS: Limits = ((28, 60.0), (950, 3600.0))
 APPCHAT_LIMITS: Limits = ((180, 60.0), (9500, 86400.0))
 WEBHOOK_LIMITS: Limits = ((18, 60.0),)
 
-TEXT_MAX_BYTES = 2048  # message/send text and markdown, appchat markdown
-WEBHOOK_MAX_BYTES = 4096  # group robot markdown
 RESPONSE_URL_TTL_S = 3600.0
 RESPONSE_URL_MARGIN_S = 60.0
 RETRIABLE_CODES = {-1, 6000, 45009, 45033}  # system busy, version conflict, frequency, concurrency
 RATE_CODES = {45009, 45033}
 UNCONFIGURED_RETRY_S = 300.0
-PART_MARK = "（续）"
-
-
-def _fit(text: str, max_bytes: int) -> int:
-    """How many leading characters of `text` fit in `max_bytes` UTF-8 bytes (at least one)."""
-    used = 0
-    for index, char in enumerate(text):
-        used += len(char.encode())
-        if used > max_bytes:
-            return max(1, index)
-    return len(text)
-
-
-def split_text(text: str, max_bytes: int) -> list[str]:
-    """`text` in parts of at most `max_bytes` UTF-8 bytes, cut at line ends where possible."""
-    if len(text.encode()) <= max_bytes:
-        return [text]
-    budget = max_bytes - len(PART_MARK.encode())
-    pieces: list[str] = []
-    for line in text.splitlines(keepends=True):
-        while len(line.encode()) > budget:  # an over-long line: cut between characters
-            cut = _fit(line, budget)
-            pieces.append(line[:cut])
-            line = line[cut:]
-        pieces.append(line)
-    parts: list[str] = []
-    current = ""
-    for piece in pieces:
-        if current and len((current + piece).encode()) > budget:
-            parts.append(current)
-            current = ""
-        current += piece
-    parts.append(current)
-    kept = [part.rstrip("\n") for part in parts if part.strip()]
-    return [part if index == 0 else PART_MARK + part for index, part in enumerate(kept)]
-
-
-def _business_seconds(real_s: float) -> float:
-    """A real-time wait as business seconds (the job queue runs on the business clock)."""
-    return real_s / get_clock().to_real_seconds(1.0)
 
 
 def _retry_delay(job: Job, exc: BaseException) -> float:
@@ -108,9 +70,9 @@ def _retry_delay(job: Job, exc: BaseException) -> float:
 
 def _classify(exc: WeChatAPIError | WeChatUnavailable) -> Exception:
     if isinstance(exc, WeChatUnavailable):
-        return RetryLater(f"WeCom unavailable: {exc}")
+        return unavailable(exc, "WeCom")
     if exc.errcode in RATE_CODES:
-        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=_business_seconds(60.0))
+        return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=business_seconds(60.0))
     if exc.errcode in RETRIABLE_CODES:
         return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}")
     return GiveUp(f"WeCom error {exc.errcode}: {exc.errmsg}")
@@ -164,17 +126,18 @@ class WeComDelivery:
         text = str(payload["text"])
         userid = str(payload["userid"])
         send = self.wecom.send_markdown if markdown else self.wecom.send_text
-        parts = split_text(text, TEXT_MAX_BYTES)
+        parts = split_text(text, WECOM_TEXT_MAX_BYTES, code=payload.get("case_code"))
         await self._send_parts(job, f"user:{userid}", self.user_limits, parts, lambda part: send(userid, part))
         channel = "wecom_markdown" if markdown else "wecom_text"
         await self._record(job, channel, text, parts=len(parts), to=f"wecom:{userid}")
         return {"channel": channel, "parts": len(parts)}
 
     async def _send_triage(self, job: Job) -> dict[str, Any]:
-        text = payloads.read(job.payload, payloads.SendTriage)["markdown"]
+        triage = payloads.read(job.payload, payloads.SendTriage)
+        text, code = triage["markdown"], triage.get("case_code")
         if self.triage_chat_id:
             chat_id = self.triage_chat_id
-            parts = split_text(text, TEXT_MAX_BYTES)
+            parts = split_text(text, WECOM_TEXT_MAX_BYTES, code=code)
             await self._send_parts(
                 job,
                 f"appchat:{chat_id}",
@@ -185,7 +148,7 @@ class WeComDelivery:
             channel = "triage_appchat"
         elif self.triage_webhook_key:
             key = self.triage_webhook_key
-            parts = split_text(text, WEBHOOK_MAX_BYTES)
+            parts = split_text(text, WEBHOOK_MAX_BYTES, code=code)
             await self._send_parts(
                 job,
                 f"webhook:{key}",
@@ -209,9 +172,17 @@ class WeComDelivery:
     async def _send_bot_reply(self, job: Job) -> dict[str, Any]:
         payload = payloads.read(job.payload, payloads.SendBotReply)
         text = str(payload["text"])
+        # The response_url takes one message: a longer answer goes out in parts, the first through it and
+        # the others to the triage group (send.triage jobs, each with its own key, in order behind it).
+        parts = [text]
+        if not fits(text, BOT_RESPONSE_MAX_BYTES):
+            limit = min(BOT_RESPONSE_MAX_BYTES, self._triage_max_bytes())
+            parts = split_text(text, limit, code=payload.get("case_code"))
         url = payload.get("response_url")
         reason = payload.get("response_url_failed")
-        if not url:
+        if payload.get("response_parts_sent"):
+            pass  # the first part went out on an earlier try: only the rest is left to queue
+        elif not url:
             reason = reason or "no response_url"
         elif not reason:
             age_s = get_clock().to_real_seconds((now() - job.created_at).total_seconds())
@@ -221,21 +192,33 @@ class WeComDelivery:
             elif age_s > RESPONSE_URL_TTL_S - RESPONSE_URL_MARGIN_S:
                 reason = "response_url expired"
             else:
-                body = {"msgtype": "markdown", "markdown": {"content": text}}
+                body = {"msgtype": "markdown", "markdown": {"content": parts[0]}}
                 try:
                     await self.wecom.post_response_url(str(url), body)
                 except WeChatUnavailable as exc:
-                    raise RetryLater(f"WeCom unavailable: {exc}") from exc
+                    raise unavailable(exc, "WeCom") from exc
                 except WeChatAPIError as exc:
                     if exc.errcode in RETRIABLE_CODES:
                         raise _classify(exc) from exc
                     reason = f"response_url refused: {exc.errcode} {exc.errmsg}"[:200]
                 else:
-                    await self._record(job, "bot_response", text)
-                    return {"channel": "bot_response"}
-            # Remember it: a retry of this job must not use the URL again.
-            await Job.filter(id=job.id).update(payload={**payload, "response_url_failed": reason})
-            job.payload = {**payload, "response_url_failed": reason}
+                    # Remembered before anything else: the URL is used up, a retry must not send part 1 again.
+                    payload["response_parts_sent"] = 1
+                    job.payload = dict(payload)
+                    await Job.filter(id=job.id).update(payload=job.payload)
+        if payload.get("response_parts_sent"):
+            for index, part in enumerate(parts[1:], start=2):
+                await enqueue(
+                    SEND_TRIAGE,
+                    payloads.send_triage(part, case_code=payload.get("case_code")),
+                    key=f"bot-reply-part:{job.id}:{index}",
+                    case_id=job.case_id,  # type: ignore[attr-defined]
+                )
+            await self._record(job, "bot_response", text, parts=len(parts))
+            return {"channel": "bot_response", "parts": len(parts)}
+        # Remember it: a retry of this job must not use the URL again.
+        await Job.filter(id=job.id).update(payload={**payload, "response_url_failed": reason})
+        job.payload = {**payload, "response_url_failed": reason}
         await enqueue(
             SEND_TRIAGE,
             payloads.send_triage(text, case_code=payload.get("case_code")),
@@ -243,6 +226,9 @@ class WeComDelivery:
             case_id=job.case_id,  # type: ignore[attr-defined]
         )
         return {"channel": "triage_fallback", "reason": reason}
+
+    def _triage_max_bytes(self) -> int:
+        return WECOM_TEXT_MAX_BYTES if self.triage_chat_id else WEBHOOK_MAX_BYTES
 
     # --- shared machinery ---
 
@@ -268,7 +254,7 @@ class WeComDelivery:
             if wait_s > 0:
                 raise RetryLater(
                     f"rate limit of {bucket}: next slot in {wait_s:.1f} s",
-                    delay_s=_business_seconds(wait_s + 0.05),
+                    delay_s=business_seconds(wait_s + 0.05),
                     count_attempt=False,
                 )
             try:
