@@ -6,7 +6,6 @@ WeCom user who is neither staff nor member.
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ import redis.asyncio as aioredis
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from handlers import binding
 from handlers.cases import actions
 from handlers.cases.actions import CommandError
 from handlers.cases.people import identify, log_refusal
@@ -137,7 +137,7 @@ async def my_cases_text(member: Member) -> str:
 
 
 async def create_bind_code(member_key: str) -> MemberBindCode:
-    """A one-time 6-digit code for `mashang member bind-code <member-key>`."""
+    """A one-time code for `mashang member bind-code <member-key>` (handlers.binding: its shape)."""
     member = await Member.get_or_none(key=member_key)
     if member is None:  # the member's name or WeCom userid is fine too, when only one member has it
         found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).order_by("key").limit(10)
@@ -151,7 +151,7 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
         raise CommandError(command_texts.bind_no_member(member_key, examples))
     moment = now()
     for _ in range(10):
-        code = f"{secrets.randbelow(10**6):06d}"
+        code = binding.new_code()
         if not await MemberBindCode.filter(code=code, used_at=None, expires_at__gt=moment).exists():
             await MemberBindCode.filter(code=code).delete()
             return await MemberBindCode.create(
@@ -162,7 +162,9 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
 
 @router.handler(bind_command)
 async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
-    code = command.args[0] if command.args else ""
+    code = binding.read_code(command.rest) or ""
+    if not binding.may_be_valid(code):  # an earlier version's 6 digits, or not a code at all
+        return Reply(texts.BIND_CODE_INVALID)
     moment = now()
     async with in_transaction():
         bind = await MemberBindCode.get_or_none(code=code, used_at=None, expires_at__gt=moment).prefetch_related(
