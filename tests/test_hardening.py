@@ -7,7 +7,7 @@ import re
 
 from handlers.binding import ALPHABET, display
 from handlers.routers.member import create_bind_code
-from models.entities import Citizen
+from models.entities import Case, CaseMessage, Citizen
 from tests.harness import Stack
 
 
@@ -30,3 +30,26 @@ async def test_a_binding_code_is_long_and_read_however_it_is_typed(stack: Stack)
     bound = reply_of(await stack.citizen().text("o-zhao-typed", f"绑定  {typed}"))
     assert "绑定成功" in bound
     assert (await Citizen.get(openid="o-zhao-typed").prefetch_related("member")).member.key == "m-zhao"
+
+
+async def test_binding_words_in_a_citizens_message_make_a_case_like_any_message(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-fraud", "SCAN", "cp:hz-hospital-1")
+    answer = reply_of(await citizen.text("o-fraud", "绑定 银行卡时被骗了五千元，请帮忙"))
+    code = re.search(r"MS\d{11,}", answer)
+    assert code, answer
+    case = await Case.get(code=code.group(0)).prefetch_related("contact_point")
+    assert case.contact_point.key == "hz-hospital-1"
+    assert [m.content for m in await CaseMessage.filter(case=case)] == ["绑定 银行卡时被骗了五千元，请帮忙"]
+    # Also with a case open (the router, not the batch intake, decides then).
+    follow_up = reply_of(await citizen.text("o-fraud", "bind my card to the wrong account, please help"))
+    assert code.group(0) in follow_up
+    assert await CaseMessage.filter(case=case).count() == 2
+    # 绑定 with nothing after it says how to bind, and makes no case.
+    usage = reply_of(await citizen.text("o-nobody", "绑定"))
+    assert "绑定码" in usage
+    assert await Case.filter(citizen__openid="o-nobody").count() == 0
+    # A code-shaped word after 绑定 is a binding attempt (a wrong code here), not a case.
+    wrong = reply_of(await citizen.text("o-nobody", "绑定 ABCD EFGH JKMN"))
+    assert "无效或已过期" in wrong
+    assert await Case.filter(citizen__openid="o-nobody").count() == 0

@@ -40,10 +40,14 @@ BIND_CODE_TTL = timedelta(days=3)
 
 
 def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
+    """「绑定 <code>」, or 绑定 alone (answered with how to bind); 绑定 followed by anything that is not
+    code-shaped is a citizen's message like any other (「绑定 银行卡时被骗了…」)."""
     if not isinstance(event, CitizenEvent) or event.kind != "message" or event.msg_type != "text":
         return None
     command = parse(event.text, BIND_VERBS)
-    return {"command": command} if command else None
+    if command is None or (command.rest and binding.read_code(command.rest) is None):
+        return None
+    return {"command": command}
 
 
 def help_text() -> str:
@@ -162,6 +166,8 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
 
 @router.handler(bind_command)
 async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
+    if not command.rest:
+        return Reply(texts.BIND_USAGE)
     code = binding.read_code(command.rest) or ""
     if not binding.may_be_valid(code):  # an earlier version's 6 digits, or not a code at all
         return Reply(texts.BIND_CODE_INVALID)

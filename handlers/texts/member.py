@@ -121,6 +121,9 @@ def already_bound(member_name: str) -> str:
 
 
 BIND_CODE_INVALID = "绑定码无效或已过期，请向政协办公室重新索取。"
+BIND_USAGE = (
+    "委员绑定公众号请发送「绑定 绑定码」（绑定码由政协办公室提供，12 位字母和数字）。群众反映问题请直接发送内容。"
+)
 
 
 def bound(member_name: str) -> str:
