@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+from bot.app import REDIS, SETTINGS
+from handlers import binding
 from handlers.binding import ALPHABET, display
 from handlers.routers.member import create_bind_code
 from models.entities import Case, CaseMessage, Citizen
-from tests.harness import Stack
+from tests.harness import TRIAGE_HOOK, Stack
 
 
 def reply_of(result) -> str:
@@ -53,3 +55,47 @@ async def test_binding_words_in_a_citizens_message_make_a_case_like_any_message(
     wrong = reply_of(await citizen.text("o-nobody", "绑定 ABCD EFGH JKMN"))
     assert "无效或已过期" in wrong
     assert await Case.filter(citizen__openid="o-nobody").count() == 0
+
+
+def triage_posts(stack: Stack) -> list[str]:
+    return [m.text for m in stack.platform.sent_to(TRIAGE_HOOK)]
+
+
+def wrong_code(index: int) -> str:
+    return "".join(ALPHABET[(index * 7 + n) % len(ALPHABET)] for n in range(binding.CODE_LENGTH))
+
+
+async def test_guessing_binding_codes_is_locked_out_and_the_triage_group_hears_once(stack: Stack) -> None:
+    bind = await create_bind_code("m-zhao")
+    oa = stack.citizen()
+    for attempt in range(binding.SENDER_LIMIT - 1):
+        assert "无效或已过期" in reply_of(await oa.text("o-guesser", f"绑定 {wrong_code(attempt)}"))
+    last = reply_of(await oa.text("o-guesser", f"绑定 {wrong_code(99)}"))
+    assert "无效或已过期" in last
+    assert re.search(r"已暂停您的绑定，请于 \d+月\d+日 \d\d:\d\d 后再试", last), last
+    # Locked: even the right code is refused now, without being tried.
+    for _ in range(3):
+        locked = reply_of(await oa.text("o-guesser", f"绑定 {bind.code}"))
+        assert re.search(r"请于 .+ 后再试", locked), locked
+    assert not await Citizen.filter(openid="o-guesser", member_id__not_isnull=True).exists()
+    await stack.run_jobs()
+    notices = [post for post in triage_posts(stack) if "绑定码多次输错" in post]
+    assert len(notices) == 1, notices  # once per lock-out, not per guess
+    assert "o-guesser" in notices[0]
+    assert f"{binding.SENDER_LIMIT} 次" in notices[0]
+
+    # Many openids, each below its own limit: the limit for everybody stops them together.
+    guesses = binding.EVERYONE_LIMIT - binding.SENDER_LIMIT
+    for index in range(guesses):
+        opener = f"o-sybil-{index // (binding.SENDER_LIMIT - 1)}"
+        reply_of(await oa.text(opener, f"绑定 {wrong_code(100 + index)}"))
+    refused = reply_of(await oa.text("o-zhao-real", f"绑定 {bind.code}"))
+    assert re.search(r"绑定功能已暂停，请于 .+ 后再试", refused), refused
+    await stack.run_jobs()
+    notices = [post for post in triage_posts(stack) if "绑定码多次输错" in post]
+    assert len(notices) == 2, notices
+    assert "全部暂停" in notices[1]
+    # Once the lock-outs are over, the member binds with the code still unused.
+    redis, settings = stack.app[REDIS], stack.app[SETTINGS]
+    await redis.delete(settings.key("bind-lock", "*"), settings.key("bind-lock", "o-zhao-real"))
+    assert "绑定成功" in reply_of(await oa.text("o-zhao-real", f"绑定 {bind.code}"))

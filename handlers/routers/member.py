@@ -16,11 +16,13 @@ from tortoise.transactions import in_transaction
 from handlers import binding
 from handlers.cases import actions
 from handlers.cases.actions import CommandError
+from handlers.cases.outbox import send_to_triage
 from handlers.cases.people import identify, log_refusal
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, CitizenEvent, Reply
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts import citizen as citizen_texts
 from handlers.texts import commands as command_texts
 from handlers.texts import member as texts
 from handlers.texts import staff as staff_texts
@@ -165,27 +167,45 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
 
 
 @router.handler(bind_command)
-async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
+async def handle_bind(event: CitizenEvent, command: CommandLine, redis: aioredis.Redis, settings: Settings) -> Reply:
     if not command.rest:
         return Reply(texts.BIND_USAGE)
+    locked = await binding.lockout(redis, settings, event.sender)
+    if locked is not None:  # refused untried: a lock-out must not be a way to keep guessing
+        return Reply(texts.bind_locked(format_deadline_zh(locked.until), locked.everyone))
     code = binding.read_code(command.rest) or ""
     if not binding.may_be_valid(code):  # an earlier version's 6 digits, or not a code at all
-        return Reply(texts.BIND_CODE_INVALID)
+        return await bind_failed(event, redis, settings)
     moment = now()
     async with in_transaction():
         bind = await MemberBindCode.get_or_none(code=code, used_at=None, expires_at__gt=moment).prefetch_related(
             "member"
         )
         if bind is None:
-            return Reply(texts.BIND_CODE_INVALID)
+            return await bind_failed(event, redis, settings)
         updated = await MemberBindCode.filter(id=bind.id, used_at=None).update(used_at=moment, used_by=event.sender)
         if not updated:
-            return Reply(texts.BIND_CODE_INVALID)
+            return await bind_failed(event, redis, settings)
         citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
         citizen.member = bind.member
         opened = window.open_on(citizen, event.created_at)  # the binding message opens the window
         await citizen.save(update_fields=["member_id", *opened])
     return Reply(texts.bound(bind.member.name))
+
+
+async def bind_failed(event: CitizenEvent, redis: aioredis.Redis, settings: Settings) -> Reply:
+    """A wrong (or used, or expired) code: counted; past a limit binding is locked for a while, and the
+    triage group hears of each lock-out once."""
+    started = await binding.record_failure(redis, settings, event.sender)
+    window = citizen_texts.duration_zh(binding.WINDOW_S)
+    for lock in started:
+        who = None if lock.everyone else event.sender
+        await send_to_triage(staff_texts.bind_lockout(who, lock.failures, window, format_deadline_zh(lock.until)))
+    if not started:
+        return Reply(texts.BIND_CODE_INVALID)
+    everyone = any(lock.everyone for lock in started)
+    latest = max(lock.until for lock in started)
+    return Reply(f"{texts.BIND_CODE_INVALID}\n{texts.bind_locked(format_deadline_zh(latest), everyone)}")
 
 
 # ---- nobody we know ------------------------------------------------------------------------------

@@ -121,6 +121,14 @@ def already_bound(member_name: str) -> str:
 
 
 BIND_CODE_INVALID = "绑定码无效或已过期，请向政协办公室重新索取。"
+
+
+def bind_locked(until: str, everyone: bool) -> str:
+    if everyone:
+        return f"绑定尝试过于频繁，绑定功能已暂停，请于 {until} 后再试。如有疑问，请联系政协办公室。"
+    return f"绑定码输错次数过多，已暂停您的绑定，请于 {until} 后再试。如有疑问，请联系政协办公室。"
+
+
 BIND_USAGE = (
     "委员绑定公众号请发送「绑定 绑定码」（绑定码由政协办公室提供，12 位字母和数字）。群众反映问题请直接发送内容。"
 )

@@ -122,6 +122,20 @@ def returned_by_member(code: str, member_name: str, reason: str) -> str:
     )
 
 
+def bind_lockout(openid: str | None, failures: int, window: str, until: str) -> str:
+    """Binding codes were guessed wrong too often: from one openid, or (None) from everybody together."""
+    if openid is None:
+        return (
+            '**绑定码多次输错** <font color="warning">全部暂停</font>\n'
+            f"> {window}内各公众号用户共输错 {failures} 次，可能有人在猜测绑定码。\n"
+            f"> 委员绑定公众号已全部暂停至 {until}。"
+        )
+    return (
+        f"**绑定码多次输错**\n> 公众号用户 {openid} {window}内输错 {failures} 次，其绑定已暂停至 {until}。\n"
+        "> 如不是委员本人，可能有人在猜测绑定码。"
+    )
+
+
 # ---- answers to staff commands ----------------------------------------------------------------------
 
 
