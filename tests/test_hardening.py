@@ -32,6 +32,11 @@ async def test_a_binding_code_is_long_and_read_however_it_is_typed(stack: Stack)
     bound = reply_of(await stack.citizen().text("o-zhao-typed", f"绑定  {typed}"))
     assert "绑定成功" in bound
     assert (await Citizen.get(openid="o-zhao-typed").prefetch_related("member")).member.key == "m-zhao"
+    # Every new binding is told to the triage group: who bound which member (so a stolen code shows).
+    await stack.run_jobs()
+    [notice] = [post for post in triage_posts(stack) if "绑定公众号" in post]
+    assert "赵六（m-zhao）" in notice
+    assert "o-zhao-typed" in notice
 
 
 async def test_binding_words_in_a_citizens_message_make_a_case_like_any_message(stack: Stack) -> None:

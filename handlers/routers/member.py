@@ -190,6 +190,10 @@ async def handle_bind(event: CitizenEvent, command: CommandLine, redis: aioredis
         citizen.member = bind.member
         opened = window.open_on(citizen, event.created_at)  # the binding message opens the window
         await citizen.save(update_fields=["member_id", *opened])
+        # Every binding is told, so that a code somebody else used shows at once.
+        member, at = bind.member, format_deadline_zh(moment)
+        await send_to_triage(staff_texts.member_bound(member.name, member.key, event.sender, at))
+    await binding.forget_failures(redis, settings, event.sender)
     return Reply(texts.bound(bind.member.name))
 
 

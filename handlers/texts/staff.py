@@ -136,6 +136,13 @@ def bind_lockout(openid: str | None, failures: int, window: str, until: str) -> 
     )
 
 
+def member_bound(member_name: str, member_key: str, openid: str, at: str) -> str:
+    return (
+        f"**委员绑定公众号**\n> 委员{member_name}（{member_key}）{at} 绑定了公众号用户 {openid}，"
+        "交办给该委员的件今后发到这个公众号用户。\n> 如不是委员本人绑定，请立即联系管理员解除绑定。"
+    )
+
+
 # ---- answers to staff commands ----------------------------------------------------------------------
 
 
