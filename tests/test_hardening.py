@@ -4,13 +4,21 @@ codes, 绑定 in a citizen's words, a citizen flooding a member, a Redis flush, 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot.app import REDIS, SETTINGS
 from handlers import binding
 from handlers.binding import ALPHABET, display
 from handlers.routers.member import create_bind_code
 from models.entities import Case, CaseMessage, Citizen
+from models.timeutil import now
 from tests.harness import TRIAGE_HOOK, Stack
+
+
+def code_in(text: str) -> str:
+    match = re.search(r"MS\d{11,}", text)
+    assert match, f"no tracking code in {text!r}"
+    return match.group(0)
 
 
 def reply_of(result) -> str:
@@ -104,3 +112,34 @@ async def test_guessing_binding_codes_is_locked_out_and_the_triage_group_hears_o
     redis, settings = stack.app[REDIS], stack.app[SETTINGS]
     await redis.delete(settings.key("bind-lock", "*"), settings.key("bind-lock", "o-zhao-real"))
     assert "绑定成功" in reply_of(await oa.text("o-zhao-real", f"绑定 {bind.code}"))
+
+
+# ---- a code inside a follow-up ---------------------------------------------------------------------
+
+
+async def test_a_follow_up_quoting_the_citizens_own_code_is_stored_on_that_case(stack: Stack) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-lamp", "SCAN", "cp:hz-ent-1")
+    code = code_in(reply_of(await citizen.text("o-lamp", "厂区门口的路灯不亮")))
+    await stack.run_jobs()
+    await stack.wecom_user().text("lisi", f"派 {code} 张三")
+    await Case.filter(code=code).update(last_citizen_message_at=now() - timedelta(days=2))  # long after
+    answer = reply_of(await citizen.text("o-lamp", f"{code} 路灯还是不亮"))
+    assert code in answer
+    assert "补充" in answer
+    assert "当前状态" not in answer
+    contents = [m.content for m in await CaseMessage.filter(case__code=code).order_by("id")]
+    assert contents == ["厂区门口的路灯不亮", f"{code} 路灯还是不亮"]
+    assert await Case.filter(citizen__openid="o-lamp").count() == 1
+    await stack.run_jobs()
+    assert any("群众补充" in text and "路灯还是不亮" in text for text in stack.texts_to("zhangsan"))
+    # Only (essentially) a code on its own asks for the status.
+    for query in (code, f"{code.lower()}？", f"查询 {code}", f"{code} 进度"):
+        assert "当前状态" in reply_of(await citizen.text("o-lamp", query)), query
+    assert await CaseMessage.filter(case__code=code).count() == 2
+    # Somebody else's code with text is this citizen's own message: it neither joins that case nor tells of it.
+    await citizen.event("o-other-lamp", "SCAN", "cp:hz-ent-1")
+    other = reply_of(await citizen.text("o-other-lamp", f"{code} 我家门口的路灯也不亮"))
+    assert code not in other.replace(code_in(other), "")
+    assert await CaseMessage.filter(case__code=code).count() == 2
+    assert await Case.filter(citizen__openid="o-other-lamp").count() == 1

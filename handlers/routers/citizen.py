@@ -24,7 +24,7 @@ from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint
 from models.jobs import enqueue
 from models.state import TERMINAL, Transition, apply_transition, record_event
 from models.timeutil import now
-from models.tracking import find_code
+from models.tracking import code_pattern, find_code
 
 router = Router("citizen", event_type=CitizenEvent)
 
@@ -47,11 +47,25 @@ def is_text(event: CitizenEvent) -> bool:
 
 
 def tracking_code_query(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
-    """A short text that is (mostly) a tracking code."""
+    """A short text that is (essentially) just a tracking code: 「MS…」「查询 MS…」「MS… 进度？」. A code
+    with more to say (「MS… 路灯还是不亮」) is a follow-up, not a question."""
     if not is_text(event) or len(event.text) > 40:
         return None
     check = find_code(event.text, settings.tracking_prefix)
-    return {"code_check": check} if check else None
+    return {"code_check": check} if check and only_a_code(event.text, settings.tracking_prefix) else None
+
+
+# What may stand around a code in a status query.
+_QUERY_WORDS = frozenset(
+    {"查", "查询", "查一下", "查下", "请问", "编号", "查询编号", "我的编号", "进度", "查询进度", "办理进度"}
+    | {"状态", "办理状态", "怎么样了", "怎样了", "到哪了", "query", "status"}
+)
+
+
+def only_a_code(text: str, prefix: str) -> bool:
+    """Nothing in `text` but its first tracking code, punctuation and the words of a status query."""
+    rest = code_pattern(prefix).sub(" ", text, count=1)
+    return all(word in _QUERY_WORDS for word in _MARKS.split(rest.lower()) if word)
 
 
 _MY_CASES_WORDS = frozenset({"我的", "my", "我的诉求", "查询", "查询进度", "进度", "我的进度"})
@@ -92,7 +106,7 @@ def starts_a_case_outright(event: CitizenEvent, settings: Settings) -> bool:
     if event.msg_type != "text":
         return True
     return not (
-        tracking_code_query(event, settings)
+        find_code(event.text, settings.tracking_prefix)  # a status query, or a follow-up to that case
         or my_cases_command(event)
         or help_command(event)
         or visits.parse_survey_answer(event.text) is not None
@@ -117,6 +131,16 @@ async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid:
         return None
     text = key.decode() if isinstance(key, bytes) else str(key)
     return await ContactPoint.get_or_none(key=text, revoked_at=None)
+
+
+async def case_named_in(event: CitizenEvent, citizen: Citizen, settings: Settings) -> Case | None:
+    """The citizen's own case whose tracking code a text quotes; somebody else's code names nothing."""
+    if event.msg_type != "text":
+        return None
+    check = find_code(event.text, settings.tracking_prefix)
+    if check is None or not check.valid:
+        return None
+    return await Case.get_or_none(code=check.code, citizen=citizen)
 
 
 # ---- handlers ------------------------------------------------------------------------------------
@@ -236,6 +260,8 @@ async def handle_case_message(
     point = await bound_contact_point(redis, settings, event.sender)
     moment = now()  # business time (the month simulation runs it fast); WeChat's CreateTime is kept raw
     window_start = moment - timedelta(seconds=settings.group_window_s)
+    # The citizen names one of their cases (「MS… 路灯还是不亮」): the message is about that one, if still open.
+    named = await case_named_in(event, citizen, settings)
     # A member asked this citizen a question: the next messages answer it, wherever they come from.
     asked = (
         await Case.filter(citizen=citizen, state=CaseState.NEEDS_INFO)
@@ -243,7 +269,7 @@ async def handle_case_message(
         .prefetch_related("contact_point")
         .first()
     )
-    open_case = asked or (
+    open_case = (named if named is not None and named.state not in TERMINAL else None) or asked or (
         await Case.filter(
             citizen=citizen,
             contact_point=point,
@@ -255,7 +281,9 @@ async def handle_case_message(
     )
     if open_case is None:  # a new case: the same plan the batch intake writes many with
         earlier = (
-            await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
+            named
+            if named is not None and named.state == CaseState.CLOSED
+            else await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
         )
         new = NewCase(
             event,
