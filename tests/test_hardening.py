@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.app import REDIS, SETTINGS
 from handlers import binding
 from handlers.binding import ALPHABET, display
+from handlers.cases import queue as triage_queue
 from handlers.routers.member import create_bind_code
 from models.entities import Case, CaseMessage, Citizen
 from models.timeutil import now
@@ -143,3 +144,36 @@ async def test_a_follow_up_quoting_the_citizens_own_code_is_stored_on_that_case(
     assert code not in other.replace(code_in(other), "")
     assert await CaseMessage.filter(case__code=code).count() == 2
     assert await Case.filter(citizen__openid="o-other-lamp").count() == 1
+
+
+# ---- a Redis flush while the service runs ----------------------------------------------------------
+
+
+async def say(stack: Stack, userid: str, text: str) -> str:
+    result = await stack.wecom_user().text(userid, text)
+    return reply_of(result)
+
+
+async def test_the_triage_queue_is_rebuilt_while_running_after_a_redis_flush(stack: Stack) -> None:
+    citizen = stack.citizen()
+    codes = []
+    for index in range(3):
+        await citizen.event(f"o-flush-{index}", "SCAN", "cp:hz-hospital-1")
+        codes.append(code_in(reply_of(await citizen.text(f"o-flush-{index}", f"第{index}件：病房漏水"))))
+    await stack.run_jobs()
+    redis, settings = stack.app[REDIS], stack.app[SETTINGS]
+    await redis.flushdb()  # no restart
+    queue = await say(stack, "lisi", "待办")
+    assert "待分拣 3 件" in queue
+    assert all(code in queue for code in codes)
+    # After a flush, the first case to arrive must not stand for the whole queue.
+    await redis.flushdb()
+    await citizen.event("o-flush-new", "SCAN", "cp:hz-hospital-1")
+    reply_of(await citizen.text("o-flush-new", "输液室空调坏了"))
+    await stack.run_jobs()
+    assert "待分拣 4 件" in await say(stack, "lisi", "待办")
+    # The periodic check repairs an index that drifted from the database (an entry lost, a stale one).
+    await redis.zrem(triage_queue.queue_key(settings), *await redis.zrange(triage_queue.queue_key(settings), 0, 1))
+    assert await triage_queue.check(redis, settings, settle_s=0) == 4
+    assert await redis.zcard(triage_queue.queue_key(settings)) == 4
+    assert await triage_queue.check(redis, settings, settle_s=0) is None  # in step: nothing to do
