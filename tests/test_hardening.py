@@ -11,7 +11,7 @@ from handlers import binding
 from handlers.binding import ALPHABET, display
 from handlers.cases import queue as triage_queue
 from handlers.routers.member import create_bind_code
-from models.entities import Case, CaseMessage, Citizen
+from models.entities import Case, CaseMessage, Citizen, ScanBinding
 from models.timeutil import now
 from tests.harness import TRIAGE_HOOK, Stack
 
@@ -177,3 +177,27 @@ async def test_the_triage_queue_is_rebuilt_while_running_after_a_redis_flush(sta
     assert await triage_queue.check(redis, settings, settle_s=0) == 4
     assert await redis.zcard(triage_queue.queue_key(settings)) == 4
     assert await triage_queue.check(redis, settings, settle_s=0) is None  # in step: nothing to do
+
+
+async def test_a_scan_binds_the_citizen_in_the_database_and_survives_a_redis_flush(stack: Stack) -> None:
+    citizen = stack.citizen()
+    for index in range(3):
+        await citizen.event(f"o-scan-{index}", "SCAN", "cp:hz-school-1")
+    redis = stack.app[REDIS]
+    await redis.flushdb()
+    for index in range(3):  # first messages: the batch intake
+        answer = reply_of(await citizen.text(f"o-scan-{index}", f"第{index}件：学校门口太堵"))
+        assert "湖州中学" in answer, answer
+        case = await Case.get(code=code_in(answer)).prefetch_related("contact_point")
+        assert case.contact_point.key == "hz-school-1"
+    # A citizen with a case open goes through the router: the binding comes from the database there too.
+    await citizen.event("o-scan-0", "SCAN", "cp:hz-hospital-1")
+    await redis.flushdb()
+    answer = reply_of(await citizen.text("o-scan-0", "医院门口也堵"))
+    assert "湖州市中心医院" in answer, answer
+    # The binding keeps its expiry in the database: past it, a message has no contact point.
+    await ScanBinding.filter(openid="o-scan-1").update(expires_at=now() - timedelta(seconds=1))
+    await redis.flushdb()
+    later = reply_of(await citizen.text("o-scan-1", "另外，操场的灯坏了"))
+    case = await Case.get(code=code_in(later)).prefetch_related("contact_point")
+    assert case.contact_point is None

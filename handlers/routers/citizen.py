@@ -19,11 +19,11 @@ from handlers.routers import member as members
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
-from models import window
-from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint
+from models import intake_sql, window
+from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint, ScanBinding
 from models.jobs import enqueue
 from models.state import TERMINAL, Transition, apply_transition, record_event
-from models.timeutil import now
+from models.timeutil import get_clock, now
 from models.tracking import code_pattern, find_code
 
 router = Router("citizen", event_type=CitizenEvent)
@@ -126,11 +126,36 @@ async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
 
 
 async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid: str) -> ContactPoint | None:
+    """The contact point the citizen's last scan binds them to: Redis caches it, the database keeps it
+    (with its expiry), so a flushed or restarted Redis loses nothing."""
     key = await redis.get(settings.key("bind", openid))
-    if not key:
+    if key:
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        return await ContactPoint.get_or_none(key=text, revoked_at=None)
+    moment = now()
+    scan = await ScanBinding.get_or_none(openid=openid, expires_at__gt=moment).prefetch_related("contact_point")
+    if scan is None or not scan.contact_point.is_active:
         return None
-    text = key.decode() if isinstance(key, bytes) else str(key)
-    return await ContactPoint.get_or_none(key=text, revoked_at=None)
+    await _cache_scan(redis, settings, openid, scan.contact_point.key, scan.expires_at - moment)
+    return scan.contact_point
+
+
+async def remember_scan(redis: aioredis.Redis, settings: Settings, openid: str, point: ContactPoint) -> None:
+    """Bind the citizen to the scanned point for `scan_binding_ttl_s`: in the database, then the cache."""
+    moment = now()
+    lasting = timedelta(seconds=max(1.0, settings.scan_binding_ttl_s))
+    connection = ScanBinding._meta.db
+    dialect = connection.capabilities.dialect
+    for sql, params in intake_sql.scan_binding_upsert(dialect, openid, point.id, moment, moment + lasting):
+        await connection.execute_query(sql, params)
+    await _cache_scan(redis, settings, openid, point.key, lasting)
+
+
+async def _cache_scan(redis: aioredis.Redis, settings: Settings, openid: str, point_key: str, left: timedelta) -> None:
+    """The binding's expiry is business time (the month simulation runs it fast); Redis counts real seconds."""
+    real_s = get_clock().to_real_seconds(left.total_seconds())
+    if real_s >= 1:
+        await redis.set(settings.key("bind", openid), point_key, ex=int(real_s))
 
 
 async def case_named_in(event: CitizenEvent, citizen: Citizen, settings: Settings) -> Case | None:
@@ -157,7 +182,7 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
         return Reply(texts.greeting_general(settings))
     if not point.is_active:
         return Reply(texts.greeting_revoked(point.name))
-    await redis.set(settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s)))
+    await remember_scan(redis, settings, event.sender, point)
     return Reply(texts.greeting_for_contact_point(point.name, settings))
 
 
