@@ -57,6 +57,12 @@ class DownloadMedia(TypedDict):
     msg_type: str
 
 
+class FollowUps(TypedDict):
+    """case.follow_ups: forward a case's follow-ups not yet forwarded to its member, as one digest."""
+
+    case_id: int
+
+
 class CaseCreated(TypedDict):
     """case.created: the rest of a new case's set-up (category, queue, card, auto-assign)."""
 
@@ -119,6 +125,10 @@ def send_bot_reply(response_url: str | None, text: str, *, case_code: str | None
 
 def download_media(media_id: str, message_id: int, msg_type: str) -> DownloadMedia:
     return {"media_id": media_id, "message_id": message_id, "msg_type": msg_type}
+
+
+def follow_ups(case_id: int) -> FollowUps:
+    return {"case_id": case_id}
 
 
 def case_created(case_id: int) -> CaseCreated:

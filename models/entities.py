@@ -308,3 +308,17 @@ class ScanBinding(Model):
 
     class Meta:
         table = "scan_binding"
+
+
+class FollowUpForward(Model):
+    """How far a case's follow-ups have gone to the member holding it (digests: handlers.cases.follow_ups)."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.OneToOneRelation[Case] = fields.OneToOneField(
+        "models.Case", related_name="follow_up_forward", on_delete=fields.CASCADE
+    )
+    through_message_id = fields.IntField(default=0)  # the case's last message a digest has carried
+    sent_at = fields.DatetimeField(null=True)  # when the last digest was queued
+
+    class Meta:
+        table = "follow_up_forward"

@@ -201,3 +201,48 @@ async def test_a_scan_binds_the_citizen_in_the_database_and_survives_a_redis_flu
     later = reply_of(await citizen.text("o-scan-1", "另外，操场的灯坏了"))
     case = await Case.get(code=code_in(later)).prefetch_related("contact_point")
     assert case.contact_point is None
+
+
+# ---- a citizen flooding a member -------------------------------------------------------------------
+
+
+def follow_up_texts(stack: Stack, userid: str) -> list[str]:
+    return [text for text in stack.texts_to(userid) if "群众补充" in text]
+
+
+async def test_a_citizen_flooding_a_member_is_gathered_into_digests_and_holds_back_no_assignment(
+    stack: Stack,
+) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-flood", "SCAN", "cp:hz-hospital-1")
+    code = code_in(reply_of(await citizen.text("o-flood", "病房的门锁坏了")))
+    await stack.run_jobs()
+    await say(stack, "lisi", f"派 {code} 张三")
+    await stack.run_jobs()
+    count = 60
+    for index in range(count):
+        assert code in reply_of(await citizen.text("o-flood", f"补充第{index}条"))
+    stored = [m.content for m in await CaseMessage.filter(case__code=code, direction="in").order_by("id")]
+    assert stored == ["病房的门锁坏了", *[f"补充第{index}条" for index in range(count)]]
+    await stack.run_jobs()
+    assert len(follow_up_texts(stack, "zhangsan")) == 1  # one forward now, the rest gathered for later
+
+    # A new assignment to the same member goes out at once, not behind the citizen's backlog.
+    await citizen.event("o-calm", "SCAN", "cp:hz-hospital-1")
+    other = code_in(reply_of(await citizen.text("o-calm", "候诊区座椅太少")))
+    await stack.run_jobs()
+    await say(stack, "lisi", f"派 {other} 张三")
+    await stack.run_jobs()
+    assert any(f"【新交办】编号 {other}" in text for text in stack.texts_to("zhangsan"))
+    assert len(follow_up_texts(stack, "zhangsan")) == 1
+
+    # A minute on, the rest comes in digests (【群众补充】编号 X（共 N 条）), each message exactly once.
+    for _ in range(10):
+        await stack.make_jobs_due()
+        await stack.run_jobs()
+    digests = follow_up_texts(stack, "zhangsan")
+    assert 2 <= len(digests) <= 5
+    assert re.search(rf"【群众补充】编号 {code}（共 \d+ 条）", digests[1])
+    forwarded = "\n".join(digests)
+    for index in range(count):
+        assert len(re.findall(rf"补充第{index}条(?!\d)", forwarded)) == 1, index

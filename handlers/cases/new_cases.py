@@ -23,7 +23,7 @@ from handlers import payloads
 from handlers.admin.qr_stats import NO_POINT, local_day
 from handlers.batch import AlreadyHandled, BatchItem, PassiveSlot
 from handlers.cases.actions import CASE_CREATED
-from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
+from handlers.cases.media import DOWNLOAD_MEDIA, LABELS, MEDIA_TYPES
 from handlers.cases.outbox import SEND_CITIZEN
 from handlers.events import CitizenEvent
 from handlers.settings import Settings
@@ -72,8 +72,7 @@ class WrittenBatch:
 
 def message_excerpt(event: CitizenEvent) -> str:
     """A case's summary: the message's text, with a label for what is not text."""
-    labels = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "location": "[位置]", "link": "[链接]"}
-    label = labels.get(event.msg_type, "")
+    label = LABELS.get(event.msg_type, "")
     text = f"{label}{event.text}" if event.msg_type != "text" else event.text
     return " ".join(text.split())[:120]
 

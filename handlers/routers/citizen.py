@@ -10,10 +10,9 @@ import redis.asyncio as aioredis
 
 from handlers import payloads
 from handlers.admin.qr_stats import record_follow, record_scan
-from handlers.cases import actions as case_actions
-from handlers.cases import visits
+from handlers.cases import follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
-from handlers.cases.new_cases import NewCase, message_excerpt, write_new_case
+from handlers.cases.new_cases import NewCase, write_new_case
 from handlers.events import CitizenEvent, Reply
 from handlers.routers import member as members
 from handlers.routing import Router
@@ -344,7 +343,7 @@ async def handle_case_message(
             case_id=case.id,
         )
     if case.member_id is not None:  # type: ignore[attr-defined]
-        await case_actions.forward_to_member(case, message_excerpt(event) if event.msg_type != "text" else event.text)
+        await follow_ups.gather(case, message)  # gathered into digests: a flood must not bury the member
     count = await CaseMessage.filter(case=case, direction="in").count()
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 

@@ -80,6 +80,17 @@ def citizen_follow_up(code: str, text: str) -> str:
     return f"【群众补充】编号 {code}：{excerpt(text, 500)}"
 
 
+def citizen_follow_ups(code: str, texts: list[str], more: int, interval: str) -> str:
+    """A digest of what the citizen added; `more`: follow-ups left for the next one, `interval` from now."""
+    if len(texts) == 1 and not more:
+        return citizen_follow_up(code, texts[0])
+    lines = [f"【群众补充】编号 {code}（共 {len(texts)} 条）："]
+    lines += [f"{number}. {excerpt(text, 200)}" for number, text in enumerate(texts, start=1)]
+    if more:
+        lines.append(f"（另有 {more} 条补充，{interval}后续发）")
+    return "\n".join(lines)
+
+
 # ---- answers to a member's commands -------------------------------------------------------------------
 
 
