@@ -31,6 +31,9 @@ class SendWecomUser(TypedDict):
     text: str
     markdown: bool
     case_code: str | None
+    # A citizen's follow-ups: their own lane, behind everything else to the same user (assignments, urgent
+    # notices, reminders go first), so that a flood of follow-ups cannot hold those back.
+    low_priority: NotRequired[bool]
 
 
 class SendTriage(TypedDict):
@@ -111,8 +114,13 @@ def send_citizen(
     }
 
 
-def send_wecom_user(userid: str, text: str, *, markdown: bool, case_code: str | None) -> SendWecomUser:
-    return {"userid": userid, "text": text, "markdown": markdown, "case_code": case_code}
+def send_wecom_user(
+    userid: str, text: str, *, markdown: bool, case_code: str | None, low_priority: bool = False
+) -> SendWecomUser:
+    payload: SendWecomUser = {"userid": userid, "text": text, "markdown": markdown, "case_code": case_code}
+    if low_priority:
+        payload["low_priority"] = True
+    return payload
 
 
 def send_triage(markdown: str, *, case_code: str | None) -> SendTriage:

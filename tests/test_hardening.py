@@ -6,12 +6,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.app import REDIS, SETTINGS
+from tortoise.expressions import Q
+
+from bot.app import REDIS, SETTINGS, WECOM_DELIVERY
 from handlers import binding
 from handlers.binding import ALPHABET, display
 from handlers.cases import queue as triage_queue
+from handlers.cases.follow_ups import FOLLOW_UPS
 from handlers.routers.member import create_bind_code
 from models.entities import Case, CaseMessage, Citizen, ScanBinding
+from models.jobs import Job, JobStatus
 from models.timeutil import now
 from tests.harness import TRIAGE_HOOK, Stack
 
@@ -210,6 +214,14 @@ def follow_up_texts(stack: Stack, userid: str) -> list[str]:
     return [text for text in stack.texts_to(userid) if "群众补充" in text]
 
 
+async def a_minute_later(stack: Stack) -> None:
+    """Messages and digests held back for a minute are due (deadline timers stay where they are)."""
+    await Job.filter(status=JobStatus.PENDING).filter(Q(kind__startswith="send.") | Q(kind=FOLLOW_UPS)).update(
+        run_at=now()
+    )
+    await stack.run_jobs()
+
+
 async def test_a_citizen_flooding_a_member_is_gathered_into_digests_and_holds_back_no_assignment(
     stack: Stack,
 ) -> None:
@@ -238,11 +250,45 @@ async def test_a_citizen_flooding_a_member_is_gathered_into_digests_and_holds_ba
 
     # A minute on, the rest comes in digests (【群众补充】编号 X（共 N 条）), each message exactly once.
     for _ in range(10):
-        await stack.make_jobs_due()
-        await stack.run_jobs()
+        await a_minute_later(stack)
     digests = follow_up_texts(stack, "zhangsan")
     assert 2 <= len(digests) <= 5
     assert re.search(rf"【群众补充】编号 {code}（共 \d+ 条）", digests[1])
     forwarded = "\n".join(digests)
     for index in range(count):
         assert len(re.findall(rf"补充第{index}条(?!\d)", forwarded)) == 1, index
+
+
+async def test_assignments_go_ahead_of_a_members_backlog_of_follow_ups(stack: Stack) -> None:
+    citizen = stack.citizen()
+    codes = []
+    for index in range(5):
+        await citizen.event(f"o-lane-{index}", "SCAN", "cp:hz-school-1")
+        codes.append(code_in(reply_of(await citizen.text(f"o-lane-{index}", f"第{index}件：校车太挤"))))
+        await stack.run_jobs()
+        await say(stack, "lisi", f"派 {codes[-1]} 王五")
+    await stack.run_jobs()
+    delivery = stack.app[WECOM_DELIVERY]
+    delivery.user_limits = ((2, 60.0),)  # WeCom's 30 a minute, made small
+    await delivery.limiter.reset("user:wangwu")
+    for index in range(5):  # five cases' follow-ups: five digests, two go out, three wait for the limit
+        reply_of(await citizen.text(f"o-lane-{index}", f"第{index}件的补充"))
+    await stack.run_jobs()
+    assert len(follow_up_texts(stack, "wangwu")) == 2
+    await citizen.event("o-lane-new", "SCAN", "cp:hz-school-1")
+    new = code_in(reply_of(await citizen.text("o-lane-new", "学校门口没有斑马线")))
+    await stack.run_jobs()
+    await say(stack, "lisi", f"派 {new} 王五")
+    await stack.run_jobs()
+    # A minute on: the first free slot goes to the assignment, not to the older follow-ups.
+    await delivery.limiter.reset("user:wangwu")
+    await a_minute_later(stack)
+    texts = stack.texts_to("wangwu")
+    [assignment] = [index for index, text in enumerate(texts) if f"【新交办】编号 {new}" in text]
+    assert len([text for text in texts[:assignment] if "群众补充" in text]) == 2
+    # The follow-ups keep their own order and all arrive in the end.
+    for _ in range(6):
+        await delivery.limiter.reset("user:wangwu")
+        await a_minute_later(stack)
+    forwarded = follow_up_texts(stack, "wangwu")
+    assert [code_in(text) for text in forwarded] == codes

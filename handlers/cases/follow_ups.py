@@ -97,7 +97,7 @@ async def run_follow_ups(job: Job) -> dict[str, Any]:
     left = await CaseMessage.filter(case_id=case_id, direction="in", id__gt=taken[-1].id).count()
     interval = citizen_texts.duration_zh(DIGEST_INTERVAL.total_seconds())
     text = member_texts.citizen_follow_ups(case.code, [message_text(row) for row in taken], left, interval)
-    await send_to_member(member, text, case=case)
+    await send_to_member(member, text, case=case, low_priority=True)  # assignments and notices go first
     moment = now()
     mark.through_message_id = taken[-1].id
     mark.sent_at = moment
