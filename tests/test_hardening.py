@@ -292,3 +292,22 @@ async def test_assignments_go_ahead_of_a_members_backlog_of_follow_ups(stack: St
         await a_minute_later(stack)
     forwarded = follow_up_texts(stack, "wangwu")
     assert [code_in(text) for text in forwarded] == codes
+
+
+async def test_past_twenty_messages_a_minute_a_citizen_is_asked_to_slow_down_and_nothing_is_lost(
+    stack: Stack,
+) -> None:
+    citizen = stack.citizen()
+    await citizen.event("o-fast", "SCAN", "cp:hz-ent-1")
+    code = code_in(reply_of(await citizen.text("o-fast", "园区门口的红绿灯坏了")))
+    answers = [reply_of(await citizen.text("o-fast", f"再补充{index}")) for index in range(30)]
+    assert all("已收到您的补充" in answer for answer in answers[:20])
+    slow = answers[20:]
+    assert all("发送得比较频繁" in answer for answer in slow), slow[0]
+    assert all(code in answer for answer in slow)
+    assert "共 31 条" in slow[-1]
+    stored = [m.content for m in await CaseMessage.filter(case__code=code, direction="in").order_by("id")]
+    assert stored == ["园区门口的红绿灯坏了", *[f"再补充{index}" for index in range(30)]]
+    # A minute on, the same pace is welcome again.
+    await stack.app[REDIS].delete(stack.app[SETTINGS].key("pace", "o-fast"))
+    assert "已收到您的补充" in reply_of(await citizen.text("o-fast", "红绿灯是东边那个"))

@@ -6,6 +6,8 @@ waits for its case: the first goes out at once, each later one at least DIGEST_I
 before, carrying every follow-up since, up to what one message holds (DIGEST_MAX_ITEMS, about
 DIGEST_MAX_CHARS characters); the rest waits for the next digest. Nothing is dropped: the messages are on
 the case, and the digests carry each exactly once (`follow_up_forward` remembers how far they got).
+A citizen writing more than PACE_LIMIT messages a minute is asked, politely, to slow down; what they
+write is stored all the same.
 
 The citizen's transaction and the digest job both lock the case's `follow_up_forward` row first
 (PostgreSQL; SQLite runs one transaction at a time), so a follow-up is either read by a digest job
@@ -17,6 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -24,6 +27,7 @@ from handlers import payloads
 from handlers.cases.masking import excerpt
 from handlers.cases.media import LABELS
 from handlers.cases.outbox import send_to_member
+from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from models.entities import Case, CaseMessage, FollowUpForward, Member
@@ -36,6 +40,21 @@ DIGEST_INTERVAL = timedelta(minutes=1)
 DIGEST_MAX_ITEMS = 30
 DIGEST_MAX_CHARS = 600  # a WeCom text holds 2,048 bytes: about 680 Chinese characters
 ITEM_CHARS = 200  # one follow-up in a digest of several
+PACE_LIMIT = 20  # a citizen's messages within PACE_WINDOW_S before they are asked to slow down
+PACE_WINDOW_S = 60
+
+
+async def over_pace(redis: aioredis.Redis, settings: Settings, openid: str) -> bool:
+    """Count a citizen's message; True past PACE_LIMIT within PACE_WINDOW_S (a Redis counter with a TTL).
+    The message is kept all the same: only the answer changes."""
+    key = settings.key("pace", openid)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.ttl(key)
+        count, ttl = await pipe.execute()
+    if int(ttl) < 0:  # a new counter (or one a crash left without its TTL)
+        await redis.expire(key, PACE_WINDOW_S)
+    return int(count) > PACE_LIMIT
 
 
 def pending_key(case_id: int) -> str:

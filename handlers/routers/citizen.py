@@ -281,6 +281,7 @@ async def handle_case_message(
     """A new case, or a follow-up joining the citizen's open case (the one a member asked about, or
     one at the same contact point within the grouping window)."""
     citizen = await get_citizen(event, touch_window=True)
+    hurried = await follow_ups.over_pace(redis, settings, event.sender)
     point = await bound_contact_point(redis, settings, event.sender)
     moment = now()  # business time (the month simulation runs it fast); WeChat's CreateTime is kept raw
     window_start = moment - timedelta(seconds=settings.group_window_s)
@@ -345,6 +346,8 @@ async def handle_case_message(
     if case.member_id is not None:  # type: ignore[attr-defined]
         await follow_ups.gather(case, message)  # gathered into digests: a flood must not bury the member
     count = await CaseMessage.filter(case=case, direction="in").count()
+    if hurried:  # stored and forwarded like the rest; only the answer asks them to slow down
+        return Reply(texts.case_follow_up_slow_down(case.code, count), case_id=case.id)
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 
 
