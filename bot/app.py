@@ -40,6 +40,7 @@ from models.db import close_db, init_db, wal_checkpoints
 from models.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
+QUEUE_CHECK_S = 180.0  # how often the triage queue in Redis is compared with the database
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", aioredis.Redis)
@@ -209,8 +210,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Background work of `mashang serve`: the job runner, the inbox recovery sweep and, hourly, pruning
-    of handled inbox rows and finished jobs past `[retention]`."""
+    """Background work of `mashang serve`: the job runner, the inbox recovery sweep, every few minutes a
+    check of the triage queue against the database and, hourly, pruning of handled inbox rows and
+    finished jobs past `[retention]`."""
     runner = app[JOBS]
     inbox = app[INBOX]
     config = app[CONFIG]
@@ -242,9 +244,23 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.exception("pruning old inbox rows and jobs failed; will try again")
             await asyncio.sleep(3600)
 
+    async def check_queue_forever() -> None:
+        """The triage queue lives in Redis: after a flush or restart of Redis, or drift, rebuild it."""
+        while True:
+            await asyncio.sleep(QUEUE_CHECK_S)
+            if inbox.busy():  # a burst of callbacks goes first
+                continue
+            try:
+                rebuilt = await triage_queue.check(app[REDIS], app[SETTINGS])
+                if rebuilt is not None:
+                    log.warning("triage queue was out of step with the database: rebuilt, %d cases waiting", rebuilt)
+            except Exception:
+                log.exception("checking the triage queue failed; will try again")
+
     sweepers = [
         asyncio.create_task(recover_forever(), name="inbox-recovery"),
         asyncio.create_task(prune_forever(), name="retention"),
+        asyncio.create_task(check_queue_forever(), name="triage-queue-check"),
     ]
     yield
     for sweeper in sweepers:

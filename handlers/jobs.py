@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.cases import actions, deadlines, visits
+from handlers.cases import actions, deadlines, follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.outbox import SEND_KINDS
 
@@ -29,6 +29,7 @@ class HandledJob:
 
 HANDLED: tuple[HandledJob, ...] = (
     HandledJob(actions.CASE_CREATED, actions.run_case_created),
+    HandledJob(follow_ups.FOLLOW_UPS, follow_ups.run_follow_ups),
     HandledJob(deadlines.SLA_REMIND, deadlines.run_reminder),
     HandledJob(deadlines.SLA_OVERDUE, deadlines.run_overdue),
     HandledJob(visits.VISIT_START, visits.run_visit_start),

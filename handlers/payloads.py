@@ -32,6 +32,9 @@ class SendWecomUser(TypedDict):
     text: str
     markdown: bool
     case_code: str | None
+    # A citizen's follow-ups: their own lane, behind everything else to the same user (assignments, urgent
+    # notices, reminders go first), so that a flood of follow-ups cannot hold those back.
+    low_priority: NotRequired[bool]
 
 
 class SendTriage(TypedDict):
@@ -57,6 +60,12 @@ class DownloadMedia(TypedDict):
     media_id: str
     message_id: int
     msg_type: str
+
+
+class FollowUps(TypedDict):
+    """case.follow_ups: forward a case's follow-ups not yet forwarded to its member, as one digest."""
+
+    case_id: int
 
 
 class CaseCreated(TypedDict):
@@ -107,8 +116,13 @@ def send_citizen(
     }
 
 
-def send_wecom_user(userid: str, text: str, *, markdown: bool, case_code: str | None) -> SendWecomUser:
-    return {"userid": userid, "text": text, "markdown": markdown, "case_code": case_code}
+def send_wecom_user(
+    userid: str, text: str, *, markdown: bool, case_code: str | None, low_priority: bool = False
+) -> SendWecomUser:
+    payload: SendWecomUser = {"userid": userid, "text": text, "markdown": markdown, "case_code": case_code}
+    if low_priority:
+        payload["low_priority"] = True
+    return payload
 
 
 def send_triage(markdown: str, *, case_code: str | None) -> SendTriage:
@@ -121,6 +135,10 @@ def send_bot_reply(response_url: str | None, text: str, *, case_code: str | None
 
 def download_media(media_id: str, message_id: int, msg_type: str) -> DownloadMedia:
     return {"media_id": media_id, "message_id": message_id, "msg_type": msg_type}
+
+
+def follow_ups(case_id: int) -> FollowUps:
+    return {"case_id": case_id}
 
 
 def case_created(case_id: int) -> CaseCreated:

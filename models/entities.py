@@ -292,3 +292,34 @@ class MemberBindCode(Model):
 
     class Meta:
         table = "member_bind_code"
+
+
+class ScanBinding(Model):
+    """The contact point a citizen scanned last, and until when it binds their messages to it.
+
+    The database keeps it (a Redis flush or restart must not lose where citizens are); Redis only caches it."""
+
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    contact_point: fields.ForeignKeyRelation[ContactPoint] = fields.ForeignKeyField(
+        "models.ContactPoint", related_name="scan_bindings", on_delete=fields.CASCADE
+    )
+    scanned_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "scan_binding"
+
+
+class FollowUpForward(Model):
+    """How far a case's follow-ups have gone to the member holding it (digests: handlers.cases.follow_ups)."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.OneToOneRelation[Case] = fields.OneToOneField(
+        "models.Case", related_name="follow_up_forward", on_delete=fields.CASCADE
+    )
+    through_message_id = fields.IntField(default=0)  # the case's last message a digest has carried
+    sent_at = fields.DatetimeField(null=True)  # when the last digest was queued
+
+    class Meta:
+        table = "follow_up_forward"

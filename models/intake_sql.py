@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from models.bulk import Statement, in_list, insert_statements, padded
-from models.entities import Case, CaseState, Citizen, ContactPoint, InboundMessage, InboxStatus
+from models.entities import Case, CaseState, Citizen, ContactPoint, InboundMessage, InboxStatus, ScanBinding
 from models.qr import ContactPointDaily
 
 # Cases that say nothing about a citizen's next message: it neither joins them nor follows them.
@@ -32,14 +32,29 @@ def citizens_and_cases(dialect: str, openids: list[str]) -> Statement:
     return sql, [*_SKIPPED_STATES, *openids]
 
 
-def active_points(dialect: str, keys: list[str]) -> Statement:
-    """id, key and name of the contact points of `keys` that are not revoked."""
-    wanted = padded(sorted(set(keys)))
+def bound_points(dialect: str, openids: list[str], moment: datetime) -> Statement:
+    """openid, and id, key and name of the contact point, of each of `openids` whose scan still binds
+    them at `moment` to a point that is not revoked."""
+    wanted = padded(sorted(set(openids)))
+    expires = ScanBinding._meta.fields_map["expires_at"].to_db_value(moment, ScanBinding)
+    first = "$1" if dialect == "postgres" else "?"
     return (
-        f'SELECT "id", "key", "name" FROM "{ContactPoint._meta.db_table}" '
-        f'WHERE "revoked_at" IS NULL AND "key" IN {in_list(dialect, wanted)}',
-        wanted,
+        f'SELECT b."openid", p."id", p."key", p."name" FROM "{ScanBinding._meta.db_table}" b '
+        f'JOIN "{ContactPoint._meta.db_table}" p ON p."id" = b."contact_point_id" '
+        f'WHERE p."revoked_at" IS NULL AND b."expires_at" > {first} AND b."openid" IN {in_list(dialect, wanted, 2)}',
+        [expires, *wanted],
     )
+
+
+def scan_binding_upsert(
+    dialect: str, openid: str, point_id: int, scanned_at: datetime, expires_at: datetime
+) -> list[Statement]:
+    """Bind `openid` to the contact point until `expires_at` (a later scan replaces an earlier one)."""
+    row = {"openid": openid, "contact_point_id": point_id, "scanned_at": scanned_at, "expires_at": expires_at}
+    conflict = 'ON CONFLICT ("openid") DO UPDATE SET ' + ", ".join(
+        f'"{column}" = excluded."{column}"' for column in ("contact_point_id", "scanned_at", "expires_at")
+    )
+    return insert_statements(dialect, ScanBinding, [row], on_conflict=conflict)
 
 
 def citizen_upsert_conflict(window_columns: Mapping[str, Any]) -> str:

@@ -113,7 +113,7 @@ async def main() -> None:
             memory = await redis.info("memory")
             print(f"  Redis memory for the index: {memory['used_memory_human']}")
         finally:
-            await redis.delete(triage_queue.queue_key(settings))
+            await redis.delete(triage_queue.queue_key(settings), triage_queue.built_key(settings))
             await redis.aclose()
             await close_db()
             if embedded is not None:

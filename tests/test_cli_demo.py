@@ -143,7 +143,7 @@ async def test_member_bind_code_command(demo_env: dict[str, str]) -> None:
     code, output = await run_cli(demo_env, "member", "bind-code", "m-zhao")
     after = (datetime.now(UTC) + timedelta(days=3)).astimezone(beijing)
     assert code == 0, output
-    assert re.search(r"绑定 \d{6}", output)
+    assert re.search(r"绑定 [2-9A-HJKMNP-Z]{4} [2-9A-HJKMNP-Z]{4} [2-9A-HJKMNP-Z]{4}」", output)
     # Valid three days, said in Beijing time like every other time the service shows.
     assert f"北京时间 {before:%Y-%m-%d}" in output or f"北京时间 {after:%Y-%m-%d}" in output  # midnight between
     assert "UTC" not in output

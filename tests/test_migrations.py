@@ -32,9 +32,11 @@ from models.entities import (
     ContactPoint,
     ContactPointKind,
     Department,
+    FollowUpForward,
     InboundMessage,
     Member,
     MemberBindCode,
+    ScanBinding,
     Staff,
     TrackingSequence,
 )
@@ -188,6 +190,8 @@ async def fill_with_rows() -> None:
     await ContactPointDaily.create(point_key="hz-hospital-1", day=date(2026, 12, 2), scans=5, new_cases=3)
     first = await Case.get(code__endswith="0")
     await CaseLink.create(token_hash="ab" * 32, case=first, citizen_id=first.citizen_id, created_at=at, expires_at=at)
+    await ScanBinding.create(openid="o-citizen-0", contact_point=point, scanned_at=at, expires_at=at)
+    await FollowUpForward.create(case=first, through_message_id=1)
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -123,11 +123,14 @@ async def _member_bind_code(config: Config, member_key: str) -> int:
         return 2
     finally:
         await close_db()
-    print(f"委员 {bind.member.name}（{member_key}）的绑定码：{bind.code}")
+    from handlers.binding import display
     from models.tracking import LOCAL_TZ
 
+    code = display(bind.code)
+    print(f"委员 {bind.member.name}（{member_key}）的绑定码：{code}")
+
     expires = f"北京时间 {bind.expires_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
-    print(f"请委员在公众号里发送「绑定 {bind.code}」，{expires} 前有效，只能使用一次。")
+    print(f"请委员在公众号里发送「绑定 {code}」（空格、大小写均可），{expires} 前有效，只能使用一次。")
     return 0
 
 

@@ -13,10 +13,13 @@ Redis sliding-window limiter (per user, per group); when none is free the job wa
 
 One recipient's messages keep their queue order: within a process a lock per recipient runs them one
 at a time, and a job waits while an older job to the same recipient is held back (rate limit, WeCom
-failure) so that it cannot overtake it. A text longer than WeCom accepts goes out in parts; the job
-remembers how many parts went out, so a retry sends only the rest (bot/outbound/parts.py: numbered
-（1/3）, the tracking code in the first). A smart-bot answer too long for its response_url sends its
-first part through it and queues the others for the triage group. The case timeline records every
+failure) so that it cannot overtake it. A user's messages marked `low_priority` (a citizen's follow-ups)
+are a lane of their own behind the rest: they keep their order among themselves, wait while any other
+message to that user is due or held back, and never hold one back, so an assignment or an urgent notice
+takes the next free slot however many follow-ups wait. A text longer than WeCom accepts goes out in parts;
+the job remembers how many parts went out, so a retry sends only the rest (bot/outbound/parts.py:
+numbered （1/3）, the tracking code in the first). A smart-bot answer too long for its response_url sends
+its first part through it and queues the others for the triage group. The case timeline records every
 delivered message with its channel.
 """
 
@@ -78,6 +81,15 @@ def _classify(exc: WeChatAPIError | WeChatUnavailable) -> Exception:
     return GiveUp(f"WeCom error {exc.errcode}: {exc.errmsg}")
 
 
+def _low(payload: dict[str, Any]) -> bool:
+    return bool(payload.get("low_priority"))
+
+
+def _lane(recipient: str, low: bool) -> str:
+    """Held-back jobs are remembered per recipient and lane."""
+    return f"{recipient}#low" if low else recipient
+
+
 class WeComDelivery:
     def __init__(
         self,
@@ -110,7 +122,7 @@ class WeComDelivery:
 
     async def send_user(self, job: Job) -> dict[str, Any]:
         userid = payloads.read(job.payload, payloads.SendWecomUser)["userid"]
-        return await self._in_order(job, f"user:{userid}", lambda: self._send_user(job))
+        return await self._in_order(job, f"user:{userid}", lambda: self._send_user(job), low=_low(job.payload))
 
     async def send_triage(self, job: Job) -> dict[str, Any]:
         return await self._in_order(job, "triage", lambda: self._send_triage(job))
@@ -274,13 +286,14 @@ class WeComDelivery:
             await record_event(case, "message.out", "system", channel=channel, job_id=job.id, text=text, **detail)
 
     async def _in_order(
-        self, job: Job, recipient: str, send: Callable[[], Awaitable[dict[str, Any]]]
+        self, job: Job, recipient: str, send: Callable[[], Awaitable[dict[str, Any]]], low: bool = False
     ) -> dict[str, Any]:
         lock = self._locks.setdefault(recipient, asyncio.Lock())
+        lane = _lane(recipient, low)
         try:
             async with lock:  # one recipient's messages go out one at a time
-                await self._wait_for_older(job, recipient)
-                held = self._held.setdefault(recipient, {})
+                await self._wait_for_older(job, recipient, low)
+                held = self._held.setdefault(lane, {})
                 try:
                     result = await send()
                 except GiveUp:
@@ -296,19 +309,25 @@ class WeComDelivery:
         finally:
             if not lock.locked() and self._locks.get(recipient) is lock:
                 del self._locks[recipient]
-            if recipient in self._held and not self._held[recipient]:
-                del self._held[recipient]
+            if lane in self._held and not self._held[lane]:
+                del self._held[lane]
 
-    async def _wait_for_older(self, job: Job, recipient: str) -> None:
-        """RetryLater while an older job to `recipient` is held back, so that it goes first."""
+    async def _wait_for_older(self, job: Job, recipient: str, low: bool = False) -> None:
+        """RetryLater while an older job to `recipient` is held back, so that it goes first. A `low` job
+        (a follow-up) also waits for every other job to `recipient` that is due or held back, however
+        young; the other jobs do not wait for low ones."""
         moment = now()
         delays: list[float] = []
-        held = self._held.get(recipient, {})
-        older_held = [job_id for job_id in held if job_id < job.id]
-        if older_held:
-            rows = await Job.filter(id__in=older_held).values("id", "status", "run_at")
+        blocking = [(self._held.get(_lane(recipient, low), {}), True)]
+        if low:
+            blocking.append((self._held.get(recipient, {}), False))  # the other lane: younger ones too
+        for held, only_older in blocking:
+            waiting = [job_id for job_id in held if job_id < job.id or not only_older]
+            if not waiting:
+                continue
+            rows = await Job.filter(id__in=waiting).values("id", "status", "run_at")
             status = {row["id"]: (row["status"], row["run_at"]) for row in rows}
-            for job_id in older_held:
+            for job_id in waiting:
                 state, run_at = status.get(job_id, (JobStatus.DONE, None))
                 if state == JobStatus.PENDING:
                     delays.append((run_at - moment).total_seconds())
@@ -316,10 +335,12 @@ class WeComDelivery:
                     delays.append((held[job_id] - moment).total_seconds())
                 else:
                     held.pop(job_id, None)
-        # Older jobs anywhere that are due or were tried already (a job scheduled for later does not block).
-        older = Job.filter(kind=job.kind, status=JobStatus.PENDING, id__lt=job.id).filter(
-            Q(run_at__lte=moment) | Q(last_error__not_isnull=True)
-        )
+        # Older jobs anywhere that are due or were tried already (a job scheduled for later does not block);
+        # for a low job, other jobs of any age.
+        older = Job.filter(kind=job.kind, status=JobStatus.PENDING).exclude(id=job.id)
+        if not low:
+            older = older.filter(id__lt=job.id)
+        older = older.filter(Q(run_at__lte=moment) | Q(last_error__not_isnull=True))
         if job.kind == SEND_TRIAGE:
             # One recipient: the earliest older card is enough, and a backlog of N cards waits N slots, so
             # the held-back cards do not all wake up (and re-read the queue) at every free slot.
@@ -331,7 +352,11 @@ class WeComDelivery:
                 delays.append(max(0.0, (first - moment).total_seconds()) + backlog * per_slot)
         else:
             for row in await older.order_by("id").values("id", "payload", "run_at"):
-                if self._recipient_of(job.kind, row["payload"]) == recipient:
+                if self._recipient_of(job.kind, row["payload"]) != recipient:
+                    continue
+                row_low = _low(row["payload"])
+                # A normal job never waits for a low one; a low one for older low ones and all the others.
+                if (not row_low and (low or row["id"] < job.id)) or (row_low and low and row["id"] < job.id):
                     delays.append((row["run_at"] - moment).total_seconds())
         if delays:
             delay = max(0.2, min(delays) + 0.1)

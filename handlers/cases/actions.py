@@ -403,10 +403,3 @@ async def return_to_triage(case: Case, member: Member, reason: str, redis: aiore
     await triage_queue.enqueue_case(redis, settings, case)
     await send_to_triage(staff_texts.returned_by_member(case.code, member.name, reason), case=case)
     return member_texts.returned(case.code)
-
-
-async def forward_to_member(case: Case, text: str) -> None:
-    """A citizen's follow-up on a case a member holds."""
-    member = await Member.get_or_none(id=case.member_id)  # type: ignore[attr-defined]
-    if member is not None:
-        await send_to_member(member, member_texts.citizen_follow_up(case.code, text), case=case)

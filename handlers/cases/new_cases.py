@@ -23,7 +23,7 @@ from handlers import payloads
 from handlers.admin.qr_stats import NO_POINT, local_day
 from handlers.batch import AlreadyHandled, BatchItem, PassiveSlot
 from handlers.cases.actions import CASE_CREATED
-from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
+from handlers.cases.media import DOWNLOAD_MEDIA, LABELS, MEDIA_TYPES
 from handlers.cases.outbox import SEND_CITIZEN
 from handlers.events import CitizenEvent
 from handlers.settings import Settings
@@ -72,8 +72,7 @@ class WrittenBatch:
 
 def message_excerpt(event: CitizenEvent) -> str:
     """A case's summary: the message's text, with a label for what is not text."""
-    labels = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "location": "[位置]", "link": "[链接]"}
-    label = labels.get(event.msg_type, "")
+    label = LABELS.get(event.msg_type, "")
     text = f"{label}{event.text}" if event.msg_type != "text" else event.text
     return " ".join(text.split())[:120]
 
@@ -270,13 +269,6 @@ class BatchIntake:
         candidates = [item for item in items if isinstance(item.event, CitizenEvent) and self.starts_a_case(item.event)]
         if not candidates:
             return {}
-        openids = [item.event.sender for item in candidates]
-        bound = await self.redis.mget([self.settings.key("bind", openid) for openid in openids])
-        point_keys = {
-            openid: value.decode() if isinstance(value, bytes) else str(value)
-            for openid, value in zip(openids, bound, strict=True)
-            if value
-        }
         claimed: list[PassiveSlot] = []
 
         def claim(items: list[BatchItem]) -> list[bool]:
@@ -302,7 +294,7 @@ class BatchIntake:
                 def decide(items: list[BatchItem]) -> list[bool]:
                     return [early[item.row.id] for item in items]
 
-            return self._batch_plan(dialect, candidates, point_keys, decide, now())
+            return self._batch_plan(dialect, candidates, decide, now())
 
         try:
             replies = await run_in_transaction(start)
@@ -321,13 +313,12 @@ class BatchIntake:
         self,
         dialect: str,
         candidates: list[BatchItem],
-        point_keys: dict[str, str],
         decide: Callable[[list[BatchItem]], list[bool]],
         moment: datetime,
     ) -> Plan[dict[int, str | None]]:
         """Read what decides who gets a new case here, write those cases, and mark their inbox rows
         done with the reply each got, in one transaction."""
-        facts = yield from _facts_plan(dialect, [item.event.sender for item in candidates], point_keys)
+        facts = yield from _facts_plan(dialect, [item.event.sender for item in candidates], moment)
         items: list[BatchItem] = []
         new: list[NewCase] = []
         for item in candidates:
@@ -356,9 +347,10 @@ class BatchIntake:
         return replies
 
 
-def _facts_plan(dialect: str, openids: list[str], point_keys: dict[str, str]) -> Generator[Statement, Rows, _Facts]:
-    """Who is a member, who has cases, where each scanned: two plain SELECTs for the whole batch (ORM
-    queries cost several times more)."""
+def _facts_plan(dialect: str, openids: list[str], moment: datetime) -> Generator[Statement, Rows, _Facts]:
+    """Who is a member, who has cases, where each scanned (the scan bindings in the database, not their
+    Redis cache, which a flush empties): two plain SELECTs for the whole batch (ORM queries cost several
+    times more)."""
     facts = _Facts()
     for row in (yield intake_sql.citizens_and_cases(dialect, openids)):
         openid, state = row["openid"], row["state"]
@@ -370,8 +362,6 @@ def _facts_plan(dialect: str, openids: list[str], point_keys: dict[str, str]) ->
                 facts.closed_at_points[at] = (int(row["case_id"]), row["code"])
         elif state is not None and state not in TERMINAL:
             facts.open_case_openids.add(openid)
-    if point_keys:
-        points = yield intake_sql.active_points(dialect, list(point_keys.values()))
-        by_key = {row["key"]: (int(row["id"]), row["key"], row["name"]) for row in points}
-        facts.points = {openid: by_key[key] for openid, key in point_keys.items() if key in by_key}
+    for row in (yield intake_sql.bound_points(dialect, openids, moment)):
+        facts.points[row["openid"]] = (int(row["id"]), row["key"], row["name"])
     return facts

@@ -6,7 +6,8 @@ Job kinds and payloads (the contract with bot/ delivery):
 - send.citizen    {openid, channel, text, case_code, case_state, audience}: customer-service message inside
                   the 48 h window, template message after it (worded for a citizen, or for a member who
                   bound the official account: audience "member")
-- send.wecom_user {userid, text, markdown}: WeCom app message to one user (staff or member)
+- send.wecom_user {userid, text, markdown[, low_priority]}: WeCom app message to one user (staff or member);
+                  low_priority (a citizen's follow-ups) lets the user's other messages go first
 - send.triage     {markdown}: the triage group (robot webhook, or appchat when triage_chat_id is set)
 - send.bot_reply  {response_url, text}: the smart bot's answer in the group, through response_url once;
                   when that is used up or expired, through the triage group push instead
@@ -53,11 +54,20 @@ async def send_to_citizen(
 
 
 async def send_to_wecom_user(
-    userid: str, text: str, *, markdown: bool = False, case: Case | None = None, key: str | None = None
+    userid: str,
+    text: str,
+    *,
+    markdown: bool = False,
+    case: Case | None = None,
+    key: str | None = None,
+    low_priority: bool = False,
 ) -> Job | None:
+    """`low_priority`: a citizen's follow-ups, which wait behind everything else to the same user."""
     return await enqueue(
         SEND_WECOM_USER,
-        payloads.send_wecom_user(userid, text, markdown=markdown, case_code=case.code if case else None),
+        payloads.send_wecom_user(
+            userid, text, markdown=markdown, case_code=case.code if case else None, low_priority=low_priority
+        ),
         key=key,
         case_id=case.id if case else None,
     )
@@ -83,10 +93,13 @@ async def send_bot_reply(
     )
 
 
-async def send_to_member(member: Member, text: str, *, case: Case | None = None, key: str | None = None) -> bool:
-    """Reach a member in WeCom, or through the official account they bound. False if neither exists."""
+async def send_to_member(
+    member: Member, text: str, *, case: Case | None = None, key: str | None = None, low_priority: bool = False
+) -> bool:
+    """Reach a member in WeCom, or through the official account they bound. False if neither exists.
+    `low_priority`: in WeCom, behind the member's other messages (see send_to_wecom_user)."""
     if member.wecom_userid:
-        await send_to_wecom_user(member.wecom_userid, text, case=case, key=key)
+        await send_to_wecom_user(member.wecom_userid, text, case=case, key=key, low_priority=low_priority)
         return True
     bound = await Citizen.filter(member=member).order_by("-id").first()
     if bound is None:

@@ -1,12 +1,19 @@
 """The triage queue: untriaged cases by urgency and deadline, in a Redis sorted set.
 
-The database is the truth; the set is an index. It is rebuilt from the database at start (so it
-survives a Redis flush), updated after commits, and readers drop entries whose case has moved on.
-Taking the next case is ZRANGE 0 0 and counting is ZCARD: both stay fast at a million entries.
+The database is the truth; the set is an index. It is rebuilt from the database at start, updated after
+commits, and readers drop entries whose case has moved on. Taking the next case is ZRANGE 0 0 and
+counting is ZCARD: both stay fast at a million entries.
+
+A Redis flush or restart while the service runs loses the set and its marker key (written by each
+rebuild): the next reader finds the marker gone and rebuilds first, so a case added after the flush
+does not stand for the whole queue. `check`, run every few minutes, also repairs an index that drifted
+from the database (counts compared: one ZCARD and one indexed COUNT).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 
 import redis.asyncio as aioredis
@@ -15,7 +22,10 @@ from handlers.settings import Settings
 from models.after_commit import defer
 from models.entities import Case, CaseState
 
+log = logging.getLogger(__name__)
+
 URGENT_BONUS = 10**10  # urgent cases sort before every normal case
+REBUILD_LOCK_S = 300  # one rebuild at a time across processes; a crashed one's lock lapses
 
 
 def score(due_at: datetime | None, urgent: bool) -> float:
@@ -25,6 +35,11 @@ def score(due_at: datetime | None, urgent: bool) -> float:
 
 def queue_key(settings: Settings) -> str:
     return settings.key("triage", "queue")
+
+
+def built_key(settings: Settings) -> str:
+    """Present while the index holds every waiting case (set by a rebuild; a flush removes it)."""
+    return settings.key("triage", "queue", "built")
 
 
 def _member(case_id: int) -> str:
@@ -56,13 +71,26 @@ async def dequeue_case(redis: aioredis.Redis, settings: Settings, case: Case) ->
     await defer(remove)
 
 
+async def ensure_built(redis: aioredis.Redis, settings: Settings) -> None:
+    """Rebuild the index first when Redis lost it (flushed, restarted empty)."""
+    if not await redis.exists(built_key(settings)):
+        await rebuild_once(redis, settings)
+
+
 async def queue_size(redis: aioredis.Redis, settings: Settings) -> int:
-    return int(await redis.zcard(queue_key(settings)))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(built_key(settings))
+        pipe.zcard(queue_key(settings))
+        built, size = await pipe.execute()
+    if not built:
+        return await rebuild_once(redis, settings)
+    return int(size)
 
 
 async def overdue_count(redis: aioredis.Redis, settings: Settings, moment: datetime) -> int:
     """Untriaged cases past their assignment deadline, from the scores alone: normal cases score their
     deadline (positive), urgent ones their deadline minus URGENT_BONUS (negative)."""
+    await ensure_built(redis, settings)
     key, cutoff = queue_key(settings), moment.timestamp()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(key, 0, f"({cutoff}")
@@ -72,6 +100,7 @@ async def overdue_count(redis: aioredis.Redis, settings: Settings, moment: datet
 
 
 async def next_case_ids(redis: aioredis.Redis, settings: Settings, count: int) -> list[int]:
+    await ensure_built(redis, settings)
     members = await redis.zrange(queue_key(settings), 0, count - 1)
     return [int(str(m.decode() if isinstance(m, bytes) else m)) for m in members]
 
@@ -110,4 +139,39 @@ async def rebuild(redis: aioredis.Redis, settings: Settings, batch: int = 5000) 
         await redis.rename(temp, key)
     else:
         await redis.delete(key)
+    await redis.set(built_key(settings), "1")
     return total
+
+
+async def rebuild_once(redis: aioredis.Redis, settings: Settings) -> int:
+    """`rebuild`, unless another reader or process is at it already (then the set as it is now)."""
+    lock = settings.key("triage", "queue", "rebuilding")
+    if not await redis.set(lock, "1", nx=True, ex=REBUILD_LOCK_S):
+        return int(await redis.zcard(queue_key(settings)))
+    try:
+        total = await rebuild(redis, settings)
+    finally:
+        await redis.delete(lock)
+    log.info("triage queue rebuilt from the database: cases waiting: %d", total)
+    return total
+
+
+async def check(redis: aioredis.Redis, settings: Settings, settle_s: float = 2.0) -> int | None:
+    """Rebuild the index when it is missing or holds another number of cases than the database says
+    wait for triage (asked twice, `settle_s` apart, so that a change between commit and index update
+    is not taken for drift). Returns the cases rebuilt, None when the index was in step."""
+
+    async def in_step() -> bool:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.exists(built_key(settings))
+            pipe.zcard(queue_key(settings))
+            built, size = await pipe.execute()
+        return bool(built) and int(size) == await Case.filter(state=CaseState.RECEIVED).count()
+
+    if await in_step():
+        return None
+    if settle_s > 0:
+        await asyncio.sleep(settle_s)
+        if await in_step():
+            return None
+    return await rebuild_once(redis, settings)

@@ -11,21 +11,20 @@ import redis.asyncio as aioredis
 
 from handlers import payloads
 from handlers.admin.qr_stats import record_follow, record_scan
-from handlers.cases import actions as case_actions
-from handlers.cases import visits
+from handlers.cases import follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
-from handlers.cases.new_cases import NewCase, message_excerpt, write_new_case
+from handlers.cases.new_cases import NewCase, write_new_case
 from handlers.cases.people import Person
 from handlers.events import CitizenEvent, Reply
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
-from models import window
-from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint
+from models import intake_sql, window
+from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint, ScanBinding
 from models.jobs import enqueue
 from models.state import TERMINAL, Transition, apply_transition, record_event
-from models.timeutil import now
-from models.tracking import find_code
+from models.timeutil import get_clock, now
+from models.tracking import code_pattern, find_code
 
 router = Router("citizen", event_type=CitizenEvent)
 
@@ -48,11 +47,25 @@ def is_text(event: CitizenEvent) -> bool:
 
 
 def tracking_code_query(event: CitizenEvent, settings: Settings) -> dict[str, Any] | None:
-    """A short text that is (mostly) a tracking code."""
+    """A short text that is (essentially) just a tracking code: 「MS…」「查询 MS…」「MS… 进度？」. A code
+    with more to say (「MS… 路灯还是不亮」) is a follow-up, not a question."""
     if not is_text(event) or len(event.text) > 40:
         return None
     check = find_code(event.text, settings.tracking_prefix)
-    return {"code_check": check} if check else None
+    return {"code_check": check} if check and only_a_code(event.text, settings.tracking_prefix) else None
+
+
+# What may stand around a code in a status query.
+_QUERY_WORDS = frozenset(
+    {"查", "查询", "查一下", "查下", "请问", "编号", "查询编号", "我的编号", "进度", "查询进度", "办理进度"}
+    | {"状态", "办理状态", "怎么样了", "怎样了", "到哪了", "query", "status"}
+)
+
+
+def only_a_code(text: str, prefix: str) -> bool:
+    """Nothing in `text` but its first tracking code, punctuation and the words of a status query."""
+    rest = code_pattern(prefix).sub(" ", text, count=1)
+    return all(word in _QUERY_WORDS for word in _MARKS.split(rest.lower()) if word)
 
 
 _MY_CASES_WORDS = frozenset({"我的", "my", "我的诉求", "查询", "查询进度", "进度", "我的进度"})
@@ -89,7 +102,8 @@ def new_case_test(root: Router, settings: Settings, redis: aioredis.Redis) -> Ca
     """The batch intake's test of a message that starts a case, derived from the router itself: the
     message reaches `handle_case_message` when its sender is on no roster (the batch checks members
     and open cases itself) and the router can tell without I/O (handlers.routing.static_route). A
-    status query, 我的, a greeting, a survey answer or a binding code reaches another handler first."""
+    status query, 我的, a greeting, a survey answer, a binding code or a message naming a tracking code
+    reaches another handler first."""
     nobody = Person()
 
     def starts_a_case(event: CitizenEvent) -> bool:
@@ -111,11 +125,46 @@ async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
 
 
 async def bound_contact_point(redis: aioredis.Redis, settings: Settings, openid: str) -> ContactPoint | None:
+    """The contact point the citizen's last scan binds them to: Redis caches it, the database keeps it
+    (with its expiry), so a flushed or restarted Redis loses nothing."""
     key = await redis.get(settings.key("bind", openid))
-    if not key:
+    if key:
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        return await ContactPoint.get_or_none(key=text, revoked_at=None)
+    moment = now()
+    scan = await ScanBinding.get_or_none(openid=openid, expires_at__gt=moment).prefetch_related("contact_point")
+    if scan is None or not scan.contact_point.is_active:
         return None
-    text = key.decode() if isinstance(key, bytes) else str(key)
-    return await ContactPoint.get_or_none(key=text, revoked_at=None)
+    await _cache_scan(redis, settings, openid, scan.contact_point.key, scan.expires_at - moment)
+    return scan.contact_point
+
+
+async def remember_scan(redis: aioredis.Redis, settings: Settings, openid: str, point: ContactPoint) -> None:
+    """Bind the citizen to the scanned point for `scan_binding_ttl_s`: in the database, then the cache."""
+    moment = now()
+    lasting = timedelta(seconds=max(1.0, settings.scan_binding_ttl_s))
+    connection = ScanBinding._meta.db
+    dialect = connection.capabilities.dialect
+    for sql, params in intake_sql.scan_binding_upsert(dialect, openid, point.id, moment, moment + lasting):
+        await connection.execute_query(sql, params)
+    await _cache_scan(redis, settings, openid, point.key, lasting)
+
+
+async def _cache_scan(redis: aioredis.Redis, settings: Settings, openid: str, point_key: str, left: timedelta) -> None:
+    """The binding's expiry is business time (the month simulation runs it fast); Redis counts real seconds."""
+    real_s = get_clock().to_real_seconds(left.total_seconds())
+    if real_s >= 1:
+        await redis.set(settings.key("bind", openid), point_key, ex=int(real_s))
+
+
+async def case_named_in(event: CitizenEvent, citizen: Citizen, settings: Settings) -> Case | None:
+    """The citizen's own case whose tracking code a text quotes; somebody else's code names nothing."""
+    if event.msg_type != "text":
+        return None
+    check = find_code(event.text, settings.tracking_prefix)
+    if check is None or not check.valid:
+        return None
+    return await Case.get_or_none(code=check.code, citizen=citizen)
 
 
 # ---- handlers ------------------------------------------------------------------------------------
@@ -132,7 +181,7 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
         return Reply(texts.greeting_general(settings))
     if not point.is_active:
         return Reply(texts.greeting_revoked(point.name))
-    await redis.set(settings.key("bind", event.sender), point.key, ex=max(1, int(settings.scan_binding_ttl_s)))
+    await remember_scan(redis, settings, event.sender, point)
     return Reply(texts.greeting_for_contact_point(point.name, settings))
 
 
@@ -228,6 +277,20 @@ async def handle_help(event: CitizenEvent) -> Reply:
     return Reply(texts.citizen_help())
 
 
+def names_a_code(event: CitizenEvent, settings: Settings) -> bool:
+    """A text naming a tracking code (「MS… 路灯还是不亮」): about that case if it is the citizen's."""
+    return is_text(event) and find_code(event.text, settings.tracking_prefix) is not None
+
+
+@router.handler(is_case_message, names_a_code)
+async def handle_message_naming_a_code(
+    event: CitizenEvent, redis: aioredis.Redis, settings: Settings, inbound_key: str
+) -> Reply:
+    """As any case message (handle_case_message looks the named case up); a handler of its own so that
+    the batch intake, which cannot look it up, leaves these to the router (new_case_test)."""
+    return await handle_case_message(event, redis, settings, inbound_key)
+
+
 @router.handler(is_case_message)
 async def handle_case_message(
     event: CitizenEvent, redis: aioredis.Redis, settings: Settings, inbound_key: str
@@ -235,9 +298,12 @@ async def handle_case_message(
     """A new case, or a follow-up joining the citizen's open case (the one a member asked about, or
     one at the same contact point within the grouping window)."""
     citizen = await get_citizen(event, touch_window=True)
+    hurried = await follow_ups.over_pace(redis, settings, event.sender)
     point = await bound_contact_point(redis, settings, event.sender)
     moment = now()  # business time (the month simulation runs it fast); WeChat's CreateTime is kept raw
     window_start = moment - timedelta(seconds=settings.group_window_s)
+    # The citizen names one of their cases (「MS… 路灯还是不亮」): the message is about that one, if still open.
+    named = await case_named_in(event, citizen, settings)
     # A member asked this citizen a question: the next messages answer it, wherever they come from.
     asked = (
         await Case.filter(citizen=citizen, state=CaseState.NEEDS_INFO)
@@ -245,7 +311,7 @@ async def handle_case_message(
         .prefetch_related("contact_point")
         .first()
     )
-    open_case = asked or (
+    open_case = (named if named is not None and named.state not in TERMINAL else None) or asked or (
         await Case.filter(
             citizen=citizen,
             contact_point=point,
@@ -257,7 +323,9 @@ async def handle_case_message(
     )
     if open_case is None:  # a new case: the same plan the batch intake writes many with
         earlier = (
-            await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
+            named
+            if named is not None and named.state == CaseState.CLOSED
+            else await Case.filter(citizen=citizen, contact_point=point, state=CaseState.CLOSED).order_by("-id").first()
         )
         new = NewCase(
             event,
@@ -293,8 +361,10 @@ async def handle_case_message(
             case_id=case.id,
         )
     if case.member_id is not None:  # type: ignore[attr-defined]
-        await case_actions.forward_to_member(case, message_excerpt(event) if event.msg_type != "text" else event.text)
+        await follow_ups.gather(case, message)  # gathered into digests: a flood must not bury the member
     count = await CaseMessage.filter(case=case, direction="in").count()
+    if hurried:  # stored and forwarded like the rest; only the answer asks them to slow down
+        return Reply(texts.case_follow_up_slow_down(case.code, count), case_id=case.id)
     return Reply(texts.case_follow_up(case.code, count), case_id=case.id)
 
 

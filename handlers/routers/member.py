@@ -6,7 +6,6 @@ WeCom user who is neither staff nor member.
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -14,13 +13,16 @@ import redis.asyncio as aioredis
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from handlers import binding
 from handlers.cases import actions
 from handlers.cases.actions import CommandError
+from handlers.cases.outbox import send_to_triage
 from handlers.cases.people import Person, from_wecom, log_refusal, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, CitizenEvent, Reply
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.texts import citizen as citizen_texts
 from handlers.texts import commands as command_texts
 from handlers.texts import member as texts
 from handlers.texts import staff as staff_texts
@@ -41,10 +43,14 @@ BIND_CODE_TTL = timedelta(days=3)
 
 
 def bind_command(event: ChatEvent | CitizenEvent) -> dict[str, Any] | None:
+    """「绑定 <code>」, or 绑定 alone (answered with how to bind); 绑定 followed by anything that is not
+    code-shaped is a citizen's message like any other (「绑定 银行卡时被骗了…」)."""
     if not isinstance(event, CitizenEvent) or event.kind != "message" or event.msg_type != "text":
         return None
     command = parse(event.text, BIND_VERBS)
-    return {"command": command} if command else None
+    if command is None or (command.rest and binding.read_code(command.rest) is None):
+        return None
+    return {"command": command}
 
 
 def help_text() -> str:
@@ -142,7 +148,7 @@ async def my_cases_text(member: Member) -> str:
 
 
 async def create_bind_code(member_key: str) -> MemberBindCode:
-    """A one-time 6-digit code for `mashang member bind-code <member-key>`."""
+    """A one-time code for `mashang member bind-code <member-key>` (handlers.binding: its shape)."""
     member = await Member.get_or_none(key=member_key)
     if member is None:  # the member's name or WeCom userid is fine too, when only one member has it
         found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).order_by("key").limit(10)
@@ -156,7 +162,7 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
         raise CommandError(command_texts.bind_no_member(member_key, examples))
     moment = now()
     for _ in range(10):
-        code = f"{secrets.randbelow(10**6):06d}"
+        code = binding.new_code()
         if not await MemberBindCode.filter(code=code, used_at=None, expires_at__gt=moment).exists():
             await MemberBindCode.filter(code=code).delete()
             return await MemberBindCode.create(
@@ -166,23 +172,49 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
 
 
 @router.handler(bind_command)
-async def handle_bind(event: CitizenEvent, command: CommandLine) -> Reply:
-    code = command.args[0] if command.args else ""
+async def handle_bind(event: CitizenEvent, command: CommandLine, redis: aioredis.Redis, settings: Settings) -> Reply:
+    if not command.rest:
+        return Reply(texts.BIND_USAGE)
+    locked = await binding.lockout(redis, settings, event.sender)
+    if locked is not None:  # refused untried: a lock-out must not be a way to keep guessing
+        return Reply(texts.bind_locked(format_deadline_zh(locked.until), locked.everyone))
+    code = binding.read_code(command.rest) or ""
+    if not binding.may_be_valid(code):  # an earlier version's 6 digits, or not a code at all
+        return await bind_failed(event, redis, settings)
     moment = now()
     async with in_transaction():
         bind = await MemberBindCode.get_or_none(code=code, used_at=None, expires_at__gt=moment).prefetch_related(
             "member"
         )
         if bind is None:
-            return Reply(texts.BIND_CODE_INVALID)
+            return await bind_failed(event, redis, settings)
         updated = await MemberBindCode.filter(id=bind.id, used_at=None).update(used_at=moment, used_by=event.sender)
         if not updated:
-            return Reply(texts.BIND_CODE_INVALID)
+            return await bind_failed(event, redis, settings)
         citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
         citizen.member = bind.member
         opened = window.open_on(citizen, event.created_at)  # the binding message opens the window
         await citizen.save(update_fields=["member_id", *opened])
+        # Every binding is told, so that a code somebody else used shows at once.
+        member, at = bind.member, format_deadline_zh(moment)
+        await send_to_triage(staff_texts.member_bound(member.name, member.key, event.sender, at))
+    await binding.forget_failures(redis, settings, event.sender)
     return Reply(texts.bound(bind.member.name))
+
+
+async def bind_failed(event: CitizenEvent, redis: aioredis.Redis, settings: Settings) -> Reply:
+    """A wrong (or used, or expired) code: counted; past a limit binding is locked for a while, and the
+    triage group hears of each lock-out once."""
+    started = await binding.record_failure(redis, settings, event.sender)
+    window = citizen_texts.duration_zh(binding.WINDOW_S)
+    for lock in started:
+        who = None if lock.everyone else event.sender
+        await send_to_triage(staff_texts.bind_lockout(who, lock.failures, window, format_deadline_zh(lock.until)))
+    if not started:
+        return Reply(texts.BIND_CODE_INVALID)
+    everyone = any(lock.everyone for lock in started)
+    latest = max(lock.until for lock in started)
+    return Reply(f"{texts.BIND_CODE_INVALID}\n{texts.bind_locked(format_deadline_zh(latest), everyone)}")
 
 
 # ---- nobody we know ------------------------------------------------------------------------------

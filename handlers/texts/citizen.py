@@ -68,6 +68,13 @@ def case_follow_up(code: str, message_count: int) -> str:
     return f"已收到您的补充内容，已并入诉求 {code}（共 {message_count} 条）。"
 
 
+def case_follow_up_slow_down(code: str, message_count: int) -> str:
+    return (
+        f"您的消息都已收到，并入诉求 {code}（共 {message_count} 条），一条也不会遗漏。"
+        "您发送得比较频繁，委员会汇总阅读；请稍候再发，或把情况写在一条消息里。谢谢您的耐心！"
+    )
+
+
 def case_status(
     code: str,
     state_zh: str,

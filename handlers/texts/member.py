@@ -82,6 +82,17 @@ def citizen_follow_up(code: str, text: str) -> str:
     return f"【群众补充】编号 {code}：{excerpt(escape(text), 500)}"
 
 
+def citizen_follow_ups(code: str, texts: list[str], more: int, interval: str) -> str:
+    """A digest of what the citizen added; `more`: follow-ups left for the next one, `interval` from now."""
+    if len(texts) == 1 and not more:
+        return citizen_follow_up(code, texts[0])
+    lines = [f"【群众补充】编号 {code}（共 {len(texts)} 条）："]
+    lines += [f"{number}. {excerpt(text, 200)}" for number, text in enumerate(texts, start=1)]
+    if more:
+        lines.append(f"（另有 {more} 条补充，{interval}后续发）")
+    return "\n".join(lines)
+
+
 # ---- answers to a member's commands -------------------------------------------------------------------
 
 
@@ -123,6 +134,17 @@ def already_bound(member_name: str) -> str:
 
 
 BIND_CODE_INVALID = "绑定码无效或已过期，请向政协办公室重新索取。"
+
+
+def bind_locked(until: str, everyone: bool) -> str:
+    if everyone:
+        return f"绑定尝试过于频繁，绑定功能已暂停，请于 {until} 后再试。如有疑问，请联系政协办公室。"
+    return f"绑定码输错次数过多，已暂停您的绑定，请于 {until} 后再试。如有疑问，请联系政协办公室。"
+
+
+BIND_USAGE = (
+    "委员绑定公众号请发送「绑定 绑定码」（绑定码由政协办公室提供，12 位字母和数字）。群众反映问题请直接发送内容。"
+)
 
 
 def bound(member_name: str) -> str:

@@ -128,6 +128,27 @@ def returned_by_member(code: str, member_name: str, reason: str) -> str:
     )
 
 
+def bind_lockout(openid: str | None, failures: int, window: str, until: str) -> str:
+    """Binding codes were guessed wrong too often: from one openid, or (None) from everybody together."""
+    if openid is None:
+        return (
+            '**绑定码多次输错** <font color="warning">全部暂停</font>\n'
+            f"> {window}内各公众号用户共输错 {failures} 次，可能有人在猜测绑定码。\n"
+            f"> 委员绑定公众号已全部暂停至 {until}。"
+        )
+    return (
+        f"**绑定码多次输错**\n> 公众号用户 {openid} {window}内输错 {failures} 次，其绑定已暂停至 {until}。\n"
+        "> 如不是委员本人，可能有人在猜测绑定码。"
+    )
+
+
+def member_bound(member_name: str, member_key: str, openid: str, at: str) -> str:
+    return (
+        f"**委员绑定公众号**\n> 委员{member_name}（{member_key}）{at} 绑定了公众号用户 {openid}，"
+        "交办给该委员的件今后发到这个公众号用户。\n> 如不是委员本人绑定，请立即联系管理员解除绑定。"
+    )
+
+
 # ---- answers to staff commands ----------------------------------------------------------------------
 
 
