@@ -130,6 +130,9 @@ class Citizen(Model):
     # Customer-service window: opened by the citizen's last message, at most 5 sends inside it.
     last_inbound_at = fields.DatetimeField(null=True)
     window_sends = fields.IntField(default=0)
+    # After a subscribe, scan or menu click: at most 3 customer-service messages within 1 minute.
+    event_window_at = fields.DatetimeField(null=True)
+    event_window_sends = fields.IntField(default=0)
     # Set when a member without WeCom has bound this openid: the sender is then treated as the member.
     member: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", null=True, related_name="bound_openids", on_delete=fields.SET_NULL

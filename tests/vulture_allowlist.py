@@ -34,3 +34,4 @@ visit_open  # read by bot/web/templates/case.html
 _.binary_location  # Selenium's ChromeOptions: which browser to start
 part_channels  # TypedDict keys delivery writes back as bookkeeping (handlers/payloads.py)
 response_parts_sent
+event_window_sends  # ORM field, written through models/window.py's F() expressions

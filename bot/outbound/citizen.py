@@ -57,17 +57,18 @@ class CitizenDelivery:
         parts = split_text(payload["text"], OA_TEXT_MAX_BYTES, code=payload.get("case_code"))
         channels: list[str] = list(payload.get("part_channels") or [])
         for index in range(len(channels), len(parts)):
-            channel = "custom" if await window.reserve(citizen) else "template"
+            slot = await window.reserve(citizen)
+            channel = "custom" if slot is not None else "template"
             if channel == "custom":
                 try:
                     await self.wechat.send_custom_text(citizen.openid, parts[index])
                 except WeChatAPIError as exc:
-                    await window.release(citizen)
+                    await window.release(citizen, slot)
                     if exc.errcode not in window.REFUSED_CODES:
                         raise self._classify(exc) from exc
                     channel = "template"
                 except WeChatUnavailable as exc:
-                    await window.release(citizen)
+                    await window.release(citizen, slot)
                     raise unavailable(exc) from exc
             if channel == "template":
                 # The window is closed: one template message for this part and the ones after it.

@@ -117,10 +117,17 @@ def new_case_test(root: Router, settings: Settings, redis: aioredis.Redis) -> Ca
 
 
 async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
-    """The citizen for this sender; a message (not an event) reopens the customer-service window."""
-    citizen, _ = await Citizen.get_or_create(openid=event.sender, defaults={"channel": event.channel})
+    """The citizen for this sender; a message reopens the customer-service window, a subscribe or scan
+    opens the short one of events (models.window: 3 sends within a minute)."""
+    opens_event = not touch_window and event.kind in ("scan", "subscribe")
+    defaults: dict[str, Any] = {"channel": event.channel}
+    if opens_event:
+        defaults.update(window.opened_by_event(event.created_at))
+    citizen, created = await Citizen.get_or_create(openid=event.sender, defaults=defaults)
     if touch_window:
         await citizen.save(update_fields=window.open_on(citizen, event.created_at))
+    elif opens_event and not created:
+        await citizen.save(update_fields=window.open_event_on(citizen, event.created_at))
     return citizen
 
 
