@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -265,12 +266,64 @@ async def wecom_bot_receive(request: web.Request) -> web.Response:
     return await request.app[WECOM_BOT_TRANSPORT].receive(request)
 
 
+# What a request may be, before any handler runs: WeChat's and WeCom's callbacks have a request line of a
+# few hundred bytes (path and signed query) and a handful of short headers.
+MAX_LINE_BYTES = 4096
+MAX_HEADER_BYTES = 4096
+MAX_HEADERS = 64
+
+
+def server_options(config: Config) -> dict[str, Any]:
+    """How `mashang serve` (and the test harness) serve the app: keyword arguments of `web.AppRunner`.
+
+    aiohttp has no separate header timeout: the keep-alive timer runs from the moment a connection opens
+    and closes it when no whole request has arrived by then, which is what stops slow-header clients
+    (the default, an hour, let 1,500 of them hold their sockets). A body is bounded by `read_timeout_s`
+    (`body_deadline`) and by `max_body_bytes` (413).
+
+    Behind a reverse proxy (nginx), keep its limits at or below these: `client_header_timeout` and
+    `client_body_timeout` 10s, `client_max_body_size 64k` (`max_body_bytes`), `large_client_header_buffers
+    4 4k`, and for upstream keep-alive `keepalive_timeout` shorter than `idle_timeout_s` (nginx's default
+    is 60 s: a request sent on a connection this side has just closed fails with 502). The proxy's
+    `proxy_read_timeout` can stay at its default: answers go out within WeChat's 5 s."""
+    server = config.server
+    return {
+        "keepalive_timeout": server.idle_timeout_s,
+        "max_line_size": MAX_LINE_BYTES,
+        "max_field_size": MAX_HEADER_BYTES,
+        "max_headers": MAX_HEADERS,
+        "lingering_time": 2.0,  # after an early answer (413, 408), how long an unread body is drained
+    }
+
+
+def body_deadline(timeout_s: float) -> Any:
+    """Middleware: the request body is read within `timeout_s` or answered 408 (a body trickling in byte
+    by byte would otherwise hold its handler for as long as the client likes). Handlers read it again
+    from aiohttp's cache."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await request.read()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(
+                    text="request body not received in time", headers={"Connection": "close"}
+                ) from None
+        return await handler(request)
+
+    return middleware
+
+
 def create_app(
     config: Config | None = None, *, config_path: str | None = None, run_workers: bool = True
 ) -> web.Application:
     """Build the service. `run_workers=False` leaves the job runner to the caller (tests step it)."""
     config = config or load_config(config_path)
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[body_deadline(config.server.read_timeout_s)]
+    )
     app[CONFIG] = config
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(redis_ctx)

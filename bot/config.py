@@ -32,6 +32,11 @@ class ServerConfig:
     max_body_bytes: int = 65536
     workers: int = 4
     access_log: bool = False
+    # A connection that has not sent a whole request (line and headers) this long after it opened or after
+    # its last answer is closed: slow or idle clients cannot hold sockets. Also the keep-alive idle time,
+    # so a reverse proxy's upstream keep-alive must be shorter (see bot/app.py `server_options`).
+    idle_timeout_s: float = 15.0
+    read_timeout_s: float = 10.0  # a request body not received whole within this long gets 408
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ class Config:
 
 
 _DURATION_KEYS = {
+    ("server", "idle_timeout_s"),
+    ("server", "read_timeout_s"),
     ("sla", "assign_within"),
     ("sla", "reply_within"),
     ("sla", "return_visit_after"),
@@ -203,6 +210,9 @@ def _validate(config: Config) -> None:
         fail("server.max_body_bytes", "must be at least 1024")
     if config.server.workers < 1:
         fail("server.workers", "must be at least 1")
+    for key in ("idle_timeout_s", "read_timeout_s"):
+        if getattr(config.server, key) <= 0:
+            fail(f"server.{key}", "must be longer than zero")
     for section, key in _URL_KEYS:
         value = getattr(getattr(config, section), key)
         if not re.match(r"^https?://[^\s/]+", value):

@@ -1,0 +1,56 @@
+"""Issue 15: what a black-box attack found at the edge, each over real HTTP against the running service."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from tests.harness import Stack
+
+
+async def restart_with(stack: Stack, **sections: dict[str, Any]) -> None:
+    """Serve again with some settings changed (same database, Redis and port)."""
+    assert stack.config is not None
+    for section, values in sections.items():
+        stack.config = replace(stack.config, **{section: replace(getattr(stack.config, section), **values)})
+    await stack.restart_service()
+
+
+async def test_slow_header_connections_are_closed_and_a_trickling_body_gets_408(stack: Stack) -> None:
+    await restart_with(stack, server={"idle_timeout_s": 1.0, "read_timeout_s": 1.0})
+    assert stack.port is not None
+
+    async def slow_headers() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.port)
+        try:
+            writer.write(b"POST /wechat/callback HTTP/1.1\r\nHost: mashang\r\n")
+            for number in range(40):  # a header line every 0.1 s, never the blank line that ends them
+                writer.write(f"X-Slow-{number}: 1\r\n".encode())
+                await writer.drain()
+                if reader.at_eof():
+                    break
+                await asyncio.sleep(0.1)
+            return await asyncio.wait_for(reader.read(), timeout=1.0)
+        finally:
+            writer.close()
+
+    began = asyncio.get_running_loop().time()
+    answers = await asyncio.wait_for(asyncio.gather(*(slow_headers() for _ in range(50))), timeout=6.0)
+    assert all(answer == b"" for answer in answers)  # closed without an answer
+    assert asyncio.get_running_loop().time() - began < 3.0  # after the idle timeout, not the default hour
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.port)
+    try:
+        writer.write(b"POST /wechat/callback?signature=x HTTP/1.1\r\nHost: mashang\r\nContent-Length: 200\r\n\r\n<xml>")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readline(), timeout=3.0)
+        assert head.startswith(b"HTTP/1.1 408"), head
+    finally:
+        writer.close()
+
+    # An over-long request line is refused before any handler runs.
+    async with stack.session.post(stack.callback_url + "?nonce=" + "1" * 5000, data="<xml/>") as response:
+        assert response.status in (400, 414)
+    status, _ = await stack.citizen().verify("still-serving")
+    assert status == 200
