@@ -54,3 +54,27 @@ async def test_slow_header_connections_are_closed_and_a_trickling_body_gets_408(
         assert response.status in (400, 414)
     status, _ = await stack.citizen().verify("still-serving")
     assert status == 200
+
+
+async def test_a_callback_without_a_nonce_is_refused_on_every_endpoint_not_a_500(stack: Stack) -> None:
+    import time
+
+    from bot.transport.signing import sha1_signature
+
+    timestamp = str(int(time.time()))
+    # Signed as if the nonce were empty: the signature holds, the nonce is simply not there.
+    oa = {"signature": sha1_signature("testtoken", timestamp, ""), "timestamp": timestamp}
+    body = (
+        "<xml><FromUserName>o-x</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>"
+    )
+    for params in (oa, {**oa, "encrypt_type": "aes", "msg_signature": "0" * 40}):
+        async with stack.session.post(stack.callback_url, params=params, data=body) as response:
+            assert response.status == 403, await response.text()
+    encrypt = stack.wecom_user()._encrypt("<xml/>")
+    for path, token in (("/wecom/callback", "testwecomtoken"), ("/wecom/bot", "testbottoken")):
+        params = {"msg_signature": sha1_signature(token, timestamp, "", encrypt), "timestamp": timestamp}
+        wecom_body = (
+            f"<xml><Encrypt>{encrypt}</Encrypt></xml>" if path == "/wecom/callback" else f'{{"encrypt": "{encrypt}"}}'
+        )
+        async with stack.session.post(stack.url(path), params={**params, "nonce": ""}, data=wecom_body) as response:
+            assert response.status == 403, (path, await response.text())

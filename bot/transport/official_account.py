@@ -19,7 +19,14 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.ingest.inbox import Inbox
-from bot.transport.signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.transport.signing import (
+    QuickPrpCrypto,
+    nonce_ok,
+    sha1_signature,
+    signature_matches,
+    timestamp_fresh,
+    unix_time,
+)
 from handlers.events import CitizenEvent
 from qr.scenes import contact_point_from_event_key
 
@@ -252,6 +259,8 @@ class OfficialAccountTransport:
             raise web.HTTPForbidden(text="invalid signature")
         if not timestamp_fresh(timestamp, self.tolerance_s):
             raise web.HTTPForbidden(text="stale or missing timestamp")
+        if not nonce_ok(nonce):
+            raise web.HTTPForbidden(text="missing or malformed nonce")
 
     async def verify(self, request: web.Request) -> web.Response:
         """GET: WeChat checks that we own the URL; echo echostr when the signature is right."""

@@ -38,6 +38,15 @@ def unix_time(value: object) -> datetime | None:
         return None
 
 
+# WeChat's nonce is a number of about ten digits, WeCom's a short string: printable ASCII, no spaces.
+_NONCE = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+def nonce_ok(nonce: str | None) -> bool:
+    """A callback's nonce is present and short (it is signed, and names the request in the replay guard)."""
+    return bool(nonce) and _NONCE.fullmatch(nonce or "") is not None
+
+
 def timestamp_fresh(timestamp: str | None, tolerance_s: float, now: float | None = None) -> bool:
     """WeChat's timestamp is real Unix time; a captured request replayed later falls outside the window."""
     if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):

@@ -36,7 +36,7 @@ from wechatpy.enterprise.replies import TextReply
 
 from bot.ingest.inbox import Inbox
 from bot.transport.official_account import BadCallback, text_field
-from bot.transport.signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.transport.signing import nonce_ok, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
 from models.timeutil import now
 
@@ -67,6 +67,8 @@ class CallbackCrypto:
             raise web.HTTPForbidden(text="missing msg_signature")
         if not timestamp_fresh(timestamp, self.tolerance_s):
             raise web.HTTPForbidden(text="stale or missing timestamp")
+        if not nonce_ok(nonce):
+            raise web.HTTPForbidden(text="missing or malformed nonce")
         return signature, timestamp, nonce
 
     def open(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
