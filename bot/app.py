@@ -144,6 +144,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         token=config.wechat.token,
         app_id=config.wechat.app_id,
         encoding_aes_key=config.wechat.encoding_aes_key,
+        accepted_modes=config.wechat.modes(),
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
     )

@@ -62,10 +62,23 @@ class WeChatConfig:
     app_secret: str = "demo-secret"
     token: str = "demo-token"
     encoding_aes_key: str = ""
+    # Which of the official account's message modes (plain, compat, safe) /wechat/callback takes; empty:
+    # what the key implies (see `modes`). Only during a switch of modes in the admin console list both.
+    accepted_modes: tuple[str, ...] = ()
     api_base_url: str = "https://api.weixin.qq.com"
     reply_template_id: str = "demo-reply-template"
     timestamp_tolerance_s: float = 300.0
     request_timeout_s: float = 10.0
+
+    def modes(self) -> frozenset[str]:
+        """The accepted modes: `accepted_modes`, else safe and compat with an EncodingAESKey, plain without.
+
+        Plain mode's signature covers only the query string, not the body: with it accepted, one captured
+        query string lets made-up bodies in for the whole timestamp tolerance. With a key configured,
+        WeChat is set to an encrypted mode, so a plaintext callback can only be forged."""
+        if self.accepted_modes:
+            return frozenset(self.accepted_modes)
+        return frozenset({"safe", "compat"}) if self.encoding_aes_key else frozenset({"plain"})
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,11 @@ def _coerce(section: str, key: str, raw: Any, default: Any) -> Any:
             return parse_duration(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(default, tuple):  # a TOML array, or a comma-separated list in the environment
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+            raise ConfigError(f"{name}: expected a list of names, got {raw!r}")
+        return tuple(item.strip().lower() for item in items if item.strip())
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw
@@ -238,6 +256,11 @@ def _validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
             fail(f"{section}.{key}", "must be empty or exactly 43 letters and digits")
+    unknown_modes = set(config.wechat.accepted_modes) - {"plain", "compat", "safe"}
+    if unknown_modes:
+        fail("wechat.accepted_modes", f"must name plain, compat or safe, got {', '.join(sorted(unknown_modes))}")
+    if {"compat", "safe"} & config.wechat.modes() and not config.wechat.encoding_aes_key:
+        fail("wechat.accepted_modes", "compat and safe mode need wechat.encoding_aes_key")
     if not config.wechat.reply_template_id:
         fail("wechat.reply_template_id", "must not be empty: replies past the 48 h customer-service window use it")
     if not config.wecom.corp_id:

@@ -94,6 +94,14 @@ class Stack:
         await self.stop_service()
         await self.start_service()
 
+    async def restart_with(self, **sections: dict[str, Any]) -> None:
+        """Serve again with some settings changed, e.g. `server={"idle_timeout_s": 1.0}` (same database,
+        Redis and port)."""
+        assert self.config is not None
+        for section, values in sections.items():
+            self.config = replace(self.config, **{section: replace(getattr(self.config, section), **values)})
+        await self.restart_service()
+
     async def stop(self) -> None:
         await self.stop_service()
         if self.fake_server is not None:

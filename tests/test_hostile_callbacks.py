@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from typing import Any
 
+from models.entities import InboundMessage
 from tests.harness import Stack
 
 
-async def restart_with(stack: Stack, **sections: dict[str, Any]) -> None:
-    """Serve again with some settings changed (same database, Redis and port)."""
-    assert stack.config is not None
-    for section, values in sections.items():
-        stack.config = replace(stack.config, **{section: replace(getattr(stack.config, section), **values)})
-    await stack.restart_service()
-
-
 async def test_slow_header_connections_are_closed_and_a_trickling_body_gets_408(stack: Stack) -> None:
-    await restart_with(stack, server={"idle_timeout_s": 1.0, "read_timeout_s": 1.0})
+    await stack.restart_with(server={"idle_timeout_s": 1.0, "read_timeout_s": 1.0})
     assert stack.port is not None
 
     async def slow_headers() -> bytes:
@@ -78,3 +69,24 @@ async def test_a_callback_without_a_nonce_is_refused_on_every_endpoint_not_a_500
         )
         async with stack.session.post(stack.url(path), params={**params, "nonce": ""}, data=wecom_body) as response:
             assert response.status == 403, (path, await response.text())
+
+
+async def test_with_a_key_configured_a_plaintext_callback_is_refused_whatever_the_query_says(stack: Stack) -> None:
+    """Plain mode's signature covers the query string only: with plain callbacks accepted, one captured
+    query string let made-up bodies from made-up openids in for the whole timestamp tolerance."""
+    safe, compat, plain = stack.citizen(mode="safe"), stack.citizen(mode="compat"), stack.citizen(mode="plain")
+    forged = await plain.text("o-made-up", "伪造的诉求")  # signed, fresh, but no encrypt_type
+    assert forged.status == 403
+    assert "plaintext" in forged.body
+    assert (await safe.text("o-safe", "路灯坏了")).reply is not None
+    assert (await compat.text("o-compat", "路灯坏了")).reply is not None
+    assert await InboundMessage.filter(sender="o-made-up").count() == 0
+
+    # While the account switches modes both can be listed.
+    await stack.restart_with(wechat={"accepted_modes": ("plain", "safe")})
+    assert (await plain.text("o-switching", "井盖丢了")).reply is not None
+    assert (await safe.text("o-switching-2", "井盖丢了")).reply is not None
+    # Without a key only plain mode is possible: an encrypted callback cannot be read.
+    await stack.restart_with(wechat={"accepted_modes": (), "encoding_aes_key": ""})
+    assert (await plain.text("o-plain", "公园长椅坏了")).reply is not None
+    assert (await safe.text("o-safe-3", "公园长椅坏了")).status == 403

@@ -241,12 +241,16 @@ class OfficialAccountTransport:
         token: str,
         app_id: str,
         encoding_aes_key: str,
+        accepted_modes: frozenset[str],
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
     ) -> None:
         self.inbox = inbox
         self.token = token
         self.app_id = app_id
+        # Safe and compat mode both carry the message encrypted (compat also in plaintext, which is not read).
+        self.takes_plain = "plain" in accepted_modes
+        self.takes_encrypted = bool({"safe", "compat"} & accepted_modes)
         # WeChatCrypto decodes and checks the key; the cipher made from it serves every message.
         self.cipher = QuickPrpCrypto(WeChatCrypto(token, encoding_aes_key, app_id).key) if encoding_aes_key else None
         self.tolerance_s = timestamp_tolerance_s
@@ -271,7 +275,10 @@ class OfficialAccountTransport:
         self._check_signature(request)
         body = await request.read()  # client_max_size turns an oversized body into 413
         query = request.query
+        # The caller names the mode: only one this account is set to is taken (wechat.accepted_modes).
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        if not (self.takes_encrypted if encrypted else self.takes_plain):
+            raise web.HTTPForbidden(text=f"{'encrypted' if encrypted else 'plaintext'} callbacks are not accepted")
         timestamp, nonce = query["timestamp"], query["nonce"]
         try:
             xml_text = body.decode("utf-8")
