@@ -24,6 +24,7 @@ from bot.outbound.wechat_api import WeChatClient, WeComClient
 from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
 from bot.transport.official_account import OfficialAccountTransport
+from bot.transport.replay import ReplayGuard
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
 from handlers.cases import actions as case_actions
 from handlers.cases import loop
@@ -139,6 +140,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)
     log.info("triage queue rebuilt from the database: cases waiting: %d", queued)
+    replay_guard = ReplayGuard(app[REDIS], config.redis.key_prefix, config.wechat.timestamp_tolerance_s)
     app[OA_TRANSPORT] = OfficialAccountTransport(
         inbox,
         token=config.wechat.token,
@@ -147,6 +149,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         accepted_modes=config.wechat.modes(),
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
+        replay_guard=replay_guard,
     )
     app[WECOM_APP_TRANSPORT] = WeComAppTransport(
         inbox,
@@ -156,12 +159,14 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         agent_id=config.wecom.agent_id,
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
+        replay_guard=replay_guard,
     )
     app[WECOM_BOT_TRANSPORT] = WeComBotTransport(
         inbox,
         token=config.wecom.bot_token,
         encoding_aes_key=config.wecom.bot_encoding_aes_key,
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        replay_guard=replay_guard,
     )
     wecom_delivery = WeComDelivery(
         app[WECOM],

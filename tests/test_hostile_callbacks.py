@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from models.entities import InboundMessage
+from bot.demo.fake_callbacks import build_xml
+from models.entities import Case, InboundMessage
 from tests.harness import Stack
 
 
@@ -90,3 +92,80 @@ async def test_with_a_key_configured_a_plaintext_callback_is_refused_whatever_th
     await stack.restart_with(wechat={"accepted_modes": (), "encoding_aes_key": ""})
     assert (await plain.text("o-plain", "公园长椅坏了")).reply is not None
     assert (await safe.text("o-safe-3", "公园长椅坏了")).status == 403
+
+
+def oa_text(openid: str, text: str, msg_id: int) -> str:
+    return build_xml(
+        {
+            "ToUserName": "gh_test",
+            "FromUserName": openid,
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": text,
+            "MsgId": msg_id,
+        }
+    )
+
+
+async def test_a_timestamp_and_nonce_are_taken_once_on_every_endpoint_a_retry_with_the_same_body_again(
+    stack: Stack,
+) -> None:
+    """Within the timestamp tolerance a captured (timestamp, nonce) carried another body; a WeChat retry
+    may repeat the pair, so the same body again is answered as the retry it is."""
+    await stack.restart_with(wechat={"accepted_modes": ("plain", "safe")})
+    timestamp = str(int(time.time()))
+    plain = stack.citizen(mode="plain")
+    first = await plain.send_xml(oa_text("o-real", "路灯坏了", 81001), timestamp=timestamp, nonce="1111")
+    code = first.reply["Content"] if first.reply else ""
+    assert "查询编号" in code
+    # The captured query string with a made-up body from a made-up openid.
+    forged = await plain.send_xml(oa_text("o-made-up", "伪造的诉求", 81002), timestamp=timestamp, nonce="1111")
+    assert forged.status == 403
+    again = await plain.send_xml(oa_text("o-real", "路灯坏了", 81001), timestamp=timestamp, nonce="1111")
+    assert again.status == 200  # the same request again: a retry, answered as one
+    assert again.reply is None or again.reply["Content"] == code
+    assert await InboundMessage.filter(sender="o-made-up").count() == 0
+    assert await Case.filter(citizen__openid="o-real").count() == 1
+
+    # Safe mode, the WeCom app and the smart bot: a second body under a pair already taken is refused
+    # (signed here with the token, which an attacker would not have: the guard does not rely on it).
+    safe = stack.citizen(mode="safe")
+    assert (await safe.send_xml(oa_text("o-safe", "井盖丢了", 81003), timestamp=timestamp, nonce="2222")).status == 200
+    assert (await safe.send_xml(oa_text("o-safe", "又一条", 81004), timestamp=timestamp, nonce="2222")).status == 403
+    assert (await safe.send_xml(oa_text("o-safe", "井盖丢了", 81003), timestamp=timestamp, nonce="2222")).status == 200
+    # The same pair on another endpoint is another request.
+    user = stack.wecom_user()
+    app_xml = build_xml(
+        {
+            "ToUserName": "wwdemo0000000000",
+            "FromUserName": "lisi",
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": "待办",
+            "MsgId": 81005,
+            "AgentID": 1000002,
+        }
+    )
+    assert (await user.send_xml(app_xml, timestamp=timestamp, nonce="2222")).status == 200
+    other_xml = app_xml.replace("81005", "81006")
+    assert (await user.send_xml(other_xml, timestamp=timestamp, nonce="2222")).status == 403
+    bot = stack.bot()
+    message = {"msgid": "bot-81007", "chattype": "single", "from": {"userid": "lisi"}, "msgtype": "text"}
+    assert (
+        await bot.send_json({**message, "text": {"content": "帮助"}}, timestamp=timestamp, nonce="3333")
+    ).status == 200
+    replayed = await bot.send_json({**message, "text": {"content": "统计"}}, timestamp=timestamp, nonce="3333")
+    assert replayed.status == 403
+
+
+async def test_without_redis_the_replay_guard_lets_signed_callbacks_through() -> None:
+    """A Redis outage must not lose citizens' messages: signature and timestamp still hold."""
+    from bot.redis_store import connect
+    from bot.transport.replay import ReplayGuard
+
+    client = connect("redis://127.0.0.1:1")
+    try:
+        guard = ReplayGuard(client, "ms:", 300.0)
+        assert await guard.admits("oa", str(int(time.time())), "1", "<xml/>")
+    finally:
+        await client.aclose()

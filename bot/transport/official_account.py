@@ -19,6 +19,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.ingest.inbox import Inbox
+from bot.transport.replay import ReplayGuard, refuse_replays
 from bot.transport.signing import (
     QuickPrpCrypto,
     nonce_ok,
@@ -85,9 +86,7 @@ def xml_fields(xml: str) -> dict[str, Any]:
 
 # XML white space is exactly these four characters (Python's \s also takes \x85, \xa0, \u3000 and more).
 _FLAT_OPEN = re.compile(r"[ \t\r\n]*<xml>")
-_FLAT_ELEMENT = re.compile(
-    r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL
-)
+_FLAT_ELEMENT = re.compile(r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL)
 _FLAT_CLOSE = re.compile(r"[ \t\r\n]*</xml>[ \t\r\n]*")
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\r]|]]>")
 
@@ -244,10 +243,12 @@ class OfficialAccountTransport:
         accepted_modes: frozenset[str],
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
+        replay_guard: ReplayGuard | None = None,
     ) -> None:
         self.inbox = inbox
         self.token = token
         self.app_id = app_id
+        self.replay_guard = replay_guard
         # Safe and compat mode both carry the message encrypted (compat also in plaintext, which is not read).
         self.takes_plain = "plain" in accepted_modes
         self.takes_encrypted = bool({"safe", "compat"} & accepted_modes)
@@ -289,6 +290,7 @@ class OfficialAccountTransport:
             return web.Response(status=400, text="body is not UTF-8")
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
+        await refuse_replays(self.replay_guard, "oa", timestamp, nonce, xml_text)
         acceptance = await self.inbox.accept(event, self.budget_s)
         if not acceptance.reply:
             return web.Response(text=SUCCESS)

@@ -36,6 +36,7 @@ from wechatpy.enterprise.replies import TextReply
 
 from bot.ingest.inbox import Inbox
 from bot.transport.official_account import BadCallback, text_field
+from bot.transport.replay import ReplayGuard, refuse_replays
 from bot.transport.signing import nonce_ok, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
 from models.timeutil import now
@@ -224,8 +225,10 @@ class WeComAppTransport:
         agent_id: int,
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
+        replay_guard: ReplayGuard | None = None,
     ) -> None:
         self.inbox = inbox
+        self.replay_guard = replay_guard
         self.corp_id = corp_id
         self.agent_id = agent_id
         self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id, timestamp_tolerance_s)
@@ -242,11 +245,13 @@ class WeComAppTransport:
             encrypt = envelope.get("Encrypt")
             if not isinstance(encrypt, str) or not encrypt:
                 raise BadCallback("missing field Encrypt")
-            event = app_event_from_xml(self.crypto.open(signature, timestamp, nonce, encrypt), self.agent_id)
+            plain = self.crypto.open(signature, timestamp, nonce, encrypt)
+            event = app_event_from_xml(plain, self.agent_id)
         except UnicodeDecodeError:
             return web.Response(status=400, text="body is not UTF-8")
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
+        await refuse_replays(self.replay_guard, "wecom_app", timestamp, nonce, plain)
         if event is None:
             return web.Response(text=EMPTY_ACK)
         acceptance = await self.inbox.accept(event, self.budget_s)
@@ -268,8 +273,17 @@ class WeComAppTransport:
 class WeComBotTransport:
     """The smart bot's callback: encrypted JSON {"encrypt": ...}, receive id "", answers via response_url."""
 
-    def __init__(self, inbox: Inbox, *, token: str, encoding_aes_key: str, timestamp_tolerance_s: float) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        token: str,
+        encoding_aes_key: str,
+        timestamp_tolerance_s: float,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
         self.inbox = inbox
+        self.replay_guard = replay_guard
         self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -286,9 +300,11 @@ class WeComBotTransport:
             encrypt = envelope.get("encrypt") if isinstance(envelope, dict) else None
             if not isinstance(encrypt, str) or not encrypt:
                 raise BadCallback("missing field encrypt")
-            event = bot_event_from_json(self.crypto.open(signature, timestamp, nonce, encrypt))
+            plain = self.crypto.open(signature, timestamp, nonce, encrypt)
+            event = bot_event_from_json(plain)
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
+        await refuse_replays(self.replay_guard, "wecom_bot", timestamp, nonce, plain)
         if event is not None:
             # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
             await self.inbox.accept(event, 0.0)
