@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from bot.ingest.limits import check_storable
 from handlers.batch import AlreadyHandled, BatchHandler, BatchItem, PassiveSlot, StoredMessage
 from handlers.cases.outbox import send_reply
 from handlers.events import InboundEvent, Reply, event_from_dict
@@ -50,10 +51,13 @@ class _Arrival:
 
     The budget counts from arrival, but the answer never goes before the row is stored."""
 
-    __slots__ = ("answer", "arrived", "budget_s", "event", "slot", "timer")
+    __slots__ = ("answer", "arrived", "budget_s", "event", "payload", "slot", "timer")
 
-    def __init__(self, event: InboundEvent, budget_s: float, answer: asyncio.Future[Acceptance]) -> None:
+    def __init__(
+        self, event: InboundEvent, payload: dict[str, Any], budget_s: float, answer: asyncio.Future[Acceptance]
+    ) -> None:
         self.event = event
+        self.payload = payload  # the stored form of the event
         self.budget_s = budget_s
         self.arrived = asyncio.get_running_loop().time()
         self.slot = PassiveSlot()
@@ -199,9 +203,14 @@ class Inbox:
         self._last_rate = 0.0  # arrivals per second in the last whole window
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
-        """Store the event, handle it, and return the passive reply if it is ready within the budget."""
+        """Store the event, handle it, and return the passive reply if it is ready within the budget.
+
+        RefusedEvent (nothing stored) when the event holds what the database cannot take: checked here,
+        alone, so that it cannot fail the group INSERT of the callbacks stored with it."""
+        payload = event.to_dict()
+        check_storable(event, payload)
         self._start_loops()
-        arrival = _Arrival(event, budget_s, asyncio.get_running_loop().create_future())
+        arrival = _Arrival(event, payload, budget_s, asyncio.get_running_loop().create_future())
         self._storing.put(arrival)
         self._count_arrival()
         try:
@@ -291,7 +300,7 @@ class Inbox:
                 "dedupe_key": key,
                 "channel": arrival.event.channel,
                 "sender": arrival.event.sender,
-                "payload": arrival.event.to_dict(),
+                "payload": arrival.payload,
                 "received_at": moment,
             }
             for key, arrival in firsts.items()

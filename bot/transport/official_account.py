@@ -19,6 +19,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.ingest.inbox import Inbox
+from bot.ingest.limits import RefusedEvent
 from bot.transport.replay import ReplayGuard, refuse_replays
 from bot.transport.signing import (
     QuickPrpCrypto,
@@ -195,6 +196,8 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
             )
         except ValueError:
             raise BadCallback("location is not a number") from None
+        if not (abs(lat) <= 90 and abs(lon) <= 180):  # also NaN and infinities, which JSON cannot hold
+            raise BadCallback("location is not a latitude and longitude")
         label = text_field(data, "Label")
         return CitizenEvent(
             kind="message",
@@ -291,7 +294,10 @@ class OfficialAccountTransport:
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
         await refuse_replays(self.replay_guard, "oa", timestamp, nonce, xml_text)
-        acceptance = await self.inbox.accept(event, self.budget_s)
+        try:
+            acceptance = await self.inbox.accept(event, self.budget_s)
+        except RefusedEvent as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
         if not acceptance.reply:
             return web.Response(text=SUCCESS)
         reply_xml = text_reply_xml(source=text_field(data, "ToUserName"), target=event.sender, text=acceptance.reply)

@@ -35,6 +35,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
 from bot.ingest.inbox import Inbox
+from bot.ingest.limits import RefusedEvent
 from bot.transport.official_account import BadCallback, text_field
 from bot.transport.replay import ReplayGuard, refuse_replays
 from bot.transport.signing import nonce_ok, sha1_signature, signature_matches, timestamp_fresh, unix_time
@@ -254,7 +255,10 @@ class WeComAppTransport:
         await refuse_replays(self.replay_guard, "wecom_app", timestamp, nonce, plain)
         if event is None:
             return web.Response(text=EMPTY_ACK)
-        acceptance = await self.inbox.accept(event, self.budget_s)
+        try:
+            acceptance = await self.inbox.accept(event, self.budget_s)
+        except RefusedEvent as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
         if not acceptance.reply:
             return web.Response(text=EMPTY_ACK)
         # wechatpy puts the text in CDATA without escaping "]]>", which would end it early.
@@ -306,6 +310,9 @@ class WeComBotTransport:
             return web.Response(status=400, text=f"bad callback: {exc}")
         await refuse_replays(self.replay_guard, "wecom_bot", timestamp, nonce, plain)
         if event is not None:
-            # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
-            await self.inbox.accept(event, 0.0)
+            try:
+                # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
+                await self.inbox.accept(event, 0.0)
+            except RefusedEvent as exc:
+                return web.Response(status=400, text=f"bad callback: {exc}")
         return web.Response(text=EMPTY_ACK)
