@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
-from bot.ingest.limits import check_storable
+from bot.ingest.limits import RefusedEvent, check_storable, deterministic
 from handlers.batch import AlreadyHandled, BatchHandler, BatchItem, PassiveSlot, StoredMessage
 from handlers.cases.outbox import send_reply
 from handlers.events import InboundEvent, Reply, event_from_dict
@@ -259,10 +259,20 @@ class Inbox:
         try:
             stored = await self._store(batch)
         except Exception as exc:
-            log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
+            if not deterministic(exc) or len(batch) == 1:
+                self._fail_to_store(batch, exc)
+                return
+            # One row the database refuses fails the one INSERT of all: store them one by one, so that
+            # it alone fails. (An outage fails them all at once, as above, rather than row by row.)
+            log.warning("storing %d inbox rows together failed (%r); storing them one by one", len(batch), exc)
+            stored = []
             for arrival in batch:
-                _settle(arrival.answer, error=exc)
-            return
+                if arrival.answer.done():  # pragma: no cover - nothing is answered before the INSERT
+                    continue
+                try:
+                    stored.extend(await self._store([arrival]))
+                except Exception as error:
+                    self._fail_to_store([arrival], error)
         if not stored:
             return
         task = asyncio.create_task(self._handle_stored(stored), name="inbox-handle")
@@ -271,6 +281,20 @@ class Inbox:
         # Wait for the handling before storing the next batch, so that what arrives meanwhile makes that
         # batch larger; but not for long: a stuck handler must not stop storing and answering new callbacks.
         await asyncio.wait({task}, timeout=self.handle_wait_s)
+
+    @staticmethod
+    def _fail_to_store(batch: list[_Arrival], error: Exception) -> None:
+        """Answer what could not be stored: 400 for data the database refuses (the same callback would
+        fail again), 500 for an outage (WeChat retries it)."""
+        if deterministic(error):
+            log.warning("inbox row for %s not stored, the database refuses it: %r", batch[0].event.sender, error)
+            refused: Exception = RefusedEvent(f"the database refuses it: {type(error).__name__}")
+            for arrival in batch:
+                _settle(arrival.answer, error=refused)
+            return
+        log.error("storing %d inbox rows failed; WeChat will retry them", len(batch), exc_info=error)
+        for arrival in batch:
+            _settle(arrival.answer, error=error)
 
     async def _handle_stored(self, stored: list[tuple[BatchItem, _Arrival | None]]) -> None:
         async with self._handling:  # batches are handled one at a time, in the order they were stored

@@ -8,7 +8,11 @@ are the columns' own, so they cannot drift from the models.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
+
+import asyncpg
+from tortoise.exceptions import ValidationError
 
 from handlers.events import InboundEvent
 from models.entities import CaseMessage, Citizen, InboundMessage
@@ -52,3 +56,34 @@ def check_storable(event: InboundEvent, payload: dict[str, Any]) -> None:
         raise RefusedEvent("text is not valid Unicode (a lone surrogate)") from None
     except (ValueError, TypeError):
         raise RefusedEvent("a value is not JSON (NaN or infinity)") from None
+
+
+# Errors the same input raises every time: data the database refuses, or a bug. Anything else (a lost
+# connection, a timeout, a lock, Redis away) is an outage and worth trying again.
+_DETERMINISTIC = (
+    ValueError,  # also UnicodeError, JSON errors and asyncpg's own refusal of an argument
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    ValidationError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    asyncpg.exceptions.DataError,  # PostgreSQL's class 22: too long, invalid text or JSON, out of range
+)
+
+
+def deterministic(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps: Tortoise re-raises the driver's errors as its own) would come
+    again on another try of the same input."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):  # connections, timeouts
+            return False
+        if isinstance(current, _DETERMINISTIC):
+            return True
+        wrapped = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = current.__cause__ or wrapped or current.__context__
+    return False
