@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 
+import pytest
+
 from bot.demo.fake_callbacks import build_xml
-from models.entities import Case, InboundMessage
+from handlers.events import CitizenEvent
+from models.entities import Case, InboundMessage, InboxStatus
+from models.timeutil import now
 from tests.harness import Stack
 
 
@@ -214,3 +219,45 @@ async def test_a_field_the_database_cannot_hold_is_refused_alone_and_the_rest_of
     status, body = await post_bot_json(stack, json.dumps({**message, "text": {"content": "待办\ud800"}}))
     assert (status, body) == (400, "bad callback: text is not valid Unicode (a lone surrogate)")
     assert await InboundMessage.filter(sender__in=["o-where", "lisi"]).count() == 1
+
+
+async def test_rows_that_fail_every_time_are_marked_failed_once_and_keep_no_other_row_waiting(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """510 rows an earlier version stored, which can never be handled (SQLite: a lone surrogate in the
+    text; PostgreSQL: a MediaId longer than the column), were retried every 15 s for 41 hours with a
+    traceback each time, and the sweep's first 500 were all it ever took: 5 good rows behind them waited."""
+    postgres = stack.database_url.startswith("postgres")
+
+    def stored(sender: str, msg_id: int, poisoned: bool) -> InboundMessage:
+        kind = "image" if postgres and poisoned else "text"
+        event = CitizenEvent(
+            channel="oa",
+            sender=sender,
+            kind="message",
+            created_at=now(),
+            msg_type=kind,
+            text="路灯坏了\ud800" if poisoned and not postgres else "路灯坏了",
+            media_id="m" * 300 if kind == "image" else None,
+            msg_id=str(msg_id),
+        )
+        payload = event.to_dict()
+        return InboundMessage(
+            dedupe_key=event.dedupe_key, channel="oa", sender=sender, payload=payload, received_at=now()
+        )
+
+    await InboundMessage.bulk_create([stored(f"o-poison-{index}", 83_000 + index, True) for index in range(510)])
+    await InboundMessage.bulk_create([stored(f"o-good-{index}", 84_000 + index, False) for index in range(5)])
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert await stack.recover_inbox() == 515
+    assert await InboundMessage.filter(sender__startswith="o-good-", status=InboxStatus.DONE).count() == 5
+    assert await Case.filter(citizen__openid__startswith="o-good-").count() == 5
+    failed = await InboundMessage.filter(sender__startswith="o-poison-", status=InboxStatus.FAILED)
+    assert len(failed) == 510
+    assert all(("media_id" if postgres else "UnicodeEncodeError") in (row.error or "") for row in failed)
+    assert not [record for record in caplog.records if record.exc_info]  # no tracebacks
+    assert len([record for record in caplog.records if "marked failed" in record.getMessage()]) == 510
+    caplog.clear()
+    assert await stack.recover_inbox() == 0  # nothing is tried again
+    assert not caplog.records

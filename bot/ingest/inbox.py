@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import logging
+import traceback
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -390,8 +391,13 @@ class Inbox:
                 if candidates:
                     async with asyncio.timeout(self.batch_timeout_s):
                         handled = await self.batch_handler(candidates)
-            except Exception:
-                log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
+            except Exception as exc:
+                if deterministic(exc):  # one row's data, most likely: the router finds which, one by one
+                    log.warning(
+                        "batch of %d inbox rows failed (%s); handling them one by one", len(candidates), _reason(exc)
+                    )
+                else:
+                    log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
                 handled = {}
             finally:
                 for lock in locks:
@@ -433,20 +439,33 @@ class Inbox:
         return task
 
     async def _handle(self, row: StoredMessage, slot: PassiveSlot | None) -> str | None:
-        event = event_from_dict(row.payload)
-        async with self._sender_lock(event.sender):
+        async with self._sender_lock(row.sender):  # the event's sender, stored beside it
             try:
-                return await self._handle_once(row, event, slot)
+                return await self._handle_once(row, event_from_dict(row.payload), slot)
             except AlreadyHandled:
                 return None
             except Exception as exc:
-                log.exception("handling inbox row %s (%s) failed", row.id, row.dedupe_key)
-                attempts = row.attempts + 1
-                status = InboxStatus.FAILED if attempts >= MAX_ATTEMPTS else InboxStatus.PENDING
-                await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
-                    attempts=attempts, error=repr(exc)[:2000], status=status
-                )
-                raise
+                await self._record_failure(row, exc)
+                return None
+
+    async def _record_failure(self, row: StoredMessage, error: Exception) -> None:
+        """An error the same row raises again (bad data, a bug) marks it failed at once, logged in one line
+        with the reason kept on the row; an outage leaves it pending for the next sweep (a traceback the
+        first time only), up to MAX_ATTEMPTS."""
+        attempts = row.attempts + 1
+        reason = _reason(error)
+        if deterministic(error):
+            status = InboxStatus.FAILED
+            log.error("inbox row %s (%s) cannot be handled, marked failed: %s", row.id, row.dedupe_key, reason)
+        else:
+            status = InboxStatus.FAILED if attempts >= MAX_ATTEMPTS else InboxStatus.PENDING
+            if attempts == 1:
+                log.error("handling inbox row %s (%s) failed; will try again", row.id, row.dedupe_key, exc_info=error)
+            else:
+                log.warning("handling inbox row %s failed again (try %d): %s", row.id, attempts, reason)
+        await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
+            attempts=attempts, error=reason[:2000], status=status
+        )
 
     async def _handle_once(self, row: StoredMessage, event: InboundEvent, slot: PassiveSlot | None) -> str | None:
         with collecting() as deferred:
@@ -479,15 +498,26 @@ class Inbox:
         return text, channel
 
     async def recover_pending(self, older_than_s: float = 10.0, limit: int = 500) -> int:
-        """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox."""
+        """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox.
+
+        Every such row gets one try per sweep, `limit` at a time in the order they came: a row that fails
+        every time cannot keep the ones behind it waiting (the first `limit` rows used to be all there was).
+        A burst of callbacks stops the sweep; the next one carries on."""
         cutoff = now() - timedelta(seconds=older_than_s)
-        rows = (
-            await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff).order_by("id").limit(limit)
-        )
-        started = [self._spawn(StoredMessage.of(row), None) for row in rows if row.id not in self._in_flight]
-        if started:
-            await asyncio.gather(*started, return_exceptions=True)
-        return len(started)
+        tried, after = 0, 0
+        while True:
+            rows = (
+                await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff, id__gt=after)
+                .order_by("id")
+                .limit(limit)
+            )
+            started = [self._spawn(StoredMessage.of(row), None) for row in rows if row.id not in self._in_flight]
+            if started:
+                await asyncio.gather(*started, return_exceptions=True)
+            tried += len(started)
+            if len(rows) < limit or self.busy():
+                return tried
+            after = rows[-1].id
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for what has arrived to be stored and handled (used at shutdown and in tests)."""
@@ -510,6 +540,14 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
+
+
+def _reason(error: BaseException) -> str:
+    """`error` (shortened: it may quote a whole message) and where it was raised, in one line."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    text = repr(error)
+    return f"{text[:300]}…{text[-100:]}{where}" if len(text) > 400 else f"{text}{where}"
 
 
 def _copy_outcome(arrival: _Arrival, source: asyncio.Task[str | None]) -> None:
