@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise
@@ -23,6 +24,9 @@ OBSOLETE_INDEXES = (
     "idx_inbound_mes_status_d32ae7",  # inbound_message (status): (status, processed_at) serves
     "idx_case_event_created_d27d34",  # case_event (created_at): (case_id, created_at) serves
 )
+# Columns earlier versions created narrower (table, column, characters): widened at start on PostgreSQL
+# (SQLite does not enforce a VARCHAR's length).
+WIDENED_COLUMNS = (("case_message", "inbound_key", 160),)  # the inbox's dedupe key, which now names the sender
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 
 
@@ -65,6 +69,19 @@ async def init_db(url: str, *, create_tables: bool = True, background_checkpoint
         client = Tortoise.get_connection("default")
         for index in OBSOLETE_INDEXES:
             await client.execute_script(f'DROP INDEX IF EXISTS "{index}"')
+        if client.capabilities.dialect == "postgres":
+            await _widen_columns(client)
+
+
+async def _widen_columns(client: Any) -> None:
+    for table, column, length in WIDENED_COLUMNS:
+        rows = await client.execute_query_dict(
+            "SELECT character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+            [table, column],
+        )
+        if rows and (rows[0]["character_maximum_length"] or length) < length:
+            await client.execute_script(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR({length})')
 
 
 async def close_db() -> None:

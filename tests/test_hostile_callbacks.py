@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 
 import pytest
 
-from bot.demo.fake_callbacks import build_xml
+from bot.demo.fake_callbacks import CallbackResult, build_xml
 from handlers.events import CitizenEvent
 from models.entities import Case, InboundMessage, InboxStatus
 from models.timeutil import now
@@ -99,6 +100,14 @@ async def test_with_a_key_configured_a_plaintext_callback_is_refused_whatever_th
     await stack.restart_with(wechat={"accepted_modes": (), "encoding_aes_key": ""})
     assert (await plain.text("o-plain", "公园长椅坏了")).reply is not None
     assert (await safe.text("o-safe-3", "公园长椅坏了")).status == 403
+
+
+def code_of(result: CallbackResult) -> str:
+    assert result.status == 200, result
+    assert result.reply is not None, result
+    found = re.search(r"MS\d{11,}", result.reply["Content"])
+    assert found, result.reply["Content"]
+    return found.group(0)
 
 
 async def post_bot_json(stack: Stack, plain: str) -> tuple[int, str]:
@@ -261,3 +270,17 @@ async def test_rows_that_fail_every_time_are_marked_failed_once_and_keep_no_othe
     caplog.clear()
     assert await stack.recover_inbox() == 0  # nothing is tried again
     assert not caplog.records
+
+
+async def test_two_citizens_messages_under_one_msgid_are_two_messages(stack: Stack) -> None:
+    """The dedupe key ignored the sender: another openid with the same MsgId got the first sender's reply
+    and tracking code, and their message was lost."""
+    citizen = stack.citizen()
+    first = await citizen.text("o-first", "小区路灯坏了", msg_id=85001)
+    second = await citizen.text("o-second", "菜市场垃圾没人清", msg_id=85001)
+    first_code, second_code = (code_of(result) for result in (first, second))
+    assert first_code != second_code
+    assert await Case.filter(citizen__openid="o-second", code=second_code).count() == 1
+    retry = await citizen.text("o-second", "菜市场垃圾没人清", msg_id=85001)  # a retry is still one
+    assert retry.reply is None or code_of(retry) == second_code
+    assert await Case.filter(citizen__openid__in=["o-first", "o-second"]).count() == 2
