@@ -284,3 +284,42 @@ async def test_two_citizens_messages_under_one_msgid_are_two_messages(stack: Sta
     retry = await citizen.text("o-second", "菜市场垃圾没人清", msg_id=85001)  # a retry is still one
     assert retry.reply is None or code_of(retry) == second_code
     assert await Case.filter(citizen__openid__in=["o-first", "o-second"]).count() == 2
+
+
+async def test_deeply_nested_bodies_get_400_without_a_traceback(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """`[` 30,000 times to /wecom/bot (any signature will do) and XML nested 900 deep to /wechat/callback
+    answered 500, with about 3,000 log lines per request."""
+    from bot.transport.signing import sha1_signature
+
+    await stack.restart_with(wechat={"accepted_modes": ("plain", "safe")})
+    deep_xml = "<xml>" + "<a>" * 900 + "x" + "</a>" * 900 + "</xml>"
+
+    def query(**extra: str) -> dict[str, str]:
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(4)
+        return {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": sha1_signature("testtoken", timestamp, nonce),
+        } | extra
+
+    requests = [
+        ("/wecom/bot", query(msg_signature="forged"), "[" * 30000),
+        ("/wecom/callback", query(msg_signature="forged"), deep_xml),
+        ("/wechat/callback", query(), deep_xml),  # plain mode: signed, nested
+        ("/wechat/callback", query(encrypt_type="aes", msg_signature="forged"), deep_xml),
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        for path, params, body in requests:
+            async with stack.session.post(stack.url(path), params=params, data=body) as response:
+                assert response.status in (400, 403), (path, response.status)
+                assert "Traceback" not in await response.text()
+        # Nested inside a correctly signed and encrypted message too.
+        status, _ = await post_bot_json(stack, "[" * 30000)
+        assert status == 400
+        safe = stack.citizen(mode="safe")
+        assert (
+            await safe.send_xml("<xml><a>x</a></xml>".replace("<a>x</a>", "<a>" * 900 + "x" + "</a>" * 900))
+        ).status == 400
+    assert not [record for record in caplog.records if record.exc_info]
+    assert len(caplog.records) <= 10

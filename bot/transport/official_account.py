@@ -116,9 +116,16 @@ def _flat_fields(xml: str) -> dict[str, Any] | None:
     return fields
 
 
-def _element_value(element: ElementTree.Element) -> Any:
+# WeChat nests at most three levels below <xml> (SendPicsInfo > PicList > item > PicMd5Sum); reading 900
+# levels recursed until RecursionError, a 500 and a traceback of thousands of lines.
+MAX_XML_DEPTH = 8
+
+
+def _element_value(element: ElementTree.Element, depth: int = 1) -> Any:
     if len(element):
-        return {child.tag: _element_value(child) for child in element}
+        if depth >= MAX_XML_DEPTH:
+            raise BadCallback(f"malformed XML: nested deeper than {MAX_XML_DEPTH} levels")
+        return {child.tag: _element_value(child, depth + 1) for child in element}
     return element.text
 
 
