@@ -323,3 +323,14 @@ async def test_deeply_nested_bodies_get_400_without_a_traceback(stack: Stack, ca
         ).status == 400
     assert not [record for record in caplog.records if record.exc_info]
     assert len(caplog.records) <= 10
+
+
+async def test_a_code_followed_by_a_number_is_still_that_code(stack: Stack) -> None:
+    """`MS… 3号楼门口也有` was read as a 12-digit code and answered as a typo."""
+    citizen = stack.citizen()
+    code = code_of(await citizen.text("o-code", "3号楼门口的路灯坏了"))
+    answer = (await citizen.text("o-code", f"{code} 3号楼门口也有")).reply
+    assert answer is not None
+    assert code in answer["Content"]
+    assert "校验" not in answer["Content"]
+    assert "待分拣" in answer["Content"]
