@@ -299,6 +299,9 @@ def server_options(config: Config) -> dict[str, Any]:
         "max_field_size": MAX_HEADER_BYTES,
         "max_headers": MAX_HEADERS,
         "lingering_time": 2.0,  # after an early answer (413, 408), how long an unread body is drained
+        # A request whose client has gone (WeChat gives up after 5 s and retries) stops waiting: a passive
+        # reply not yet claimed goes to its retry or through the outbox, not into the closed connection.
+        "handler_cancellation": True,
     }
 
 

@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import time
+from typing import Any
 
 import pytest
 
@@ -334,3 +335,58 @@ async def test_a_code_followed_by_a_number_is_still_that_code(stack: Stack) -> N
     assert code in answer["Content"]
     assert "校验" not in answer["Content"]
     assert "待分拣" in answer["Content"]
+
+
+async def test_a_retry_racing_its_dropped_original_still_gets_the_code_to_the_citizen(stack: Stack) -> None:
+    """WeChat drops the original request and retries at once: the original, still being handled, carried
+    the passive reply into the closed connection and the retry got an empty answer (13 of 50 codes lost)."""
+    from bot.app import INBOX
+
+    inbox = stack.app[INBOX]
+    original_batch = inbox.batch_handler
+    assert original_batch is not None
+    gate = asyncio.Event()
+
+    async def slow_batch(items: Any) -> Any:
+        await gate.wait()
+        return await original_batch(items)
+
+    inbox.batch_handler = slow_batch
+    impatient = stack.citizen(timeout_s=0.3, tries=1)  # gives up on the original, as WeChat does
+    retrying = stack.citizen()
+    openids = [f"o-race-{index}" for index in range(20)]
+    originals = await asyncio.gather(
+        *(impatient.text(openid, "小区路灯坏了", msg_id=86_000 + index) for index, openid in enumerate(openids))
+    )
+    assert all(result.timed_out for result in originals)
+    retries = [
+        asyncio.create_task(retrying.text(openid, "小区路灯坏了", msg_id=86_000 + index))
+        for index, openid in enumerate(openids)
+    ]
+    await asyncio.sleep(0.1)
+    gate.set()
+    answers = await asyncio.gather(*retries)
+    await stack.run_jobs()
+    lost = []
+    for openid, answer in zip(openids, answers, strict=True):
+        (code,) = await Case.filter(citizen__openid=openid).values_list("code", flat=True)
+        carried = answer.reply is not None and code in answer.reply["Content"]
+        if not carried and not any(code in text for text in stack.texts_to(openid)):
+            lost.append(openid)
+    assert not lost
+
+    # Both requests still open (a retry 0 ms after its original): the retry waits for the same answer,
+    # and both carry the same passive reply.
+    gate.clear()
+    openids = [f"o-twin-{index}" for index in range(20)]
+    sends = [retrying.text(openid, "公交站台遮雨棚破了", msg_id=87_000 + index) for index, openid in enumerate(openids)]
+    sends += [
+        retrying.text(openid, "公交站台遮雨棚破了", msg_id=87_000 + index) for index, openid in enumerate(openids)
+    ]
+    pending = asyncio.gather(*sends)
+    await asyncio.sleep(0.2)
+    gate.set()
+    results = await pending
+    for index, openid in enumerate(openids):
+        (code,) = await Case.filter(citizen__openid=openid).values_list("code", flat=True)
+        assert code_of(results[index]) == code_of(results[index + 20]) == code

@@ -48,11 +48,24 @@ class Acceptance:
 
 
 class _Arrival:
-    """One callback from arrival to its HTTP answer: one future and, once stored, one budget timer.
+    """One callback from arrival to its HTTP answer: its future and, once stored, one budget timer.
 
-    The budget counts from arrival, but the answer never goes before the row is stored."""
+    The budget counts from arrival, but the answer never goes before the row is stored. A retry that
+    comes while the original is still unanswered joins it (`join`): its request waits for the same answer,
+    so whichever of them WeChat still listens to carries the passive reply."""
 
-    __slots__ = ("answer", "arrived", "budget_s", "event", "payload", "slot", "timer")
+    __slots__ = (
+        "answer",
+        "arrived",
+        "budget_s",
+        "event",
+        "on_answered",
+        "payload",
+        "settled",
+        "slot",
+        "timer",
+        "waiting",
+    )
 
     def __init__(
         self, event: InboundEvent, payload: dict[str, Any], budget_s: float, answer: asyncio.Future[Acceptance]
@@ -63,7 +76,10 @@ class _Arrival:
         self.arrived = asyncio.get_running_loop().time()
         self.slot = PassiveSlot()
         self.slot.on_given_up = self._budget_spent
-        self.answer = answer
+        self.answer = answer  # this request's own
+        self.waiting = [answer]  # the requests that wait for this arrival's answer: its own and retries'
+        self.on_answered: Callable[[], None] | None = None
+        self.settled = False
         self.timer: asyncio.TimerHandle | None = None
         if budget_s <= 0:
             self.slot.expire()  # no passive reply at all: the answer goes out as a message
@@ -77,9 +93,35 @@ class _Arrival:
         else:
             self.timer = loop.call_later(left, self._budget_spent)
 
+    def join(self, retry: _Arrival) -> bool:
+        """`retry`'s request waits for this arrival's answer; False when this one is answered or no request
+        waits for it any more (then the retry is answered from the stored row)."""
+        if self.settled or not self.waiting:
+            return False
+        if not retry.answer.done():  # a retry whose own request is gone already waits for nothing
+            self.waiting.append(retry.answer)
+        return True
+
+    def leave(self, answer: asyncio.Future[Acceptance]) -> None:
+        """A request that waited for this arrival is gone. With none left, a reply not yet claimed goes
+        through the outbox."""
+        if answer in self.waiting:
+            self.waiting.remove(answer)
+        if not self.waiting:
+            self.slot.abandon()
+
+    def settle(self, result: Acceptance | None = None, *, error: BaseException | None = None) -> None:
+        """Answer every request waiting for this arrival (once)."""
+        self.settled = True
+        for future in self.waiting:  # its own request's future left the list only when cancelled
+            _settle(future, result, error)
+        if self.on_answered is not None:
+            self.on_answered()
+            self.on_answered = None
+
     def _budget_spent(self) -> None:
         if self.slot.expire():  # not claimed: answer now, the reply goes out through the outbox
-            _settle(self.answer, Acceptance(None, duplicate=False))
+            self.settle(Acceptance(None, duplicate=False))
 
     def handled(self, text: str | None) -> None:
         if self.timer is not None:
@@ -87,7 +129,7 @@ class _Arrival:
         claimed = self.slot.state == "claimed"
         if not claimed:
             self.slot.expire()  # answered without a reply: nothing may claim this request any more
-        _settle(self.answer, Acceptance(text if claimed else None, duplicate=False))
+        self.settle(Acceptance(text if claimed else None, duplicate=False))
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -202,6 +244,8 @@ class Inbox:
         self._window_start = 0.0  # arrivals are counted in windows of a quarter second
         self._window_count = 0
         self._last_rate = 0.0  # arrivals per second in the last whole window
+        # Stored arrivals not yet answered, by dedupe key: a retry that comes meanwhile waits for the same answer.
+        self._unanswered: dict[str, _Arrival] = {}
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
         """Store the event, handle it, and return the passive reply if it is ready within the budget.
@@ -217,8 +261,14 @@ class Inbox:
         try:
             return await arrival.answer
         except asyncio.CancelledError:
-            arrival.slot.abandon()  # the request is gone: a reply not yet claimed goes through the outbox
+            # The request is gone (WeChat gave up on it): the arrival it waited for, its own or the original
+            # it joined as a retry, no longer counts on it.
+            self._carrier_of(arrival).leave(arrival.answer)
             raise
+
+    def _carrier_of(self, arrival: _Arrival) -> _Arrival:
+        carrier = self._unanswered.get(arrival.event.dedupe_key)
+        return carrier if carrier is not None and arrival.answer in carrier.waiting else arrival
 
     def busy(self) -> bool:
         """A burst: callbacks arrive at `burst_rate_per_s` or more (background jobs make way for them).
@@ -268,8 +318,8 @@ class Inbox:
             log.warning("storing %d inbox rows together failed (%r); storing them one by one", len(batch), exc)
             stored = []
             for arrival in batch:
-                if arrival.answer.done():  # pragma: no cover - nothing is answered before the INSERT
-                    continue
+                if arrival.settled or self._carrier_of(arrival) is not arrival:
+                    continue  # joined an original stored earlier: it waits for that answer
                 try:
                     stored.extend(await self._store([arrival]))
                 except Exception as error:
@@ -291,11 +341,11 @@ class Inbox:
             log.warning("inbox row for %s not stored, the database refuses it: %r", batch[0].event.sender, error)
             refused: Exception = RefusedEvent(f"the database refuses it: {type(error).__name__}")
             for arrival in batch:
-                _settle(arrival.answer, error=refused)
+                arrival.settle(error=refused)
             return
         log.error("storing %d inbox rows failed; WeChat will retry them", len(batch), exc_info=error)
         for arrival in batch:
-            _settle(arrival.answer, error=error)
+            arrival.settle(error=error)
 
     async def _handle_stored(self, stored: list[tuple[BatchItem, _Arrival | None]]) -> None:
         async with self._handling:  # batches are handled one at a time, in the order they were stored
@@ -315,6 +365,9 @@ class Inbox:
         repeats: list[_Arrival] = []
         for arrival in batch:
             key = arrival.event.dedupe_key
+            carrier = self._unanswered.get(key)
+            if carrier is not None and carrier.join(arrival):
+                continue  # a retry while its original is being handled: it waits for the same answer
             if key in firsts:
                 repeats.append(arrival)
             else:
@@ -356,14 +409,24 @@ class Inbox:
                 stored = StoredMessage(ids[key], key, row["sender"], row["payload"])
                 self._in_flight.add(stored.id)
                 new.append((BatchItem(stored, arrival.event, arrival.slot), arrival))
+                self._unanswered[key] = arrival
+                arrival.on_answered = functools.partial(self._answered, key, arrival)
                 arrival.stored()
             elif key in earlier:
-                _settle(arrival.answer, self._answer_retry(earlier[key]))
+                arrival.settle(self._answer_retry(earlier[key]))
             else:  # pragma: no cover - a conflict means the row exists
-                _settle(arrival.answer, Acceptance(None, duplicate=True))
-        for arrival in repeats:
-            _settle(arrival.answer, Acceptance(None, duplicate=True))
+                arrival.settle(Acceptance(None, duplicate=True))
+        for arrival in repeats:  # the same callback twice in one batch: as a retry of the first
+            first = firsts[arrival.event.dedupe_key]
+            if not first.join(arrival):  # answered from the stored row, or its request is gone
+                given = first.answer
+                ready = given.done() and not given.cancelled() and given.exception() is None
+                arrival.settle(given.result() if ready else Acceptance(None, duplicate=True))
         return new
+
+    def _answered(self, key: str, arrival: _Arrival) -> None:
+        if self._unanswered.get(key) is arrival:
+            del self._unanswered[key]
 
     def _answer_retry(self, existing: _EarlierRow) -> Acceptance:
         if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
