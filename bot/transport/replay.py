@@ -19,6 +19,7 @@ not be lost to a Redis outage (the inbox stores them in the database); signature
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -30,12 +31,35 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 
+# KEYS: the pairs' keys; ARGV: digest and TTL of each. 1: admitted (new, or seen with the same digest, or
+# expired in between), 0: seen with another digest. One command for all the checks of a turn.
+_ADMIT = """
+local verdicts = {}
+for index, key in ipairs(KEYS) do
+  local digest = ARGV[2 * index - 1]
+  if redis.call('SET', key, digest, 'NX', 'EX', ARGV[2 * index]) then
+    verdicts[index] = 1
+  else
+    local earlier = redis.call('GET', key)
+    verdicts[index] = (not earlier or earlier == digest) and 1 or 0
+  end
+end
+return verdicts
+"""
+
+
 class ReplayGuard:
     def __init__(self, redis: aioredis.Redis, key_prefix: str, tolerance_s: float) -> None:
         self.redis = redis
         self.prefix = f"{key_prefix}seen:"
         self.tolerance_s = tolerance_s
         self._last_warning = 0.0
+        # Checks asked for in one turn of the event loop go to Redis together, as one script call: a command
+        # per callback cost about 70 µs of this process's CPU, a quarter of a whole callback; in a batch of
+        # 16 a check costs under 10.
+        self._queue: list[tuple[str, bytes, int, asyncio.Future[bool]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._script = redis.register_script(_ADMIT)
 
     async def admits(self, endpoint: str, timestamp: str, nonce: str, message: str) -> bool:
         """False for a (timestamp, nonce) this endpoint took before with a different message. Call it once
@@ -44,17 +68,34 @@ class ReplayGuard:
         digest = hashlib.blake2b(message.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         # Fresh while |now - timestamp| <= tolerance: remembered until then, and a second longer.
         ttl = max(1, int(int(timestamp) + self.tolerance_s - time.time()) + 1)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bool] = loop.create_future()
+        self._queue.append((key, digest, ttl, answer))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)  # after the other callbacks of this turn have queued theirs
+        return await answer
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.create_task(self._check(batch), name="replay-guard")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _check(self, batch: list[tuple[str, bytes, int, asyncio.Future[bool]]]) -> None:
         try:
-            if await self.redis.set(key, digest, nx=True, ex=ttl):
-                return True
-            earlier = await self.redis.get(key)
+            args: list[bytes | int] = []
+            for _, digest, ttl, _ in batch:
+                args += (digest, ttl)
+            admitted = await self._script(keys=[key for key, _, _, _ in batch], args=args)
         except (RedisError, OSError) as exc:
             now = time.monotonic()
             if now - self._last_warning >= 60:
                 self._last_warning = now
                 log.warning("replay guard unavailable (Redis: %r): callbacks are checked by signature only", exc)
-            return True
-        return earlier is None or earlier == digest  # None: it expired in between
+            admitted = [1] * len(batch)
+        for (_, _, _, answer), verdict in zip(batch, admitted, strict=True):
+            if not answer.done():
+                answer.set_result(bool(verdict))
 
 
 async def refuse_replays(guard: ReplayGuard | None, endpoint: str, timestamp: str, nonce: str, message: str) -> None:
