@@ -150,6 +150,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
         replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     app[WECOM_APP_TRANSPORT] = WeComAppTransport(
         inbox,
@@ -160,6 +161,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
         replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     app[WECOM_BOT_TRANSPORT] = WeComBotTransport(
         inbox,
@@ -167,6 +169,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         encoding_aes_key=config.wecom.bot_encoding_aes_key,
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     wecom_delivery = WeComDelivery(
         app[WECOM],
@@ -285,7 +288,7 @@ def server_options(config: Config) -> dict[str, Any]:
     aiohttp has no separate header timeout: the keep-alive timer runs from the moment a connection opens
     and closes it when no whole request has arrived by then, which is what stops slow-header clients
     (the default, an hour, let 1,500 of them hold their sockets). A body is bounded by `read_timeout_s`
-    (`body_deadline`) and by `max_body_bytes` (413).
+    (`signing.read_body`, in each transport) and by `max_body_bytes` (413).
 
     Behind a reverse proxy (nginx), keep its limits at or below these: `client_header_timeout` and
     `client_body_timeout` 10s, `client_max_body_size 64k` (`max_body_bytes`), `large_client_header_buffers
@@ -305,34 +308,12 @@ def server_options(config: Config) -> dict[str, Any]:
     }
 
 
-def body_deadline(timeout_s: float) -> Any:
-    """Middleware: the request body is read within `timeout_s` or answered 408 (a body trickling in byte
-    by byte would otherwise hold its handler for as long as the client likes). Handlers read it again
-    from aiohttp's cache."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await request.read()
-            except TimeoutError:
-                raise web.HTTPRequestTimeout(
-                    text="request body not received in time", headers={"Connection": "close"}
-                ) from None
-        return await handler(request)
-
-    return middleware
-
-
 def create_app(
     config: Config | None = None, *, config_path: str | None = None, run_workers: bool = True
 ) -> web.Application:
     """Build the service. `run_workers=False` leaves the job runner to the caller (tests step it)."""
     config = config or load_config(config_path)
-    app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[body_deadline(config.server.read_timeout_s)]
-    )
+    app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(redis_ctx)

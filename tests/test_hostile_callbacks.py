@@ -44,7 +44,14 @@ async def test_slow_header_connections_are_closed_and_a_trickling_body_gets_408(
 
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.port)
     try:
-        writer.write(b"POST /wechat/callback?signature=x HTTP/1.1\r\nHost: mashang\r\nContent-Length: 200\r\n\r\n<xml>")
+        from bot.transport.signing import sha1_signature
+
+        timestamp = str(int(time.time()))
+        query = (
+            f"signature={sha1_signature('testtoken', timestamp, '1')}&timestamp={timestamp}&nonce=1&encrypt_type=aes"
+        )
+        head = f"POST /wechat/callback?{query} HTTP/1.1\r\nHost: mashang\r\nContent-Length: 200\r\n\r\n<xml>"
+        writer.write(head.encode())
         await writer.drain()
         head = await asyncio.wait_for(reader.readline(), timeout=3.0)
         assert head.startswith(b"HTTP/1.1 408"), head

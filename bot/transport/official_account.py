@@ -24,6 +24,7 @@ from bot.transport.replay import ReplayGuard, refuse_replays
 from bot.transport.signing import (
     QuickPrpCrypto,
     nonce_ok,
+    read_body,
     sha1_signature,
     signature_matches,
     timestamp_fresh,
@@ -254,11 +255,13 @@ class OfficialAccountTransport:
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
         replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
         self.token = token
         self.app_id = app_id
         self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
         # Safe and compat mode both carry the message encrypted (compat also in plaintext, which is not read).
         self.takes_plain = "plain" in accepted_modes
         self.takes_encrypted = bool({"safe", "compat"} & accepted_modes)
@@ -284,7 +287,7 @@ class OfficialAccountTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         self._check_signature(request)
-        body = await request.read()  # client_max_size turns an oversized body into 413
+        body = await read_body(request, self.read_timeout_s)
         query = request.query
         # The caller names the mode: only one this account is set to is taken (wechat.accepted_modes).
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -9,6 +10,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+from aiohttp import web
 from wechatpy.crypto import PrpCrypto
 
 
@@ -62,3 +64,18 @@ class QuickPrpCrypto(PrpCrypto):
 
     def get_random_string(self) -> str:
         return secrets.token_hex(8)
+
+
+async def read_body(request: web.Request, timeout_s: float) -> bytes:
+    """The request body, read within `timeout_s` or 408: a body trickling in byte by byte would hold its
+    handler for as long as the client likes. A callback's body usually came whole with its headers: then
+    no timer is set. Past `client_max_size` aiohttp answers 413."""
+    if request.content.is_eof():
+        return await request.read()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text="request body not received in time", headers={"Connection": "close"}
+        ) from None

@@ -38,7 +38,7 @@ from bot.ingest.inbox import Inbox
 from bot.ingest.limits import RefusedEvent
 from bot.transport.official_account import BadCallback, text_field
 from bot.transport.replay import ReplayGuard, refuse_replays
-from bot.transport.signing import nonce_ok, sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.transport.signing import nonce_ok, read_body, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
 from models.timeutil import now
 
@@ -234,9 +234,11 @@ class WeComAppTransport:
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
         replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
         self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
         self.corp_id = corp_id
         self.agent_id = agent_id
         self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id, timestamp_tolerance_s)
@@ -247,7 +249,7 @@ class WeComAppTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce = self.crypto.check_query(request.query)
-        body = await request.read()  # client_max_size turns an oversized body into 413
+        body = await read_body(request, self.read_timeout_s)
         try:
             envelope = _parse_xml(body.decode("utf-8"))
             encrypt = envelope.get("Encrypt")
@@ -292,9 +294,11 @@ class WeComBotTransport:
         encoding_aes_key: str,
         timestamp_tolerance_s: float,
         replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
         self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
         self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -302,7 +306,7 @@ class WeComBotTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce = self.crypto.check_query(request.query)
-        body = await request.read()  # client_max_size turns an oversized body into 413
+        body = await read_body(request, self.read_timeout_s)
         try:
             # {"encrypt": "…"} as WeCom sends it is read without a JSON parser, so that no nesting a forger
             # sends is parsed before the signature is checked; other layouts go to the parser.
