@@ -88,7 +88,9 @@ def xml_fields(xml: str) -> dict[str, Any]:
 
 # XML white space is exactly these four characters (Python's \s also takes \x85, \xa0, \u3000 and more).
 _FLAT_OPEN = re.compile(r"[ \t\r\n]*<xml>")
-_FLAT_ELEMENT = re.compile(r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL)
+_FLAT_ELEMENT = re.compile(
+    r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL
+)
 _FLAT_CLOSE = re.compile(r"[ \t\r\n]*</xml>[ \t\r\n]*")
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\r]|]]>")
 
@@ -287,12 +289,12 @@ class OfficialAccountTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         self._check_signature(request)
-        body = await read_body(request, self.read_timeout_s)
         query = request.query
         # The caller names the mode: only one this account is set to is taken (wechat.accepted_modes).
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"
         if not (self.takes_encrypted if encrypted else self.takes_plain):
             raise web.HTTPForbidden(text=f"{'encrypted' if encrypted else 'plaintext'} callbacks are not accepted")
+        body = await read_body(request, self.read_timeout_s)
         timestamp, nonce = query["timestamp"], query["nonce"]
         try:
             xml_text = body.decode("utf-8")

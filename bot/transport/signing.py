@@ -1,4 +1,5 @@
-"""Signature checks shared by the WeChat and WeCom callbacks (constant-time comparisons)."""
+"""What the WeChat and WeCom callbacks share at the edge: signature checks (constant-time comparisons),
+timestamps and nonces, and reading the body under a deadline."""
 
 from __future__ import annotations
 
