@@ -1,9 +1,13 @@
 """The inbox: every accepted callback is stored before WeChat gets an answer, then handled exactly once.
 
-- A retry (same dedupe key) never creates a second case or reply: it gets the stored passive reply
-  again if the first answer never reached WeChat, otherwise an empty acknowledgement.
+- A retry (same dedupe key) never creates a second case or reply: while its original is unanswered it
+  waits for the same answer (both carry the passive reply); later it gets the stored passive reply
+  again, or an empty acknowledgement when the reply went through the outbox.
+- Each arrival is checked alone before the group INSERT (bot/ingest/limits.py): what the database
+  cannot hold is refused (400) without failing the others.
 - Handling runs in one transaction with marking the inbox row done, so a crash in between leaves the
-  row pending and `recover_pending` handles it later, with the reply going out through the outbox.
+  row pending and `recover_pending` handles it later, with the reply going out through the outbox. A row
+  that fails the same way every time is marked failed instead of being tried again.
 - The transport waits up to a budget for the handler; past it the reply goes through the outbox.
 """
 
