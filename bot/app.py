@@ -25,6 +25,7 @@ from bot.outbound.wechat_api import WeChatClient, WeComClient
 from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
 from bot.transport.official_account import OfficialAccountTransport
+from bot.transport.replay import ReplayGuard
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
 from bot.web import case_page
 from handlers import jobs as handler_jobs
@@ -160,13 +161,17 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INBOX] = inbox
     queued = await triage_queue.rebuild(app[REDIS], settings)
     log.info("triage queue rebuilt from the database: cases waiting: %d", queued)
+    replay_guard = ReplayGuard(app[REDIS], config.redis.key_prefix, config.wechat.timestamp_tolerance_s)
     app[OA_TRANSPORT] = OfficialAccountTransport(
         inbox,
         token=config.wechat.token,
         app_id=config.wechat.app_id,
         encoding_aes_key=config.wechat.encoding_aes_key,
+        accepted_modes=config.wechat.modes(),
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
+        replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     app[WECOM_APP_TRANSPORT] = WeComAppTransport(
         inbox,
@@ -176,12 +181,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         agent_id=config.wecom.agent_id,
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
+        replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     app[WECOM_BOT_TRANSPORT] = WeComBotTransport(
         inbox,
         token=config.wecom.bot_token,
         encoding_aes_key=config.wecom.bot_encoding_aes_key,
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
     )
     wecom_delivery = WeComDelivery(
         app[WECOM],
@@ -298,6 +307,39 @@ async def wecom_bot_verify(request: web.Request) -> web.Response:
 
 async def wecom_bot_receive(request: web.Request) -> web.Response:
     return await request.app[WECOM_BOT_TRANSPORT].receive(request)
+
+
+# What a request may be, before any handler runs: WeChat's and WeCom's callbacks have a request line of a
+# few hundred bytes (path and signed query) and a handful of short headers.
+MAX_LINE_BYTES = 4096
+MAX_HEADER_BYTES = 4096
+MAX_HEADERS = 64
+
+
+def server_options(config: Config) -> dict[str, Any]:
+    """How `mashang serve` (and the test harness) serve the app: keyword arguments of `web.AppRunner`.
+
+    aiohttp has no separate header timeout: the keep-alive timer runs from the moment a connection opens
+    and closes it when no whole request has arrived by then, which is what stops slow-header clients
+    (the default, an hour, let 1,500 of them hold their sockets). A body is bounded by `read_timeout_s`
+    (`signing.read_body`, in each transport) and by `max_body_bytes` (413).
+
+    Behind a reverse proxy (nginx), keep its limits at or below these: `client_header_timeout` and
+    `client_body_timeout` 10s, `client_max_body_size 64k` (`max_body_bytes`), `large_client_header_buffers
+    4 4k`, and for upstream keep-alive `keepalive_timeout` shorter than `idle_timeout_s` (nginx's default
+    is 60 s: a request sent on a connection this side has just closed fails with 502). The proxy's
+    `proxy_read_timeout` can stay at its default: answers go out within WeChat's 5 s."""
+    server = config.server
+    return {
+        "keepalive_timeout": server.idle_timeout_s,
+        "max_line_size": MAX_LINE_BYTES,
+        "max_field_size": MAX_HEADER_BYTES,
+        "max_headers": MAX_HEADERS,
+        "lingering_time": 2.0,  # after an early answer (413, 408), how long an unread body is drained
+        # A request whose client has gone (WeChat gives up after 5 s and retries) stops waiting: a passive
+        # reply not yet claimed goes to its retry or through the outbox, not into the closed connection.
+        "handler_cancellation": True,
+    }
 
 
 def create_app(

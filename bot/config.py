@@ -32,6 +32,11 @@ class ServerConfig:
     max_body_bytes: int = 65536
     workers: int = 4
     access_log: bool = False
+    # A connection that has not sent a whole request (line and headers) this long after it opened or after
+    # its last answer is closed: slow or idle clients cannot hold sockets. Also the keep-alive idle time,
+    # so a reverse proxy's upstream keep-alive must be shorter (see bot/app.py `server_options`).
+    idle_timeout_s: float = 15.0
+    read_timeout_s: float = 10.0  # a request body not received whole within this long gets 408
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,23 @@ class WeChatConfig:
     app_secret: str = "demo-secret"
     token: str = "demo-token"
     encoding_aes_key: str = ""
+    # Which of the official account's message modes (plain, compat, safe) /wechat/callback takes; empty:
+    # what the key implies (see `modes`). Only during a switch of modes in the admin console list both.
+    accepted_modes: tuple[str, ...] = ()
     api_base_url: str = "https://api.weixin.qq.com"
     reply_template_id: str = "demo-reply-template"
     timestamp_tolerance_s: float = 300.0
     request_timeout_s: float = 10.0
+
+    def modes(self) -> frozenset[str]:
+        """The accepted modes: `accepted_modes`, else safe and compat with an EncodingAESKey, plain without.
+
+        Plain mode's signature covers only the query string, not the body: with it accepted, one captured
+        query string lets made-up bodies in for the whole timestamp tolerance. With a key configured,
+        WeChat is set to an encrypted mode, so a plaintext callback can only be forged."""
+        if self.accepted_modes:
+            return frozenset(self.accepted_modes)
+        return frozenset({"safe", "compat"}) if self.encoding_aes_key else frozenset({"plain"})
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,8 @@ class Config:
 
 
 _DURATION_KEYS = {
+    ("server", "idle_timeout_s"),
+    ("server", "read_timeout_s"),
     ("sla", "assign_within"),
     ("sla", "reply_within"),
     ("sla", "return_visit_after"),
@@ -176,6 +196,11 @@ def _coerce(section: str, key: str, raw: Any, default: Any) -> Any:
             return parse_duration(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(default, tuple):  # a TOML array, or a comma-separated list in the environment
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+            raise ConfigError(f"{name}: expected a list of names, got {raw!r}")
+        return tuple(item.strip().lower() for item in items if item.strip())
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw
@@ -211,6 +236,9 @@ def _validate(config: Config) -> None:
         fail("server.max_body_bytes", "must be at least 1024")
     if config.server.workers < 1:
         fail("server.workers", "must be at least 1")
+    for key in ("idle_timeout_s", "read_timeout_s"):
+        if getattr(config.server, key) <= 0:
+            fail(f"server.{key}", "must be longer than zero")
     for section, key in _URL_KEYS:
         value = getattr(getattr(config, section), key)
         if not re.match(r"^https?://[^\s/]+", value):
@@ -236,6 +264,11 @@ def _validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
             fail(f"{section}.{key}", "must be empty or exactly 43 letters and digits")
+    unknown_modes = set(config.wechat.accepted_modes) - {"plain", "compat", "safe"}
+    if unknown_modes:
+        fail("wechat.accepted_modes", f"must name plain, compat or safe, got {', '.join(sorted(unknown_modes))}")
+    if {"compat", "safe"} & config.wechat.modes() and not config.wechat.encoding_aes_key:
+        fail("wechat.accepted_modes", "compat and safe mode need wechat.encoding_aes_key")
     if not config.wechat.reply_template_id:
         fail("wechat.reply_template_id", "must not be empty: replies past the 48 h customer-service window use it")
     if not config.wecom.corp_id:

@@ -31,9 +31,11 @@ class CitizenEvent:
 
     @property
     def dedupe_key(self) -> str:
-        """WeChat retries carry the same MsgId; events are identified by sender + CreateTime."""
+        """WeChat retries carry the same MsgId; events are identified by sender + CreateTime. A MsgId is
+        taken with its sender: another openid's message under the same id is another message (else it
+        would get the first sender's reply and tracking code)."""
         if self.msg_id:
-            return f"{self.channel}:msg:{self.msg_id}"
+            return f"{self.channel}:msg:{self.sender}:{self.msg_id}"
         stamp = int(self.created_at.timestamp())
         # A retry repeats the whole event; the scene tells two scans within one second apart.
         scene = self.extra.get("scene") or self.extra.get("key") or ""
@@ -62,7 +64,7 @@ class ChatEvent:
     @property
     def dedupe_key(self) -> str:
         if self.msg_id:
-            return f"{self.channel}:msg:{self.msg_id}"[:160]
+            return f"{self.channel}:msg:{self.sender}:{self.msg_id}"  # with the sender, as CitizenEvent's
         stamp = int(self.created_at.timestamp())
         return f"{self.channel}:evt:{self.sender}:{stamp}:{hash(self.text) & 0xFFFFFFFF:x}"[:160]
 

@@ -211,7 +211,7 @@ class CaseMessage(Model):
     media_id = fields.CharField(max_length=128, null=True)
     media_path = fields.CharField(max_length=500, null=True)
     extra: dict = fields.JSONField(default=dict)
-    inbound_key = fields.CharField(max_length=128, null=True, unique=True)
+    inbound_key = fields.CharField(max_length=160, null=True, unique=True)  # InboundMessage.dedupe_key
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -52,8 +52,11 @@ class CodeCheck:
 
 
 def code_pattern(prefix: str) -> re.Pattern[str]:
-    """Matches a tracking code inside text, tolerant of case and spaces between digit groups."""
-    return re.compile(rf"(?<![A-Za-z0-9])({re.escape(prefix)})\s*(\d[\d\s]{{9,}}\d)(?!\d)", re.IGNORECASE)
+    """Matches a tracking code inside text, in any case, with one space where a person would put one:
+    after the prefix and between the date and the sequence (MS 261123 00017). Spaces anywhere among the
+    digits let a code swallow a number typed after it ("MS26112300017 3号楼门口也有" read as 12 digits)."""
+    gap = r"[^\S\r\n]?"  # one blank of any kind (an ideographic space too), never a line break
+    return re.compile(rf"(?<![A-Za-z0-9])({re.escape(prefix)}){gap}(\d{{6}}){gap}(\d{{5,}})(?!\d)", re.IGNORECASE)
 
 
 def find_code(text: str, prefix: str) -> CodeCheck | None:
@@ -62,7 +65,7 @@ def find_code(text: str, prefix: str) -> CodeCheck | None:
     match = code_pattern(prefix).search(text)
     if not match:
         return None
-    digits = re.sub(r"\s+", "", match.group(2))
+    digits = "".join(str(int(char)) for char in match.group(2) + match.group(3))  # full-width digits too
     code = f"{prefix.upper()}{digits}"
     return CodeCheck(code, is_valid_code(code, prefix))
 

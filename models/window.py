@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from models.entities import Citizen
 from models.timeutil import now
@@ -57,16 +57,21 @@ async def open_for(openid: str, at: datetime) -> None:
 
 
 async def reserve(citizen: Citizen) -> Slot | None:
-    """Take one send of the citizen's open window, atomically: the message window's first, else the event
-    window's; None when neither has one left (then only a template reaches them)."""
+    """Take one send of the citizen's open window, atomically: the message window's first; the event
+    window's only while no message window is open (WeChat does not say the two allowances add up, so a
+    citizen who wrote gets the 5 of their message and no more); None when nothing is left (a template)."""
     moment = now()
-    taken = await Citizen.filter(
-        id=citizen.id, last_inbound_at__gt=moment - LENGTH, window_sends__lt=MAX_SENDS
-    ).update(window_sends=F("window_sends") + 1)
+    taken = await Citizen.filter(id=citizen.id, last_inbound_at__gt=moment - LENGTH, window_sends__lt=MAX_SENDS).update(
+        window_sends=F("window_sends") + 1
+    )
     if taken:
         return "message"
+    no_message_window = Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lte=moment - LENGTH)
     taken = await Citizen.filter(
-        id=citizen.id, event_window_at__gt=moment - EVENT_LENGTH, event_window_sends__lt=EVENT_MAX_SENDS
+        no_message_window,
+        id=citizen.id,
+        event_window_at__gt=moment - EVENT_LENGTH,
+        event_window_sends__lt=EVENT_MAX_SENDS,
     ).update(event_window_sends=F("event_window_sends") + 1)
     return "event" if taken else None
 

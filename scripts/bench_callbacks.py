@@ -605,6 +605,7 @@ def serve_transport_only(config_path: str | None) -> int:
         token=config.wechat.token,
         app_id=config.wechat.app_id,
         encoding_aes_key=config.wechat.encoding_aes_key,
+        accepted_modes=config.wechat.modes(),
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         passive_reply_budget_s=config.intake.passive_reply_budget_s,
     )

@@ -957,7 +957,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 async def lost_messages(sent: list[Sent]) -> list[tuple[Sent, str]]:
     """Citizen texts that should be in a case but are not, with what the service answered instead."""
-    keys = {f"oa:msg:{message.msg_id}": message for message in sent if message.sent}
+    keys = {f"oa:msg:{message.openid}:{message.msg_id}": message for message in sent if message.sent}
     stored: set[str] = set()
     for part in chunks(list(keys)):
         stored.update(await CaseMessage.filter(inbound_key__in=part).values_list("inbound_key", flat=True))

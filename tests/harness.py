@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.app import INBOX, JOBS, create_app
+from bot.app import INBOX, JOBS, create_app, server_options
 from bot.config import Config, build_config
 from bot.demo.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
 from bot.demo.fake_platform import FakePlatform, create_fake_platform
@@ -35,7 +36,7 @@ class Stack:
         self.database_url = database_url
         self.redis_url = redis_url
         self.fake_server: TestServer | None = None
-        self.server: TestServer | None = None
+        self.runner: web.AppRunner | None = None
         self.session: aiohttp.ClientSession | None = None
         self.config: Config | None = None
         self.port: int | None = None
@@ -85,18 +86,29 @@ class Stack:
     async def start_service(self) -> None:
         assert self.config is not None
         self.app = create_app(self.config, run_workers=False)
-        self.server = TestServer(self.app, port=self.port)  # a restart comes back on the same port
-        await self.server.start_server()
-        self.port = self.server.port
+        # Served as `mashang serve` serves it (the same runner options); a restart comes back on the same port.
+        self.runner = web.AppRunner(self.app, access_log=None, **server_options(self.config))
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port or 0, reuse_address=True)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
 
     async def stop_service(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-            self.server = None
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
 
     async def restart_service(self) -> None:
         await self.stop_service()
         await self.start_service()
+
+    async def restart_with(self, **sections: dict[str, Any]) -> None:
+        """Serve again with some settings changed, e.g. `server={"idle_timeout_s": 1.0}` (same database,
+        Redis and port)."""
+        assert self.config is not None
+        for section, values in sections.items():
+            self.config = replace(self.config, **{section: replace(getattr(self.config, section), **values)})
+        await self.restart_service()
 
     async def stop(self) -> None:
         await self.stop_service()
@@ -110,8 +122,7 @@ class Stack:
 
     @property
     def callback_url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("/wechat/callback"))
+        return self.url("/wechat/callback")
 
     def citizen(self, mode: str = "safe", **kwargs: Any) -> OfficialAccountSender:
         assert self.session is not None
@@ -128,8 +139,8 @@ class Stack:
         )
 
     def url(self, path: str) -> str:
-        assert self.server is not None
-        return str(self.server.make_url(path))
+        assert self.runner is not None
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def wecom_user(self, **kwargs: Any) -> WeComAppSender:
         """WeCom posting a staff member's or member's single-chat message to our /wecom/callback."""

@@ -103,3 +103,17 @@ def test_the_robot_webhook_is_not_asked_for_when_a_group_chat_is_used() -> None:
     assert demo_credentials(load_config(EXAMPLE, environ=environ)) == ["wecom.triage_webhook_key"]
     environ["MASHANG_WECOM_TRIAGE_CHAT_ID"] = "wrTriageGroup"
     assert demo_credentials(load_config(EXAMPLE, environ=environ)) == []
+
+
+def test_accepted_callback_modes_follow_the_key_unless_listed() -> None:
+    key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+    assert build_config({}, environ={}).wechat.modes() == {"plain"}
+    assert build_config({"wechat": {"encoding_aes_key": key}}, environ={}).wechat.modes() == {"safe", "compat"}
+    listed = build_config({"wechat": {"encoding_aes_key": key, "accepted_modes": ["plain", "Safe"]}}, environ={})
+    assert listed.wechat.modes() == {"plain", "safe"}
+    from_env = build_config({"wechat": {"encoding_aes_key": key}}, environ={"MASHANG_WECHAT_ACCEPTED_MODES": "safe"})
+    assert from_env.wechat.modes() == {"safe"}
+    for wrong in ({"accepted_modes": ["aes"]}, {"accepted_modes": ["safe"]}, {"accepted_modes": [1]}):
+        with pytest.raises(ConfigError) as info:
+            build_config({"wechat": wrong}, environ={})
+        assert str(info.value).startswith("wechat.accepted_modes"), wrong

@@ -106,3 +106,29 @@ async def test_a_database_from_an_earlier_version_gets_the_new_indexes_and_loses
         assert not names & {"idx_inbound_mes_sender_45da77", "idx_case_event_created_d27d34"}
     finally:
         await close_db()
+
+
+async def test_an_earlier_postgresql_database_gets_the_wider_message_key(database_url: str) -> None:
+    """Message keys name their sender now (up to 143 characters): the 128-character column is widened."""
+    if not database_url.startswith("postgres"):
+        return  # SQLite does not enforce a VARCHAR's length
+    from tests.conftest import reset_postgres
+
+    await reset_postgres(database_url)
+    await init_db(database_url)
+    try:  # as an earlier version left it: the narrow column, migration 0006 not applied yet
+        await CaseMessage._meta.db.execute_script(
+            'ALTER TABLE "case_message" ALTER COLUMN "inbound_key" TYPE VARCHAR(128)'
+        )
+        await CaseMessage._meta.db.execute_script('DELETE FROM "schema_migrations" WHERE "version" = 6')
+    finally:
+        await close_db()
+    await init_db(database_url)
+    try:
+        rows = await CaseMessage._meta.db.execute_query_dict(
+            "SELECT character_maximum_length FROM information_schema.columns "
+            "WHERE table_name = 'case_message' AND column_name = 'inbound_key'"
+        )
+        assert rows[0]["character_maximum_length"] == 160
+    finally:
+        await close_db()

@@ -198,3 +198,34 @@ async def test_under_a_burst_callbacks_a_moment_apart_are_stored_together_and_a_
         assert max(batches[1:]) >= 4, batches
     finally:
         await inbox.close()
+
+
+@pytest.mark.usefixtures("db")
+async def test_a_row_the_database_refuses_fails_alone_when_its_batch_is_stored_row_by_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should a value the edge check misses fail the group INSERT, the batch is stored again one row at a
+    time: that row is refused (400), the others are stored and answered."""
+    import bot.ingest.inbox as inbox_module
+    from bot.ingest.limits import RefusedEvent
+
+    monkeypatch.setattr(inbox_module, "check_storable", lambda event, payload: None)
+    inbox = Inbox(echo_router(), {}, burst_rate_per_s=1.0, gather_s=0.5, gather_count=20)
+    try:
+        unstorable = CitizenEvent(
+            channel="oa",
+            sender="o-bad",
+            kind="message",
+            created_at=now(),
+            msg_type="text",
+            msg_id="99",
+            extra={"raw": b"\xff"},  # no JSON for bytes: the INSERT's parameters cannot be built
+        )
+        sends = [asyncio.create_task(inbox.accept(text_event(f"o-{number}", number), 3.0)) for number in range(19)]
+        sends.append(asyncio.create_task(inbox.accept(unstorable, 3.0)))
+        answers = await asyncio.gather(*sends, return_exceptions=True)
+        assert isinstance(answers[-1], RefusedEvent)
+        assert [answer.reply for answer in answers[:-1]] == [f"收到 o-{number}" for number in range(19)]
+        assert await InboundMessage.all().count() == 19
+    finally:
+        await inbox.close()

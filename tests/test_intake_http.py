@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ async def post_signed(stack: Stack, body: str | bytes) -> tuple[int, str]:
 
     from bot.transport.signing import sha1_signature
 
-    timestamp, nonce = str(int(time.time())), "12345"
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
     params = {
         "signature": sha1_signature("testtoken", timestamp, nonce),
         "timestamp": timestamp,
@@ -55,8 +56,14 @@ def code_in(text: str) -> str:
     return match.group(0)
 
 
+async def accept_every_mode(stack: Stack) -> None:
+    """With a key configured only encrypted callbacks are taken; these tests also speak plain mode."""
+    await stack.restart_with(wechat={"accepted_modes": ("plain", "compat", "safe")})
+
+
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
 async def test_scan_then_complaint_gives_a_tracking_code_in_every_mode(stack: Stack, mode: str) -> None:
+    await accept_every_mode(stack)
     citizen = stack.citizen(mode=mode)
     greeting = reply_text(await citizen.event("o-alice", "subscribe", "qrscene_cp:hz-hospital-1"))
     assert HOSPITAL in greeting
@@ -171,6 +178,7 @@ async def test_wechat_retries_never_create_a_second_case_or_reply(stack: Stack) 
 async def test_forged_stale_oversized_and_malformed_requests_are_refused_and_store_nothing(
     stack: Stack,
 ) -> None:
+    await accept_every_mode(stack)  # the malformed bodies below are sent in plain mode
     citizen = stack.citizen(mode="safe")
     forged = await citizen.text("o-mallory", "伪造", tamper="signature")
     assert forged.status == 403
@@ -403,7 +411,7 @@ async def test_past_the_48_hour_window_a_template_message_carries_the_reply(stac
     from models.entities import Citizen
 
     case = await _queue_reply(stack, "o-nina", "已处理")
-    await Citizen.filter(openid="o-nina").update(last_inbound_at=now() - timedelta(hours=49))
+    await Citizen.filter(openid="o-nina").update(last_inbound_at=now() - timedelta(hours=49), event_window_at=None)
     await stack.run_jobs()
     sent = stack.platform.sent_to("o-nina")
     assert [m.channel for m in sent] == ["template"]
@@ -430,7 +438,7 @@ async def post_safe_envelope(stack: Stack, envelope: str, encrypt: str) -> tuple
 
     from bot.transport.signing import sha1_signature
 
-    timestamp, nonce = str(int(time.time())), "67890"
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
     params = {
         "signature": sha1_signature("testtoken", timestamp, nonce),
         "timestamp": timestamp,
@@ -489,6 +497,7 @@ async def test_safe_mode_envelopes_in_other_layouts_are_read_and_broken_ones_ref
 
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
 async def test_the_passive_reply_is_addressed_to_the_citizen_and_dated_now(stack: Stack, mode: str) -> None:
+    await accept_every_mode(stack)
     citizen = stack.citizen(mode=mode)
     result = await citizen.text(f"o-dated-{mode}", "公园的健身器材坏了 ]]> 请修")
     assert result.status == 200

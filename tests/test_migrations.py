@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import sys
 import textwrap
@@ -97,7 +98,9 @@ async def schema() -> dict[str, Any]:
     if dialect() == "sqlite":
         for table in await table_names():
             info = await query(f'PRAGMA table_info("{table}")')
-            columns = {r["name"]: (r["type"], r["notnull"], r["pk"]) for r in info}
+            # SQLite ignores a VARCHAR's length (a migration need not rebuild a table to change it): the
+            # type without it; PostgreSQL's columns below keep their lengths.
+            columns = {r["name"]: (re.sub(r"\(\d+\)$", "", r["type"]), r["notnull"], r["pk"]) for r in info}
             indexes = set()
             for index in await query(f'PRAGMA index_list("{table}")'):
                 names = tuple(r["name"] for r in await query(f'PRAGMA index_info("{index["name"]}")'))

@@ -66,3 +66,24 @@ async def test_codes_are_unique_under_concurrency(database_url: str) -> None:
         assert all(is_valid_code(c, "MS") for c in random.sample(codes, 10))
     finally:
         await close_db()
+
+
+def test_a_code_takes_spaces_where_people_type_them_and_never_eats_the_text_after_it() -> None:
+    code = format_code("MS", "261123", 17)
+    for typed in (f"{code} 3号楼门口也有", f"{code}　12号楼", f"{code} 2 个", f"请问{code}，3号楼呢"):
+        found = find_code(typed, "MS")
+        assert found is not None, typed
+        assert (found.code, found.valid) == (code, True), typed
+    for spaced in (
+        f"MS {code[2:]}",
+        f"{code[:8]} {code[8:]}",
+        f"ms {code[2:8]}　{code[8:]}",
+        code.replace("MS", "ＭＳ"),
+    ):
+        found = find_code(spaced.replace("ＭＳ", "MS"), "MS")
+        assert found is not None, spaced
+        assert found.code == code, spaced
+    wide = find_code("MS" + code[2:].translate(str.maketrans("0123456789", "０１２３４５６７８９")), "MS")
+    assert wide is not None
+    assert wide.code == code
+    assert find_code(f"{code[:8]}\n{code[8:]}", "MS") is None  # not across a line break

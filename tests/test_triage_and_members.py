@@ -199,7 +199,7 @@ async def test_a_bound_member_past_48_hours_gets_a_template_worded_for_a_member(
     bind = await create_bind_code("m-zhao")
     oa = stack.citizen()
     await oa.text("o-zhao-late", f"绑定 {bind.code}")
-    await Citizen.filter(openid="o-zhao-late").update(last_inbound_at=now() - timedelta(hours=50))
+    await Citizen.filter(openid="o-zhao-late").update(last_inbound_at=now() - timedelta(hours=50), event_window_at=None)
     case = await new_case(stack, "o-c6b", "园区食堂太贵", point="hz-ent-1")
     await say(stack, "lisi", f"派 {case.code} 赵六")
     await stack.run_jobs()
@@ -210,7 +210,7 @@ async def test_a_bound_member_past_48_hours_gets_a_template_worded_for_a_member(
     assert f"答 {case.code}" in assignment.text  # how to answer, with the tracking code
     assert "园区食堂太贵" in assignment.text
     # The citizen's own messages past the window keep the citizens' wording.
-    await Citizen.filter(openid="o-c6b").update(last_inbound_at=now() - timedelta(hours=50))
+    await Citizen.filter(openid="o-c6b").update(last_inbound_at=now() - timedelta(hours=50), event_window_at=None)
     await oa.text("o-zhao-late", f"答 {case.code} 已与园区协商开设平价窗口")
     await stack.run_jobs()
     reply = stack.platform.sent_to("o-c6b")[-1]
@@ -227,7 +227,7 @@ async def test_a_bound_members_own_message_reopens_the_customer_service_window(s
     await say(stack, "lisi", f"派 {first.code} 赵六")
     await stack.run_jobs()
     assert [m.channel for m in stack.platform.sent_to("o-zhao-back")] == ["custom"]  # the binding opened it
-    await Citizen.filter(openid="o-zhao-back").update(last_inbound_at=now() - timedelta(hours=50))
+    await Citizen.filter(openid="o-zhao-back").update(last_inbound_at=now() - timedelta(hours=50), event_window_at=None)
     mine = await oa.text("o-zhao-back", "我的")  # the member writes again: a new 48-hour window
     assert first.code in mine.reply["Content"]
     second = await new_case(stack, "o-c6d", "园区班车太少", point="hz-ent-1")
@@ -417,7 +417,7 @@ async def test_the_queue_survives_a_redis_flush(stack: Stack) -> None:
 async def test_member_reply_past_48_hours_goes_by_template(stack: Stack) -> None:
     case = await new_case(stack, "o-c12", "公交站没有雨棚", point="hz-school-1")
     await say(stack, "lisi", f"派 {case.code} 王五")
-    await Citizen.filter(openid="o-c12").update(last_inbound_at=now() - timedelta(hours=50))
+    await Citizen.filter(openid="o-c12").update(last_inbound_at=now() - timedelta(hours=50), event_window_at=None)
     await say(stack, "wangwu", f"答 {case.code} 已建议公交公司加装雨棚")
     await stack.run_jobs()
     last = stack.platform.sent_to("o-c12")[-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from datetime import UTC, datetime
 
@@ -45,7 +46,8 @@ def encrypt(plain: str, aes_key: str, receive_id: str) -> str:
 
 def signed(token: str, ciphertext: str, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {"msg_signature": sha1_signature(token, ts, "4242", ciphertext), "timestamp": ts, "nonce": "4242"}
+    nonce = str(secrets.randbelow(10**10))  # WeChat never signs two requests alike
+    return {"msg_signature": sha1_signature(token, ts, nonce, ciphertext), "timestamp": ts, "nonce": nonce}
 
 
 async def post(stack: Stack, path: str, params: dict[str, str], body: str | bytes) -> tuple[int, str]:

@@ -55,7 +55,7 @@ def tune_garbage_collector() -> None:
 
 
 async def _serve(config: Config, demo: bool) -> None:
-    from bot.app import create_app
+    from bot.app import create_app, server_options
 
     runners: list[web.AppRunner] = []
     # One setting for both sites: the simulator polls the fake platform several times a second, and
@@ -69,7 +69,9 @@ async def _serve(config: Config, demo: bool) -> None:
         await fake_runner.setup()
         await web.TCPSite(fake_runner, config.simulator.host, config.simulator.port).start()
         runners.append(fake_runner)
-    app_runner = web.AppRunner(create_app(config), handle_signals=False, access_log=access_log)
+    app_runner = web.AppRunner(
+        create_app(config), handle_signals=False, access_log=access_log, **server_options(config)
+    )
     await app_runner.setup()
     await web.TCPSite(app_runner, config.server.host, config.server.port).start()
     runners.append(app_runner)

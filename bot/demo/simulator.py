@@ -16,11 +16,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 
 from bot.config import Config
-from bot.demo.fake_callbacks import CallbackResult, OfficialAccountSender, WeComAppSender
+from bot.demo.fake_callbacks import CallbackMode, CallbackResult, OfficialAccountSender, WeComAppSender
 from bot.demo.fake_platform import FakePlatformControl
 
 HELP = """命令（直接输入文字即以当前身份发送文字消息）：
@@ -41,6 +42,14 @@ _CODE = re.compile(r"[A-Za-z]{1,8}\d{11,}")
 _CHANNEL_ZH = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅消息"}
 
 
+def accepted_mode(wanted: str, accepted: frozenset[str]) -> CallbackMode:
+    """`wanted` if the service takes it, else the mode it does take (safe first)."""
+    for mode in (wanted, "safe", "compat", "plain"):
+        if mode in accepted:
+            return cast(CallbackMode, mode)
+    return "plain"  # pragma: no cover - the configuration always accepts at least one mode
+
+
 class Simulator:
     def __init__(self, config: Config, session: aiohttp.ClientSession, openid: str, mode: str, platform_url: str):
         self.config = config
@@ -52,7 +61,7 @@ class Simulator:
             token=config.wechat.token,
             app_id=config.wechat.app_id,
             encoding_aes_key=config.wechat.encoding_aes_key or None,
-            mode=mode if config.wechat.encoding_aes_key else "plain",  # type: ignore[arg-type]
+            mode=accepted_mode(mode, config.wechat.modes()),
             platform=self.control,  # opens the fake's customer-service window like WeChat does
         )
         self.wecom = WeComAppSender(

@@ -1,9 +1,13 @@
 """The inbox: every accepted callback is stored before WeChat gets an answer, then handled exactly once.
 
-- A retry (same dedupe key) never creates a second case or reply: it gets the stored passive reply
-  again if the first answer never reached WeChat, otherwise an empty acknowledgement.
+- A retry (same dedupe key) never creates a second case or reply: while its original is unanswered it
+  waits for the same answer (both carry the passive reply); later it gets the stored passive reply
+  again, or an empty acknowledgement when the reply went through the outbox.
+- Each arrival is checked alone before the group INSERT (bot/ingest/limits.py): what the database
+  cannot hold is refused (400) without failing the others.
 - Handling runs in one transaction with marking the inbox row done, so a crash in between leaves the
-  row pending and `recover_pending` handles it later, with the reply going out through the outbox.
+  row pending and `recover_pending` handles it later, with the reply going out through the outbox. A row
+  that fails the same way every time is marked failed instead of being tried again.
 - The transport waits up to a budget for the handler; past it the reply goes through the outbox.
 - A reply too long for a passive reply (2,048 bytes: WeChat does not show a longer one, WeCom cuts it)
   goes through the outbox whole, where the delivery splits it into numbered parts that keep their
@@ -17,6 +21,7 @@ import contextlib
 import functools
 import json
 import logging
+import traceback
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
+from bot.ingest.limits import RefusedEvent, check_storable, deterministic
 from bot.outbound.parts import PASSIVE_MAX_BYTES, fits
 from handlers.batch import AlreadyHandled, BatchHandler, BatchItem, PassiveSlot, StoredMessage
 from handlers.cases.outbox import send_reply
@@ -51,19 +57,38 @@ class Acceptance:
 
 
 class _Arrival:
-    """One callback from arrival to its HTTP answer: one future and, once stored, one budget timer.
+    """One callback from arrival to its HTTP answer: its future and, once stored, one budget timer.
 
-    The budget counts from arrival, but the answer never goes before the row is stored."""
+    The budget counts from arrival, but the answer never goes before the row is stored. A retry that
+    comes while the original is still unanswered joins it (`join`): its request waits for the same answer,
+    so whichever of them WeChat still listens to carries the passive reply."""
 
-    __slots__ = ("answer", "arrived", "budget_s", "event", "slot", "timer")
+    __slots__ = (
+        "answer",
+        "arrived",
+        "budget_s",
+        "event",
+        "on_answered",
+        "payload",
+        "settled",
+        "slot",
+        "timer",
+        "waiting",
+    )
 
-    def __init__(self, event: InboundEvent, budget_s: float, answer: asyncio.Future[Acceptance]) -> None:
+    def __init__(
+        self, event: InboundEvent, payload: dict[str, Any], budget_s: float, answer: asyncio.Future[Acceptance]
+    ) -> None:
         self.event = event
+        self.payload = payload  # the stored form of the event
         self.budget_s = budget_s
         self.arrived = asyncio.get_running_loop().time()
         self.slot = PassiveSlot()
         self.slot.on_given_up = self._budget_spent
-        self.answer = answer
+        self.answer = answer  # this request's own
+        self.waiting = [answer]  # the requests that wait for this arrival's answer: its own and retries'
+        self.on_answered: Callable[[], None] | None = None
+        self.settled = False
         self.timer: asyncio.TimerHandle | None = None
         if budget_s <= 0:
             self.slot.expire()  # no passive reply at all: the answer goes out as a message
@@ -77,9 +102,35 @@ class _Arrival:
         else:
             self.timer = loop.call_later(left, self._budget_spent)
 
+    def join(self, retry: _Arrival) -> bool:
+        """`retry`'s request waits for this arrival's answer; False when this one is answered or no request
+        waits for it any more (then the retry is answered from the stored row)."""
+        if self.settled or not self.waiting:
+            return False
+        if not retry.answer.done():  # a retry whose own request is gone already waits for nothing
+            self.waiting.append(retry.answer)
+        return True
+
+    def leave(self, answer: asyncio.Future[Acceptance]) -> None:
+        """A request that waited for this arrival is gone. With none left, a reply not yet claimed goes
+        through the outbox."""
+        if answer in self.waiting:
+            self.waiting.remove(answer)
+        if not self.waiting:
+            self.slot.abandon()
+
+    def settle(self, result: Acceptance | None = None, *, error: BaseException | None = None) -> None:
+        """Answer every request waiting for this arrival (once)."""
+        self.settled = True
+        for future in self.waiting:  # its own request's future left the list only when cancelled
+            _settle(future, result, error)
+        if self.on_answered is not None:
+            self.on_answered()
+            self.on_answered = None
+
     def _budget_spent(self) -> None:
         if self.slot.expire():  # not claimed: answer now, the reply goes out through the outbox
-            _settle(self.answer, Acceptance(None))
+            self.settle(Acceptance(None))
 
     def handled(self, text: str | None) -> None:
         if self.timer is not None:
@@ -87,7 +138,7 @@ class _Arrival:
         claimed = self.slot.state == "claimed"
         if not claimed:
             self.slot.expire()  # answered without a reply: nothing may claim this request any more
-        _settle(self.answer, Acceptance(text if claimed else None))
+        self.settle(Acceptance(text if claimed else None))
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -202,18 +253,31 @@ class Inbox:
         self._window_start = 0.0  # arrivals are counted in windows of a quarter second
         self._window_count = 0
         self._last_rate = 0.0  # arrivals per second in the last whole window
+        # Stored arrivals not yet answered, by dedupe key: a retry that comes meanwhile waits for the same answer.
+        self._unanswered: dict[str, _Arrival] = {}
 
     async def accept(self, event: InboundEvent, budget_s: float) -> Acceptance:
-        """Store the event, handle it, and return the passive reply if it is ready within the budget."""
+        """Store the event, handle it, and return the passive reply if it is ready within the budget.
+
+        RefusedEvent (nothing stored) when the event holds what the database cannot take: checked here,
+        alone, so that it cannot fail the group INSERT of the callbacks stored with it."""
+        payload = event.to_dict()
+        check_storable(event, payload)
         self._start_loops()
-        arrival = _Arrival(event, budget_s, asyncio.get_running_loop().create_future())
+        arrival = _Arrival(event, payload, budget_s, asyncio.get_running_loop().create_future())
         self._storing.put(arrival)
         self._count_arrival()
         try:
             return await arrival.answer
         except asyncio.CancelledError:
-            arrival.slot.abandon()  # the request is gone: a reply not yet claimed goes through the outbox
+            # The request is gone (WeChat gave up on it): the arrival it waited for, its own or the original
+            # it joined as a retry, no longer counts on it.
+            self._carrier_of(arrival).leave(arrival.answer)
             raise
+
+    def _carrier_of(self, arrival: _Arrival) -> _Arrival:
+        carrier = self._unanswered.get(arrival.event.dedupe_key)
+        return carrier if carrier is not None and arrival.answer in carrier.waiting else arrival
 
     def busy(self) -> bool:
         """A burst: callbacks arrive at `burst_rate_per_s` or more (background jobs make way for them).
@@ -255,10 +319,20 @@ class Inbox:
         try:
             stored = await self._store(batch)
         except Exception as exc:
-            log.exception("storing %d inbox rows failed; WeChat will retry them", len(batch))
+            if not deterministic(exc) or len(batch) == 1:
+                self._fail_to_store(batch, exc)
+                return
+            # One row the database refuses fails the one INSERT of all: store them one by one, so that
+            # it alone fails. (An outage fails them all at once, as above, rather than row by row.)
+            log.warning("storing %d inbox rows together failed (%r); storing them one by one", len(batch), exc)
+            stored = []
             for arrival in batch:
-                _settle(arrival.answer, error=exc)
-            return
+                if arrival.settled or self._carrier_of(arrival) is not arrival:
+                    continue  # joined an original stored earlier: it waits for that answer
+                try:
+                    stored.extend(await self._store([arrival]))
+                except Exception as error:
+                    self._fail_to_store([arrival], error)
         if not stored:
             return
         task = asyncio.create_task(self._handle_stored(stored), name="inbox-handle")
@@ -267,6 +341,20 @@ class Inbox:
         # Wait for the handling before storing the next batch, so that what arrives meanwhile makes that
         # batch larger; but not for long: a stuck handler must not stop storing and answering new callbacks.
         await asyncio.wait({task}, timeout=self.handle_wait_s)
+
+    @staticmethod
+    def _fail_to_store(batch: list[_Arrival], error: Exception) -> None:
+        """Answer what could not be stored: 400 for data the database refuses (the same callback would
+        fail again), 500 for an outage (WeChat retries it)."""
+        if deterministic(error):
+            log.warning("inbox row for %s not stored, the database refuses it: %r", batch[0].event.sender, error)
+            refused: Exception = RefusedEvent(f"the database refuses it: {type(error).__name__}")
+            for arrival in batch:
+                arrival.settle(error=refused)
+            return
+        log.error("storing %d inbox rows failed; WeChat will retry them", len(batch), exc_info=error)
+        for arrival in batch:
+            arrival.settle(error=error)
 
     async def _handle_stored(self, stored: list[tuple[BatchItem, _Arrival | None]]) -> None:
         async with self._handling:  # batches are handled one at a time, in the order they were stored
@@ -286,6 +374,9 @@ class Inbox:
         repeats: list[_Arrival] = []
         for arrival in batch:
             key = arrival.event.dedupe_key
+            carrier = self._unanswered.get(key)
+            if carrier is not None and carrier.join(arrival):
+                continue  # a retry while its original is being handled: it waits for the same answer
             if key in firsts:
                 repeats.append(arrival)
             else:
@@ -296,7 +387,7 @@ class Inbox:
                 "dedupe_key": key,
                 "channel": arrival.event.channel,
                 "sender": arrival.event.sender,
-                "payload": arrival.event.to_dict(),
+                "payload": arrival.payload,
                 "received_at": moment,
             }
             for key, arrival in firsts.items()
@@ -327,14 +418,24 @@ class Inbox:
                 stored = StoredMessage(ids[key], key, row["sender"], row["payload"])
                 self._in_flight.add(stored.id)
                 new.append((BatchItem(stored, arrival.event, arrival.slot), arrival))
+                self._unanswered[key] = arrival
+                arrival.on_answered = functools.partial(self._answered, key, arrival)
                 arrival.stored()
             elif key in earlier:
-                _settle(arrival.answer, self._answer_retry(earlier[key]))
+                arrival.settle(self._answer_retry(earlier[key]))
             else:  # pragma: no cover - a conflict means the row exists
-                _settle(arrival.answer, Acceptance(None))
-        for arrival in repeats:
-            _settle(arrival.answer, Acceptance(None))
+                arrival.settle(Acceptance(None))
+        for arrival in repeats:  # the same callback twice in one batch: as a retry of the first
+            first = firsts[arrival.event.dedupe_key]
+            if not first.join(arrival):  # answered from the stored row, or its request is gone
+                given = first.answer
+                ready = given.done() and not given.cancelled() and given.exception() is None
+                arrival.settle(given.result() if ready else Acceptance(None))
         return new
+
+    def _answered(self, key: str, arrival: _Arrival) -> None:
+        if self._unanswered.get(key) is arrival:
+            del self._unanswered[key]
 
     def _answer_retry(self, existing: _EarlierRow) -> Acceptance:
         if existing.status == InboxStatus.DONE and existing.reply_channel == "passive":
@@ -362,8 +463,13 @@ class Inbox:
                 if candidates:
                     async with asyncio.timeout(self.batch_timeout_s):
                         handled = await self.batch_handler(candidates)
-            except Exception:
-                log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
+            except Exception as exc:
+                if deterministic(exc):  # one row's data, most likely: the router finds which, one by one
+                    log.warning(
+                        "batch of %d inbox rows failed (%s); handling them one by one", len(candidates), _reason(exc)
+                    )
+                else:
+                    log.exception("batch of %d inbox rows failed; handling them one by one", len(candidates))
                 handled = {}
             finally:
                 for lock in locks:
@@ -405,20 +511,33 @@ class Inbox:
         return task
 
     async def _handle(self, row: StoredMessage, slot: PassiveSlot | None) -> str | None:
-        event = event_from_dict(row.payload)
-        async with self._sender_lock(event.sender):
+        async with self._sender_lock(row.sender):  # the event's sender, stored beside it
             try:
-                return await self._handle_once(row, event, slot)
+                return await self._handle_once(row, event_from_dict(row.payload), slot)
             except AlreadyHandled:
                 return None
             except Exception as exc:
-                log.exception("handling inbox row %s (%s) failed", row.id, row.dedupe_key)
-                attempts = row.attempts + 1
-                status = InboxStatus.FAILED if attempts >= MAX_ATTEMPTS else InboxStatus.PENDING
-                await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
-                    attempts=attempts, error=repr(exc)[:2000], status=status
-                )
-                raise
+                await self._record_failure(row, exc)
+                return None
+
+    async def _record_failure(self, row: StoredMessage, error: Exception) -> None:
+        """An error the same row raises again (bad data, a bug) marks it failed at once, logged in one line
+        with the reason kept on the row; an outage leaves it pending for the next sweep (a traceback the
+        first time only), up to MAX_ATTEMPTS."""
+        attempts = row.attempts + 1
+        reason = _reason(error)
+        if deterministic(error):
+            status = InboxStatus.FAILED
+            log.error("inbox row %s (%s) cannot be handled, marked failed: %s", row.id, row.dedupe_key, reason)
+        else:
+            status = InboxStatus.FAILED if attempts >= MAX_ATTEMPTS else InboxStatus.PENDING
+            if attempts == 1:
+                log.error("handling inbox row %s (%s) failed; will try again", row.id, row.dedupe_key, exc_info=error)
+            else:
+                log.warning("handling inbox row %s failed again (try %d): %s", row.id, attempts, reason)
+        await InboundMessage.filter(id=row.id, status=InboxStatus.PENDING).update(
+            attempts=attempts, error=reason[:2000], status=status
+        )
 
     async def _handle_once(self, row: StoredMessage, event: InboundEvent, slot: PassiveSlot | None) -> str | None:
         with collecting() as deferred:
@@ -451,15 +570,26 @@ class Inbox:
         return text, channel
 
     async def recover_pending(self, older_than_s: float = 10.0, limit: int = 500) -> int:
-        """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox."""
+        """Handle inbox rows left pending by a crash or a failed attempt; replies go via the outbox.
+
+        Every such row gets one try per sweep, `limit` at a time in the order they came: a row that fails
+        every time cannot keep the ones behind it waiting (the first `limit` rows used to be all there was).
+        A burst of callbacks stops the sweep; the next one carries on."""
         cutoff = now() - timedelta(seconds=older_than_s)
-        rows = (
-            await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff).order_by("id").limit(limit)
-        )
-        started = [self._spawn(StoredMessage.of(row), None) for row in rows if row.id not in self._in_flight]
-        if started:
-            await asyncio.gather(*started, return_exceptions=True)
-        return len(started)
+        tried, after = 0, 0
+        while True:
+            rows = (
+                await InboundMessage.filter(status=InboxStatus.PENDING, received_at__lte=cutoff, id__gt=after)
+                .order_by("id")
+                .limit(limit)
+            )
+            started = [self._spawn(StoredMessage.of(row), None) for row in rows if row.id not in self._in_flight]
+            if started:
+                await asyncio.gather(*started, return_exceptions=True)
+            tried += len(started)
+            if len(rows) < limit or self.busy():
+                return tried
+            after = rows[-1].id
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for what has arrived to be stored and handled (used at shutdown and in tests)."""
@@ -482,6 +612,14 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
+
+
+def _reason(error: BaseException) -> str:
+    """`error` (shortened: it may quote a whole message) and where it was raised, in one line."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    text = repr(error)
+    return f"{text[:300]}…{text[-100:]}{where}" if len(text) > 400 else f"{text}{where}"
 
 
 def _copy_outcome(arrival: _Arrival, source: asyncio.Task[str | None]) -> None:

@@ -19,7 +19,17 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
 from bot.ingest.inbox import Inbox
-from bot.transport.signing import QuickPrpCrypto, sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.ingest.limits import RefusedEvent
+from bot.transport.replay import ReplayGuard, refuse_replays
+from bot.transport.signing import (
+    QuickPrpCrypto,
+    nonce_ok,
+    read_body,
+    sha1_signature,
+    signature_matches,
+    timestamp_fresh,
+    unix_time,
+)
 from handlers.events import CitizenEvent
 from qr.scenes import contact_point_from_event_key
 
@@ -109,9 +119,16 @@ def _flat_fields(xml: str) -> dict[str, Any] | None:
     return fields
 
 
-def _element_value(element: ElementTree.Element) -> Any:
+# WeChat nests at most three levels below <xml> (SendPicsInfo > PicList > item > PicMd5Sum); reading 900
+# levels recursed until RecursionError, a 500 and a traceback of thousands of lines.
+MAX_XML_DEPTH = 8
+
+
+def _element_value(element: ElementTree.Element, depth: int = 1) -> Any:
     if len(element):
-        return {child.tag: _element_value(child) for child in element}
+        if depth >= MAX_XML_DEPTH:
+            raise BadCallback(f"malformed XML: nested deeper than {MAX_XML_DEPTH} levels")
+        return {child.tag: _element_value(child, depth + 1) for child in element}
     return element.text
 
 
@@ -189,6 +206,8 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
             )
         except ValueError:
             raise BadCallback("location is not a number") from None
+        if not (abs(lat) <= 90 and abs(lon) <= 180):  # also NaN and infinities, which JSON cannot hold
+            raise BadCallback("location is not a latitude and longitude")
         label = text_field(data, "Label")
         return CitizenEvent(
             kind="message",
@@ -234,12 +253,20 @@ class OfficialAccountTransport:
         token: str,
         app_id: str,
         encoding_aes_key: str,
+        accepted_modes: frozenset[str],
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
+        replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
         self.token = token
         self.app_id = app_id
+        self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
+        # Safe and compat mode both carry the message encrypted (compat also in plaintext, which is not read).
+        self.takes_plain = "plain" in accepted_modes
+        self.takes_encrypted = bool({"safe", "compat"} & accepted_modes)
         # WeChatCrypto decodes and checks the key; the cipher made from it serves every message.
         self.cipher = QuickPrpCrypto(WeChatCrypto(token, encoding_aes_key, app_id).key) if encoding_aes_key else None
         self.tolerance_s = timestamp_tolerance_s
@@ -252,6 +279,8 @@ class OfficialAccountTransport:
             raise web.HTTPForbidden(text="invalid signature")
         if not timestamp_fresh(timestamp, self.tolerance_s):
             raise web.HTTPForbidden(text="stale or missing timestamp")
+        if not nonce_ok(nonce):
+            raise web.HTTPForbidden(text="missing or malformed nonce")
 
     async def verify(self, request: web.Request) -> web.Response:
         """GET: WeChat checks that we own the URL; echo echostr when the signature is right."""
@@ -260,9 +289,12 @@ class OfficialAccountTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         self._check_signature(request)
-        body = await request.read()  # client_max_size turns an oversized body into 413
         query = request.query
+        # The caller names the mode: only one this account is set to is taken (wechat.accepted_modes).
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        if not (self.takes_encrypted if encrypted else self.takes_plain):
+            raise web.HTTPForbidden(text=f"{'encrypted' if encrypted else 'plaintext'} callbacks are not accepted")
+        body = await read_body(request, self.read_timeout_s)
         timestamp, nonce = query["timestamp"], query["nonce"]
         try:
             xml_text = body.decode("utf-8")
@@ -273,7 +305,11 @@ class OfficialAccountTransport:
             return web.Response(status=400, text="body is not UTF-8")
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
-        acceptance = await self.inbox.accept(event, self.budget_s)
+        await refuse_replays(self.replay_guard, "oa", timestamp, nonce, xml_text)
+        try:
+            acceptance = await self.inbox.accept(event, self.budget_s)
+        except RefusedEvent as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
         if not acceptance.reply:
             return web.Response(text=SUCCESS)
         reply_xml = text_reply_xml(source=text_field(data, "ToUserName"), target=event.sender, text=acceptance.reply)

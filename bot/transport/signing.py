@@ -1,7 +1,9 @@
-"""Signature checks shared by the WeChat and WeCom callbacks (constant-time comparisons)."""
+"""What the WeChat and WeCom callbacks share at the edge: signature checks (constant-time comparisons),
+timestamps and nonces, and reading the body under a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -9,6 +11,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+from aiohttp import web
 from wechatpy.crypto import PrpCrypto
 
 
@@ -38,6 +41,15 @@ def unix_time(value: object) -> datetime | None:
         return None
 
 
+# WeChat's nonce is a number of about ten digits, WeCom's a short string: printable ASCII, no spaces.
+_NONCE = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+def nonce_ok(nonce: str | None) -> bool:
+    """A callback's nonce is present and short (it is signed, and names the request in the replay guard)."""
+    return bool(nonce) and _NONCE.fullmatch(nonce or "") is not None
+
+
 def timestamp_fresh(timestamp: str | None, tolerance_s: float, now: float | None = None) -> bool:
     """WeChat's timestamp is real Unix time; a captured request replayed later falls outside the window."""
     if not timestamp or not _UNIX_SECONDS.fullmatch(timestamp):
@@ -53,3 +65,18 @@ class QuickPrpCrypto(PrpCrypto):
 
     def get_random_string(self) -> str:
         return secrets.token_hex(8)
+
+
+async def read_body(request: web.Request, timeout_s: float) -> bytes:
+    """The request body, read within `timeout_s` or 408: a body trickling in byte by byte would hold its
+    handler for as long as the client likes. A callback's body usually came whole with its headers: then
+    no timer is set. Past `client_max_size` aiohttp answers 413."""
+    if request.content.is_eof():
+        return await request.read()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text="request body not received in time", headers={"Connection": "close"}
+        ) from None

@@ -35,8 +35,10 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 
 from bot.ingest.inbox import Inbox
+from bot.ingest.limits import RefusedEvent
 from bot.transport.official_account import BadCallback, text_field
-from bot.transport.signing import sha1_signature, signature_matches, timestamp_fresh, unix_time
+from bot.transport.replay import ReplayGuard, refuse_replays
+from bot.transport.signing import nonce_ok, read_body, sha1_signature, signature_matches, timestamp_fresh, unix_time
 from handlers.events import ChatEvent
 from handlers.texts.markdown import plain
 from models.timeutil import now
@@ -68,6 +70,8 @@ class CallbackCrypto:
             raise web.HTTPForbidden(text="missing msg_signature")
         if not timestamp_fresh(timestamp, self.tolerance_s):
             raise web.HTTPForbidden(text="stale or missing timestamp")
+        if not nonce_ok(nonce):
+            raise web.HTTPForbidden(text="missing or malformed nonce")
         return signature, timestamp, nonce
 
     def open(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
@@ -99,6 +103,19 @@ class CallbackCrypto:
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
         return web.Response(text=plain)
+
+
+_BOT_ENVELOPE = re.compile(
+    rb'[ \t\r\n]*\{[ \t\r\n]*"encrypt"[ \t\r\n]*:[ \t\r\n]*"([A-Za-z0-9+/=]+)"[ \t\r\n]*\}[ \t\r\n]*'
+)
+
+
+def _json(text: str | bytes, what: str) -> Any:
+    """Parsed JSON, or BadCallback: `[` 30,000 times is a RecursionError, which is no ValueError."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # ValueError: also UnicodeDecodeError
+        raise BadCallback(what) from None
 
 
 def _parse_xml(text: str) -> dict[str, Any]:
@@ -150,10 +167,7 @@ def _bot_text(data: dict[str, Any], msgtype: str) -> str | None:
     if msgtype == "mixed":
         mixed = data.get("mixed")
         if isinstance(mixed, str):  # some pushes carry the mixed part as a JSON string
-            try:
-                mixed = json.loads(mixed)
-            except ValueError:
-                raise BadCallback("mixed part is not JSON") from None
+            mixed = _json(mixed, "mixed part is not JSON")
         items = mixed.get("msg_item") if isinstance(mixed, dict) else None
         if not isinstance(items, list):
             raise BadCallback("mixed message without msg_item")
@@ -171,10 +185,7 @@ def _bot_text(data: dict[str, Any], msgtype: str) -> str | None:
 
 def bot_event_from_json(plain: str) -> ChatEvent | None:
     """The ChatEvent of a decrypted smart-bot push; None for what is only acknowledged."""
-    try:
-        data = json.loads(plain)
-    except ValueError:
-        raise BadCallback("body is not JSON") from None
+    data = _json(plain, "body is not JSON")
     if not isinstance(data, dict):
         raise BadCallback("body is not a JSON object")
     msgtype = str(data.get("msgtype") or "").lower()
@@ -223,8 +234,12 @@ class WeComAppTransport:
         agent_id: int,
         timestamp_tolerance_s: float,
         passive_reply_budget_s: float,
+        replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
+        self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
         self.corp_id = corp_id
         self.agent_id = agent_id
         self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id, timestamp_tolerance_s)
@@ -235,20 +250,25 @@ class WeComAppTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce = self.crypto.check_query(request.query)
-        body = await request.read()  # client_max_size turns an oversized body into 413
+        body = await read_body(request, self.read_timeout_s)
         try:
             envelope = _parse_xml(body.decode("utf-8"))
             encrypt = envelope.get("Encrypt")
             if not isinstance(encrypt, str) or not encrypt:
                 raise BadCallback("missing field Encrypt")
-            event = app_event_from_xml(self.crypto.open(signature, timestamp, nonce, encrypt), self.agent_id)
+            opened = self.crypto.open(signature, timestamp, nonce, encrypt)
+            event = app_event_from_xml(opened, self.agent_id)
         except UnicodeDecodeError:
             return web.Response(status=400, text="body is not UTF-8")
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
+        await refuse_replays(self.replay_guard, "wecom_app", timestamp, nonce, opened)
         if event is None:
             return web.Response(text=EMPTY_ACK)
-        acceptance = await self.inbox.accept(event, self.budget_s)
+        try:
+            acceptance = await self.inbox.accept(event, self.budget_s)
+        except RefusedEvent as exc:
+            return web.Response(status=400, text=f"bad callback: {exc}")
         if not acceptance.reply:
             return web.Response(text=EMPTY_ACK)
         # A passive reply is plain text (markdown markers would show as typed). wechatpy puts the text in
@@ -268,8 +288,19 @@ class WeComAppTransport:
 class WeComBotTransport:
     """The smart bot's callback: encrypted JSON {"encrypt": ...}, receive id "", answers via response_url."""
 
-    def __init__(self, inbox: Inbox, *, token: str, encoding_aes_key: str, timestamp_tolerance_s: float) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        token: str,
+        encoding_aes_key: str,
+        timestamp_tolerance_s: float,
+        replay_guard: ReplayGuard | None = None,
+        read_timeout_s: float = 10.0,
+    ) -> None:
         self.inbox = inbox
+        self.replay_guard = replay_guard
+        self.read_timeout_s = read_timeout_s
         self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -277,19 +308,24 @@ class WeComBotTransport:
 
     async def receive(self, request: web.Request) -> web.Response:
         signature, timestamp, nonce = self.crypto.check_query(request.query)
-        body = await request.read()  # client_max_size turns an oversized body into 413
+        body = await read_body(request, self.read_timeout_s)
         try:
-            try:
-                envelope = json.loads(body)
-            except ValueError:  # also UnicodeDecodeError
-                raise BadCallback("body is not JSON") from None
+            # {"encrypt": "…"} as WeCom sends it is read without a JSON parser, so that no nesting a forger
+            # sends is parsed before the signature is checked; other layouts go to the parser.
+            fast = _BOT_ENVELOPE.fullmatch(body)
+            envelope = {"encrypt": fast.group(1).decode()} if fast else _json(body, "body is not JSON")
             encrypt = envelope.get("encrypt") if isinstance(envelope, dict) else None
             if not isinstance(encrypt, str) or not encrypt:
                 raise BadCallback("missing field encrypt")
-            event = bot_event_from_json(self.crypto.open(signature, timestamp, nonce, encrypt))
+            plain = self.crypto.open(signature, timestamp, nonce, encrypt)
+            event = bot_event_from_json(plain)
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
+        await refuse_replays(self.replay_guard, "wecom_bot", timestamp, nonce, plain)
         if event is not None:
-            # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
-            await self.inbox.accept(event, 0.0)
+            try:
+                # Zero budget: the handler runs on; its answer goes out as send.bot_reply.
+                await self.inbox.accept(event, 0.0)
+            except RefusedEvent as exc:
+                return web.Response(status=400, text=f"bad callback: {exc}")
         return web.Response(text=EMPTY_ACK)
