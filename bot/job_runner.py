@@ -48,7 +48,7 @@ class JobRunner:
         self,
         concurrency: int = 4,
         poll_interval_s: float = 0.1,
-        lease_s: float = 120.0,
+        lease_s: float = 20.0,
         yield_to: Callable[[], bool] | None = None,
         yield_pause_s: float = 0.05,
         yield_pause_max_s: float = 1.0,
@@ -75,6 +75,26 @@ class JobRunner:
             self.transactional.add(kind)
 
     async def run_job(self, job: Job) -> None:
+        """Run one claimed job, renewing its short lease while it runs: a live worker keeps its job,
+        and after a crash (kill -9) the job is free again within one lease, not minutes later."""
+        renewing = asyncio.create_task(self._renew(job), name=f"lease-{job.id}")
+        try:
+            await self._run_job(job)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)  # real time: the lease is (models.jobs.claim_due)
+            try:
+                if not await jobs.renew_lease(job, self.lease_s):
+                    return
+            except Exception:  # the database is away: the next renewal tries again
+                log.warning("renewing the lease of job %s failed; trying again", job.id, exc_info=True)
+
+    async def _run_job(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
             await jobs.retry_later(job, f"no handler for job kind {job.kind!r}", delay_s=60)
@@ -122,7 +142,7 @@ class JobRunner:
             try:
                 started = await self.run_due_once(limit)
                 sweeps += 1
-                if sweeps % 300 == 0:
+                if sweeps % 50 == 0:  # a dead worker's jobs (leases run out) go back to the queue
                     await jobs.release_expired_leases()
             except Exception:
                 log.exception("job loop iteration failed; continuing")

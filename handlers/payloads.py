@@ -23,6 +23,7 @@ class SendCitizen(TypedDict):
     case_state: str | None
     audience: Audience  # "member": a member who bound the official account (templates are worded for them)
     part_channels: NotRequired[list[str]]  # delivery's bookkeeping: the channel each part went out on
+    timed_out_parts: NotRequired[list[int]]  # delivery's bookkeeping: parts whose send timed out once
 
 
 class SendWecomUser(TypedDict):

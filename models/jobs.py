@@ -127,6 +127,15 @@ async def retry_later(job: Job, error: str, delay_s: float | None = None, count_
     return True
 
 
+async def renew_lease(job: Job, lease_s: float) -> bool:
+    """Extend the lease of a job still running (its worker is alive); False when it is no longer ours."""
+    lease_s = get_clock().to_business_seconds(lease_s)
+    renewed = await Job.filter(id=job.id, status=JobStatus.RUNNING).update(
+        lease_until=now() + timedelta(seconds=lease_s)
+    )
+    return bool(renewed)
+
+
 async def release_expired_leases() -> int:
     """Jobs whose worker died mid-run go back to pending."""
     return await Job.filter(status=JobStatus.RUNNING, lease_until__lt=now()).update(

@@ -507,3 +507,24 @@ async def test_the_passive_reply_is_addressed_to_the_citizen_and_dated_now(stack
     assert result.reply["MsgType"] == "text"
     assert abs(int(result.reply["CreateTime"]) - now().timestamp()) < 60
     assert code_in(result.reply["Content"])
+
+
+async def test_a_send_that_times_out_is_tried_once_more_then_taken_as_maybe_sent(stack: Stack) -> None:
+    """WeChat answering after our timeout may still have delivered: no more than one resend, and the
+    timeline says the message may have arrived (issue: a slow custom/send sent 10 replies 31 times)."""
+    from models.jobs import Job, JobStatus
+
+    case = await _queue_reply(stack, "o-slow", "答复内容")
+    # Longer than the client's 2 s timeout; the fake delivers once the delay is over.
+    stack.platform.fail_next("message/custom/send", count=2, delay_s=2.5)
+    for _ in range(3):
+        await stack.run_jobs()
+        await stack.make_jobs_due()
+    await stack.run_jobs()
+    await asyncio.sleep(0.6)  # the fake's delayed handlers finish in real time
+    sent = [m for m in stack.platform.sent_to("o-slow") if "答复内容" in m.text]
+    assert len(sent) == 2  # the first try (delivered late) and one resend, never more
+    assert not await Job.filter(kind="send.citizen", status=JobStatus.PENDING).exists()
+    events = await CaseEvent.filter(case=case, kind="message.out").order_by("id")
+    to_citizen = [e.detail["channel"] for e in events if e.detail.get("to") == "citizen"]
+    assert to_citizen[-1] == "maybe"  # the timeline: may have arrived

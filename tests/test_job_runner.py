@@ -100,3 +100,36 @@ async def test_the_lease_of_a_job_whose_worker_died_ends_on_the_business_clock(m
     assert await release_expired_leases() == 1
     (again,) = await claim_due(1, lease_s=120)
     assert again.id == job.id
+
+
+async def test_a_running_job_keeps_renewing_its_short_lease_and_a_dead_workers_job_is_free_within_one(
+    db: None,
+) -> None:
+    """Leases are real time (a worker's liveness), so this test waits a fraction of a second for real."""
+    import asyncio
+
+    from bot.job_runner import JobRunner
+    from models.jobs import Job, enqueue, release_expired_leases
+
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow(job: Job) -> dict:
+        started.set()
+        await finish.wait()
+        return {}
+
+    runner = JobRunner(lease_s=0.3)
+    runner.register("slow", slow)
+    await enqueue("slow", {})
+    assert await runner.run_due_once() == 1
+    await started.wait()
+    (job,) = await Job.filter(kind="slow")
+    first_lease = job.lease_until
+    await asyncio.sleep(0.5)  # longer than the lease: renewed meanwhile, not released
+    assert await release_expired_leases() == 0
+    (job,) = await Job.filter(kind="slow")
+    assert job.lease_until > first_lease
+    await runner.cancel_running()  # the worker dies: nobody renews
+    await asyncio.sleep(0.35)
+    assert await release_expired_leases() == 1
+    finish.set()

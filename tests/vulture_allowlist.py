@@ -35,3 +35,4 @@ _.binary_location  # Selenium's ChromeOptions: which browser to start
 part_channels  # TypedDict keys delivery writes back as bookkeeping (handlers/payloads.py)
 response_parts_sent
 event_window_sends  # ORM field, written through models/window.py's F() expressions
+timed_out_parts

@@ -796,6 +796,14 @@ async def _platform_middleware(
     state.calls.append(call)
 
     fault = state._take_fault(path)
+    if fault is not None and fault.delay_s:
+        # A slow platform goes on with the call when the caller has given up waiting, as WeChat does: the
+        # rest runs as a task of its own, which the cancellation of this request does not stop.
+        return await asyncio.shield(asyncio.ensure_future(_answer(request, handler, call, fault)))
+    return await _answer(request, handler, call, fault)
+
+
+async def _answer(request: web.Request, handler: Any, call: RecordedCall, fault: _Fault | None) -> web.StreamResponse:
     if fault is not None:
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)

@@ -21,7 +21,7 @@ from typing import Any
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.parts import OA_TEXT_MAX_BYTES, split_text
 from bot.outbound.retry import unavailable
-from bot.outbound.wechat_api import WeChatAPIError, WeChatClient, WeChatUnavailable
+from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
 from models import window
 from models.entities import Case, CaseMessage, Citizen
@@ -67,6 +67,17 @@ class CitizenDelivery:
                     if exc.errcode not in window.REFUSED_CODES:
                         raise self._classify(exc) from exc
                     channel = "template"
+                except OutcomeUnknown as exc:
+                    # It may have arrived (and used its send of the window: not given back). Tried once
+                    # more, then taken as maybe sent: custom/send has no idempotency key, and every
+                    # further try risks one more copy and another of the citizen's five sends.
+                    timed_out = list(payload.get("timed_out_parts") or [])
+                    if index not in timed_out:
+                        payload["timed_out_parts"] = [*timed_out, index]
+                        job.payload = dict(payload)
+                        await Job.filter(id=job.id).update(payload=job.payload)
+                        raise unavailable(exc) from exc
+                    channel = "maybe"
                 except WeChatUnavailable as exc:
                     await window.release(citizen, slot)
                     raise unavailable(exc) from exc
@@ -75,7 +86,7 @@ class CitizenDelivery:
                 await self._send_template(citizen, payload, None if index == 0 else parts[index])
                 channels += ["template"] * (len(parts) - index)
             else:
-                channels.append("custom")
+                channels.append(channel)
             # A retry (say the timeline write below failed) sends only what did not go out.
             payload["part_channels"] = list(channels)
             job.payload = dict(payload)

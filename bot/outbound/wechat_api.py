@@ -89,6 +89,10 @@ class WeChatUnavailable(Exception):
     """Network error, timeout, HTTP 5xx or an unparseable answer: retry later."""
 
 
+class OutcomeUnknown(WeChatUnavailable):
+    """The request went out and no answer came in time: it may have been carried out (a message sent)."""
+
+
 class TokenRejected(WeChatUnavailable):
     """The platform keeps rejecting our access token after the bounded refresh: retry the call later.
 
@@ -418,7 +422,7 @@ class _BaseClient:
                 status = resp.status
                 content_type = resp.content_type
         except TimeoutError as exc:
-            raise WeChatUnavailable(f"{api}: timeout") from exc
+            raise OutcomeUnknown(f"{api}: timeout") from exc
         except aiohttp.ClientError as exc:
             # The exception text may contain the URL with the access token: keep only its type.
             raise WeChatUnavailable(f"{api}: {type(exc).__name__}") from exc
@@ -679,6 +683,10 @@ class WeComClient(_BaseClient):
                 "msgtype": msgtype,
                 "agentid": self.agent_id,
                 msgtype: {"content": content},
+                # A resend of the same content within 30 minutes is suppressed by WeCom: a retry after a
+                # timeout (outcome unknown) or a crash between send and bookkeeping does not send twice.
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": 1800,
             },
         )
 

@@ -244,6 +244,7 @@ EVENT_ZH = {
 }
 CHANNEL_ZH = {
     "custom": "客服消息",
+    "maybe": "客服消息，微信两次超时未答，可能已送达",
     "template": "模板消息",
     "passive": "即时回复",
     "triage_webhook": "分拣群",
