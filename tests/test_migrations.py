@@ -39,6 +39,7 @@ from models.entities import (
 )
 from models.case_page import CaseLink
 from models.jobs import Job
+from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
 from tests.conftest import reset_postgres
@@ -188,6 +189,12 @@ async def fill_with_rows() -> None:
     await ContactPointDaily.create(point_key="hz-hospital-1", day=date(2026, 12, 2), scans=5, new_cases=3)
     first = await Case.get(code__endswith="0")
     await CaseLink.create(token_hash="ab" * 32, case=first, citizen_id=first.citizen_id, created_at=at, expires_at=at)
+    mini = await Citizen.create(openid="o-mini-0", channel="wxa", unionid="u-0", phone="13800000000")
+    await Upload.create(
+        public_id="up-0", citizen=mini, kind="image", content_type="image/png", size=3, path="x.png", created_at=at
+    )
+    await SubscribeConsent.create(citizen=mini, template_id="tpl-reply", remaining=1, updated_at=at)
+    await IdempotentRequest.create(citizen=mini, route="POST /cases", key="k-0", status=201, response={}, created_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:
