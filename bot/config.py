@@ -293,9 +293,10 @@ def _validate_miniprogram(mini: MiniProgramConfig, fail: Any) -> None:
         if getattr(mini, key) < 1:
             fail(f"miniprogram.{key}", "must be at least 1 (requests a minute)")
     for key, count in (("reply_template_keys", 4), ("visit_template_keys", 3)):
-        keys = getattr(mini, key).split()
+        value = getattr(mini, key)
+        keys = value.split()
         if len(keys) != count or not all(TEMPLATE_KEY.fullmatch(k) for k in keys):
-            fail(f"miniprogram.{key}", f"must be {count} template data keys such as 'thing2', got {getattr(mini, key)!r}")
+            fail(f"miniprogram.{key}", f"must be {count} template data keys such as 'thing2', got {value!r}")
     for key in ("reply_template_id", "visit_template_id", "case_page"):
         if not getattr(mini, key):
             fail(f"miniprogram.{key}", "must not be empty")
