@@ -42,11 +42,12 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-async def _stored(citizen: Citizen, route: str, key: str, print_: str) -> Answer | None:
+async def stored(citizen: Citizen, route: str, key: str, body: Any) -> Answer | None:
+    """The answer stored for `key`, if any (422 when it was stored for another body)."""
     row = await IdempotentRequest.get_or_none(citizen=citizen, route=route, key=key)
     if row is None:
         return None
-    if row.response.get("fingerprint") != print_:
+    if row.response.get("fingerprint") != fingerprint(body):
         raise invalid(HEADER, texts.IDEMPOTENCY_KEY_REUSED, code="idempotency_key_reused")
     return row.status, dict(row.response["body"])
 
@@ -57,8 +58,8 @@ async def once(
     """Run `action` in one transaction (Redis updates after the commit), recording its answer under
     `key`; with a key already used, the stored answer instead."""
     print_ = fingerprint(body)
-    if key is not None and (stored := await _stored(citizen, route, key, print_)) is not None:
-        return stored
+    if key is not None and (earlier := await stored(citizen, route, key, body)) is not None:
+        return earlier
     try:
         with collecting() as deferred:
             async with in_transaction():
@@ -75,9 +76,9 @@ async def once(
     except IntegrityError:
         if key is None:
             raise
-        stored = await _stored(citizen, route, key, print_)  # the same key committed first meanwhile
-        if stored is None:
+        found = await stored(citizen, route, key, body)  # the same key committed first meanwhile
+        if found is None:
             raise
-        return stored
+        return found
     await run_all(deferred)
     return status, answer

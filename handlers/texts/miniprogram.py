@@ -98,3 +98,14 @@ SUBSCRIBE_CONTENT = {"reply": "点击查看答复全文", "question": "点击查
 # ---- the public timeline -------------------------------------------------------------------------
 
 NOT_PUSHED = ("未推送通知", "有新消息，已留在本页")
+
+
+# ---- a contact point's page ------------------------------------------------------------------------
+
+HOW_TO = "请写下您遇到的问题或建议（时间、地点、经过），可以附上图片、语音或位置，我们会给您一个查询编号。"
+
+
+def point_prompt(name: str, active: bool, settings: Settings) -> str:
+    if not active:
+        return f"「{name}」联系点已停止使用。您仍可以在这里反映问题，我们同样受理。{HOW_TO}"
+    return f"欢迎来到「{name}」码上商联系点。{HOW_TO}{promise(settings)}"
