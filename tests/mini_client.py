@@ -12,6 +12,7 @@ import aiohttp
 from tests.harness import Stack
 
 _logins = itertools.count(1)
+LAMP = "小区门口路灯坏了一个月"
 
 
 @dataclass
@@ -22,7 +23,8 @@ class Answer:
 
     @property
     def error(self) -> dict[str, Any]:
-        assert isinstance(self.body, dict) and "error" in self.body, self.body
+        assert isinstance(self.body, dict), self.body
+        assert "error" in self.body, self.body
         return dict(self.body["error"])
 
 
@@ -74,11 +76,12 @@ class MiniUser:
     async def request(self, method: str, path: str, **kwargs: Any) -> Answer:
         return await call(self.stack, method, path, token=self.token, **kwargs)
 
-    async def file_case(self, text: str = "小区门口路灯坏了一个月", point: str = "hz-hospital-1", **fields: Any) -> Answer:
+    async def file_case(self, text: str = LAMP, point: str = "hz-hospital-1", **fields: Any) -> Answer:
         headers = fields.pop("headers", None)
-        return await self.request("POST", "/cases", json_body={"contact_point": point, "text": text, **fields}, headers=headers)
+        body = {"contact_point": point, "text": text, **fields}
+        return await self.request("POST", "/cases", json_body=body, headers=headers)
 
-    async def new_case(self, text: str = "小区门口路灯坏了一个月", point: str = "hz-hospital-1") -> str:
+    async def new_case(self, text: str = LAMP, point: str = "hz-hospital-1") -> str:
         answer = await self.file_case(text, point)
         assert answer.status == 201, answer.body
         return str(answer.body["tracking_code"])

@@ -21,6 +21,7 @@ from tortoise import Tortoise
 
 from bot.config import build_config
 from models import migrate
+from models.case_page import CaseLink
 from models.db import close_db, init_db
 from models.entities import (
     Case,
@@ -37,7 +38,6 @@ from models.entities import (
     Staff,
     TrackingSequence,
 )
-from models.case_page import CaseLink
 from models.jobs import Job
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
