@@ -22,6 +22,7 @@ from bot.config import Config, load_config
 from bot.ingest.inbox import Inbox
 from bot.job_runner import JobHandler, JobRunner
 from bot.outbound.citizen import CitizenDelivery, MediaDownloader
+from bot.outbound.miniprogram import CitizenChannels, SubscribeDelivery, UnionidFetcher
 from bot.outbound.rate_limit import RateLimiter
 from bot.outbound.wechat_api import MiniProgramClient, WeChatClient, WeComClient
 from bot.outbound.wecom import WeComDelivery
@@ -34,6 +35,7 @@ from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.new_cases import BatchIntake
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.miniprogram.identity import FETCH_UNIONID
 from handlers.routers import citizen, member, staff
 from handlers.routing import Router
 from handlers.settings import Settings
@@ -206,11 +208,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     mount_jobs(
         runner,
         delivery={
-            SEND_CITIZEN: CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send,
+            SEND_CITIZEN: CitizenChannels(
+                CitizenDelivery(app[WECHAT], config.wechat.reply_template_id),
+                SubscribeDelivery(app[MINI], config.miniprogram),
+            ).send,
             SEND_WECOM_USER: wecom_delivery.send_user,
             SEND_TRIAGE: wecom_delivery.send_triage,
             SEND_BOT_REPLY: wecom_delivery.send_bot_reply,
             DOWNLOAD_MEDIA: MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download,
+            FETCH_UNIONID: UnionidFetcher(app[WECHAT]).fetch,
         },
         redis=app[REDIS],
         settings=settings,

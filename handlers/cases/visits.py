@@ -50,7 +50,8 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
     await apply_transition(
         case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment, visit_recorded_at=None
     )
-    await send_to_citizen(case.citizen, citizen_texts.survey(case.code, case.last_reply or ""), case=case)
+    survey = citizen_texts.survey(case.code, case.last_reply or "")
+    await send_to_citizen(case.citizen, survey, case=case, purpose="survey")
     await enqueue(
         VISIT_TIMEOUT,
         payloads.visit_timeout(case.id, moment.isoformat()),

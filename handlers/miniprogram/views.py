@@ -119,7 +119,7 @@ def _timeline(case: Case, events: list[CaseEvent]) -> list[dict[str, Any]]:
     title, note = page_texts.SUBMITTED
     entries = [{"time": iso(case.created_at), "kind": "submitted", "title": title, "note": note}]
     for event in events:
-        if event.kind == "message.out" and event.detail.get("channel") == "none":
+        if event.kind == "message.out" and event.detail.get("reason") == "no_consent":
             title, note = texts.NOT_PUSHED
             entries.append({"time": iso(event.created_at), "kind": "not_pushed", "title": title, "note": note})
             continue
