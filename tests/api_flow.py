@@ -16,7 +16,7 @@ async def say(stack: Stack, userid: str, text: str) -> str:
 
 
 async def assign(stack: Stack, code: str) -> None:
-    assert "已交办" in await say(stack, "lisi", f"派 {code} 张三")
+    assert "交办给委员张三" in await say(stack, "lisi", f"派 {code} 张三")
     await stack.run_jobs()
 
 
