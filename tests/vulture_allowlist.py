@@ -30,3 +30,5 @@ done_at
 unique_together
 pytestmark
 unused  # tests/test_routing.py: a parameter nobody passes, on purpose
+visit_open  # handlers/cases/case_page.py: read by the case page's template
+binary_location  # tests/test_case_page_browser.py: Selenium's option, set for Chromium

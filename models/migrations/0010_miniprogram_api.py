@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS "subscribe_consent" (
     "citizen_id" INT NOT NULL REFERENCES "citizen" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_subscribe_c_citizen_94e0c7" UNIQUE ("citizen_id", "template_id")
 );
-COMMENT ON TABLE "subscribe_consent" IS 'One-time subscribe consents left for a citizen and a template: one consent, one send.';
+COMMENT ON TABLE "subscribe_consent"
+    IS 'One-time subscribe consents left for a citizen and a template: one consent, one send.';
 CREATE TABLE IF NOT EXISTS "idempotent_request" (
     "id" SERIAL NOT NULL PRIMARY KEY,
     "route" VARCHAR(80) NOT NULL,
