@@ -58,7 +58,8 @@ def clean_text(value: object, field: str = "text", *, limit: int = TEXT_MAX_CHAR
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise invalid(field, texts.text_empty() if required else texts.field_invalid(field))
+        label = texts.FIELD_LABELS.get(field, field)
+        raise invalid(field, texts.text_empty() if required else texts.field_invalid(label))
     text = _CONTROL.sub("", unicodedata.normalize("NFC", value.replace("\r\n", "\n"))).strip()
     if required and not text:
         raise invalid(field, texts.text_empty())

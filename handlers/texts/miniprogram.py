@@ -35,6 +35,9 @@ IDEMPOTENCY_KEY_REUSED = "同一个 Idempotency-Key 已用于另一份不同的�
 CONTACT_POINT_NOT_FOUND = "没有找到这个联系点，请重新扫码。"
 
 
+FIELD_LABELS = {"text": "内容", "comment": "评价意见", "location.address": "地址"}
+
+
 def field_required(label: str) -> str:
     return f"请填写{label}。"
 
