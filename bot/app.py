@@ -16,12 +16,15 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bot import api as mini_api
+from bot.api.context import API, ApiResources
 from bot.config import Config, load_config
 from bot.ingest.inbox import Inbox
 from bot.job_runner import JobHandler, JobRunner
 from bot.outbound.citizen import CitizenDelivery, MediaDownloader
+from bot.outbound.miniprogram import CitizenChannels, SubscribeDelivery, UnionidFetcher
 from bot.outbound.rate_limit import RateLimiter
-from bot.outbound.wechat_api import WeChatClient, WeComClient
+from bot.outbound.wechat_api import MiniProgramClient, WeChatClient, WeComClient
 from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
 from bot.transport.official_account import OfficialAccountTransport
@@ -33,6 +36,7 @@ from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.new_cases import BatchIntake
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.miniprogram.identity import FETCH_UNIONID
 from handlers.routers import citizen, member, staff
 from handlers.routing import Router
 from handlers.settings import Settings
@@ -47,6 +51,7 @@ CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", aioredis.Redis)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 WECHAT = web.AppKey("wechat", WeChatClient)
+MINI = web.AppKey("mini", MiniProgramClient)
 SETTINGS = web.AppKey("settings", Settings)
 INBOX = web.AppKey("inbox", Inbox)
 JOBS = web.AppKey("jobs", JobRunner)
@@ -133,6 +138,15 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout_s=config.wechat.request_timeout_s,
         key_prefix=config.redis.key_prefix,
     )
+    app[MINI] = MiniProgramClient(
+        session,
+        app[REDIS],
+        app_id=config.miniprogram.app_id,
+        app_secret=config.miniprogram.app_secret,
+        base_url=config.miniprogram.api_base_url,
+        timeout_s=config.wechat.request_timeout_s,
+        key_prefix=config.redis.key_prefix,
+    )
     app[WECOM] = WeComClient(
         session,
         app[REDIS],
@@ -204,16 +218,29 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     mount_jobs(
         runner,
         delivery={
-            SEND_CITIZEN: CitizenDelivery(app[WECHAT], config.wechat.reply_template_id).send,
+            SEND_CITIZEN: CitizenChannels(
+                CitizenDelivery(app[WECHAT], config.wechat.reply_template_id),
+                SubscribeDelivery(app[MINI], config.miniprogram),
+            ).send,
             SEND_WECOM_USER: wecom_delivery.send_user,
             SEND_TRIAGE: wecom_delivery.send_triage,
             SEND_BOT_REPLY: wecom_delivery.send_bot_reply,
             DOWNLOAD_MEDIA: MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download,
+            FETCH_UNIONID: UnionidFetcher(app[WECHAT]).fetch,
         },
         redis=app[REDIS],
         settings=settings,
     )
     app[JOBS] = runner
+    app[API] = ApiResources(
+        redis=app[REDIS],
+        settings=settings,
+        mini=app[MINI],
+        config=config.miniprogram,
+        limiter=RateLimiter(app[REDIS], config.redis.key_prefix),
+        media_dir=Path(config.intake.media_dir),
+        committee_name=config.poster.committee_name,
+    )
     yield
     await inbox.close()
 
@@ -363,4 +390,5 @@ def create_app(
     app.router.add_get("/wecom/bot", wecom_bot_verify)
     app.router.add_post("/wecom/bot", wecom_bot_receive)
     case_page.add_routes(app, redis=REDIS, settings=SETTINGS)
+    app.add_subapp(mini_api.PREFIX, mini_api.create_api())
     return app

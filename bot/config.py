@@ -121,6 +121,21 @@ class MiniProgramConfig:
     app_secret: str = "demo-mini-secret"
     api_base_url: str = "https://api.weixin.qq.com"
     page: str = "pages/index/index"
+    # /api/v1: our own session token (never WeChat's session_key) lives this long in Redis.
+    session_ttl: float = 7 * 86400.0
+    # Requests a minute to /api/v1, per mini-program openid and per client address; past them 429.
+    rate_limit_per_openid: int = 60
+    rate_limit_per_ip: int = 300
+    # The client address is the first X-Forwarded-For entry (set only behind a proxy that writes it).
+    trust_forwarded_for: bool = False
+    # Subscribe messages (message/subscribe/send): replies and questions, and the return-visit survey.
+    reply_template_id: str = "demo-mini-reply-template"
+    visit_template_id: str = "demo-mini-visit-template"
+    # The template's data keys, in the order: tracking code, title, content, time (reply) /
+    # tracking code, prompt, time (visit). The key's type (thing, character_string, ...) sets its length.
+    reply_template_keys: str = "character_string1 thing2 thing3 time4"
+    visit_template_keys: str = "character_string1 thing2 time3"
+    case_page: str = "pages/case/index"  # the page a subscribe message opens, with ?code=<tracking code>
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,7 @@ _DURATION_KEYS = {
     ("retention", "inbox"),
     ("retention", "jobs"),
     ("case_page", "link_ttl"),
+    ("miniprogram", "session_ttl"),
 }
 _URL_KEYS = {
     ("server", "public_base_url"),
@@ -291,10 +307,34 @@ def _validate(config: Config) -> None:
     for key in ("inbox", "jobs"):
         if 0 < getattr(config.retention, key) < 86400:
             fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
+    _validate_miniprogram(config.miniprogram, fail)
     if config.case_page.link_ttl < 3600:
         fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
+
+
+TEMPLATE_KEY = re.compile(
+    r"(thing|character_string|phrase|time|date|number|letter|symbol|name|amount|phone_number|car_number)\d+"
+)
+
+
+def _validate_miniprogram(mini: MiniProgramConfig, fail: Any) -> None:
+    if mini.session_ttl < 60:
+        fail("miniprogram.session_ttl", "must be at least a minute ('7d')")
+    for key in ("rate_limit_per_openid", "rate_limit_per_ip"):
+        if getattr(mini, key) < 1:
+            fail(f"miniprogram.{key}", "must be at least 1 (requests a minute)")
+    for key, count in (("reply_template_keys", 4), ("visit_template_keys", 3)):
+        value = getattr(mini, key)
+        keys = value.split()
+        if len(keys) != count or not all(TEMPLATE_KEY.fullmatch(k) for k in keys):
+            fail(f"miniprogram.{key}", f"must be {count} template data keys such as 'thing2', got {value!r}")
+    for key in ("reply_template_id", "visit_template_id", "case_page"):
+        if not getattr(mini, key):
+            fail(f"miniprogram.{key}", "must not be empty")
+    if mini.case_page.startswith("/") or "?" in mini.case_page:
+        fail("miniprogram.case_page", "must be a page path without a leading '/' or a query, e.g. pages/case/index")
 
 
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:

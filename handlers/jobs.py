@@ -18,6 +18,7 @@ from typing import Any
 from handlers.cases import actions, deadlines, follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.outbox import SEND_KINDS
+from handlers.miniprogram.identity import FETCH_UNIONID
 
 
 @dataclass(frozen=True)
@@ -36,4 +37,4 @@ HANDLED: tuple[HandledJob, ...] = (
     HandledJob(visits.VISIT_TIMEOUT, visits.run_visit_timeout),
 )
 
-DELIVERED_BY_BOT: tuple[str, ...] = (*SEND_KINDS, DOWNLOAD_MEDIA)
+DELIVERED_BY_BOT: tuple[str, ...] = (*SEND_KINDS, DOWNLOAD_MEDIA, FETCH_UNIONID)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
 
 Audience = Literal["citizen", "member"]
+# What a message to a citizen is, where it matters for the channel: a mini-program citizen is pushed a
+# subscribe message (one consent each) for these only; anything else waits in the case for them.
+Purpose = Literal["reply", "question", "survey"]
 
 
 class SendCitizen(TypedDict):
@@ -24,6 +27,14 @@ class SendCitizen(TypedDict):
     audience: Audience  # "member": a member who bound the official account (templates are worded for them)
     part_channels: NotRequired[list[str]]  # delivery's bookkeeping: the channel each part went out on
     timed_out_parts: NotRequired[list[int]]  # delivery's bookkeeping: parts whose send timed out once
+    purpose: NotRequired[Purpose]
+
+
+class FetchUnionid(TypedDict):
+    """citizen.unionid: ask the official account for a follower's unionid (cgi-bin/user/info), which links
+    them to the same person's mini-program openid."""
+
+    openid: str
 
 
 class SendWecomUser(TypedDict):
@@ -106,8 +117,9 @@ def send_citizen(
     case_code: str | None,
     case_state: str | None,
     audience: Audience = "citizen",
+    purpose: Purpose | None = None,
 ) -> SendCitizen:
-    return {
+    payload: SendCitizen = {
         "openid": openid,
         "channel": channel,
         "text": text,
@@ -115,6 +127,13 @@ def send_citizen(
         "case_state": case_state,
         "audience": audience,
     }
+    if purpose is not None:
+        payload["purpose"] = purpose
+    return payload
+
+
+def fetch_unionid(openid: str) -> FetchUnionid:
+    return {"openid": openid}
 
 
 def send_wecom_user(

@@ -125,8 +125,10 @@ class Citizen(Model):
     id = fields.IntField(primary_key=True)
     openid = fields.CharField(max_length=64, unique=True)
     channel = fields.CharField(max_length=8, default="oa")
-    unionid = fields.CharField(max_length=64, null=True)
+    unionid = fields.CharField(max_length=64, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # From the mini-program's getPhoneNumber, for the phone return visit; staff only ever see it masked.
+    phone = fields.CharField(max_length=20, null=True)
     # Customer-service window: opened by the citizen's last message, at most 5 sends inside it.
     last_inbound_at = fields.DatetimeField(null=True)
     window_sends = fields.IntField(default=0)

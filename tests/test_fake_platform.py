@@ -636,3 +636,56 @@ async def test_wecom_app_sender(
     assert (await sender.text("zhangsan", "x", msg_id=1)).status == 200
     result = await sender.send_xml("<xml><MsgType>text</MsgType></xml>", tamper="body")
     assert result.status == 400
+
+
+# --- the mini-program's calls ---
+
+
+async def test_demo_logins_unionid_links_and_phone_codes(api: Api, platform: FakePlatform) -> None:
+    async def login(code: str) -> dict[str, Any]:
+        params = {"appid": APP_ID, "secret": APP_SECRET, "js_code": code, "grant_type": "authorization_code"}
+        return await api.get("/wechat/sns/jscode2session", **params)
+
+    first = await login("demo-alice")
+    assert first["openid"] == platform.mini_openid("alice")
+    assert "unionid" not in first
+    assert (await login("demo-alice"))["errcode"] == 40163  # a code is good once
+    unionid = platform.link_unionid("alice", "o-alice-oa")
+    again = await login("demo-alice.2")
+    assert (again["openid"], again["unionid"]) == (first["openid"], unionid)
+    assert (await login("nonsense"))["errcode"] == 40029
+    token = await api.wechat_token()
+    info = await api.get("/wechat/cgi-bin/user/info", access_token=token, openid="o-alice-oa")
+    assert info["unionid"] == unionid
+    assert "unionid" not in await api.get("/wechat/cgi-bin/user/info", access_token=token, openid="o-other")
+    platform.add_phone_code("pc-1", "13700000000")
+    for code, phone in (("pc-1", "13700000000"), ("phone-13812345678", "13812345678")):
+        answer = await api.post("/wechat/wxa/business/getuserphonenumber", {"code": code}, access_token=token)
+        assert answer["phone_info"]["purePhoneNumber"] == phone
+        reused = await api.post("/wechat/wxa/business/getuserphonenumber", {"code": code}, access_token=token)
+        assert reused["errcode"] == 40029
+
+
+async def test_subscribe_messages_count_consents_and_check_their_data(api: Api, platform: FakePlatform) -> None:
+    token = await api.wechat_token()
+
+    async def send(data: dict[str, str], page: str = "pages/case/index?code=MS1") -> int:
+        body = {
+            "touser": "wxa-1",
+            "template_id": "tpl",
+            "page": page,
+            "data": {k: {"value": v} for k, v in data.items()},
+        }
+        answer = await api.post("/wechat/cgi-bin/message/subscribe/send", body, access_token=token)
+        return int(answer["errcode"])
+
+    good = {"character_string1": "MS26120100017", "thing2": "您的诉求已有答复", "time3": "2026-12-01 10:00"}
+    assert await send(good) == 43101  # no consent
+    platform.grant_subscription("wxa-1", "tpl", 1)
+    assert await send({**good, "thing2": "长" * 21}) == 47003  # a thing shows 20 characters
+    assert await send({**good, "character_string1": "编号"}) == 47003
+    assert await send({**good, "time3": "明天"}) == 47003
+    assert await send(good, page="/pages/case/index") == 41030
+    assert await send(good) == 0
+    assert await send(good) == 43101  # one consent, one send
+    assert len(platform.sent_to("wxa-1")) == 1

@@ -42,6 +42,7 @@ from models.entities import (
     TrackingSequence,
 )
 from models.jobs import Job
+from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
 from tests.conftest import reset_postgres
@@ -195,6 +196,12 @@ async def fill_with_rows() -> None:
     await CaseLink.create(token_hash="ab" * 32, case=first, citizen_id=first.citizen_id, created_at=at, expires_at=at)
     await ScanBinding.create(openid="o-citizen-0", contact_point=point, scanned_at=at, expires_at=at)
     await FollowUpForward.create(case=first, through_message_id=1)
+    mini = await Citizen.create(openid="o-mini-0", channel="wxa", unionid="u-0", phone="13800000000")
+    await Upload.create(
+        public_id="up-0", citizen=mini, kind="image", content_type="image/png", size=3, path="x.png", created_at=at
+    )
+    await SubscribeConsent.create(citizen=mini, template_id="tpl-reply", remaining=1, updated_at=at)
+    await IdempotentRequest.create(citizen=mini, route="POST /cases", key="k-0", status=201, response={}, created_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -58,6 +58,24 @@ WEBHOOK_MARKDOWN_MAX_BYTES = 4096
 # Not a documented WeChat code: the fake's answer to an unknown, used or expired smart-bot response_url.
 INVALID_RESPONSE_CODE = 600039
 
+# wx.login codes the fake accepts without set-up: "demo-<name>" or "demo-<name>.<anything>", each once;
+# <name> always gives the same mini-program openid (and a unionid once linked, `link_unionid`).
+_DEMO_LOGIN = re.compile(r"^demo-([A-Za-z0-9_-]{1,32})(?:\.[A-Za-z0-9_-]{1,32})?$")
+# getPhoneNumber codes the fake accepts without set-up: "phone-<11 digits>", each once.
+_DEMO_PHONE = re.compile(r"^phone-(1\d{10})$")
+# Subscribe-message data: the key's type decides what WeChat accepts (else 47003).
+_SUBSCRIBE_VALUE_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: 0 < len(v) <= 20,
+    "character_string": lambda v: 0 < len(v) <= 32 and v.isascii(),
+    "phrase": lambda v: 0 < len(v) <= 5 and not any(ch.isdigit() or (ch.isascii() and ch.isalpha()) for ch in v),
+    "time": lambda v: re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?|\d{1,2}:\d{2}", v) is not None,
+    "date": lambda v: re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?", v) is not None,
+    "number": lambda v: 0 < len(v) <= 32 and re.fullmatch(r"[\d.]+", v) is not None,
+    "letter": lambda v: 0 < len(v) <= 32 and v.isascii() and v.isalpha(),
+    "name": lambda v: 0 < len(v) <= 10,
+}
+_SUBSCRIBE_KEY = re.compile(r"^([a-z_]+?)(\d+)$")
+
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 
 
@@ -205,6 +223,11 @@ class FakePlatform:
         self._permanent_scenes: set[tuple[str, str]] = set()
         self._login_codes: dict[str, _LoginCode] = {}
         self._subscriptions: dict[tuple[str, str], int] = {}
+        self._used_demo_codes: set[str] = set()
+        self._unionids: dict[str, str] = {}  # official-account openid -> unionid (linked demo names)
+        self._linked_names: set[str] = set()
+        self._phone_codes: dict[str, str] = {}
+        self._used_phone_codes: set[str] = set()
         self._response_codes: dict[str, _ResponseCode] = {}
         self._webhook_sends: dict[str, list[float]] = {}
         self._msgids = itertools.count(int(self.clock() * 1000))
@@ -226,6 +249,27 @@ class FakePlatform:
     def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
         """A mini-program wx.login() code, usable once."""
         self._login_codes[code] = _LoginCode(openid, unionid)
+
+    @staticmethod
+    def mini_openid(name: str) -> str:
+        """The mini-program openid of the demo login name `name` (code "demo-<name>")."""
+        return "wxa-" + hashlib.sha256(f"openid\0{name}".encode()).hexdigest()[:24]
+
+    @staticmethod
+    def unionid_of(name: str) -> str:
+        return "uid-" + hashlib.sha256(f"unionid\0{name}".encode()).hexdigest()[:24]
+
+    def link_unionid(self, name: str, oa_openid: str) -> str:
+        """The demo login name `name` and the official-account follower `oa_openid` are one person: both
+        jscode2session and user/info answer the same unionid from now on."""
+        unionid = self.unionid_of(name)
+        self._unionids[oa_openid] = unionid
+        self._linked_names.add(name)
+        return unionid
+
+    def add_phone_code(self, code: str, phone: str) -> None:
+        """A getPhoneNumber code, usable once."""
+        self._phone_codes[code] = phone
 
     def grant_subscription(self, openid: str, template_id: str, n: int = 1) -> None:
         """The user accepted `n` one-time subscribe messages of this template."""
@@ -626,7 +670,15 @@ async def _jscode2session(request: web.Request) -> web.Response:
     _check_app(state, query.get("appid"), query.get("secret"))
     if query.get("grant_type") != "authorization_code":
         raise _APIError(40002, "invalid grant_type")
-    login = state._login_codes.get(query.get("js_code", ""))
+    js_code = query.get("js_code", "")
+    login = state._login_codes.get(js_code)
+    demo = _DEMO_LOGIN.match(js_code)
+    if login is None and demo is not None:
+        name = demo.group(1)
+        login = _LoginCode(state.mini_openid(name), state.unionid_of(name) if name in state._linked_names else None)
+        if js_code in state._used_demo_codes:
+            login.used = True
+        state._used_demo_codes.add(js_code)
     if login is None:
         raise _APIError(40029, "invalid code")
     if login.used:
@@ -651,13 +703,56 @@ async def _subscribe_send(request: web.Request) -> web.Response:
         raise _APIError(40003, "invalid openid")
     if not isinstance(template_id, str) or not template_id:
         raise _APIError(40037, "invalid template_id")
-    text, _ = _template_text(body.get("data"))
+    known = state.templates
+    if known is not None and template_id not in known:
+        raise _APIError(40037, "invalid template_id")
+    text, values = _template_text(body.get("data"))
+    if not values:
+        raise _APIError(47003, "argument invalid! data is empty")
+    for data_key, value in values.items():
+        typed = _SUBSCRIBE_KEY.match(data_key)
+        rule = _SUBSCRIBE_VALUE_RULES.get(typed.group(1)) if typed else None
+        if rule is not None and not rule(value):
+            raise _APIError(47003, f"argument invalid! data.{data_key}.value invalid")
+    page = body.get("page")
+    if page is not None and (not isinstance(page, str) or page.startswith("/")):
+        raise _APIError(41030, "invalid page")
     key = (openid, template_id)
     if state._subscriptions.get(key, 0) <= 0:
         raise _APIError(43101, "user refuse to accept the msg")
     state._subscriptions[key] -= 1
     state._deliver("subscribe", openid, app_id, "subscribe", text, body)
     return _ok(msgid=next(state._msgids))
+
+
+async def _user_info(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    openid = request.query.get("openid", "")
+    if not openid:
+        raise _APIError(40003, "invalid openid")
+    data: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+    if openid in state._unionids:
+        data["unionid"] = state._unionids[openid]
+    return web.json_response(data)
+
+
+async def _get_phone_number(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    code = body.get("code")
+    if not isinstance(code, str) or not code:
+        raise _APIError(47001, "data format error")
+    demo = _DEMO_PHONE.match(code)
+    phone = state._phone_codes.get(code) or (demo.group(1) if demo else None)
+    if phone is None:
+        raise _APIError(40029, "invalid code")
+    if code in state._used_phone_codes:
+        raise _APIError(40029, "invalid code")  # a getPhoneNumber code is good for one exchange
+    state._used_phone_codes.add(code)
+    info = {"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86"}
+    return _ok(phone_info={**info, "watermark": {"timestamp": int(state.clock()), "appid": "fake"}})
 
 
 # --- WeCom ---
@@ -930,6 +1025,12 @@ async def _control_subscription(request: web.Request) -> web.Response:
     return _control_ok()
 
 
+async def _control_link_unionid(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    unionid = _platform(request).link_unionid(str(body["name"]), str(body["openid"]))
+    return _control_ok(unionid=unionid)
+
+
 async def _control_response_code(request: web.Request) -> web.Response:
     body = await _control_body(request)
     code = _platform(request).issue_response_code(str(body["recipient"]))
@@ -960,6 +1061,8 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/wxa/getwxacodeunlimit", _wxacode_unlimit)
     app.router.add_get(f"{wechat}/sns/jscode2session", _jscode2session)
     app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/send", _subscribe_send)
+    app.router.add_get(f"{wechat}/cgi-bin/user/info", _user_info)
+    app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
     app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/send", _wecom_appchat_send)
@@ -977,6 +1080,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{control}/media", _control_media)
     app.router.add_post(f"{control}/login_code", _control_login_code)
     app.router.add_post(f"{control}/subscription", _control_subscription)
+    app.router.add_post(f"{control}/link_unionid", _control_link_unionid)
     app.router.add_post(f"{control}/response_code", _control_response_code)
     app.router.add_get(f"{control}/qrcode/{{ticket}}", _control_qrcode)
     return app
@@ -1063,6 +1167,9 @@ class FakePlatformControl:
 
     async def grant_subscription(self, openid: str, template_id: str, n: int = 1) -> None:
         await self._post("/subscription", {"openid": openid, "template_id": template_id, "n": n})
+
+    async def link_unionid(self, name: str, oa_openid: str) -> str:
+        return str((await self._post("/link_unionid", {"name": name, "openid": oa_openid}))["unionid"])
 
     async def issue_response_url(self, recipient: str) -> str:
         return str((await self._post("/response_code", {"recipient": recipient}))["response_url"])

@@ -586,6 +586,13 @@ class WeChatClient(_StableTokenClient):
         result = await self._token_call("POST", "/cgi-bin/message/template/send", json_body=body)
         return int(result.get("msgid", 0))
 
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """A follower's profile (cgi-bin/user/info): `unionid` is there when the account is bound to an
+        Open Platform account, `subscribe` 0 when the user does not follow (then nothing else is)."""
+        return await self._token_call(
+            "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
+        )
+
     async def get_media(self, media_id: str) -> tuple[bytes, str]:
         """(content, content type) of a temporary media file (images, voice) sent by a user."""
         return await self._token_binary_call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
@@ -631,6 +638,15 @@ class MiniProgramClient(_StableTokenClient):
             },
         )
         return {key: result[key] for key in ("openid", "session_key", "unionid") if key in result}
+
+    async def get_phone_number(self, code: str) -> str:
+        """The phone number behind a getPhoneNumber button's `code` (one use; 40029 when invalid)."""
+        result = await self._token_call("POST", "/wxa/business/getuserphonenumber", json_body={"code": code})
+        info = result.get("phone_info")
+        number = info.get("purePhoneNumber") or info.get("phoneNumber") if isinstance(info, dict) else None
+        if not isinstance(number, str) or not number:
+            raise WeChatUnavailable("/wxa/business/getuserphonenumber: no phone_info in the answer")
+        return number
 
     async def send_subscribe_message(
         self, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None

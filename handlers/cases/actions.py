@@ -19,6 +19,7 @@ from handlers.cases.masking import excerpt
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.cases.suggest import open_workload, suggest_category, suggest_member
 from handlers.cases.visits import schedule_return_visit
+from handlers.miniprogram.identity import learn_unionid
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import commands as command_texts
@@ -190,6 +191,7 @@ async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings)
     await triage_queue.enqueue_case(redis, settings, case)
     await schedule_deadline(case, "assign", settings, case.created_at)
     await send_to_triage(await case_card(case, suggested, category), case=case, key=f"card:{case.code}")
+    await learn_unionid(case.citizen)
     if point is not None and point.auto_assign and suggested is not None and case.state == CaseState.RECEIVED:
         await assign(case, suggested, "system:auto-assign", redis, settings)
 
@@ -266,7 +268,7 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
     await schedule_return_visit(case, settings)
     await triage_queue.dequeue_case(redis, settings, case)
     await CaseMessage.create(case=case, direction="out", author=actor, msg_type="text", content=text, created_at=moment)
-    await send_to_citizen(case.citizen, citizen_texts.reply(case.code, text, by_name), case=case)
+    await send_to_citizen(case.citizen, citizen_texts.reply(case.code, text, by_name), case=case, purpose="reply")
     merged = await Case.filter(merged_into=case).prefetch_related("citizen")
     for other in merged:
         other.last_reply = text
@@ -274,7 +276,10 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
         await other.save(update_fields=["last_reply", "replied_at"])
         await record_event(other, "reply.via_merge", actor, target=case.code)
         await send_to_citizen(
-            other.citizen, citizen_texts.reply_via_merge(other.code, case.code, text, by_name), case=other
+            other.citizen,
+            citizen_texts.reply_via_merge(other.code, case.code, text, by_name),
+            case=other,
+            purpose="reply",
         )
     await send_to_triage(staff_texts.replied(case.code, by_name, text), case=case)
     return staff_texts.reply_queued(case.code, len(merged))
@@ -291,7 +296,7 @@ async def merge(case: Case, target: Case, actor: str, redis: aioredis.Redis, set
     await send_to_citizen(case.citizen, citizen_texts.merged(case.code, target.code), case=case)
     if target.last_reply and CaseState(target.state) != CaseState.RECEIVED:
         reply_text = citizen_texts.earlier_reply_of_merge(case.code, target.code, target.last_reply)
-        await send_to_citizen(case.citizen, reply_text, case=case)
+        await send_to_citizen(case.citizen, reply_text, case=case, purpose="reply")
     return staff_texts.merged(case.code, target.code)
 
 
@@ -382,7 +387,9 @@ async def ask(case: Case, member: Member, question: str) -> str:
         content=question,
         created_at=now(),
     )
-    await send_to_citizen(case.citizen, citizen_texts.question(case.code, member.name, question), case=case)
+    await send_to_citizen(
+        case.citizen, citizen_texts.question(case.code, member.name, question), case=case, purpose="question"
+    )
     return member_texts.asked(case.code)
 
 

@@ -35,9 +35,11 @@ async def send_to_citizen(
     case: Case | None = None,
     key: str | None = None,
     audience: payloads.Audience = "citizen",
+    purpose: payloads.Purpose | None = None,
 ) -> Job | None:
     """Send `text` to a WeChat user through the official account (`audience` "member": a member who
-    bound it, so a template message outside the window is worded for the member)."""
+    bound it, so a template message outside the window is worded for the member), or, for a citizen
+    of the mini-program, as a subscribe message when `purpose` is one (bot.outbound.miniprogram)."""
     return await enqueue(
         SEND_CITIZEN,
         payloads.send_citizen(
@@ -47,6 +49,7 @@ async def send_to_citizen(
             case_code=case.code if case else None,
             case_state=case.state_zh if case else None,
             audience=audience,
+            purpose=purpose,
         ),
         key=key,
         case_id=case.id if case else None,

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from handlers import payloads
 from handlers.cases.deadlines import holder, schedule_deadline
+from handlers.cases.masking import mask_personal_numbers as mask_phone
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
@@ -50,7 +51,8 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
     await apply_transition(
         case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment, visit_recorded_at=None
     )
-    await send_to_citizen(case.citizen, citizen_texts.survey(case.code, case.last_reply or ""), case=case)
+    survey = citizen_texts.survey(case.code, case.last_reply or "")
+    await send_to_citizen(case.citizen, survey, case=case, purpose="survey")
     await enqueue(
         VISIT_TIMEOUT,
         payloads.visit_timeout(case.id, moment.isoformat()),
@@ -63,7 +65,7 @@ async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
 
 async def run_visit_timeout(job: Job) -> dict[str, Any]:
     timeout = payloads.read(job.payload, payloads.VisitTimeout)
-    case = await Case.get_or_none(id=timeout["case_id"])
+    case = await Case.get_or_none(id=timeout["case_id"]).prefetch_related("citizen")
     sent_at = datetime.fromisoformat(timeout["sent_at"])
     if (
         case is None
@@ -72,7 +74,8 @@ async def run_visit_timeout(job: Job) -> dict[str, Any]:
     ):
         return {"skipped": "answered"}
     await record_event(case, "visit.phone_task", "system")
-    await send_to_triage(staff_texts.phone_visit_task(case.code), case=case)
+    phone = case.citizen.phone
+    await send_to_triage(staff_texts.phone_visit_task(case.code, mask_phone(phone) if phone else None), case=case)
     return {"phone_task": True}
 
 

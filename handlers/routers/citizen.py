@@ -16,6 +16,7 @@ from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
 from handlers.cases.new_cases import NewCase, write_new_case
 from handlers.cases.people import Person
 from handlers.events import CitizenEvent, Reply
+from handlers.miniprogram.identity import linked_ids, linked_ids_of
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
@@ -208,8 +209,9 @@ def survey_words(event: CitizenEvent) -> dict[str, Any] | None:
 
 
 async def survey_case(event: CitizenEvent, answer: visits.SurveyAnswer, settings: Settings) -> dict[str, Any] | None:
-    """The citizen's case in its return visit that `answer` answers, if any."""
-    query = Case.filter(citizen__openid=event.sender, state=CaseState.RETURN_VISIT)
+    """The citizen's case in its return visit that `answer` answers, if any (also one filed in the
+    mini-program by the same person: the survey may have reached them here)."""
+    query = Case.filter(citizen_id__in=await linked_ids_of(event.sender), state=CaseState.RETURN_VISIT)
     if answer.code_text:
         check = find_code(answer.code_text, settings.tracking_prefix)
         if check is None or not check.valid:
@@ -236,7 +238,8 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
     citizen = await get_citizen(event, touch_window=True)
     if not code_check.valid:
         return Reply(texts.code_check_failed(code_check.code))
-    case = await Case.get_or_none(code=code_check.code, citizen=citizen).prefetch_related("contact_point")
+    people = await linked_ids(citizen)  # the same person's mini-program cases too
+    case = await Case.get_or_none(code=code_check.code, citizen_id__in=people).prefetch_related("contact_point")
     if case is None:
         return Reply(texts.code_not_found(code_check.code))
     where = case.contact_point.name if case.contact_point else None

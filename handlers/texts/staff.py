@@ -103,9 +103,10 @@ def escalation(code: str, stage: str, round_no: int, holder: str) -> str:
     return f"【督办】编号 {code} 第{round_no}次超期（{STAGE_ZH[stage]}），承办：{holder}。"
 
 
-def phone_visit_task(code: str) -> str:
+def phone_visit_task(code: str, masked_phone: str | None = None) -> str:
+    phone = f"（群众留有手机号 {masked_phone}）" if masked_phone else ""
     return (
-        f"**【电话回访】{code}** 群众未答复回访问卷，请电话回访后发送：`回访 {code} 1|2|3 备注`"
+        f"**【电话回访】{code}** 群众未答复回访问卷{phone}，请电话回访后发送：`回访 {code} 1|2|3 备注`"
         "（1 满意，2 基本满意，3 不满意）"
     )
 
