@@ -21,6 +21,7 @@ from tortoise import Tortoise
 
 from bot.config import build_config
 from models import migrate
+from models.case_page import CaseLink
 from models.db import close_db, init_db
 from models.entities import (
     Case,
@@ -37,7 +38,7 @@ from models.entities import (
     Staff,
     TrackingSequence,
 )
-from models.case_page import CaseLink
+from models.hotline import HotlineOrder
 from models.jobs import Job
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
@@ -188,6 +189,7 @@ async def fill_with_rows() -> None:
     await ContactPointDaily.create(point_key="hz-hospital-1", day=date(2026, 12, 2), scans=5, new_cases=3)
     first = await Case.get(code__endswith="0")
     await CaseLink.create(token_hash="ab" * 32, case=first, citizen_id=first.citizen_id, created_at=at, expires_at=at)
+    await HotlineOrder.create(external_id="GD2026120001", case=first, status="已办结", imported_at=at, updated_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -30,3 +30,8 @@ done_at
 unique_together
 pytestmark
 unused  # tests/test_routing.py: a parameter nobody passes, on purpose
+visit_open  # handlers/cases/case_page.py: read by the template bot/web/templates/case.html
+_.binary_location  # tests/test_case_page_browser.py: read by Selenium
+external_id  # models/hotline.py: written through models/bulk.py rows and read by raw SQL
+address
+imported_at
