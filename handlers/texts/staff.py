@@ -220,6 +220,7 @@ EVENT_ZH = {
     "sla.overdue": "超期通报",
     "visit.phone_task": "转电话回访",
     "follows": "关联已办结件",
+    "hotline.updated": "热线工单更新",
 }
 CHANNEL_ZH = {
     "custom": "客服消息",
@@ -231,7 +232,7 @@ CHANNEL_ZH = {
     "wecom_markdown": "企业微信",
     "bot_response": "群机器人回复",
 }
-ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员"}
+ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员", "hotline": "12345 热线"}
 
 
 def staff_name(name: str) -> str:
@@ -271,6 +272,7 @@ def stats_overdue(count: int) -> str:
 
 PERIODS_ZH = ("今日", "本周", "本月")
 NO_POINT_ZH = "未经联系点（直接留言）"
+HOTLINE_ZH = "12345 热线"
 STATS_PER_POINT = "本月各联系点："
 STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
 
