@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.imports import add_import_parser
 
     add_import_parser(commands)
+    from bot.cli.report import add_report_parser
+
+    add_report_parser(commands)
     return parser
 
 
@@ -285,6 +288,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.imports import run_import
 
         return asyncio.run(run_import(config, args))
+    if args.command == "report":
+        from bot.cli.report import run_report
+
+        return asyncio.run(run_report(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 
