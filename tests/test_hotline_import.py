@@ -388,3 +388,27 @@ async def test_hotline_cases_in_the_staff_chat_masked_and_counted_apart(stack: S
     assert "待分拣 0 件" in queue
     await stack.run_jobs()
     assert stack.platform.messages == []  # nothing to anyone
+
+
+def test_the_documented_mapping_parses_and_names_categories_of_the_example_roster() -> None:
+    import tomllib
+
+    from handlers.hotline.mapping import parse_mapping
+
+    doc = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = doc.split("### 映射文件（MAPPING.toml）", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    mapping = parse_mapping(block)
+    assert set(mapping.columns) == {
+        "external_id",
+        "received_at",
+        "text",
+        "district",
+        "category",
+        "status",
+        "address",
+        "phone",
+    }
+    roster = tomllib.loads(ROSTER.read_text(encoding="utf-8"))
+    assert set(mapping.categories.values()) <= {category["key"] for category in roster["categories"]}
+    assert mapping.status == {"已受理": "open", "办理中": "open", "已办结": "closed", "": "open"}
+    assert mapping.time_format == "%Y-%m-%d %H:%M:%S"
