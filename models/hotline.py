@@ -13,6 +13,11 @@ from tortoise.models import Model
 
 from models.entities import Case
 
+# The one citizen row every hotline case points to: the caller is no WeChat user, and nothing is ever
+# sent to it (handlers/cases/outbox.py: send_to_citizen).
+HOTLINE_OPENID = "hotline:12345"
+HOTLINE_CHANNEL = "hotline"
+
 
 class HotlineOrder(Model):
     """A 12345 hotline work order: its number, the case it became, the values of its last import."""

@@ -20,9 +20,8 @@ from bot.cli.imports import run_import
 from bot.cli.main import build_parser
 from bot.config import Config, build_config
 from handlers.admin.roster import import_roster
-from handlers.hotline.importer import HOTLINE_OPENID
 from models.entities import Case, CaseEvent, CaseMessage, CaseSource, CaseState, Category, Citizen, TrackingSequence
-from models.hotline import HotlineOrder
+from models.hotline import HOTLINE_OPENID, HotlineOrder
 from models.jobs import Job
 from models.timeutil import now
 from models.tracking import is_valid_code
@@ -388,6 +387,13 @@ async def test_hotline_cases_in_the_staff_chat_masked_and_counted_apart(stack: S
     assert "待分拣 0 件" in queue
     await stack.run_jobs()
     assert stack.platform.messages == []  # nothing to anyone
+
+    # Staff may still answer a hotline case here; the caller is no WeChat user and is sent nothing.
+    assert "已答复" in await say(stack, "lisi", f"答 {case.code} 已联系交警修复")
+    await stack.run_jobs()
+    assert await Job.filter(kind="send.citizen").count() == 0
+    assert stack.platform.sent_to(HOTLINE_OPENID) == []
+    assert (await Case.get(id=case.id)).state == CaseState.REPLIED
 
 
 def test_the_documented_mapping_parses_and_names_categories_of_the_example_roster() -> None:

@@ -33,15 +33,13 @@ from handlers.hotline.mapping import Mapping, MappingError
 from handlers.texts import hotline as texts
 from models.bulk import Statement, in_list, padded, placeholders
 from models.entities import Case, CaseEvent, CaseMessage, CaseSource, CaseState, Category, Citizen, TrackingSequence
-from models.hotline import HotlineOrder
+from models.hotline import HOTLINE_CHANNEL, HOTLINE_OPENID, HotlineOrder
 from models.plans import Plan, insert_plan, run_in_transaction
 from models.timeutil import now
 from models.tracking import LOCAL_TZ, format_code
 
 CHUNK = 1024  # rows per transaction: one multi-row INSERT per table on SQLite (at most 2,048 rows each)
 ACTOR = "hotline"  # on the timeline: 12345 热线
-HOTLINE_OPENID = "hotline:12345"  # the one citizen row every hotline case points to (no WeChat user)
-HOTLINE_CHANNEL = "hotline"
 OTHER_KEYS = ("other", "其他")  # a roster category with this key or name takes the unmapped values
 STATE_OF = {"open": CaseState.TRANSFERRED, "closed": CaseState.CLOSED}
 HOTLINE_STATES = frozenset(STATE_OF.values())  # states the hotline's status may move a case between
