@@ -18,7 +18,14 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from models import migrate
 
 log = logging.getLogger(__name__)
-MODEL_MODULES = ["models.entities", "models.jobs", "models.qr", "models.case_page", "models.miniprogram"]
+MODEL_MODULES = [
+    "models.entities",
+    "models.jobs",
+    "models.qr",
+    "models.case_page",
+    "models.miniprogram",
+    "models.hotline",
+]
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 
 

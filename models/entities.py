@@ -144,9 +144,22 @@ class Citizen(Model):
         table = "citizen"
 
 
+class CaseSource:
+    """Where a case came from: a citizen who scanned one of our codes, or a 12345 hotline work order
+    imported from the hotline's export (`mashang import hotline`)."""
+
+    QR = "qr"
+    HOTLINE = "hotline"
+
+
 class Case(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
+    # qr | hotline (CaseSource). Hotline cases are worked by the hotline: never queued for triage, no
+    # deadlines, no messages; they count in the figures and hot spots beside the QR cases.
+    source = fields.CharField(max_length=8, default=CaseSource.QR)
+    # The district a hotline work order names; a QR case's district is its contact point's (NULL here).
+    district = fields.CharField(max_length=100, null=True)
     citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
         "models.Citizen", related_name="cases", on_delete=fields.RESTRICT
     )

@@ -1,4 +1,4 @@
-"""The `mashang` command: serve, roster import, simulate, db (and more as the product grows)."""
+"""The `mashang` command: serve, roster import, simulate, qr, db, import, report (and more as the product grows)."""
 
 from __future__ import annotations
 
@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.db import add_db_parser
 
     add_db_parser(commands)
+    from bot.cli.imports import add_import_parser
+
+    add_import_parser(commands)
+    from bot.cli.report import add_report_parser
+
+    add_report_parser(commands)
     return parser
 
 
@@ -283,6 +289,14 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.db import run_db
 
         return asyncio.run(run_db(config, args.db_command))
+    if args.command == "import":
+        from bot.cli.imports import run_import
+
+        return asyncio.run(run_import(config, args))
+    if args.command == "report":
+        from bot.cli.report import run_report
+
+        return asyncio.run(run_report(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -27,7 +27,7 @@ from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
 from handlers.texts.markdown import escape
 from models.after_commit import collecting, run_all
-from models.entities import Case, CaseMessage, CaseState, Category, Department, Member
+from models.entities import Case, CaseMessage, CaseSource, CaseState, Category, Department, Member
 from models.jobs import Job
 from models.sla import format_deadline_zh
 from models.state import (
@@ -108,6 +108,8 @@ async def find_category(text: str) -> Category:
 
 
 def where(case: Case) -> str:
+    if case.source == CaseSource.HOTLINE:
+        return staff_texts.HOTLINE_ZH
     return case.contact_point.name if case.contact_point else "公众号"
 
 

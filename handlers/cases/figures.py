@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.texts import staff as texts
-from models.entities import Case, CaseState, ContactPoint, Member
+from models.entities import Case, CaseSource, CaseState, ContactPoint, Member
 from models.state import OWES_REPLY
 from models.timeutil import now
 from models.tracking import LOCAL_TZ
@@ -96,9 +96,12 @@ async def stats_text(member: Member | None = None) -> str:
             figures = await figures_since(month_start, contact_point=point)
             if figures.new_cases:
                 per_point.append((figures.new_cases, point.name, figures))
-        direct = await figures_since(month_start, contact_point_id__isnull=True)
+        direct = await figures_since(month_start, contact_point_id__isnull=True, source=CaseSource.QR)
         if direct.new_cases:  # written without scanning a contact point's code first
             per_point.append((direct.new_cases, texts.NO_POINT_ZH, direct))
+        hotline = await figures_since(month_start, source=CaseSource.HOTLINE)
+        if hotline.new_cases:  # imported work orders (mashang import hotline)
+            per_point.append((hotline.new_cases, texts.HOTLINE_ZH, hotline))
         if per_point:
             lines.append(texts.STATS_PER_POINT)
             for count, name, figures in sorted(per_point, key=lambda item: -item[0])[:10]:

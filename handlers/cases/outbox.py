@@ -19,6 +19,7 @@ from handlers import payloads
 from handlers.events import ChatEvent, CitizenEvent
 from handlers.texts.markdown import plain
 from models.entities import Case, Citizen, Member
+from models.hotline import HOTLINE_CHANNEL
 from models.jobs import Job, enqueue
 
 SEND_CITIZEN = "send.citizen"
@@ -39,7 +40,10 @@ async def send_to_citizen(
 ) -> Job | None:
     """Send `text` to a WeChat user through the official account (`audience` "member": a member who
     bound it, so a template message outside the window is worded for the member), or, for a citizen
-    of the mini-program, as a subscribe message when `purpose` is one (bot.outbound.miniprogram)."""
+    of the mini-program, as a subscribe message when `purpose` is one (bot.outbound.miniprogram). Nothing for
+    the 12345 hotline's callers: they are no WeChat users, the hotline calls them back."""
+    if citizen.channel == HOTLINE_CHANNEL:
+        return None
     return await enqueue(
         SEND_CITIZEN,
         payloads.send_citizen(

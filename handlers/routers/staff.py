@@ -13,10 +13,12 @@ from handlers.cases.masking import excerpt
 from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
+from handlers.reports import hotspots
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import commands as command_texts
 from handlers.texts import member as member_texts
+from handlers.texts import reports as report_texts
 from handlers.texts import staff as texts
 from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
@@ -27,6 +29,7 @@ from models.state import OWES_REPLY, TRANSITION_ZH, Transition, check_visit
 from models.timeutil import now
 
 router = Router("staff", event_type=ChatEvent)
+HOTSPOTS = "热点"  # 统计 热点
 provide_person(router)
 
 __all__ = ["STAFF_COMMANDS", "VERBS", "router"]
@@ -69,6 +72,8 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
     if verb == "待办":
         return await queue_text(redis, settings)
     if verb == "统计":
+        if command.rest == HOTSPOTS:
+            return report_texts.hotspots_chat(await hotspots.find_hotspots())
         member = await actions.find_member(command.rest) if command.rest else None
         return await figures.stats_text(member)
     _need(command, 1)

@@ -23,7 +23,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("查", "show", "查 <编号>", "查看办理过程"),
     ("待办", "queue", "待办", "待分拣、超期和待电话回访的件"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
-    ("统计", "stats", "统计 [委员]", "今日、本周、本月的交办、答复、回访和满意率"),
+    ("统计", "stats", "统计 [委员|热点]", "今日、本周、本月的交办、答复、回访和满意率；「统计 热点」：最近 7 天的热点"),
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
@@ -242,6 +242,7 @@ EVENT_ZH = {
     "sla.overdue": "超期通报",
     "visit.phone_task": "转电话回访",
     "follows": "关联已办结件",
+    "hotline.updated": "热线工单更新",
 }
 CHANNEL_ZH = {
     "custom": "客服消息",
@@ -254,7 +255,7 @@ CHANNEL_ZH = {
     "wecom_markdown": "企业微信",
     "bot_response": "群机器人回复",
 }
-ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员"}
+ACTOR_ZH = {"system": "系统", "citizen": "群众", "member": "委员", "hotline": "12345 热线"}
 
 
 def staff_name(name: str) -> str:
@@ -294,6 +295,7 @@ def stats_overdue(count: int) -> str:
 
 PERIODS_ZH = ("今日", "本周", "本月")
 NO_POINT_ZH = "未经联系点（直接留言）"
+HOTLINE_ZH = "12345 热线"
 STATS_PER_POINT = "本月各联系点："
 STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
 
