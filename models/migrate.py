@@ -188,7 +188,7 @@ async def upgrade(
     migrations = discover() if migrations is None else ordered(migrations)
     client = _client(connection_name)
     dialect = client.capabilities.dialect
-    if not (await _read_waiting(client, dialect, migrations)).pending:
+    if not (await _read(client, dialect, migrations)).pending:
         return []  # the usual start: no lock taken, nothing written
     done: list[Applied] = []
     while True:
@@ -208,19 +208,6 @@ async def upgrade(
         if on_applied is not None:
             on_applied(step)
     return done
-
-
-async def _read_waiting(client: BaseDBAsyncClient, dialect: str, migrations: Sequence[Migration]) -> Any:
-    """`_read`, waiting while another process commits a migration on SQLite ("database is locked" can reach
-    a reader outside the WAL, e.g. while the other process creates the database)."""
-    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
-    while True:
-        try:
-            return await _read(client, dialect, migrations)
-        except Exception as exc:
-            if dialect != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager
