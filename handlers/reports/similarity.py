@@ -34,6 +34,7 @@ import logging
 import re
 import threading
 import unicodedata
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,20 +212,25 @@ def vectorize(documents: Sequence[Sequence[str]]) -> Vectors:
     in fewer than MIN_DF documents are left out: they link a case to no other, and would only lower
     its similarity to every other."""
     vocabulary: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
-    counts: list[float] = []
+    # Typed arrays, not lists: 2.4 million features (100,000 cases) are 19 MB here, 170 MB as Python objects.
+    indptr = array("q", [0])
+    indices = array("i")
+    counts = array("f")
     for terms in documents:
         row: dict[int, int] = {}
         for term in features(terms):
             column = vocabulary.setdefault(term, len(vocabulary))
             row[column] = row.get(column, 0) + 1
         indices.extend(row.keys())
-        counts.extend(float(n) for n in row.values())
+        counts.extend(row.values())
         indptr.append(len(indices))
     shape = (len(documents), max(len(vocabulary), 1))
     tf = sparse.csr_matrix(
-        (np.asarray(counts, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
+        (
+            np.frombuffer(counts, dtype=np.float32).copy(),
+            np.frombuffer(indices, dtype=np.int32).copy(),
+            np.frombuffer(indptr, dtype=np.int64).copy(),
+        ),
         shape=shape,
     )
     tf.data = 1.0 + np.log(tf.data)
