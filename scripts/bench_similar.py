@@ -120,6 +120,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--mixed", type=float, default=0.0, help="this share of cases joins clauses of two unrelated texts"
+    )
+    parser.add_argument(
+        "--unique", type=float, default=0.0, help="this share of cases is 12 random words of jieba's dictionary"
+    )
     parser.add_argument("--db", action="store_true", help="through a database and the real commands")
     parser.add_argument("--db-url", help="with --db: PostgreSQL (emptied first); default a temporary SQLite file")
     args = parser.parse_args()
@@ -128,6 +134,18 @@ def main() -> None:
     picked = [rng.choice(rows) for _ in range(args.n)]
     texts = [vary(row["text"], rng) for row in picked]
     truth = [row["group"] for row in picked]
+    for index in range(args.n):
+        if rng.random() < args.mixed:  # a case unlike the others: many small groups, the hard case for speed
+            other = vary(rng.choice(rows)["text"], rng)
+            texts[index] = texts[index].split("，")[0] + "，" + other.split("，")[-1]
+            truth[index] = f"mixed-{index}"
+    if args.unique:  # cases like no other: as many groups as cases, the worst case for the grouping's cost
+        SEGMENTER.load()
+        words = sorted(word for word, count in SEGMENTER.dictionary().items() if count and len(word) > 1)
+        for index in range(args.n):
+            if rng.random() < args.unique:
+                texts[index] = "，".join(rng.sample(words, 12))
+                truth[index] = f"unique-{index}"
     if args.db:
         through_database(texts, args.db_url, args.threshold)
         return

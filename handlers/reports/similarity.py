@@ -166,6 +166,11 @@ class Segmenter:
             self.loaded_in = threading.current_thread().name
             self._tokenizer = tokenizer
 
+    def dictionary(self) -> dict[str, int]:
+        """jieba's words and their frequencies (for the benchmark's made-up texts)."""
+        self.load()
+        return dict(self._tokenizer.FREQ)
+
     def terms(self, text: str) -> list[str]:
         """The terms of one text, in order (repeated terms repeated: their count is the term frequency)."""
         if self._tokenizer is None:
@@ -280,42 +285,67 @@ def _best(batch: sparse.csr_matrix, centres: sparse.csr_matrix | None) -> tuple[
     if centres is None or centres.shape[0] == 0:
         return np.full(batch.shape[0], -1, dtype=np.int64), np.zeros(batch.shape[0], dtype=np.float32)
     scores = (batch @ centres.T).tocsr()
-    best = np.asarray(scores.argmax(axis=1)).ravel().astype(np.int64)
-    value = np.asarray(scores.max(axis=1).toarray()).ravel()
+    rows = batch.shape[0]
+    best = np.full(rows, -1, dtype=np.int64)
+    value = np.zeros(rows, dtype=np.float32)
+    counts = np.diff(scores.indptr)
+    present = np.flatnonzero(counts)
+    if present.size:
+        # Row maxima straight from the CSR arrays (scipy's argmax sorts every row's indices first, which
+        # cost more than the product); ties go to the earliest group, whatever the order of the entries.
+        starts = scores.indptr[present]
+        value[present] = np.maximum.reduceat(scores.data, starts)
+        at_max = scores.data == np.repeat(value, counts)
+        candidates = np.where(at_max, scores.indices, np.iinfo(np.int32).max)
+        best[present] = np.minimum.reduceat(candidates, starts)
     return best, value
+
+
+def _new_groups(local: sparse.csr_matrix, threshold: float) -> np.ndarray:
+    """Cases that joined no earlier group, in order, against the groups they start among themselves:
+    a group number (0…) for each. From their pairwise similarities R (dense, rows × rows), the similarity
+    of case j with the centre of group g is Σ_{m∈g} R[m, j] / ‖Σ_{m∈g} x_m‖, and
+    ‖s + x_j‖² = ‖s‖² + 2 s·x_j + 1: each step costs one row of R and one entry per group."""
+    count = local.shape[0]
+    pairwise = (local @ local.T).toarray()
+    dots = np.zeros((count, count), dtype=np.float64)  # dots[g, j] = (sum of group g) · x_j
+    norms = np.zeros(count, dtype=np.float64)  # ‖sum of group g‖
+    labels = np.empty(count, dtype=np.int64)
+    groups = 0
+    for j in range(count):
+        if groups:
+            scores = dots[:groups, j] / norms[:groups]
+            pick = int(np.argmax(scores))
+            if scores[pick] < threshold:
+                pick = -1
+        else:
+            pick = -1
+        if pick < 0:
+            pick = groups
+            groups += 1
+        norms[pick] = np.sqrt(norms[pick] ** 2 + 2 * dots[pick, j] + pairwise[j, j])
+        dots[pick] += pairwise[j]
+        labels[j] = pick
+    return labels
 
 
 def _leader_pass(matrix: sparse.csr_matrix, threshold: float, batch_size: int) -> np.ndarray:
     labels = np.full(matrix.shape[0], -1, dtype=np.int64)
-    sums: sparse.csr_matrix | None = None  # unnormalised centre sums of the groups so far
-    groups = 0
+    sums = sparse.csr_matrix((0, matrix.shape[1]), dtype=np.float32)  # unnormalised sums of the groups so far
     for start in range(0, matrix.shape[0], batch_size):
         batch = matrix[start : start + batch_size]
-        best, value = _best(batch, normalize_rows(sums) if sums is not None else None)
+        groups = sums.shape[0]
+        best, value = _best(batch, normalize_rows(sums) if groups else None)
         joined = value >= threshold
-        labels[start : start + batch.shape[0]][joined] = best[joined]
-        # Cases of the batch that joined no earlier group: against each other, in order, by group centres
-        # (dense over the batch's own columns, which are few).
+        batch_labels = np.where(joined, best, -1)
         rest = np.flatnonzero(~joined)
         if rest.size:
-            local = batch[rest]
-            columns = np.unique(local.indices)
-            dense = local[:, columns].toarray()
-            new_sums: list[np.ndarray] = []
-            new_units = np.zeros((0, columns.size), dtype=np.float32)
-            for offset, vector in zip(rest, dense, strict=True):
-                scores = new_units @ vector if new_sums else np.zeros(0)
-                pick = int(np.argmax(scores)) if scores.size else -1
-                if pick >= 0 and scores[pick] >= threshold:
-                    new_sums[pick] = new_sums[pick] + vector
-                    new_units[pick] = new_sums[pick] / max(float(np.linalg.norm(new_sums[pick])), 1e-12)
-                    labels[start + offset] = groups + pick
-                else:
-                    new_sums.append(vector.copy())
-                    new_units = np.vstack([new_units, vector / max(float(np.linalg.norm(vector)), 1e-12)])
-                    labels[start + offset] = groups + len(new_sums) - 1
-            groups += len(new_sums)
-        sums = _group_sums(matrix[: start + batch.shape[0]], labels[: start + batch.shape[0]], groups)
+            batch_labels[rest] = groups + _new_groups(batch[rest], threshold)
+        labels[start : start + batch.shape[0]] = batch_labels
+        total = int(batch_labels.max()) + 1 if batch_labels.size else groups
+        sums = sparse.csr_matrix(sums, copy=False)
+        sums.resize((max(total, groups), matrix.shape[1]))
+        sums = (sums + _group_sums(batch, batch_labels, sums.shape[0])).tocsr()
     return labels
 
 
