@@ -18,7 +18,7 @@ from bot.cli.main import build_parser
 from bot.cli.report import run_report
 from bot.config import Config, build_config
 from handlers.admin.roster import import_roster
-from handlers.reports import similar
+from handlers.reports import similar, similarity
 from handlers.reports.similarity import (
     SEGMENTER,
     Segmenter,
@@ -290,3 +290,18 @@ def test_grouping_stays_deterministic() -> None:
     again = group_rows(vectors, THRESHOLD)
     assert first.tolist() == again.tolist()
     assert all(a <= b + 1 for a, b in itertools.pairwise([0, *sorted(set(first.tolist()))]))
+
+
+def test_candidates_from_shared_words_group_as_well_as_every_centre(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_PRODUCT the grouping scores only the centres sharing the most word weight: on the
+    labelled set (where every centre would be scored) forcing that path changes neither figure."""
+    rows = labelled()
+    truth = [row["group"] for row in rows]
+    vectors = vectorize(SEGMENTER.many(row["text"] for row in rows))
+    exact = pairwise_scores(truth, group_rows(vectors, THRESHOLD).tolist())
+    monkeypatch.setattr(similarity, "EXACT_PRODUCT", 0)
+    candidates = pairwise_scores(truth, group_rows(vectors, THRESHOLD).tolist())
+    assert candidates[0] >= PRECISION_FLOOR
+    assert candidates[1] >= RECALL_FLOOR
+    assert abs(candidates[0] - exact[0]) < 0.02
+    assert abs(candidates[1] - exact[1]) < 0.02

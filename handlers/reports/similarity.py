@@ -192,6 +192,7 @@ class Vectors:
 
     matrix: sparse.csr_matrix
     vocabulary: dict[str, int]
+    words: int = 0  # columns 0…words-1 are words, the rest characters (CHARACTER_MARK)
 
     @property
     def count(self) -> int:
@@ -244,7 +245,16 @@ def vectorize(documents: Sequence[Sequence[str]]) -> Vectors:
     idf[df < MIN_DF] = 0.0
     tf.data *= idf[tf.indices]
     tf.eliminate_zeros()
-    return Vectors(matrix=normalize_rows(tf), vocabulary=vocabulary)
+    # Words first, characters after: the grouping takes candidates from shared words (`_best`).
+    is_char = np.zeros(shape[1], dtype=bool)
+    for term, column in vocabulary.items():
+        is_char[column] = term.startswith(CHARACTER_MARK)
+    order = np.argsort(is_char, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    tf = sparse.csr_matrix((tf.data, position[tf.indices], tf.indptr), shape=shape)
+    ordered = {term: int(position[column]) for term, column in vocabulary.items()}
+    return Vectors(matrix=normalize_rows(tf), vocabulary=ordered, words=int((~is_char).sum()))
 
 
 def normalize_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -280,25 +290,53 @@ def _centres(matrix: sparse.csr_matrix, labels: np.ndarray, groups: int) -> spar
     return normalize_rows(membership @ matrix)
 
 
-def _best(batch: sparse.csr_matrix, centres: sparse.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of the batch: the most similar centre and that similarity (-1, 0.0 without centres)."""
-    if centres is None or centres.shape[0] == 0:
-        return np.full(batch.shape[0], -1, dtype=np.int64), np.zeros(batch.shape[0], dtype=np.float32)
-    scores = (batch @ centres.T).tocsr()
-    rows = batch.shape[0]
-    best = np.full(rows, -1, dtype=np.int64)
-    value = np.zeros(rows, dtype=np.float32)
-    counts = np.diff(scores.indptr)
-    present = np.flatnonzero(counts)
-    if present.size:
-        # Row maxima straight from the CSR arrays (scipy's argmax sorts every row's indices first, which
-        # cost more than the product); ties go to the earliest group, whatever the order of the entries.
-        starts = scores.indptr[present]
-        value[present] = np.maximum.reduceat(scores.data, starts)
-        at_max = scores.data == np.repeat(value, counts)
-        candidates = np.where(at_max, scores.indices, np.iinfo(np.int32).max)
+EXACT_PRODUCT = 4_000_000  # batch rows × groups up to which every centre is scored in full
+CANDIDATES = 32  # beyond that: per case, the centres sharing the most word weight, scored in full
+
+
+def _row_best(rows: np.ndarray, groups: np.ndarray, scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best group of each of `count` rows from (row, group, score) triples sorted by row; ties go to
+    the earliest group. Rows without a triple get -1 and 0.0."""
+    best = np.full(count, -1, dtype=np.int64)
+    value = np.zeros(count, dtype=np.float32)
+    if rows.size:
+        present, starts = np.unique(rows, return_index=True)
+        value[present] = np.maximum.reduceat(scores, starts)
+        candidates = np.where(scores == value[rows], groups, np.iinfo(np.int64).max)
         best[present] = np.minimum.reduceat(candidates, starts)
     return best, value
+
+
+def _triples(scores: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
+    return rows, scores.indices.astype(np.int64), scores.data
+
+
+def _best(
+    batch: sparse.csr_matrix, centres: sparse.csr_matrix | None, words: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of the batch: the most similar centre and that similarity (-1, 0.0 without centres).
+
+    Up to EXACT_PRODUCT (rows × centres) every centre is scored: one sparse product. Beyond, a product
+    over all centres costs rows × centres sharing any character, and with tens of thousands of groups of
+    one that is nearly all of them; so candidates come from the word columns alone (rarer than
+    characters), the CANDIDATES best of each row by word weight are scored in full (words and
+    characters), and a centre sharing no word with a case is not one of its candidates."""
+    rows = batch.shape[0]
+    if centres is None or centres.shape[0] == 0:
+        return np.full(rows, -1, dtype=np.int64), np.zeros(rows, dtype=np.float32)
+    if rows * centres.shape[0] <= EXACT_PRODUCT or words >= batch.shape[1]:
+        return _row_best(*_triples((batch @ centres.T).tocsr()), rows)
+    word_scores = (batch[:, :words] @ centres[:, :words].T).tocsr()
+    row_of, group_of, score = _triples(word_scores)
+    order = np.lexsort((-score, row_of))  # by row, best first
+    rank = np.arange(order.size) - word_scores.indptr[row_of[order]]
+    keep = order[rank < CANDIDATES]
+    row_of, group_of, score = row_of[keep], group_of[keep], score[keep]
+    characters = batch[:, words:].tocsr()
+    centre_characters = centres[:, words:].tocsr()
+    score = score + np.asarray(characters[row_of].multiply(centre_characters[group_of]).sum(axis=1)).ravel()
+    return _row_best(row_of, group_of, score.astype(np.float32), rows)
 
 
 def _new_groups(local: sparse.csr_matrix, threshold: float) -> np.ndarray:
@@ -329,13 +367,13 @@ def _new_groups(local: sparse.csr_matrix, threshold: float) -> np.ndarray:
     return labels
 
 
-def _leader_pass(matrix: sparse.csr_matrix, threshold: float, batch_size: int) -> np.ndarray:
+def _leader_pass(matrix: sparse.csr_matrix, words: int, threshold: float, batch_size: int) -> np.ndarray:
     labels = np.full(matrix.shape[0], -1, dtype=np.int64)
     sums = sparse.csr_matrix((0, matrix.shape[1]), dtype=np.float32)  # unnormalised sums of the groups so far
     for start in range(0, matrix.shape[0], batch_size):
         batch = matrix[start : start + batch_size]
         groups = sums.shape[0]
-        best, value = _best(batch, normalize_rows(sums) if groups else None)
+        best, value = _best(batch, normalize_rows(sums) if groups else None, words)
         joined = value >= threshold
         batch_labels = np.where(joined, best, -1)
         rest = np.flatnonzero(~joined)
@@ -368,12 +406,12 @@ def group_rows(vectors: Vectors, threshold: float, batch_size: int = 1024) -> np
     matrix = vectors.matrix
     if matrix.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    labels, groups = _compact(_leader_pass(matrix, threshold, batch_size))
+    labels, groups = _compact(_leader_pass(matrix, vectors.words, threshold, batch_size))
     # Reassignment: every document to its most similar centre, or alone when none reaches the threshold.
     centres = _centres(matrix, labels, groups)
     reassigned = labels.copy()
     for start in range(0, matrix.shape[0], batch_size):
-        best, value = _best(matrix[start : start + batch_size], centres)
+        best, value = _best(matrix[start : start + batch_size], centres, vectors.words)
         own = reassigned[start : start + best.size]
         reassigned[start : start + best.size] = np.where(value >= threshold, best, own)
     # A document whose own group's centre is below the threshold even so stays where it is: with the
