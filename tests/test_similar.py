@@ -305,3 +305,21 @@ def test_candidates_from_shared_words_group_as_well_as_every_centre(monkeypatch:
     assert candidates[1] >= RECALL_FLOOR
     assert abs(candidates[0] - exact[0]) < 0.02
     assert abs(candidates[1] - exact[1]) < 0.02
+
+
+async def test_cases_are_read_a_page_at_a_time_and_each_once(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = hotline_rows()
+    code, _, err = await hotline(config, write_csv(tmp_path / "h.csv", rows), "--mapping", write_mapping(tmp_path))
+    assert code == 0, err
+    monkeypatch.setattr(similar, "PAGE", 4)
+    monkeypatch.setattr(similar, "SEGMENT_CHUNK", 7)
+    entries, documents, truncated = await similar._corpus(None, 1000)
+    assert len(entries) == len({entry.case_id for entry in entries}) == len(rows)
+    assert not truncated
+    assert all(documents)
+    entries, _, truncated = await similar._corpus(None, 10)
+    assert (len(entries), truncated) == (10, True)
+    newest = await Case.all().order_by("-created_at", "-id").limit(10)
+    assert {entry.code for entry in entries} == {case.code for case in newest}

@@ -30,6 +30,7 @@ from models.plans import Plan, Rows, insert_plan, run_in_transaction
 from models.similar import CaseTerms
 
 SEGMENT_CHUNK = 2000  # cases segmented and stored per transaction
+PAGE = 5000  # rows read per query
 NEIGHBOURS = 10  # cases `类似` lists
 SHOWN_FROM = 0.1  # `类似` lists no case less similar than this
 CODES_LISTED = 10  # codes the report lists per group
@@ -154,16 +155,30 @@ def _store_plan(stored: list[dict[str, Any]], dialect: str, _in_loop: bool) -> P
 
 
 async def _entries(since: datetime | None, limit: int, case_id: int | None = None) -> list[dict[str, Any]]:
+    """The newest `limit` cases in scope with their terms, newest first, read a page at a time: turning
+    100,000 rows into dicts in one go would hold the event loop for a noticeable while."""
     dialect = _dialect()
     scope, params = _scope(dialect, since, case_id, 1)
+    limit_mark, offset_mark = placeholders(dialect, len(params) + 1, 2).split(", ")
     sql = (
         'SELECT c."id" AS id, c."code" AS code, c."source" AS source, '
         "COALESCE(NULLIF(c.\"district\", ''), p.\"district\", '') AS district, t.\"terms\" AS terms "
         'FROM "case" c JOIN "case_terms" t ON t."case_id" = c."id" '
         'LEFT JOIN "contact_point" p ON p."id" = c."contact_point_id" '
-        f'WHERE {scope} ORDER BY c."created_at" DESC, c."id" DESC LIMIT {placeholders(dialect, len(params) + 1, 1)}'
+        f'WHERE {scope} ORDER BY c."created_at" DESC, c."id" DESC LIMIT {limit_mark} OFFSET {offset_mark}'
     )
-    return await _query(sql, [*params, limit])
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    offset = 0
+    while len(rows) < limit:
+        page = await _query(sql, [*params, min(PAGE, limit - len(rows)), offset])
+        offset += len(page)
+        # A case filed meanwhile moves the pages by one: a row read twice is read once.
+        rows.extend(row for row in page if int(row["id"]) not in seen)
+        seen.update(int(row["id"]) for row in page)
+        if len(page) < PAGE:
+            break
+    return rows[:limit]
 
 
 async def _corpus(

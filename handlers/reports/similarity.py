@@ -194,10 +194,6 @@ class Vectors:
     vocabulary: dict[str, int]
     words: int = 0  # columns 0…words-1 are words, the rest characters (CHARACTER_MARK)
 
-    @property
-    def count(self) -> int:
-        return int(self.matrix.shape[0])
-
 
 CHARACTER_MARK = "·"  # a character feature: ·灯 (from 路灯, 灯光) is not the word 灯
 MIN_DF = 2
