@@ -38,11 +38,11 @@ from tests.test_triage_and_members import new_case
 
 LABELLED = Path(__file__).resolve().parent / "data" / "similar_cases.csv"
 THRESHOLD = Config().similar.threshold
-# Floors a few points under what the grouping measures today at the configured threshold (precision 0.585,
-# recall 0.482; docs/similar.md): a change of stop words, synonyms or algorithm that loses more than that
+# Floors a few points under what the grouping measures today at the configured threshold (precision 0.579,
+# recall 0.464; docs/similar.md): a change of stop words, synonyms or algorithm that loses more than that
 # fails here. For scale: grouping at random with the same group sizes gives a precision of about 1/34.
 PRECISION_FLOOR = 0.55
-RECALL_FLOOR = 0.45
+RECALL_FLOOR = 0.43
 
 
 def labelled() -> list[dict[str, str]]:
