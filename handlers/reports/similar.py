@@ -195,8 +195,13 @@ async def _corpus(
     if case_id is not None and all(int(row["id"]) != case_id for row in rows):
         rows = [*await _entries(None, 1, case_id), *rows[: limit - 1]]
     rows.reverse()
+    entries, documents = await asyncio.to_thread(_converted, rows)  # 100,000 rows: not on the event loop
+    return entries, documents, truncated
+
+
+def _converted(rows: list[dict[str, Any]]) -> tuple[list[CaseEntry], list[list[str]]]:
     entries = [CaseEntry(int(r["id"]), str(r["code"]), str(r["source"]), str(r["district"] or "")) for r in rows]
-    return entries, [str(r["terms"]).split() for r in rows], truncated
+    return entries, [str(r["terms"]).split() for r in rows]
 
 
 async def case_texts(case_ids: list[int]) -> dict[int, str]:
