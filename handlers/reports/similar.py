@@ -135,10 +135,11 @@ async def refresh_terms(since: datetime | None, limit: int, case_id: int | None 
     )
     params = [*params, limit, version]
     done = 0
-    while True:
+    # Bounded: each round stores its rows; a process running other rules could otherwise undo them forever.
+    for _ in range(limit // SEGMENT_CHUNK + 2):
         rows = await _query(sql, params)
         if not rows:
-            return done
+            break
         texts = [str(row["first_text"] or row["summary"] or "") for row in rows]
         terms = await asyncio.to_thread(SEGMENTER.many, texts)
         stored = [
@@ -147,6 +148,7 @@ async def refresh_terms(since: datetime | None, limit: int, case_id: int | None 
         ]
         await run_in_transaction(functools.partial(_store_plan, stored))
         done += len(rows)
+    return done
 
 
 def _store_plan(stored: list[dict[str, Any]], dialect: str, _in_loop: bool) -> Plan[Rows]:
