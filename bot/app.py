@@ -71,6 +71,8 @@ def handler_settings(config: Config) -> Settings:
         sla=SlaPolicy.from_values(**asdict(config.sla)),
         public_base_url=config.server.public_base_url,
         case_link_ttl_s=config.case_page.link_ttl,
+        similar_threshold=config.similar.threshold,
+        similar_max_cases=config.similar.max_cases,
     )
 
 

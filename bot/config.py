@@ -158,6 +158,15 @@ class CasePageConfig:
 
 
 @dataclass(frozen=True)
+class SimilarConfig:
+    # Similar cases (类似, `mashang report similar`): a case joins a group when the cosine similarity of its
+    # TF-IDF vector with the group's centre is at least this (tuned on tests/data/similar_cases.csv).
+    threshold: float = 0.2
+    min_size: int = 3  # a proposed group has at least this many cases
+    max_cases: int = 200_000  # at most this many cases (the newest) are compared at once: memory stays bounded
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8090
@@ -178,6 +187,7 @@ class Config:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     case_page: CasePageConfig = field(default_factory=CasePageConfig)
+    similar: SimilarConfig = field(default_factory=SimilarConfig)
 
 
 _DURATION_KEYS = {
@@ -310,6 +320,12 @@ def _validate(config: Config) -> None:
     _validate_miniprogram(config.miniprogram, fail)
     if config.case_page.link_ttl < 3600:
         fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")
+    if not 0 < config.similar.threshold < 1:
+        fail("similar.threshold", f"must be between 0 and 1 (a cosine similarity), got {config.similar.threshold}")
+    if config.similar.min_size < 2:
+        fail("similar.min_size", "must be at least 2 (cases in a group)")
+    if config.similar.max_cases < 1000:
+        fail("similar.max_cases", "must be at least 1000")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
 

@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "models.case_page",
     "models.miniprogram",
     "models.hotline",
+    "models.similar",
 ]
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 

@@ -45,6 +45,7 @@ from models.hotline import HotlineOrder
 from models.jobs import Job
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
+from models.similar import CaseTerms
 from models.timeutil import now
 from tests.conftest import reset_postgres
 
@@ -204,6 +205,7 @@ async def fill_with_rows() -> None:
     await SubscribeConsent.create(citizen=mini, template_id="tpl-reply", remaining=1, updated_at=at)
     await IdempotentRequest.create(citizen=mini, route="POST /cases", key="k-0", status=201, response={}, created_at=at)
     await HotlineOrder.create(external_id="GD2026120001", case=first, status="已办结", imported_at=at, updated_at=at)
+    await CaseTerms.create(case=first, version="0123456789ab", terms="挂号 排队")
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -1,4 +1,5 @@
-"""`mashang report hotspots [--weeks N]`: the committee's reports from the command line.
+"""`mashang report hotspots [--weeks N]`, `mashang report similar [--since DATE] [--threshold X]`: the
+committee's reports from the command line.
 
 The figures come from handlers/reports/ (the same data the triage group's `统计 热点` shows).
 Exit codes: 0 done, 2 a bad option.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime, time, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,10 +26,34 @@ def _weeks(text: str) -> int:
     return value
 
 
+def _since(text: str) -> datetime:
+    """YYYY-MM-DD: from the start of that day, Beijing time."""
+    from models.tracking import LOCAL_TZ
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"不是 YYYY-MM-DD 格式的日期：{text}") from None
+    return datetime.combine(day, time(), tzinfo=LOCAL_TZ)
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"不是数：{text}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"应在 0 和 1 之间（不含）：{text}")
+    return value
+
+
+SIMILAR_DAYS = 90  # --since by default: the last 90 days
+
+
 def add_report_parser(commands: Any) -> None:
     from handlers.reports.hotspots import DEFAULT_WEEKS
 
-    parser = commands.add_parser("report", help="报表：热点", description="委员会的报表。")
+    parser = commands.add_parser("report", help="报表：热点、类似诉求", description="委员会的报表。")
     parser.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     reports = parser.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
     hotspots = reports.add_parser(
@@ -39,6 +65,23 @@ def add_report_parser(commands: Any) -> None:
     hotspots.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     hotspots.add_argument(
         "--weeks", type=_weeks, default=DEFAULT_WEEKS, metavar="N", help=f"与前 N 周比较（默认 {DEFAULT_WEEKS}）"
+    )
+    similar = reports.add_parser(
+        "similar",
+        help="文字描述同一类问题的诉求分组（一件事 → 一类事）",
+        description="类似诉求分组：扫码件和 12345 热线件的文字分词后按 TF-IDF 比较，描述同一类问题的归为一组，"
+        "列出每组的件数、区县和代表性的一件。",
+    )
+    similar.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    similar.add_argument(
+        "--since",
+        type=_since,
+        default=None,
+        metavar="DATE",
+        help=f"从这一天起（YYYY-MM-DD，北京时间；默认最近 {SIMILAR_DAYS} 天）",
+    )
+    similar.add_argument(
+        "--threshold", type=_threshold, default=None, metavar="X", help="相似度阈值（0 到 1，默认 [similar] threshold）"
     )
 
 
@@ -53,9 +96,23 @@ async def run_report(
     if init_database:
         await init_db(config.database.url, auto_upgrade=config.database.auto_upgrade)
     try:
-        report = await find_hotspots(weeks=args.weeks)
+        if args.report_kind == "similar":
+            lines = await _similar_lines(config, args)
+        else:
+            lines = hotspots_lines(await find_hotspots(weeks=args.weeks), markdown=False)
     finally:
         if init_database:
             await close_db()
-    print("\n".join(hotspots_lines(report, markdown=False)), file=out)
+    print("\n".join(lines), file=out)
     return 0
+
+
+async def _similar_lines(config: Config, args: argparse.Namespace) -> list[str]:
+    from handlers.reports.similar import find_groups
+    from handlers.texts.reports import similar_report_lines
+    from models.timeutil import now
+
+    since = args.since or now() - timedelta(days=SIMILAR_DAYS)
+    threshold = args.threshold or config.similar.threshold
+    report = await find_groups(since, threshold, config.similar.min_size, config.similar.max_cases)
+    return similar_report_lines(report)

@@ -13,7 +13,7 @@ from handlers.cases.masking import excerpt
 from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
-from handlers.reports import hotspots
+from handlers.reports import hotspots, similar
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import commands as command_texts
@@ -78,6 +78,9 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
         return await figures.stats_text(member)
     _need(command, 1)
     case = await actions.find_case(command.args[0], settings)
+    if verb == "类似":  # reads only: nothing on the case's timeline
+        found = await similar.similar_to(case, settings.similar_threshold, settings.similar_max_cases)
+        return report_texts.similar_cases_chat(found)
     # The command line goes on the timeline before what it does; a refused one is taken off again.
     entry = await CaseEvent.create(
         case=case,

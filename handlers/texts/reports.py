@@ -1,13 +1,17 @@
 """The committee's reports as text: hot spots (handlers/reports/hotspots.py) for the triage group
-(`统计 热点`, markdown, names escaped) and for `mashang report hotspots` (plain lines)."""
+(`统计 热点`, markdown, names escaped) and for `mashang report hotspots` (plain lines); similar cases
+(handlers/reports/similar.py) for `类似 <编号>` (markdown) and `mashang report similar` (plain lines)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
+from handlers.cases.masking import excerpt
 from handlers.reports.hotspots import BY_POINT, HotSpot, HotSpotReport
+from handlers.reports.similar import CODES_LISTED, SHOWN_FROM, SimilarCases, SimilarReport
 from handlers.texts.markdown import bold, escape
+from models.entities import CaseSource
 from models.tracking import LOCAL_TZ
 
 OTHER_CATEGORY_ZH = "其他"
@@ -70,3 +74,74 @@ def hotspots_lines(report: HotSpotReport, *, markdown: bool, limit: int | None =
 
 def hotspots_chat(report: HotSpotReport) -> str:
     return "\n".join(hotspots_lines(report, markdown=True, limit=CHAT_LIMIT))
+
+
+# ---- similar cases (handlers/reports/similar.py) -------------------------------------------------------
+
+SIMILAR_EXCERPT = 60  # characters of a case's text `类似` shows
+MEDOID_EXCERPT = 120  # characters of a group's representative text the report shows
+
+
+def _similar_excerpt(text: str, limit: int, markdown: bool) -> str:
+    """A case's text as staff may read it: phone and ID numbers masked, markdown escaped first
+    (escaping after masking could undo a mask), on one line, cut to `limit`."""
+    return excerpt(escape(text) if markdown else text, limit)
+
+
+def _source_zh(source: str) -> str:
+    return "12345 热线" if source == CaseSource.HOTLINE else "扫码"
+
+
+def similar_cases_chat(result: SimilarCases) -> str:
+    """`类似 <编号>` in the triage group (markdown)."""
+    lines = [bold(f"与 {result.code} 最相似的件")]
+    if not result.neighbours:
+        lines.append(f"在 {result.compared} 件中没有找到相似度不低于 {SHOWN_FROM:.2f} 的件。")
+        return "\n".join(lines)
+    for number, case in enumerate(result.neighbours, start=1):
+        district = escape(case.district) if case.district else NO_DISTRICT_ZH
+        same = "，同类" if case.similarity >= result.threshold else ""
+        lines.append(
+            f"{number}. {case.code}（相似度 {case.similarity:.2f}{same}，{district}，{_source_zh(case.source)}）："
+            f"{_similar_excerpt(case.text, SIMILAR_EXCERPT, markdown=True)}"
+        )
+    lines.append(
+        f"注：在最近的 {result.compared} 件中比较（含 12345 热线件，不含不予受理的件）；相似度为两段文字分词后"
+        f"TF-IDF 向量的余弦值，1 为用词完全相同；不低于 {result.threshold:.2f} 的标为「同类」。"
+    )
+    return "\n".join(lines)
+
+
+def _districts_text(districts: list[tuple[str, int]]) -> str:
+    return "、".join(f"{name or NO_DISTRICT_ZH} {count} 件" for name, count in districts)
+
+
+def similar_report_lines(report: SimilarReport) -> list[str]:
+    """`mashang report similar` (plain lines)."""
+    since = report.since.astimezone(LOCAL_TZ)
+    lines = [f"类似诉求分组（{since.year}年{since.month}月{since.day}日以来，北京时间）"]
+    scope = f"共比较 {report.compared} 件（含 12345 热线件，不含不予受理的件）"
+    if report.truncated:
+        scope += f"，件数超过上限，只比较了最近的 {report.compared} 件"
+    lines.append(
+        f"{scope}；相似度阈值 {report.threshold:.2f}，每组不少于 {report.min_size} 件："
+        f"提出 {len(report.groups)} 组，涵盖 {report.grouped} 件。"
+    )
+    if not report.groups:
+        lines.append(f"没有不少于 {report.min_size} 件的类似诉求。")
+    for number, group in enumerate(report.groups, start=1):
+        lines.append(
+            f"{number}. {group.size} 件（12345 热线 {group.hotline} 件）；区县：{_districts_text(group.districts)}"
+        )
+        lines.append(
+            f"   代表：{group.medoid_code}「{_similar_excerpt(group.medoid_text, MEDOID_EXCERPT, markdown=False)}」"
+        )
+        shown = group.codes[:CODES_LISTED]
+        more = f" 等 {group.size} 件" if group.size > len(shown) else ""
+        lines.append(f"   编号：{'、'.join(shown)}{more}")
+    lines.append(
+        "注：两件诉求的文字分词（jieba）后按 TF-IDF 加权，一件与某组的中心（组内各件向量之和）的余弦相似度"
+        f"不低于 {report.threshold:.2f} 即归入该组；「代表」是与组内其他各件相似度之和最大的一件（medoid）。"
+        "分组是提议，请人工确认。"
+    )
+    return lines
