@@ -221,7 +221,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         runner,
         delivery={
             SEND_CITIZEN: CitizenChannels(
-                CitizenDelivery(app[WECHAT], config.wechat.reply_template_id),
+                CitizenDelivery(app[WECHAT], config.wechat, settings, config.miniprogram.app_id),
                 SubscribeDelivery(app[MINI], config.miniprogram),
             ).send,
             SEND_WECOM_USER: wecom_delivery.send_user,
@@ -376,6 +376,8 @@ def create_app(
 ) -> web.Application:
     """Build the service. `run_workers=False` leaves the job runner to the caller (tests step it)."""
     config = config or load_config(config_path)
+    for warning in config.wechat.warnings():
+        log.warning("%s", warning)
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app.cleanup_ctx.append(database_ctx)

@@ -6,6 +6,7 @@ Loaded by the app factory and the CLI, never at import time. A missing or malfor
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -57,6 +58,37 @@ class TrackingConfig:
     prefix: str = "MS"
 
 
+# What a template's data key may carry (`[wechat.templates.<purpose>] fields`, key = value name).
+TEMPLATE_VALUES = ("code", "state", "time", "summary", "point")
+TEMPLATE_PURPOSES = ("reply", "visit")
+LEGACY_TEMPLATE_FIELDS = (("keyword1", "code"), ("keyword2", "state"), ("keyword3", "summary"))
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    """An official-account template message as added on the admin page: its id and what each typed
+    data key (thing2, character_string1, ...) carries. `legacy`: the pre-2023 keyword1..3 layout of
+    `wechat.reply_template_id` (with first/remark, which WeChat no longer shows)."""
+
+    id: str
+    fields: tuple[tuple[str, str], ...]
+    miniprogram_page: str = ""  # when set, the message opens this mini-program page instead of the case page
+    legacy: bool = False
+
+
+# The fake platform's templates, as config.example.toml names them (demo_credentials refuses them
+# against the real WeChat).
+DEMO_TEMPLATES = {
+    "reply": TemplateConfig(
+        "demo-reply-template",
+        (("character_string1", "code"), ("thing2", "summary"), ("phrase3", "state"), ("time4", "time")),
+    ),
+    "visit": TemplateConfig(
+        "demo-visit-template", (("character_string1", "code"), ("thing2", "point"), ("time3", "time"))
+    ),
+}
+
+
 @dataclass(frozen=True)
 class WeChatConfig:
     app_id: str = "wxdemo0000000000"
@@ -67,9 +99,34 @@ class WeChatConfig:
     # what the key implies (see `modes`). Only during a switch of modes in the admin console list both.
     accepted_modes: tuple[str, ...] = ()
     api_base_url: str = "https://api.weixin.qq.com"
-    reply_template_id: str = "demo-reply-template"
+    reply_template_id: str = ""  # the old single template (keyword1..3); [wechat.templates.reply] replaces it
+    # [wechat.templates.reply] / [wechat.templates.visit]: see TemplateConfig (parsed by _templates).
+    templates: Mapping[str, TemplateConfig] = field(default_factory=lambda: dict(DEMO_TEMPLATES))
+    # How a citizen is reached past the customer-service window: template messages, subscription notices
+    # (subscribe/bizsend), or not at all (a subscription account 订阅号 has neither: the message waits).
+    out_of_window: str = "template"
     timestamp_tolerance_s: float = 300.0
     request_timeout_s: float = 10.0
+
+    def template(self, purpose: str) -> TemplateConfig | None:
+        """The template for `purpose` (reply | visit): the visit falls back to the reply's template, and
+        the reply to the old `reply_template_id` in its keyword layout."""
+        if purpose in self.templates:
+            return self.templates[purpose]
+        if purpose == "visit":
+            return self.template("reply")
+        if self.reply_template_id:
+            return TemplateConfig(self.reply_template_id, LEGACY_TEMPLATE_FIELDS, legacy=True)
+        return None
+
+    def warnings(self) -> list[str]:
+        """What start-up logs about this section (nothing stops the service)."""
+        if self.reply_template_id and "reply" not in self.templates:
+            return [
+                "wechat.reply_template_id 使用旧版模板（keyword1..3）：新申请的类目模板须按其字段配置 "
+                "[wechat.templates.reply]（见 docs/operations.md），否则微信拒绝发送（47003）"
+            ]
+        return []
 
     def modes(self) -> frozenset[str]:
         """The accepted modes: `accepted_modes`, else safe and compat with an EncodingAESKey, plain without.
@@ -215,8 +272,49 @@ _URL_KEYS = {
 }
 
 
+_TEMPLATE_KEY_NAME = re.compile(r"[a-z_]+\d+")
+
+
+def parse_templates(raw: Any) -> dict[str, TemplateConfig]:
+    """[wechat.templates.reply] id = "...", fields = { character_string1 = "code", thing2 = "summary", ... }"""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("wechat.templates: must be a table of [wechat.templates.reply] / [wechat.templates.visit]")
+    parsed = {}
+    for purpose, table in raw.items():
+        name = f"wechat.templates.{purpose}"
+        if purpose not in TEMPLATE_PURPOSES:
+            raise ConfigError(f"{name}: unknown template (known: {', '.join(TEMPLATE_PURPOSES)})")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name}: must be a table with id and fields")
+        unknown = set(table) - {"id", "fields", "miniprogram_page"}
+        if unknown:
+            raise ConfigError(f"{name}.{sorted(unknown)[0]}: unknown key")
+        template_id, mapping = table.get("id"), table.get("fields")
+        if not isinstance(template_id, str) or not template_id:
+            raise ConfigError(f"{name}.id: must be the template id from the WeChat admin page")
+        if not isinstance(mapping, Mapping) or not mapping:
+            raise ConfigError(f"{name}.fields: must map each data key to one of {', '.join(TEMPLATE_VALUES)}")
+        for key, value in mapping.items():
+            if not _TEMPLATE_KEY_NAME.fullmatch(str(key)):
+                raise ConfigError(f"{name}.fields: {key!r} is not a template data key such as thing2")
+            if value not in TEMPLATE_VALUES:
+                raise ConfigError(f"{name}.fields.{key}: must be one of {', '.join(TEMPLATE_VALUES)}, got {value!r}")
+        page = table.get("miniprogram_page", "")
+        if not isinstance(page, str) or page.startswith("/"):
+            raise ConfigError(f"{name}.miniprogram_page: must be a page path without a leading '/'")
+        parsed[purpose] = TemplateConfig(template_id, tuple((str(k), str(v)) for k, v in mapping.items()), page)
+    return parsed
+
+
 def _coerce(section: str, key: str, raw: Any, default: Any) -> Any:
     name = f"{section}.{key}"
+    if (section, key) == ("wechat", "templates"):
+        if isinstance(raw, str):  # MASHANG_WECHAT_TEMPLATES: the same tables as JSON
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: not JSON ({exc})") from None
+        return parse_templates(raw)
     if (section, key) in _DURATION_KEYS:
         try:
             return parse_duration(raw)
@@ -295,8 +393,14 @@ def _validate(config: Config) -> None:
         fail("wechat.accepted_modes", f"must name plain, compat or safe, got {', '.join(sorted(unknown_modes))}")
     if {"compat", "safe"} & config.wechat.modes() and not config.wechat.encoding_aes_key:
         fail("wechat.accepted_modes", "compat and safe mode need wechat.encoding_aes_key")
-    if not config.wechat.reply_template_id:
-        fail("wechat.reply_template_id", "must not be empty: replies past the 48 h customer-service window use it")
+    if config.wechat.out_of_window not in {"template", "subscribe", "none"}:
+        fail("wechat.out_of_window", f"must be template, subscribe or none, got {config.wechat.out_of_window!r}")
+    if config.wechat.out_of_window != "none" and config.wechat.template("reply") is None:
+        fail(
+            "wechat.templates.reply",
+            'must be set (id and fields) unless wechat.out_of_window = "none": replies past the 48 h '
+            "customer-service window use it",
+        )
     if not config.wecom.corp_id:
         fail("wecom.corp_id", "must not be empty")
     if not config.wecom.triage_webhook_key and not config.wecom.triage_chat_id:
@@ -381,6 +485,8 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
                 values[key] = _coerce(section_name, key, environ[env_name], default)
             elif key in raw_section:
                 values[key] = _coerce(section_name, key, raw_section[key], default)
+        if section_name == "wechat" and values.get("reply_template_id") and "templates" not in values:
+            values["templates"] = {}  # the old single template stands for the reply (TemplateConfig.legacy)
         sections[section_name] = replace(current, **values)
     config = Config(**sections)
     _validate(config)
@@ -389,7 +495,7 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
 
 # Credentials whose example values only the fake platform accepts (section -> keys).
 _CREDENTIALS = {
-    "wechat": ("app_id", "app_secret", "token", "encoding_aes_key", "reply_template_id"),
+    "wechat": ("app_id", "app_secret", "token", "encoding_aes_key", "reply_template_id", "templates"),
     "wecom": (
         "corp_id",
         "secret",
@@ -417,6 +523,10 @@ def demo_credentials(config: Config, keys: Mapping[str, tuple[str, ...]] | None 
         demo = example.get(section_name, {})
         for key in names:
             value = getattr(section, key)
+            if key == "templates":
+                demo_ids = {t.get("id") for t in demo.get("templates", {}).values() if isinstance(t, Mapping)}
+                found += [f"wechat.templates.{purpose}.id" for purpose, t in value.items() if t.id in demo_ids]
+                continue
             if key == "triage_webhook_key" and config.wecom.triage_chat_id:
                 continue  # the group chat id is used instead of the robot webhook
             if value and key in demo and value == demo[key]:

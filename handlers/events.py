@@ -11,7 +11,8 @@ from typing import Any
 class CitizenEvent:
     """Something a WeChat user did: sent a message, scanned a code, followed, unfollowed.
 
-    kind: message | scan | subscribe | unsubscribe | other
+    kind: message | scan | subscribe | unsubscribe | template_outcome | other
+    (template_outcome: extra = {key: the template message's msgid, status: WeChat's Status})
     msg_type (messages): text | image | voice | video | location | link
     text: the text, the voice recognition, a link's title, a location's label.
     """

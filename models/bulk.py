@@ -186,9 +186,7 @@ def _built_shape(
     width: int,
     moment: datetime | None,
 ) -> _Shape:
-    constants = [
-        column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns
-    ]
+    constants = [column.to_db(moment if column.per_call_default else column.default()) for column in constant_columns]
     return _Shape(head, width, functools.partial(compiled, constants=constants))
 
 

@@ -20,6 +20,7 @@ from models import migrate
 log = logging.getLogger(__name__)
 MODEL_MODULES = [
     "models.entities",
+    "models.delivery",
     "models.jobs",
     "models.qr",
     "models.case_page",

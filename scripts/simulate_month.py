@@ -89,7 +89,6 @@ CODE_RE = re.compile(rf"{PREFIX}\d{{11,}}")
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 WECOM_AES_KEY = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 TRIAGE_HOOK = "sim-triage-hook"
-TEMPLATE_ID = "tpl-sim-reply"
 
 # ---- the world -------------------------------------------------------------------------------------
 
@@ -1134,7 +1133,6 @@ def service_config(args: argparse.Namespace, tmp: Path, fake_url: str) -> Any:
                 "token": "simtoken",
                 "encoding_aes_key": AES_KEY,
                 "api_base_url": f"{fake_url}/wechat",
-                "reply_template_id": TEMPLATE_ID,
             },
             "wecom": {
                 "api_base_url": f"{fake_url}/wecom",

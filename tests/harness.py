@@ -52,7 +52,6 @@ class Stack:
                     "token": "testtoken",
                     "encoding_aes_key": AES_KEY,
                     "api_base_url": f"{fake_url}/wechat",
-                    "reply_template_id": "tpl-reply",
                     "request_timeout_s": "2s",
                 },
                 "wecom": {
@@ -193,8 +192,18 @@ class Stack:
     async def run_jobs(self, timeout_s: float = 10.0) -> None:
         """Finish handling what has arrived (a bot callback is answered before it is handled), then
         run every due job, and the jobs those create, until nothing is due."""
-        await self.app[INBOX].drain()
-        await self.app[JOBS].run_until_idle(timeout_s)
+        while True:
+            await self.app[INBOX].drain()
+            await self.app[JOBS].run_until_idle(timeout_s)
+            if not await self.post_template_outcomes():
+                return
+
+    async def post_template_outcomes(self) -> int:
+        """WeChat's TEMPLATESENDJOBFINISH event for each template message sent since the last call."""
+        events = self.platform.take_template_finish_events()
+        for openid, msgid, status in events:
+            await self.citizen().event(openid, "TEMPLATESENDJOBFINISH", extra={"MsgID": msgid, "Status": status})
+        return len(events)
 
     async def advance(self, seconds: float) -> None:
         """`seconds` of business time pass at once (needs a `ManualClock`); then the jobs that fell due
@@ -208,4 +217,3 @@ class Stack:
 
     def texts_to(self, openid: str) -> list[str]:
         return [m.text for m in self.platform.sent_to(openid)]
-

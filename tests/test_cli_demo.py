@@ -132,7 +132,7 @@ async def test_serving_the_real_wechat_with_demo_credentials_is_refused(demo_env
     assert code == 2
     [line] = output.strip().splitlines()
     assert line.startswith("configuration error: wechat.app_id, wechat.app_secret, ")
-    assert "wechat.reply_template_id" in line
+    assert "wechat.templates.reply.id" in line
     assert "mashang serve --demo" in line
 
 

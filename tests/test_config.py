@@ -47,7 +47,12 @@ def test_retention_is_in_days_and_zero_keeps_forever() -> None:
         ({"tracking": {"prefix": "M1"}}, {}, "tracking.prefix"),
         ({"wechat": {"tokn": "x"}}, {}, "wechat.tokn"),
         ({"wechat": {"app_id": ""}}, {}, "wechat.app_id"),
-        ({}, {"MASHANG_WECHAT_REPLY_TEMPLATE_ID": ""}, "wechat.reply_template_id"),
+        ({"wechat": {"templates": {}}}, {}, "wechat.templates.reply"),
+        ({"wechat": {"out_of_window": "sms"}}, {}, "wechat.out_of_window"),
+        ({"wechat": {"templates": {"reply": {"id": "t", "fields": {"thing2": "weather"}}}}}, {}, "wechat.templates"),
+        ({"wechat": {"templates": {"reply": {"id": "t", "fields": {"标题": "code"}}}}}, {}, "wechat.templates"),
+        ({"wechat": {"templates": {"notice": {"id": "t", "fields": {"thing2": "code"}}}}}, {}, "wechat.templates"),
+        ({}, {"MASHANG_WECHAT_TEMPLATES": "{not json"}, "wechat.templates"),
         ({"wecom": {"triage_webhook_key": "", "triage_chat_id": ""}}, {}, "wecom.triage_webhook_key"),
         ({"retention": {"inbox": "90"}}, {}, "retention.inbox"),  # 90 seconds: surely meant days
         ({}, {"MASHANG_RETENTION_JOBS": "soon"}, "retention.jobs"),
@@ -72,7 +77,8 @@ REAL_VALUES = {
     "MASHANG_WECHAT_APP_SECRET": "0123456789abcdef0123456789abcdef",
     "MASHANG_WECHAT_TOKEN": "realtoken2026",
     "MASHANG_WECHAT_ENCODING_AES_KEY": "Zyxwvutsrqponmlkjihgfedcba9876543210ABCDEFG",
-    "MASHANG_WECHAT_REPLY_TEMPLATE_ID": "TmPl-Real-Reply",
+    "MASHANG_WECHAT_TEMPLATES": '{"reply": {"id": "TmPl-Real-Reply", "fields": {"character_string1": "code", '
+    '"thing2": "summary"}}, "visit": {"id": "TmPl-Real-Visit", "fields": {"character_string1": "code"}}}',
     "MASHANG_WECOM_CORP_ID": "ww1234567890abcdef",
     "MASHANG_WECOM_SECRET": "real-wecom-secret",
     "MASHANG_WECOM_TOKEN": "realwecomtoken",
@@ -86,11 +92,14 @@ REAL_VALUES = {
 def test_demo_credentials_against_the_real_platform_are_named() -> None:
     demo = demo_credentials(load_config(EXAMPLE, environ={}))
     assert "wechat.app_id" in demo
-    assert "wechat.reply_template_id" in demo
+    assert "wechat.templates.reply.id" in demo
     assert "wecom.triage_webhook_key" in demo
-    assert len(demo) == len(REAL_VALUES)
-    one_forgotten = {k: v for k, v in REAL_VALUES.items() if k != "MASHANG_WECHAT_REPLY_TEMPLATE_ID"}
-    assert demo_credentials(load_config(EXAMPLE, environ=one_forgotten)) == ["wechat.reply_template_id"]
+    assert len(demo) == len(REAL_VALUES) + 1  # both templates' ids come from one variable
+    one_forgotten = {k: v for k, v in REAL_VALUES.items() if k != "MASHANG_WECHAT_TEMPLATES"}
+    assert demo_credentials(load_config(EXAMPLE, environ=one_forgotten)) == [
+        "wechat.templates.reply.id",
+        "wechat.templates.visit.id",
+    ]
     assert demo_credentials(load_config(EXAMPLE, environ=REAL_VALUES)) == []
 
 
@@ -117,3 +126,23 @@ def test_accepted_callback_modes_follow_the_key_unless_listed() -> None:
         with pytest.raises(ConfigError) as info:
             build_config({"wechat": wrong}, environ={})
         assert str(info.value).startswith("wechat.accepted_modes"), wrong
+
+
+def test_the_template_keys_come_from_the_config_and_the_old_template_id_still_works() -> None:
+    fields = {"character_string1": "code", "thing7": "summary"}
+    config = build_config({"wechat": {"templates": {"reply": {"id": "T1", "fields": fields}}}}, environ={})
+    reply = config.wechat.template("reply")
+    assert reply is not None
+    assert reply.id == "T1"
+    assert reply.fields == (("character_string1", "code"), ("thing7", "summary"))
+    assert config.wechat.template("visit") == reply  # no visit template: the survey goes as a reply template
+    assert config.wechat.warnings() == []
+    old = build_config({"wechat": {"reply_template_id": "OLD-1"}}, environ={})
+    legacy = old.wechat.template("reply")
+    assert legacy is not None
+    assert legacy.legacy
+    assert legacy.id == "OLD-1"
+    assert [key for key, _ in legacy.fields] == ["keyword1", "keyword2", "keyword3"]
+    assert "47003" in old.wechat.warnings()[0]
+    waiting = build_config({"wechat": {"out_of_window": "none", "templates": {}}}, environ={})
+    assert waiting.wechat.template("reply") is None

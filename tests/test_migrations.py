@@ -24,6 +24,7 @@ from bot.config import build_config
 from models import migrate
 from models.case_page import CaseLink
 from models.db import close_db, init_db
+from models.delivery import TemplateSend
 from models.entities import (
     Case,
     CaseEvent,
@@ -206,6 +207,7 @@ async def fill_with_rows() -> None:
     await IdempotentRequest.create(citizen=mini, route="POST /cases", key="k-0", status=201, response={}, created_at=at)
     await HotlineOrder.create(external_id="GD2026120001", case=first, status="已办结", imported_at=at, updated_at=at)
     await CaseTerms.create(case=first, version="0123456789ab", terms="挂号 排队")
+    await TemplateSend.create(msgid=2_000_000_001, case=first, purpose="reply", created_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from yarl import URL
 
 from bot.app import REDIS, SETTINGS
 from handlers.cases import queue as triage_queue
@@ -207,16 +208,21 @@ async def test_a_bound_member_past_48_hours_gets_a_template_worded_for_a_member(
     assert assignment.channel == "template"
     assert "委员您好" in assignment.text
     assert "您反映的问题" not in assignment.text  # not the citizens' wording
-    assert f"答 {case.code}" in assignment.text  # how to answer, with the tracking code
+    assert case.code in assignment.text  # the tracking code, in its own field
     assert "园区食堂太贵" in assignment.text
+    assert "url" not in assignment.payload  # the case page is the citizen's, not the member's
     # The citizen's own messages past the window keep the citizens' wording.
     await Citizen.filter(openid="o-c6b").update(last_inbound_at=now() - timedelta(hours=50), event_window_at=None)
     await oa.text("o-zhao-late", f"答 {case.code} 已与园区协商开设平价窗口")
     await stack.run_jobs()
     reply = stack.platform.sent_to("o-c6b")[-1]
     assert reply.channel == "template"
-    assert "您反映的问题有新的消息" in reply.text
-    assert "平价窗口" in reply.text
+    assert "您反映的「园区食堂太贵」" in reply.text
+    # The whole reply is on the case page the template opens.
+    assert stack.session is not None
+    async with stack.session.get(stack.url(URL(reply.payload["url"]).path)) as page:
+        assert page.status == 200
+        assert "平价窗口" in await page.text()
 
 
 async def test_a_bound_members_own_message_reopens_the_customer_service_window(stack: Stack) -> None:

@@ -35,7 +35,12 @@ OPENID = "o-citizen-1"
 
 @pytest.fixture
 def platform() -> FakePlatform:
-    return FakePlatform(apps={APP_ID: APP_SECRET, MINI_ID: MINI_SECRET}, corps={CORP_ID: CORP_SECRET})
+    # "tpl", "tpl-1", "tpl-sub": templates the tests send through, without key rules of their own.
+    return FakePlatform(
+        apps={APP_ID: APP_SECRET, MINI_ID: MINI_SECRET},
+        corps={CORP_ID: CORP_SECRET},
+        templates={"tpl", "tpl-1", "tpl-sub"},
+    )
 
 
 @pytest.fixture
@@ -455,17 +460,64 @@ async def test_custom_send_outside_the_window(wechat: WeChatClient, platform: Fa
 async def test_template_send(wechat: WeChatClient, platform: FakePlatform) -> None:
     msgid = await wechat.send_template(
         OPENID,
-        "tpl-reply",
-        {"first": "您的意见已答复", "keyword1": "MS26112300421"},
+        "demo-reply-template",
+        {
+            "first": "您的意见已答复",
+            "character_string1": "MS26112300421",
+            "thing2": "路灯已修好",
+            "phrase3": "已答复",
+            "time4": "2026-12-02 10:00",
+        },
         url="https://x.test/c/1",
+        client_msg_id="mashang-1-0",
     )
     [message] = platform.sent_to(OPENID)
     assert isinstance(msgid, int)
     assert message.channel == "template"
-    assert message.payload["template_id"] == "tpl-reply"
+    assert message.payload["template_id"] == "demo-reply-template"
     assert message.payload["url"] == "https://x.test/c/1"
-    assert message.payload["data"]["keyword1"] == {"value": "MS26112300421"}
-    assert "first: 您的意见已答复" in message.text
+    assert message.payload["data"]["character_string1"] == {"value": "MS26112300421"}
+    assert "first" not in message.text  # WeChat no longer shows first and remark
+    assert "thing2: 路灯已修好" in message.text
+    assert platform.take_template_finish_events() == [(OPENID, msgid, "success")]
+
+
+async def test_template_send_is_refused_unless_every_typed_key_fits(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    good = {"character_string1": "MS1", "thing2": "短", "phrase3": "已答复", "time4": "2026-12-02 10:00"}
+    for bad in (
+        {"keyword1": "MS1", "keyword2": "已答复", "keyword3": "路灯"},  # the old layout on a category template
+        {**good, "thing2": "超" * 21},  # a thing shows 20 characters
+        {**good, "character_string1": "编号MS1"},  # no Chinese in a character_string
+        {**good, "phrase3": "已经答复完毕了"},  # 5 Chinese characters at most
+        {**good, "time4": "昨天"},
+    ):
+        with pytest.raises(WeChatAPIError) as info:
+            await wechat.send_template(OPENID, "demo-reply-template", bad)
+        assert info.value.errcode == 47003
+    assert platform.sent_to(OPENID) == []
+    await wechat.send_template(OPENID, "demo-reply-template", good)
+    assert len(platform.sent_to(OPENID)) == 1
+
+
+async def test_a_template_sent_again_with_its_client_msg_id_arrives_once(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    data = {"character_string1": "MS1", "thing2": "答复", "phrase3": "已答复", "time4": "2026-12-02 10:00"}
+    first = await wechat.send_template(OPENID, "demo-reply-template", data, client_msg_id="mashang-7-0")
+    again = await wechat.send_template(OPENID, "demo-reply-template", data, client_msg_id="mashang-7-0")
+    assert first == again
+    assert len(platform.sent_to(OPENID)) == 1
+
+
+async def test_a_subscription_account_may_not_send_template_messages(
+    wechat: WeChatClient, platform: FakePlatform
+) -> None:
+    platform.account_type = "subscription"
+    with pytest.raises(WeChatAPIError) as info:
+        await wechat.send_template(OPENID, "tpl", {"k": "v"})
+    assert info.value.errcode == 48001
 
 
 async def test_template_send_unknown_template(wechat: WeChatClient, platform: FakePlatform) -> None:

@@ -41,3 +41,4 @@ _.binary_location  # tests/test_case_page_browser.py: read by Selenium
 external_id  # models/hotline.py: written through models/bulk.py rows and read by raw SQL
 address
 imported_at
+finished_at  # models/delivery.py: when TEMPLATESENDJOBFINISH told the outcome, kept for operators

@@ -203,8 +203,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "Status": {
         "enum": [
-            "received", "assigned", "accepted", "needs_info", "transferred", "replied",
-            "return_visit", "closed", "merged", "rejected", "reopened",
+            "received",
+            "assigned",
+            "accepted",
+            "needs_info",
+            "transferred",
+            "replied",
+            "return_visit",
+            "closed",
+            "merged",
+            "rejected",
+            "reopened",
         ]
     },
     "PointRef": {
@@ -266,8 +275,18 @@ SCHEMAS: dict[str, Any] = {
             "time": TIME,
             "kind": {
                 "enum": [
-                    "submitted", "assigned", "transferred", "asked", "info_provided", "replied", "return_visit",
-                    "closed", "reopened", "merged", "rejected", "not_pushed",
+                    "submitted",
+                    "assigned",
+                    "transferred",
+                    "asked",
+                    "info_provided",
+                    "replied",
+                    "return_visit",
+                    "closed",
+                    "reopened",
+                    "merged",
+                    "rejected",
+                    "not_pushed",
                 ]
             },
             "title": {"type": "string"},
@@ -471,7 +490,7 @@ def _document() -> dict[str, Any]:
             "title": "码上商 mini-program API",
             "version": VERSION,
             "description": (
-                "JSON in and out (UTF-8). Every error is {\"error\": {\"code\", \"message\", \"field\"?}}; "
+                'JSON in and out (UTF-8). Every error is {"error": {"code", "message", "field"?}}; '
                 "message is Chinese, for the citizen. Every route may also answer 404 (no such route), "
                 "405 (method) and 429 (per client address)."
             ),

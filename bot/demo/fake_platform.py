@@ -75,6 +75,14 @@ _SUBSCRIBE_VALUE_RULES: dict[str, Callable[[str], bool]] = {
     "name": lambda v: 0 < len(v) <= 10,
 }
 _SUBSCRIBE_KEY = re.compile(r"^([a-z_]+?)(\d+)$")
+# config.example.toml's template ids (DEMO_TEMPLATES in bot/config.py), and the old keyword layout.
+DEMO_TEMPLATE_KEYS: dict[str, tuple[str, ...]] = {
+    "demo-reply-template": ("character_string1", "thing2", "phrase3", "time4"),
+    "demo-visit-template": ("character_string1", "thing2", "time3"),
+    "demo-legacy-template": ("keyword1", "keyword2", "keyword3"),
+}
+TEMPLATE_DROPPED_KEYS = ("first", "remark")  # no longer shown (WeChat's template message rules, May 2023)
+CLIENT_MSG_ID_TTL_S = 600.0  # "one openid + client_msg_id sends one message, valid 10 minutes" (docs)
 
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 
@@ -179,7 +187,15 @@ class FakePlatform:
     enforce_cs_window: bool = True
     permanent_qr_limit: int = 100_000
     token_ttl_s: int = 7200
-    templates: set[str] | None = None  # None: any template_id is accepted
+    templates: set[str] | None = None  # subscribe/send: None accepts any; template/send: ids without key rules
+    # The official account's templates as added on its admin page: id -> typed data keys. A template
+    # message must fill every key with a value of the key's type (47003 otherwise); other keys, among
+    # them `first` and `remark`, are dropped as WeChat has since May 2023. An id neither here nor in
+    # `templates` is 40037.
+    template_keys: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEMO_TEMPLATE_KEYS))
+    # "service" (服务号) may send template messages and subscription notices; "subscription" (订阅号)
+    # gets 48001 (api unauthorized) for both.
+    account_type: str = "service"
     mini_pages: set[str] | None = None  # checked when check_path is true; None: any page
     webhook_keys: set[str] | None = None  # None: any key is accepted
     webhook_rate_per_min: int = 20
@@ -231,6 +247,10 @@ class FakePlatform:
         self._response_codes: dict[str, _ResponseCode] = {}
         self._webhook_sends: dict[str, list[float]] = {}
         self._msgids = itertools.count(int(self.clock() * 1000))
+        self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
+        # TEMPLATESENDJOBFINISH events WeChat owes our callback: (openid, msgid, status), in send order.
+        self.template_finish_events: list[tuple[str, int, str]] = []
+        self._template_outcomes: dict[str, list[str]] = {}  # openid -> statuses for its next sends
 
     def note_user_message(self, openid: str, when: float | None = None) -> None:
         """A user message opens the customer-service window: 5 messages within 48 h."""
@@ -284,6 +304,16 @@ class FakePlatform:
         code = secrets.token_urlsafe(24)
         self._response_codes[code] = _ResponseCode(recipient, self.clock() + ttl_s)
         return code
+
+    def fail_template_delivery(self, openid: str, status: str = "failed:user block") -> None:
+        """The next template message to `openid` is accepted (a msgid) but its TEMPLATESENDJOBFINISH
+        event says `status` ("failed:user block": the user refuses them; "failed: system failed")."""
+        self._template_outcomes.setdefault(openid, []).append(status)
+
+    def take_template_finish_events(self) -> list[tuple[str, int, str]]:
+        """The TEMPLATESENDJOBFINISH events due to our callback, handed over once (the caller posts them)."""
+        events, self.template_finish_events = self.template_finish_events, []
+        return events
 
     def qr_scene(self, ticket: str) -> str | None:
         """The scene of a QR ticket that is still valid (lets the simulator "scan" a code)."""
@@ -577,12 +607,44 @@ async def _template_send(request: web.Request) -> web.Response:
     template_id = body.get("template_id")
     if not isinstance(openid, str) or not openid:
         raise _APIError(40003, "invalid openid")
-    known = state.templates
-    if not isinstance(template_id, str) or (known is not None and template_id not in known):
+    if state.account_type != "service":
+        raise _APIError(48001, "api unauthorized")  # a subscription account has no template messages
+    keys = state.template_keys.get(template_id) if isinstance(template_id, str) else None
+    if keys is None and not (isinstance(template_id, str) and template_id in (state.templates or set())):
         raise _APIError(40037, "invalid template_id")
-    text, _ = _template_text(body.get("data"))
-    state._deliver("template", openid, app_id, "template", text, body)
-    return _ok(msgid=next(state._msgids))
+    _, values = _template_text(body.get("data"))
+    if keys is not None:
+        for data_key in keys:
+            if data_key not in values:
+                raise _APIError(47003, f"argument invalid! data.{data_key}.value empty")
+            typed = _SUBSCRIBE_KEY.match(data_key)
+            rule = _SUBSCRIBE_VALUE_RULES.get(typed.group(1)) if typed else None
+            if rule is not None and not rule(values[data_key]):
+                raise _APIError(47003, f"argument invalid! data.{data_key}.value invalid")
+        values = {key: values[key] for key in keys}  # first, remark and unknown keys are not shown
+    else:
+        values = {key: value for key, value in values.items() if key not in TEMPLATE_DROPPED_KEYS}
+    url = body.get("url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        raise _APIError(40039, "invalid url")
+    client_msg_id = body.get("client_msg_id")
+    moment = state.clock()
+    if client_msg_id is not None:
+        if not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= 64:
+            raise _APIError(45067, "clientmsgid size out of limit")
+        earlier = state._client_msg_ids.get((openid, client_msg_id))
+        if earlier is not None and moment - earlier[1] < CLIENT_MSG_ID_TTL_S:
+            return _ok(msgid=earlier[0])  # sent already: one message, the same msgid
+    msgid = next(state._msgids)
+    if client_msg_id is not None:
+        state._client_msg_ids[(openid, client_msg_id)] = (msgid, moment)
+    text = "\n".join(f"{key}: {value}" for key, value in values.items())
+    outcomes = state._template_outcomes.get(openid)
+    status = outcomes.pop(0) if outcomes else "success"
+    if status == "success":
+        state._deliver("template", openid, app_id, "template", text, body)
+    state.template_finish_events.append((openid, msgid, status))
+    return _ok(msgid=msgid)
 
 
 async def _media_get(request: web.Request) -> web.StreamResponse:

@@ -18,25 +18,40 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
+from bot.config import TemplateConfig, WeChatConfig
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.parts import OA_TEXT_MAX_BYTES, split_text
 from bot.outbound.retry import unavailable
+from bot.outbound.template_data import fit, local_time
 from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
+from handlers.cases.case_page import case_page_url
+from handlers.settings import Settings
+from handlers.texts import citizen as citizen_texts
+from handlers.texts import member as member_texts
 from models import window
+from models.delivery import TemplateSend
 from models.entities import Case, CaseMessage, Citizen
 from models.jobs import Job
 from models.state import record_event
+from models.timeutil import now
 
 log = logging.getLogger(__name__)
 
 RETRIABLE_CODES = {-1, 45009, 45011}  # system busy, rate limits
+# template/send's client_msg_id (防重入id): "for one openid + client_msg_id only one message is sent,
+# valid for 10 minutes" (模板消息接口 docs). WeChat then answers ok with the first send's msgid; answers
+# seen for a repeat elsewhere (45065 "clientmsgid exist" on mass sends, 40241 "The message is duplicate
+# in 60 seconds", developers.weixin.qq.com community) also mean it went out before: not again.
+DUPLICATE_SEND_CODES = frozenset({45065, 40241})
 
 
 class CitizenDelivery:
-    def __init__(self, wechat: WeChatClient, reply_template_id: str) -> None:
+    def __init__(self, wechat: WeChatClient, config: WeChatConfig, settings: Settings, mini_app_id: str = "") -> None:
         self.wechat = wechat
-        self.reply_template_id = reply_template_id
+        self.config = config
+        self.settings = settings
+        self.mini_app_id = mini_app_id
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def send(self, job: Job) -> dict[str, Any]:
@@ -83,7 +98,7 @@ class CitizenDelivery:
                     raise unavailable(exc) from exc
             if channel == "template":
                 # The window is closed: one template message for this part and the ones after it.
-                await self._send_template(citizen, payload, None if index == 0 else parts[index])
+                await self._send_template(job, citizen, payload, index, None if index == 0 else parts[index])
                 channels += ["template"] * (len(parts) - index)
             else:
                 channels.append(channel)
@@ -105,37 +120,88 @@ class CitizenDelivery:
             )
         return {"channel": channel, "parts": len(parts)} if len(parts) > 1 else {"channel": channel}
 
-    async def _send_template(self, citizen: Citizen, payload: payloads.SendCitizen, rest: str | None = None) -> None:
-        """A template message for the text, or for `rest` (a part and those after it) when the window
-        closed part-way through a long text."""
-        if not self.reply_template_id:
-            raise GiveUp("outside the customer-service window and wechat.reply_template_id is not set")
-        code = payload.get("case_code") or "—"
+    async def _send_template(
+        self, job: Job, citizen: Citizen, payload: payloads.SendCitizen, part: int, rest: str | None = None
+    ) -> None:
+        """A template message for the text, or for `rest` (part `part` and those after it) when the window
+        closed part-way through a long text. Its data keys are the configured template's, each value cut
+        to its key's type (bot/outbound/template_data.py); the whole text is behind its link."""
+        purpose = "visit" if payload.get("purpose") == "survey" else "reply"
+        template = self.config.template(purpose)
+        if template is None:
+            raise GiveUp("outside the customer-service window and no template is configured (wechat.templates.reply)")
+        case = await Case.get_or_none(id=job.case_id).prefetch_related("contact_point") if job.case_id else None  # type: ignore[attr-defined]
         text = payload["text"] if rest is None else rest
-        if payload.get("audience") == "member":  # a member who bound the official account
-            data = {
-                "first": "委员您好，您有一条履职消息",
-                "keyword1": code,
-                "keyword2": payload.get("case_state") or "办理中",
-                "keyword3": text[:180],
-                "remark": f"请进入公众号查看；答复群众请发送「答 {code} 答复内容」。"
-                if payload.get("case_code")
-                else "请进入公众号查看。",
-            }
-        else:
-            data = {
+        data = self._template_data(template, payload, text, case)
+        url, miniprogram = None, None
+        member = payload.get("audience") == "member"
+        if case is not None and not member:  # the case page is the citizen's own
+            if template.miniprogram_page and self.mini_app_id:
+                miniprogram = {"appid": self.mini_app_id, "pagepath": f"{template.miniprogram_page}?code={case.code}"}
+            else:
+                # The link is the case's citizen's: the one reached here may be their linked other openid.
+                owner = citizen if citizen.id == case.citizen_id else await Citizen.get(id=case.citizen_id)  # type: ignore[attr-defined]
+                url = await case_page_url(case, owner, self.settings)
+        try:
+            msgid = await self.wechat.send_template(
+                citizen.openid,
+                template.id,
+                data,
+                url,
+                miniprogram=miniprogram,
+                client_msg_id=f"mashang-{job.id}-{part}",
+            )
+        except WeChatAPIError as exc:
+            if exc.errcode in DUPLICATE_SEND_CODES:
+                return  # sent on an earlier try (a crash before our bookkeeping): not again
+            raise self._classify(exc) from exc
+        except WeChatUnavailable as exc:
+            raise unavailable(exc) from exc
+        if msgid:
+            await TemplateSend.create(
+                msgid=msgid,
+                case=case,
+                purpose=payload.get("purpose") or ("notice" if case is None else "reply"),
+                created_at=now(),
+            )
+
+    @staticmethod
+    def _template_data(
+        template: TemplateConfig, payload: payloads.SendCitizen, text: str, case: Case | None
+    ) -> dict[str, str]:
+        code = payload.get("case_code") or "—"
+        if template.legacy:
+            if payload.get("audience") == "member":  # a member who bound the official account
+                return {
+                    "first": "委员您好，您有一条履职消息",
+                    "keyword1": code,
+                    "keyword2": payload.get("case_state") or "办理中",
+                    "keyword3": text[:180],
+                    "remark": f"请进入公众号查看；答复群众请发送「答 {code} 答复内容」。"
+                    if payload.get("case_code")
+                    else "请进入公众号查看。",
+                }
+            return {
                 "first": "您反映的问题有新的消息",
                 "keyword1": code,
                 "keyword2": payload.get("case_state") or "处理中",
                 "keyword3": text[:180],
                 "remark": f"回复编号 {code} 可查看完整内容。" if payload.get("case_code") else "感谢您的参与。",
             }
-        try:
-            await self.wechat.send_template(citizen.openid, self.reply_template_id, data)
-        except WeChatAPIError as exc:
-            raise self._classify(exc) from exc
-        except WeChatUnavailable as exc:
-            raise unavailable(exc) from exc
+        summary = case.summary if case is not None else None
+        point = case.contact_point.name if case is not None and case.contact_point is not None else "码上商"
+        values = {
+            "code": code,
+            "state": payload.get("case_state") or "处理中",
+            "time": local_time(now()),
+            "summary": member_texts.template_summary(summary)
+            if payload.get("audience") == "member"
+            else citizen_texts.template_summary(payload.get("purpose"), summary)
+            if case is not None
+            else text,
+            "point": point,
+        }
+        return {key: fit(key, values[name]) for key, name in template.fields}
 
     @staticmethod
     def _classify(exc: WeChatAPIError) -> Exception:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.config import MiniProgramConfig
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.citizen import RETRIABLE_CODES, CitizenDelivery
+from bot.outbound.template_data import fit, key_type, local_time
 from bot.outbound.wechat_api import MiniProgramClient, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
 from handlers.miniprogram import identity, subscriptions
@@ -33,7 +32,6 @@ from handlers.texts import miniprogram as texts
 from models import window
 from models.entities import Case, Citizen
 from models.jobs import Job
-from models.sla import LOCAL_TZ
 from models.state import record_event
 from models.timeutil import now
 
@@ -45,25 +43,6 @@ PHRASES = {"reply": "已答复", "question": "待补充", "survey": "待评价"}
 ADMIN_RETRY_S = 600.0  # a template or data WeChat refuses waits for an administrator, it is not dropped
 
 
-def _typed(key: str) -> str:
-    return key.rstrip("0123456789")
-
-
-def _fit(key: str, value: str) -> str:
-    """`value` as WeChat accepts it for a data key of this type (a thing shows 20 characters)."""
-    kind = _typed(key)
-    if kind == "character_string":
-        return "".join(ch for ch in value if ch.isascii())[:32] or "-"
-    if kind == "phrase":
-        return value[:5]
-    limit = 20
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
-
-
 class SubscribeDelivery:
     def __init__(self, mini: MiniProgramClient, config: MiniProgramConfig) -> None:
         self.mini = mini
@@ -73,8 +52,8 @@ class SubscribeDelivery:
         """(template id, data, page) of the subscribe message carrying `payload`."""
         purpose = payload.get("purpose") or "reply"
         code = payload.get("case_code") or ""
-        when = _local(now())
-        title = PHRASES[purpose] if _typed(self._keys(purpose)[1]) == "phrase" else texts.SUBSCRIBE_TITLES[purpose]
+        when = local_time(now())
+        title = PHRASES[purpose] if key_type(self._keys(purpose)[1]) == "phrase" else texts.SUBSCRIBE_TITLES[purpose]
         if purpose == "survey":
             template = self.config.visit_template_id
             values = [code, texts.SUBSCRIBE_CONTENT["survey"], when]
@@ -82,7 +61,7 @@ class SubscribeDelivery:
             template = self.config.reply_template_id
             values = [code, title, texts.SUBSCRIBE_CONTENT[purpose], when]
         keys = self._keys(purpose)
-        data = {key: _fit(key, value) for key, value in zip(keys, values, strict=True)}
+        data = {key: fit(key, value) for key, value in zip(keys, values, strict=True)}
         page = f"{self.config.case_page}?code={code}" if code else self.config.page
         return template, data, page
 

@@ -578,20 +578,31 @@ class WeChatClient(_StableTokenClient):
         )
 
     async def send_template(
-        self, openid: str, template_id: str, data: Mapping[str, str], url: str | None = None
+        self,
+        openid: str,
+        template_id: str,
+        data: Mapping[str, str],
+        url: str | None = None,
+        *,
+        miniprogram: Mapping[str, str] | None = None,
+        client_msg_id: str | None = None,
     ) -> int:
+        """A template message; its msgid. `client_msg_id`: WeChat refuses a second send with the same id
+        (within 24 h), so a retry after a crash between the send and our bookkeeping sends nothing twice."""
         body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": _template_data(data)}
         if url:
             body["url"] = url
+        if miniprogram:
+            body["miniprogram"] = dict(miniprogram)
+        if client_msg_id:
+            body["client_msg_id"] = client_msg_id
         result = await self._token_call("POST", "/cgi-bin/message/template/send", json_body=body)
         return int(result.get("msgid", 0))
 
     async def user_info(self, openid: str) -> dict[str, Any]:
         """A follower's profile (cgi-bin/user/info): `unionid` is there when the account is bound to an
         Open Platform account, `subscribe` 0 when the user does not follow (then nothing else is)."""
-        return await self._token_call(
-            "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
-        )
+        return await self._token_call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
 
     async def get_media(self, media_id: str) -> tuple[bytes, str]:
         """(content, content type) of a temporary media file (images, voice) sent by a user."""

@@ -88,9 +88,7 @@ def xml_fields(xml: str) -> dict[str, Any]:
 
 # XML white space is exactly these four characters (Python's \s also takes \x85, \xa0, \u3000 and more).
 _FLAT_OPEN = re.compile(r"[ \t\r\n]*<xml>")
-_FLAT_ELEMENT = re.compile(
-    r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL
-)
+_FLAT_ELEMENT = re.compile(r"[ \t\r\n]*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[(.*?)\]\]>|([^<&]*))</\1>", re.DOTALL)
 _FLAT_CLOSE = re.compile(r"[ \t\r\n]*</xml>[ \t\r\n]*")
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\r]|]]>")
 
@@ -164,6 +162,14 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
             ), data
         if event_name == "unsubscribe":
             return CitizenEvent(kind="unsubscribe", event_name=event_name, **common), data
+        if event_name == "templatesendjobfinish":  # how a template message ended: MsgID, Status
+            msgid = text_field(data, "MsgID")
+            if not msgid.isdigit() or len(msgid) > 20:
+                raise BadCallback("TEMPLATESENDJOBFINISH without a numeric MsgID")
+            status = text_field(data, "Status")[:64]
+            return CitizenEvent(
+                kind="template_outcome", event_name=event_name, extra={"key": msgid, "status": status}, **common
+            ), data
         return CitizenEvent(kind="other", event_name=event_name, extra={"key": key}, **common), data
     msg_id = text_field(data, "MsgId", required=msg_type in _MESSAGE_TYPES)
     if msg_type == "text":

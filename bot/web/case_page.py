@@ -63,9 +63,7 @@ def stylesheet_href() -> str:
 
 def render(template: str, status: int = 200, **context: Any) -> web.Response:
     body = _templates.get_template(template).render(stylesheet=stylesheet_href(), **context)
-    return web.Response(
-        text=body, status=status, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
-    )
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 
 def notice(status: int, title: str, text: str, code: str | None = None, *, thanks: bool = False) -> web.Response:

@@ -20,7 +20,8 @@ from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
-from models.entities import Case, CaseState
+from models.delivery import TemplateSend
+from models.entities import Case, CaseEvent, CaseState
 from models.jobs import Job, enqueue
 from models.sla import format_deadline_zh
 from models.state import Transition, apply_transition, record_event
@@ -73,10 +74,38 @@ async def run_visit_timeout(job: Job) -> dict[str, Any]:
         or (case.visit_recorded_at is not None and case.visit_recorded_at >= sent_at)
     ):
         return {"skipped": "answered"}
-    await record_event(case, "visit.phone_task", "system")
-    phone = case.citizen.phone
-    await send_to_triage(staff_texts.phone_visit_task(case.code, mask_phone(phone) if phone else None), case=case)
+    if await CaseEvent.filter(case=case, kind="visit.phone_task", created_at__gte=sent_at).exists():
+        return {"skipped": "a phone task already (the survey was not delivered)"}
+    await make_phone_task(case)
     return {"phone_task": True}
+
+
+async def make_phone_task(case: Case, undelivered: bool = False) -> None:
+    """Staff are to call the citizen and record the visit with 回访 (`case.citizen` prefetched)."""
+    detail: dict[str, Any] = {"undelivered": True} if undelivered else {}
+    await record_event(case, "visit.phone_task", "system", **detail)
+    phone = case.citizen.phone
+    await send_to_triage(
+        staff_texts.phone_visit_task(case.code, mask_phone(phone) if phone else None, undelivered), case=case
+    )
+
+
+async def record_template_outcome(msgid: int, status: str) -> None:
+    """WeChat's TEMPLATESENDJOBFINISH for a template message of ours: `success`, or why it was not
+    delivered (`failed:user block`: the citizen refuses them; `failed: system failed`). An undelivered
+    message is on the timeline; an undelivered survey makes the return visit a phone task at once
+    (it never counts as a survey the citizen left unanswered). A repeated event changes nothing."""
+    sent = await TemplateSend.get_or_none(msgid=msgid)
+    if sent is None or sent.status is not None:
+        return  # not ours (another system sharing the AppID), or told already
+    sent.status, sent.finished_at = status, now()
+    await sent.save(update_fields=["status", "finished_at"])
+    if status == "success" or sent.case_id is None:  # type: ignore[attr-defined]
+        return
+    case = await Case.get(id=sent.case_id).prefetch_related("citizen")  # type: ignore[attr-defined]
+    await record_event(case, "message.undelivered", "system", channel="template", msgid=msgid, status=status)
+    if sent.purpose == "survey" and case.state == CaseState.RETURN_VISIT:
+        await make_phone_task(case, undelivered=True)
 
 
 async def phone_visit_tasks(limit: int = 10) -> list[Case]:

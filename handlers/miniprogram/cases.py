@@ -78,11 +78,16 @@ class Location:
 def check_location(value: object) -> Location | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or not {"latitude", "longitude"} <= set(value) or set(value) - {
-        "latitude",
-        "longitude",
-        "address",
-    }:
+    if (
+        not isinstance(value, dict)
+        or not {"latitude", "longitude"} <= set(value)
+        or set(value)
+        - {
+            "latitude",
+            "longitude",
+            "address",
+        }
+    ):
         raise invalid("location", texts.BAD_COORDINATES)
     lat, lon = value["latitude"], value["longitude"]
     for number in (lat, lon):
@@ -146,13 +151,16 @@ async def file_case(citizen: Citizen, request: NewCaseRequest, settings: Setting
     actor = actor_of(citizen)
     point = request.point
     active = point if point.is_active else None  # a revoked point takes messages, as a scan of it does
-    earlier = (
-        await Case.filter(citizen=citizen, contact_point=active, state=CaseState.CLOSED).order_by("-id").first()
-    )
+    earlier = await Case.filter(citizen=citizen, contact_point=active, state=CaseState.CLOSED).order_by("-id").first()
     extra: dict[str, Any] = {"via": "api"} if active else {"via": "api", "revoked_point": point.key}
     event = CitizenEvent(
-        channel=CHANNEL, sender=citizen.openid, kind="message", created_at=moment, msg_type="text",
-        text=request.text, extra=extra,
+        channel=CHANNEL,
+        sender=citizen.openid,
+        kind="message",
+        created_at=moment,
+        msg_type="text",
+        text=request.text,
+        extra=extra,
     )
     new = NewCase(
         event,

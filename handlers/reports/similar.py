@@ -164,7 +164,7 @@ async def _entries(since: datetime | None, limit: int, case_id: int | None = Non
     limit_mark, offset_mark = placeholders(dialect, len(params) + 1, 2).split(", ")
     sql = (
         'SELECT c."id" AS id, c."code" AS code, c."source" AS source, '
-        "COALESCE(NULLIF(c.\"district\", ''), p.\"district\", '') AS district, t.\"terms\" AS terms "
+        'COALESCE(NULLIF(c."district", \'\'), p."district", \'\') AS district, t."terms" AS terms '
         'FROM "case" c JOIN "case_terms" t ON t."case_id" = c."id" '
         'LEFT JOIN "contact_point" p ON p."id" = c."contact_point_id" '
         f'WHERE {scope} ORDER BY c."created_at" DESC, c."id" DESC LIMIT {limit_mark} OFFSET {offset_mark}'

@@ -308,9 +308,7 @@ def _triples(scores: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndar
     return rows, scores.indices.astype(np.int64), scores.data
 
 
-def _best(
-    batch: sparse.csr_matrix, centres: sparse.csr_matrix | None, words: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _best(batch: sparse.csr_matrix, centres: sparse.csr_matrix | None, words: int) -> tuple[np.ndarray, np.ndarray]:
     """For each row of the batch: the most similar centre and that similarity (-1, 0.0 without centres).
 
     Up to EXACT_PRODUCT (rows × centres) every centre is scored: one sparse product. Beyond, a product

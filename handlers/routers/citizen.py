@@ -193,6 +193,18 @@ async def handle_scan(event: CitizenEvent, redis: aioredis.Redis, settings: Sett
     return Reply(texts.greeting_for_contact_point(point.name, settings))
 
 
+def template_outcome(event: CitizenEvent) -> dict[str, Any] | None:
+    if event.kind != "template_outcome":
+        return None
+    return {"msgid": int(event.extra["key"]), "status": str(event.extra.get("status", ""))}
+
+
+@router.handler(template_outcome)
+async def handle_template_outcome(msgid: int, status: str) -> None:
+    """WeChat telling how one of our template messages ended; nothing to answer."""
+    await visits.record_template_outcome(msgid, status)
+
+
 @router.handler(is_plain_subscribe)
 async def handle_subscribe(event: CitizenEvent, settings: Settings) -> Reply:
     await get_citizen(event, touch_window=False)
@@ -321,15 +333,19 @@ async def handle_case_message(
         .prefetch_related("contact_point")
         .first()
     )
-    open_case = (named if named is not None and named.state not in TERMINAL else None) or asked or (
-        await Case.filter(
-            citizen=citizen,
-            contact_point=point,
-            last_citizen_message_at__gte=window_start,
+    open_case = (
+        (named if named is not None and named.state not in TERMINAL else None)
+        or asked
+        or (
+            await Case.filter(
+                citizen=citizen,
+                contact_point=point,
+                last_citizen_message_at__gte=window_start,
+            )
+            .exclude(state__in=list(TERMINAL))
+            .order_by("-id")
+            .first()
         )
-        .exclude(state__in=list(TERMINAL))
-        .order_by("-id")
-        .first()
     )
     if open_case is None:  # a new case: the same plan the batch intake writes many with
         earlier = (

@@ -14,7 +14,7 @@ HOW_TO = "请直接发送文字、图片、语音或位置，说明您遇到的�
 
 @functools.lru_cache(maxsize=64)  # part of every acknowledgement: one of a burst's hot paths
 def duration_zh(seconds: float, *, workdays: bool = False) -> str:
-    """"2天", "1周", "3个工作日", "4小时", "10分钟": how a person would say the configured duration."""
+    """ "2天", "1周", "3个工作日", "4小时", "10分钟": how a person would say the configured duration."""
     whole = round(seconds)
     if whole >= 86400 and whole % 86400 == 0:
         days = whole // 86400
@@ -41,6 +41,16 @@ def promise(settings: Settings) -> str:
 def local_time(moment: datetime) -> str:
     """Beijing time the way every message writes it: "12月1日 00:33" (as deadlines are written)."""
     return format_deadline_zh(moment)
+
+
+def template_summary(purpose: str | None, case_summary: str | None) -> str:
+    """A template message's summary field (20 characters show; the sender cuts it): the whole text is
+    on the case page its link opens."""
+    if purpose == "question":
+        return "委员想向您了解情况，请点击查看并回复"
+    if purpose == "survey":
+        return "请您对办理结果进行评价"
+    return f"您反映的「{case_summary}」有新消息" if case_summary else "您反映的问题有新消息，请点击查看"
 
 
 def greeting_for_contact_point(name: str, settings: Settings) -> str:

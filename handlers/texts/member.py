@@ -71,6 +71,13 @@ def handover_transferred(department_name: str) -> str:
 
 
 HANDOVER_ANSWERED_BY_STAFF = "已由工作人员答复群众"
+
+
+def template_summary(case_summary: str | None) -> str:
+    """A template message's summary field for a member (cut to its type's length by the sender)."""
+    return f"委员您好：{case_summary}" if case_summary else "委员您好，您有新的履职消息，请进入公众号查看"
+
+
 HANDOVER_REJECTED = "经审核不予受理"
 
 

@@ -104,10 +104,11 @@ def escalation(code: str, stage: str, round_no: int, holder: str) -> str:
     return f"【督办】编号 {code} 第{round_no}次超期（{STAGE_ZH[stage]}），承办：{holder}。"
 
 
-def phone_visit_task(code: str, masked_phone: str | None = None) -> str:
+def phone_visit_task(code: str, masked_phone: str | None = None, undelivered: bool = False) -> str:
     phone = f"（群众留有手机号 {masked_phone}）" if masked_phone else ""
+    why = "回访问卷未能送达群众（微信未投递）" if undelivered else "群众未答复回访问卷"
     return (
-        f"**【电话回访】{code}** 群众未答复回访问卷{phone}，请电话回访后发送：`回访 {code} 1|2|3 备注`"
+        f"**【电话回访】{code}** {why}{phone}，请电话回访后发送：`回访 {code} 1|2|3 备注`"
         "（1 满意，2 基本满意，3 不满意）"
     )
 
@@ -242,6 +243,7 @@ EVENT_ZH = {
     "sla.reminder": "催办",
     "sla.overdue": "超期通报",
     "visit.phone_task": "转电话回访",
+    "message.undelivered": "模板消息未送达群众（微信告知）",
     "follows": "关联已办结件",
     "hotline.updated": "热线工单更新",
 }

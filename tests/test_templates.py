@@ -1,0 +1,151 @@
+"""Template messages past the customer-service window, against a fake as strict as WeChat: the
+configured typed keys, values cut to their types, the case page behind the link, client_msg_id, and
+the TEMPLATESENDJOBFINISH event telling that a message never arrived."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from yarl import URL
+
+from bot.config import build_config, parse_templates
+from bot.demo.fake_platform import DEMO_TEMPLATE_KEYS, DeliveredMessage
+from models.delivery import TemplateSend
+from models.entities import Case, CaseEvent, CaseState, Citizen
+from models.timeutil import now
+from tests import case_pages
+from tests.case_pages import new_case, replied_case, say
+from tests.harness import Stack
+
+pages = case_pages.pages
+
+LONG_REPLY = "经现场核查，" + "医院已协调交警部门在东门外增设临时停车位并开通预约停车。" * 60
+
+
+async def close_window(openid: str) -> None:
+    await Citizen.filter(openid=openid).update(last_inbound_at=now() - timedelta(hours=49), event_window_at=None)
+
+
+def data_of(message: DeliveredMessage) -> dict[str, str]:
+    return {key: item["value"] for key, item in message.payload["data"].items()}
+
+
+async def test_a_reply_past_the_window_fills_the_configured_typed_keys_and_links_the_whole_reply(
+    pages: Stack,
+) -> None:
+    case = await new_case(pages, "o-t1", "医院门口停车太难")
+    await close_window("o-t1")
+    await say(pages, "lisi", f"派 {case.code} 张三")
+    await say(pages, "zhangsan", f"答 {case.code} {LONG_REPLY}")
+    await pages.run_jobs()
+    [reply] = [m for m in pages.platform.sent_to("o-t1") if m.channel == "template" and "已答复" in m.text]
+    assert reply.payload["template_id"] == "demo-reply-template"
+    data = data_of(reply)
+    assert set(data) == set(DEMO_TEMPLATE_KEYS["demo-reply-template"])  # no first, no remark, no keyword1
+    assert data["character_string1"] == case.code
+    assert len(data["thing2"]) <= 20
+    assert data["phrase3"] == "已答复"
+    assert reply.payload["client_msg_id"]
+    # The whole 2,000-character reply is on the case page behind the link.
+    assert pages.session is not None
+    async with pages.session.get(pages.url(URL(reply.payload["url"]).path)) as page:
+        assert page.status == 200
+        body = await page.text()
+    assert LONG_REPLY in body
+    # WeChat told us it arrived: nothing more on the timeline than the send.
+    assert {sent.status for sent in await TemplateSend.filter(case=case)} == {"success"}
+    assert not await CaseEvent.filter(case=case, kind="message.undelivered").exists()
+
+
+async def test_the_keys_and_the_template_are_what_the_operator_configured(stack: Stack) -> None:
+    stack.platform.template_keys["OPS-Reply-7"] = ("thing7", "character_string3", "time9")
+    fields = {"thing7": "summary", "character_string3": "code", "time9": "time"}
+    templates = parse_templates({"reply": {"id": "OPS-Reply-7", "fields": fields}})
+    await stack.restart_with(wechat={"templates": templates})
+    case = await case_pages.new_case(stack, "o-t2", "校门口早高峰拥堵")
+    await close_window("o-t2")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 已安排交警早高峰值守")
+    await stack.run_jobs()
+    [*_, reply] = [m for m in stack.platform.sent_to("o-t2") if m.channel == "template"]
+    assert reply.payload["template_id"] == "OPS-Reply-7"
+    assert set(data_of(reply)) == {"thing7", "character_string3", "time9"}
+    assert data_of(reply)["character_string3"] == case.code
+
+
+async def test_the_old_reply_template_id_keeps_its_keyword_layout_with_a_warning(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        await stack.restart_with(wechat={"reply_template_id": "demo-legacy-template", "templates": {}})
+    assert any("reply_template_id" in record.getMessage() for record in caplog.records)
+    case = await case_pages.new_case(stack, "o-t3", "小区路灯不亮")
+    await close_window("o-t3")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 已修复")
+    await stack.run_jobs()
+    [*_, reply] = [m for m in stack.platform.sent_to("o-t3") if m.channel == "template"]
+    assert reply.payload["template_id"] == "demo-legacy-template"
+    assert data_of(reply)["keyword1"] == case.code
+    assert "已修复" in data_of(reply)["keyword3"]
+
+
+async def test_an_old_layout_sent_to_a_category_template_is_refused_as_wechat_does(stack: Stack) -> None:
+    """The bug this fake exists to catch: keyword1..3 against a typed template is 47003."""
+    await stack.restart_with(wechat={"reply_template_id": "demo-reply-template", "templates": {}})
+    case = await case_pages.new_case(stack, "o-t4", "小区路灯不亮")
+    await close_window("o-t4")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 已修复")
+    await stack.run_jobs()
+    assert [m for m in stack.platform.sent_to("o-t4") if m.channel == "template"] == []
+    refused = [c for c in stack.platform.calls if c.api == "/cgi-bin/message/template/send"]
+    assert refused
+    assert all(c.errcode == 47003 for c in refused)
+
+
+async def test_a_survey_wechat_could_not_deliver_becomes_a_phone_task_at_once(pages: Stack) -> None:
+    case = await replied_case(pages, "o-t5")
+    await close_window("o-t5")
+    pages.platform.fail_template_delivery("o-t5", "failed:user block")
+    await pages.make_jobs_due()  # the return visit is due: its survey goes as a template message
+    await pages.run_jobs()
+    await case.refresh_from_db()
+    assert case.state == CaseState.RETURN_VISIT
+    undelivered = await CaseEvent.filter(case=case, kind="message.undelivered").first()
+    assert undelivered is not None
+    assert undelivered.detail["status"] == "failed:user block"
+    [task] = [m for m in pages.triage_messages() if "电话回访" in m]
+    assert case.code in task
+    assert "未能送达" in task
+    # WeChat repeating the event, and the visit's own timeout later, make no second task.
+    sent = await TemplateSend.get(case=case, purpose="survey")
+    await pages.citizen().event(
+        "o-t5", "TEMPLATESENDJOBFINISH", extra={"MsgID": sent.msgid, "Status": "failed:user block"}
+    )
+    await pages.make_jobs_due()
+    await pages.run_jobs()
+    assert len([m for m in pages.triage_messages() if "电话回访" in m]) == 1
+    assert await CaseEvent.filter(case=case, kind="message.undelivered").count() == 1
+    assert await Case.filter(state=CaseState.RETURN_VISIT, events__kind="visit.phone_task").count() == 1
+
+
+async def test_an_event_for_a_template_message_of_another_system_is_ignored(stack: Stack) -> None:
+    result = await stack.citizen().event(
+        "o-t6", "TEMPLATESENDJOBFINISH", extra={"MsgID": 987654321, "Status": "failed:user block"}
+    )
+    assert result.status == 200
+    await stack.run_jobs()
+    assert stack.triage_messages() == []
+
+
+def test_a_thing_value_is_cut_to_twenty_characters_and_a_phrase_keeps_only_chinese() -> None:
+    from bot.outbound.template_data import fit
+
+    assert len(fit("thing2", "长" * 50)) == 20
+    assert fit("phrase3", "已答复 OK 123") == "已答复"
+    assert fit("character_string1", "编号MS2612") == "MS2612"
+    config = build_config({}, environ={})
+    assert config.wechat.template("visit") is not None
