@@ -28,6 +28,7 @@ class SendCitizen(TypedDict):
     part_channels: NotRequired[list[str]]  # delivery's bookkeeping: the channel each part went out on
     timed_out_parts: NotRequired[list[int]]  # delivery's bookkeeping: parts whose send timed out once
     purpose: NotRequired[Purpose]
+    waiting: NotRequired[bool]  # delivery's bookkeeping: it waits for the citizen's next message (told once)
 
 
 class FetchUnionid(TypedDict):
@@ -100,6 +101,7 @@ class VisitStart(TypedDict):
 
     case_id: int
     replied_at: str  # ISO 8601
+    waited: NotRequired[bool]  # the reply was still on its way at an earlier try: its clock starts on delivery
 
 
 class VisitTimeout(TypedDict):

@@ -14,6 +14,7 @@ from bot.config import build_config, parse_templates
 from bot.demo.fake_platform import DEMO_TEMPLATE_KEYS, DeliveredMessage
 from models.delivery import TemplateSend
 from models.entities import Case, CaseEvent, CaseState, Citizen
+from models.jobs import Job
 from models.timeutil import now
 from tests import case_pages
 from tests.case_pages import new_case, replied_case, say
@@ -149,3 +150,84 @@ def test_a_thing_value_is_cut_to_twenty_characters_and_a_phrase_keeps_only_chine
     assert fit("character_string1", "编号MS2612") == "MS2612"
     config = build_config({}, environ={})
     assert config.wechat.template("visit") is not None
+
+
+async def test_the_survey_waits_for_a_reply_wechat_was_too_busy_to_take(pages: Stack) -> None:
+    """§6: the reply's send is retried (WeChat busy); the return visit falls due meanwhile; the citizen
+    still reads the reply first, and the survey comes its full wait after the reply arrived."""
+    case = await new_case(pages, "o-t7", "医院门口停车太难")
+    await say(pages, "lisi", f"派 {case.code} 张三")
+    await pages.run_jobs()
+    pages.platform.fail_next("/cgi-bin/message/custom/send", 2, errcode=-1)
+    await say(pages, "zhangsan", f"答 {case.code} 已增设临时停车位")
+    await pages.run_jobs()
+    assert not [m for m in pages.platform.sent_to("o-t7") if "临时停车位" in m.text]  # still being retried
+    await pages.make_jobs_due()  # the return visit's time has come too
+    await pages.run_jobs()
+    await pages.make_jobs_due()
+    await pages.run_jobs()
+    texts = [m.text for m in pages.platform.sent_to("o-t7")]
+    reply_at = next(i for i, text in enumerate(texts) if "临时停车位" in text)
+    assert not any("满意" in text for text in texts[:reply_at])  # nothing asks about it before it
+    # The survey's next look finds the reply delivered: its clock starts now, a full day.
+    await pages.make_jobs_due()
+    await pages.run_jobs()
+    waiting = await Job.filter(kind="visit.start", case_id=case.id, status="pending").first()
+    assert waiting is not None
+    assert waiting.run_at - now() > timedelta(hours=23)
+    await pages.make_jobs_due()
+    await pages.run_jobs()
+    texts = [m.text for m in pages.platform.sent_to("o-t7")]
+    assert any("满意" in text for text in texts[reply_at + 1 :])
+    await case.refresh_from_db()
+    assert case.state == CaseState.RETURN_VISIT
+
+
+async def test_with_no_out_of_window_channel_the_reply_waits_for_the_citizens_next_message(stack: Stack) -> None:
+    """A subscription account (订阅号): no template messages, no notices. The reply waits in the case
+    (the timeline says so), the citizen gets it when they write again, and a survey that cannot be
+    pushed is a phone task at once."""
+    stack.platform.account_type = "subscription"
+    await stack.restart_with(wechat={"out_of_window": "none", "templates": {}})
+    case = await new_case(stack, "o-t8", "小区路灯不亮")
+    await close_window("o-t8")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 路灯已于今日修复")
+    await stack.run_jobs()
+    assert not [m for m in stack.platform.sent_to("o-t8") if "修复" in m.text]
+    assert not [c for c in stack.platform.calls if "template/send" in c.api]
+    assert await CaseEvent.filter(case=case, kind="message.waiting").count() >= 1
+    # The return visit falls due: nothing can be pushed, so staff call.
+    await stack.make_jobs_due()
+    await stack.run_jobs()
+    assert any("电话回访" in m and case.code in m for m in stack.triage_messages())
+    # The citizen writes again: the reply goes out in the window their message opened.
+    await stack.citizen().text("o-t8", "请问我反映的问题怎么样了")
+    await stack.run_jobs()
+    delivered = [m for m in stack.platform.sent_to("o-t8") if "路灯已于今日修复" in m.text]
+    assert delivered
+    assert {m.channel for m in delivered} == {"custom"}
+    assert not await Job.filter(case_id=case.id, kind="send.citizen", status="pending").exists()
+
+
+async def test_subscription_notices_carry_the_reply_where_the_citizen_subscribed(stack: Stack) -> None:
+    stack.platform.long_term_notices.add("o-t9")
+    await stack.restart_with(wechat={"out_of_window": "subscribe"})
+    case = await new_case(stack, "o-t9", "校门口早高峰拥堵")
+    await close_window("o-t9")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 已安排交警值守")
+    await stack.run_jobs()
+    notices = [m for m in stack.platform.sent_to("o-t9") if m.channel == "notice"]
+    assert notices
+    assert case.code in notices[-1].text
+    assert "/c/" in notices[-1].payload["page"]
+    assert not [c for c in stack.platform.calls if "template/send" in c.api]
+    # Someone without a subscription: the message waits for them (43101), nothing is lost.
+    other = await new_case(stack, "o-t10", "小区噪音扰民")
+    await close_window("o-t10")
+    await say(stack, "lisi", f"派 {other.code} 张三")
+    await say(stack, "zhangsan", f"答 {other.code} 已约谈施工方")
+    await stack.run_jobs()
+    assert not [m for m in stack.platform.sent_to("o-t10") if m.channel == "notice"]
+    assert await CaseEvent.filter(case=other, kind="message.waiting").exists()

@@ -111,7 +111,7 @@ class DeliveredMessage:
     """A message that reached a recipient (openid, userid, chat id, webhook key or smart-bot chat)."""
 
     index: int
-    channel: str  # custom | template | subscribe | wecom_text | wecom_markdown | appchat | webhook | smartbot
+    channel: str  # custom | template | notice | subscribe | wecom_text | wecom_markdown | appchat | webhook | smartbot
     recipient: str
     sender: str  # app_id, corp_id or "webhook"/"smartbot"
     msgtype: str
@@ -196,6 +196,7 @@ class FakePlatform:
     # "service" (服务号) may send template messages and subscription notices; "subscription" (订阅号)
     # gets 48001 (api unauthorized) for both.
     account_type: str = "service"
+    long_term_notices: set[str] = field(default_factory=set)  # openids with a long-term 订阅通知 subscription
     mini_pages: set[str] | None = None  # checked when check_path is true; None: any page
     webhook_keys: set[str] | None = None  # None: any key is accepted
     webhook_rate_per_min: int = 20
@@ -755,6 +756,39 @@ async def _jscode2session(request: web.Request) -> web.Response:
     return web.json_response(data)  # the real answer has no errcode on success
 
 
+async def _subscribe_bizsend(request: web.Request) -> web.Response:
+    """订阅通知 (cgi-bin/message/subscribe/bizsend): a service account only (48001 otherwise), a template
+    of the account with its typed keys (as template/send), and a subscription of the user: one-time
+    ones are used up by a send (`grant_subscription`), long-term ones (government and public-service
+    accounts, `long_term_notices`) are not; none is 43101."""
+    state = _platform(request)
+    app_id = _wechat_owner(request)
+    body = await _body(request)
+    openid = body.get("touser")
+    template_id = body.get("template_id")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    if state.account_type != "service":
+        raise _APIError(48001, "api unauthorized")
+    keys = state.template_keys.get(template_id) if isinstance(template_id, str) else None
+    if keys is None:
+        raise _APIError(40037, "invalid template_id")
+    _, values = _template_text(body.get("data"))
+    for data_key in keys:
+        typed = _SUBSCRIBE_KEY.match(data_key)
+        rule = _SUBSCRIBE_VALUE_RULES.get(typed.group(1)) if typed else None
+        if data_key not in values or (rule is not None and not rule(values[data_key])):
+            raise _APIError(47003, f"argument invalid! data.{data_key}.value invalid")
+    key = (openid, str(template_id))
+    if openid not in state.long_term_notices:
+        if state._subscriptions.get(key, 0) <= 0:
+            raise _APIError(43101, "user refuse to accept the msg")
+        state._subscriptions[key] -= 1
+    text = "\n".join(f"{data_key}: {values[data_key]}" for data_key in keys)
+    state._deliver("notice", openid, app_id, "notice", text, body)
+    return _ok()
+
+
 async def _subscribe_send(request: web.Request) -> web.Response:
     state = _platform(request)
     app_id = _wechat_owner(request)
@@ -1123,6 +1157,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/wxa/getwxacodeunlimit", _wxacode_unlimit)
     app.router.add_get(f"{wechat}/sns/jscode2session", _jscode2session)
     app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/send", _subscribe_send)
+    app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/bizsend", _subscribe_bizsend)
     app.router.add_get(f"{wechat}/cgi-bin/user/info", _user_info)
     app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)

@@ -1,13 +1,17 @@
 """Job handlers that talk to WeChat: messages to citizens and media downloads.
 
 Messages to citizens use the customer-service API while the 48-hour window is open and fewer than 5
-messages went out in it; otherwise (or when WeChat answers 45015) a template message. The case
-timeline records which channel carried each message.
+messages went out in it; otherwise (or when WeChat answers 45015) the channel `[wechat] out_of_window`
+names: a template message (the operator's typed keys, the case page behind its link; its
+TEMPLATESENDJOBFINISH later tells whether it arrived), a subscription notice (subscribe/bizsend), or
+none: then the message waits for the citizen's next message, which opens the window again. The case
+timeline records which channel carried each message. A message of a case never overtakes an older one
+of the same case that is held back (a retry after WeChat was busy).
 
 A text over 2,048 bytes (WeChat refuses it with 45002) goes out in numbered parts (bot/outbound/parts.py),
 in order, each taking one send of the window. The job records how many parts went out, so a retry sends
-only the rest. When the window runs out part-way, one template message tells of the rest (its text
-stays reachable: the citizen's next message, the code, shows the case with the reply).
+only the rest. When the window runs out part-way, one template message tells of the rest (its text is on
+the case page the message opens).
 """
 
 from __future__ import annotations
@@ -18,21 +22,25 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
+from tortoise.expressions import Q
+
 from bot.config import TemplateConfig, WeChatConfig
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.parts import OA_TEXT_MAX_BYTES, split_text
-from bot.outbound.retry import unavailable
+from bot.outbound.retry import business_seconds, unavailable
 from bot.outbound.template_data import fit, local_time
 from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
 from handlers.cases.case_page import case_page_url
+from handlers.cases.outbox import SEND_CITIZEN, WAITING_FOR_CITIZEN
+from handlers.cases.visits import make_phone_task
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from models import window
 from models.delivery import TemplateSend
-from models.entities import Case, CaseMessage, Citizen
-from models.jobs import Job
+from models.entities import Case, CaseMessage, CaseState, Citizen
+from models.jobs import Job, JobStatus
 from models.state import record_event
 from models.timeutil import now
 
@@ -44,6 +52,10 @@ RETRIABLE_CODES = {-1, 45009, 45011}  # system busy, rate limits
 # seen for a repeat elsewhere (45065 "clientmsgid exist" on mass sends, 40241 "The message is duplicate
 # in 60 seconds", developers.weixin.qq.com community) also mean it went out before: not again.
 DUPLICATE_SEND_CODES = frozenset({45065, 40241})
+NO_SUBSCRIPTION = 43101  # subscribe/bizsend: "user refuse to accept the msg" (no subscription left)
+# The channel of a message past the customer-service window, by wechat.out_of_window.
+LATE_CHANNELS = {"template": "template", "subscribe": "notice", "none": "waiting"}
+WAIT_FOR_CITIZEN_S = 30 * 86400.0  # a waiting message looks again this often (the citizen's message wakes it)
 
 
 class CitizenDelivery:
@@ -65,6 +77,8 @@ class CitizenDelivery:
                 del self._locks[openid]
 
     async def _send(self, job: Job) -> dict[str, Any]:
+        await self._wait_for_older(job)
+        late = LATE_CHANNELS[self.config.out_of_window]
         payload = payloads.read(job.payload, payloads.SendCitizen)
         citizen = await Citizen.get_or_none(openid=payload["openid"])
         if citizen is None:
@@ -73,7 +87,7 @@ class CitizenDelivery:
         channels: list[str] = list(payload.get("part_channels") or [])
         for index in range(len(channels), len(parts)):
             slot = await window.reserve(citizen)
-            channel = "custom" if slot is not None else "template"
+            channel = "custom" if slot is not None else late
             if channel == "custom":
                 try:
                     await self.wechat.send_custom_text(citizen.openid, parts[index])
@@ -81,7 +95,7 @@ class CitizenDelivery:
                     await window.release(citizen, slot)
                     if exc.errcode not in window.REFUSED_CODES:
                         raise self._classify(exc) from exc
-                    channel = "template"
+                    channel = late
                 except OutcomeUnknown as exc:
                     # It may have arrived (and used its send of the window: not given back). Tried once
                     # more, then taken as maybe sent: custom/send has no idempotency key, and every
@@ -96,25 +110,29 @@ class CitizenDelivery:
                 except WeChatUnavailable as exc:
                     await window.release(citizen, slot)
                     raise unavailable(exc) from exc
-            if channel == "template":
-                # The window is closed: one template message for this part and the ones after it.
-                await self._send_template(job, citizen, payload, index, None if index == 0 else parts[index])
-                channels += ["template"] * (len(parts) - index)
+            if channel == late:
+                # The window is closed: one template message (or subscription notice) for this part and
+                # the ones after it; with neither (out_of_window = "none") the text waits for the citizen.
+                if late == "waiting" or not await self._send_template(
+                    job, citizen, payload, index, None if index == 0 else parts[index]
+                ):
+                    await self._wait_for_citizen(job, citizen, payload)
+                channels += [late] * (len(parts) - index)
             else:
                 channels.append(channel)
             # A retry (say the timeline write below failed) sends only what did not go out.
             payload["part_channels"] = list(channels)
             job.payload = dict(payload)
             await Job.filter(id=job.id).update(payload=job.payload)
-            if channel == "template":
+            if channel == late:
                 break
         channel = channels[0]
         if job.case_id is not None:  # type: ignore[attr-defined]
             case = await Case.get(id=job.case_id)  # type: ignore[attr-defined]
             to = "member" if payload.get("audience") == "member" else "citizen"
             detail: dict[str, Any] = {"parts": len(parts)} if len(parts) > 1 else {}
-            if "template" in channels and channel == "custom":
-                detail["template_from_part"] = channels.index("template") + 1
+            if late in channels and channel == "custom":
+                detail["template_from_part"] = channels.index(late) + 1
             await record_event(
                 case, "message.out", "system", channel=channel, job_id=job.id, text=payload["text"], to=to, **detail
             )
@@ -122,7 +140,7 @@ class CitizenDelivery:
 
     async def _send_template(
         self, job: Job, citizen: Citizen, payload: payloads.SendCitizen, part: int, rest: str | None = None
-    ) -> None:
+    ) -> bool:
         """A template message for the text, or for `rest` (part `part` and those after it) when the window
         closed part-way through a long text. Its data keys are the configured template's, each value cut
         to its key's type (bot/outbound/template_data.py); the whole text is behind its link."""
@@ -143,6 +161,11 @@ class CitizenDelivery:
                 owner = citizen if citizen.id == case.citizen_id else await Citizen.get(id=case.citizen_id)  # type: ignore[attr-defined]
                 url = await case_page_url(case, owner, self.settings)
         try:
+            if self.config.out_of_window == "subscribe":
+                await self.wechat.send_subscription_notice(
+                    citizen.openid, template.id, data, page=url, miniprogram=miniprogram
+                )
+                return True
             msgid = await self.wechat.send_template(
                 citizen.openid,
                 template.id,
@@ -153,16 +176,49 @@ class CitizenDelivery:
             )
         except WeChatAPIError as exc:
             if exc.errcode in DUPLICATE_SEND_CODES:
-                return  # sent on an earlier try (a crash before our bookkeeping): not again
+                return True  # sent on an earlier try (a crash before our bookkeeping): not again
+            if exc.errcode == NO_SUBSCRIPTION and self.config.out_of_window == "subscribe":
+                return False  # the citizen has not subscribed (or used it up): the message waits
             raise self._classify(exc) from exc
         except WeChatUnavailable as exc:
             raise unavailable(exc) from exc
         if msgid:
-            await TemplateSend.create(
-                msgid=msgid,
-                case=case,
-                purpose=payload.get("purpose") or ("notice" if case is None else "reply"),
-                created_at=now(),
+            purpose_sent = payload.get("purpose") or ("notice" if case is None else "reply")
+            await TemplateSend.get_or_create(
+                msgid=msgid, defaults={"case": case, "purpose": purpose_sent, "created_at": now()}
+            )
+        return True
+
+    async def _wait_for_citizen(self, job: Job, citizen: Citizen, payload: payloads.SendCitizen) -> None:
+        """No channel reaches the citizen past the window: the message waits for them to write again
+        (handlers.cases.outbox.wake_waiting_messages), the timeline says so once, and a survey that
+        waits makes the return visit a phone task at once."""
+        if not payload.get("waiting"):
+            payload["waiting"] = True
+            job.payload = dict(payload)
+            await Job.filter(id=job.id).update(payload=job.payload)
+            if job.case_id is not None:  # type: ignore[attr-defined]
+                case = await Case.get(id=job.case_id).prefetch_related("citizen")  # type: ignore[attr-defined]
+                await record_event(case, "message.waiting", "system", job_id=job.id, text=payload["text"])
+                if payload.get("purpose") == "survey" and case.state == CaseState.RETURN_VISIT:
+                    await make_phone_task(case)
+        raise RetryLater(WAITING_FOR_CITIZEN, delay_s=business_seconds(WAIT_FOR_CITIZEN_S), count_attempt=False)
+
+    async def _wait_for_older(self, job: Job) -> None:
+        """A message never overtakes an older one of the same case that is held back (a retry after
+        WeChat was busy, an outage): it waits until that one went."""
+        if job.case_id is None:  # type: ignore[attr-defined]
+            return
+        older = await (
+            Job.filter(kind=SEND_CITIZEN, case_id=job.case_id, status=JobStatus.PENDING, id__lt=job.id)  # type: ignore[attr-defined]
+            .filter(Q(last_error__isnull=True) | Q(last_error__not=WAITING_FOR_CITIZEN))
+            .order_by("run_at")
+            .first()
+        )
+        if older is not None:
+            delay = max(0.2, (older.run_at - now()).total_seconds() + 0.1)
+            raise RetryLater(
+                f"waiting for the older message {older.id} of the case", delay_s=min(delay, 3600.0), count_attempt=False
             )
 
     @staticmethod

@@ -599,6 +599,25 @@ class WeChatClient(_StableTokenClient):
         result = await self._token_call("POST", "/cgi-bin/message/template/send", json_body=body)
         return int(result.get("msgid", 0))
 
+    async def send_subscription_notice(
+        self,
+        openid: str,
+        template_id: str,
+        data: Mapping[str, str],
+        *,
+        page: str | None = None,
+        miniprogram: Mapping[str, str] | None = None,
+    ) -> None:
+        """A subscription notice (订阅通知, cgi-bin/message/subscribe/bizsend), the service account's
+        successor of template messages: `page` is the web page it opens; 43101 when the user has no
+        subscription to it (a one-time one used up, or never given)."""
+        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": _template_data(data)}
+        if page:
+            body["page"] = page
+        if miniprogram:
+            body["miniprogram"] = dict(miniprogram)
+        await self._token_call("POST", "/cgi-bin/message/subscribe/bizsend", json_body=body)
+
     async def user_info(self, openid: str) -> dict[str, Any]:
         """A follower's profile (cgi-bin/user/info): `unionid` is there when the account is bound to an
         Open Platform account, `subscribe` 0 when the user does not follow (then nothing else is)."""

@@ -20,9 +20,13 @@ from handlers.events import ChatEvent, CitizenEvent
 from handlers.texts.markdown import plain
 from models.entities import Case, Citizen, Member
 from models.hotline import HOTLINE_CHANNEL
-from models.jobs import Job, enqueue
+from models.jobs import Job, JobStatus, enqueue
+from models.timeutil import now
 
 SEND_CITIZEN = "send.citizen"
+# A send.citizen job's last_error while it waits, with wechat.out_of_window = "none", for the citizen to
+# write again (their message opens the customer-service window: `wake_waiting_messages`).
+WAITING_FOR_CITIZEN = "waiting for the citizen's next message (wechat.out_of_window = none)"
 SEND_WECOM_USER = "send.wecom_user"
 SEND_TRIAGE = "send.triage"
 SEND_BOT_REPLY = "send.bot_reply"
@@ -128,3 +132,10 @@ async def send_reply(
         await send_to_wecom_user(event.sender, plain(text), case=case, key=key)
     else:  # pragma: no cover - every event type is listed above
         raise TypeError(f"cannot reply to {type(event).__name__}")
+
+
+async def wake_waiting_messages(citizen: Citizen) -> int:
+    """The citizen wrote: their messages that waited for a customer-service window go out now."""
+    return await Job.filter(
+        kind=SEND_CITIZEN, status=JobStatus.PENDING, last_error=WAITING_FOR_CITIZEN, case__citizen_id=citizen.id
+    ).update(run_at=now())

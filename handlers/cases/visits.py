@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from tortoise.expressions import Q
 
 from handlers import payloads
 from handlers.cases.deadlines import holder, schedule_deadline
 from handlers.cases.masking import mask_personal_numbers as mask_phone
-from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
+from handlers.cases.outbox import SEND_CITIZEN, WAITING_FOR_CITIZEN, send_to_citizen, send_to_member, send_to_triage
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
 from models.delivery import TemplateSend
 from models.entities import Case, CaseEvent, CaseState
-from models.jobs import Job, enqueue
+from models.jobs import Job, JobStatus, enqueue
 from models.sla import format_deadline_zh
 from models.state import Transition, apply_transition, record_event
 from models.timeutil import now
@@ -42,12 +43,36 @@ async def schedule_return_visit(case: Case, settings: Settings) -> None:
     )
 
 
+REPLY_WAIT_S = 600.0  # how often a survey whose reply is still on its way looks again
+
+
 async def run_visit_start(job: Job, settings: Settings) -> dict[str, Any]:
     start = payloads.read(job.payload, payloads.VisitStart)
     case = await Case.get_or_none(id=start["case_id"]).prefetch_related("citizen")
     if case is None or case.state != CaseState.REPLIED:
         return {"skipped": "not waiting for a return visit"}
     moment = now()
+    # The survey never overtakes the reply it asks about: while a message of the case to the citizen
+    # is still on its way (WeChat busy, an outage), the survey waits; once it is delivered, the
+    # return-visit clock starts from then.
+    on_its_way = (
+        await Job.filter(kind=SEND_CITIZEN, case_id=case.id, status__in=(JobStatus.PENDING, JobStatus.RUNNING))
+        # one waiting for the citizen to write is routed for good (NULL-safe: not a NOT(=))
+        .filter(Q(last_error__isnull=True) | Q(last_error__not=WAITING_FOR_CITIZEN))
+        .exists()
+    )
+    if on_its_way or start.get("waited"):
+        later = moment + timedelta(seconds=min(REPLY_WAIT_S, settings.sla.return_visit_after))
+        if not on_its_way:  # delivered since the last look: the full wait from now
+            later = settings.sla.return_visit_due(moment)
+        await enqueue(
+            VISIT_START,
+            {**payloads.visit_start(case.id, start["replied_at"]), "waited": on_its_way},
+            key=f"visit:start:{case.id}:after:{job.id}",
+            case_id=case.id,
+            run_at=later,
+        )
+        return {"waiting": "the reply is on its way" if on_its_way else "the reply was delivered just now"}
     # A new survey (also after a reopen): the earlier visit's answer does not answer this one.
     await apply_transition(
         case, Transition.START_RETURN_VISIT, actor="system", visit_sent_at=moment, visit_recorded_at=None

@@ -14,6 +14,7 @@ from handlers.admin.qr_stats import record_follow, record_scan
 from handlers.cases import follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA, MEDIA_TYPES
 from handlers.cases.new_cases import NewCase, write_new_case
+from handlers.cases.outbox import wake_waiting_messages
 from handlers.cases.people import Person
 from handlers.events import CitizenEvent, Reply
 from handlers.miniprogram.identity import linked_ids, linked_ids_of
@@ -126,7 +127,13 @@ async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
         defaults.update(window.opened_by_event(event.created_at))
     citizen, created = await Citizen.get_or_create(openid=event.sender, defaults=defaults)
     if touch_window:
+        # Messages can only wait for the citizen (wechat.out_of_window = "none") while the window of an
+        # earlier message of theirs was shut (one who never wrote has no case to hear about).
+        last = citizen.last_inbound_at
+        was_shut = last is not None and last <= event.created_at - window.LENGTH
         await citizen.save(update_fields=window.open_on(citizen, event.created_at))
+        if was_shut:
+            await wake_waiting_messages(citizen)
     elif opens_event and not created:
         await citizen.save(update_fields=window.open_event_on(citizen, event.created_at))
     return citizen

@@ -244,6 +244,7 @@ EVENT_ZH = {
     "sla.overdue": "超期通报",
     "visit.phone_task": "转电话回访",
     "message.undelivered": "模板消息未送达群众（微信告知）",
+    "message.waiting": "消息未推送（超出客服消息时限），待群众下次留言时送达",
     "follows": "关联已办结件",
     "hotline.updated": "热线工单更新",
 }
@@ -251,6 +252,8 @@ CHANNEL_ZH = {
     "custom": "客服消息",
     "maybe": "客服消息，微信两次超时未答，可能已送达",
     "template": "模板消息",
+    "notice": "订阅通知",
+    "waiting": "未推送，待群众下次留言时送达",
     "passive": "即时回复",
     "triage_webhook": "分拣群",
     "triage_appchat": "分拣群",
