@@ -7,6 +7,7 @@ Every job is tracked; shutdown waits for running jobs and leaves the rest in the
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,10 +24,16 @@ JobHandler = Callable[[Job], Awaitable[dict[str, Any] | None]]
 
 
 class RetryLater(Exception):
-    def __init__(self, reason: str, delay_s: float | None = None, count_attempt: bool = True) -> None:
+    """Try again after `delay_s`; with `after_job`, as soon as that job (running in this process) is
+    through, whichever comes first."""
+
+    def __init__(
+        self, reason: str, delay_s: float | None = None, count_attempt: bool = True, after_job: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.delay_s = delay_s
         self.count_attempt = count_attempt
+        self.after_job = after_job
 
 
 class GiveUp(Exception):
@@ -62,6 +69,9 @@ class JobRunner:
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self._running: set[asyncio.Task[None]] = set()
+        self._running_ids: set[int] = set()
+        self._finished_ids: collections.deque[int] = collections.deque(maxlen=256)
+        self._waiting_on: dict[int, set[int]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -78,12 +88,20 @@ class JobRunner:
         """Run one claimed job, renewing its short lease while it runs: a live worker keeps its job,
         and after a crash (kill -9) the job is free again within one lease, not minutes later."""
         renewing = asyncio.create_task(self._renew(job), name=f"lease-{job.id}")
+        self._running_ids.add(job.id)
         try:
             await self._run_job(job)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
+            self._running_ids.discard(job.id)
+            self._finished_ids.append(job.id)
+            waiting = self._waiting_on.pop(job.id, set())
+            if waiting:
+                with contextlib.suppress(Exception):  # they still run after their own delay
+                    await jobs.make_due(list(waiting))
+                self._wake.set()
 
     async def _renew(self, job: Job) -> None:
         while True:
@@ -107,6 +125,11 @@ class JobRunner:
             result = await handler(job)
         except RetryLater as exc:
             alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)
+            if exc.after_job is not None:
+                if exc.after_job in self._running_ids:
+                    self._waiting_on.setdefault(exc.after_job, set()).add(job.id)
+                elif exc.after_job in self._finished_ids:  # it was through before this one looked back
+                    await jobs.make_due([job.id])
             if exc.count_attempt:  # a failure (WeChat down, say), not a wait for a rate limit: the log shows it
                 outcome = "will retry" if alive else f"gave up after {job.max_attempts} attempts"
                 log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)

@@ -108,6 +108,11 @@ def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 300.0) -> flo
     return float(min(cap, base * (2 ** max(0, attempts - 1))))
 
 
+async def make_due(job_ids: list[int]) -> None:
+    """Jobs waiting for another one run now (it is through)."""
+    await Job.filter(id__in=job_ids, status=JobStatus.PENDING).update(run_at=now())
+
+
 async def retry_later(job: Job, error: str, delay_s: float | None = None, count_attempt: bool = True) -> bool:
     """Put the job back for a later try. Returns False when it has used up its attempts (now dead)."""
     attempts = job.attempts + (1 if count_attempt else 0)

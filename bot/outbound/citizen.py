@@ -210,15 +210,25 @@ class CitizenDelivery:
         if job.case_id is None:  # type: ignore[attr-defined]
             return
         older = await (
-            Job.filter(kind=SEND_CITIZEN, case_id=job.case_id, status=JobStatus.PENDING, id__lt=job.id)  # type: ignore[attr-defined]
+            Job.filter(
+                kind=SEND_CITIZEN,
+                case_id=job.case_id,  # type: ignore[attr-defined]
+                # RUNNING too: another worker may be sending the older one right now.
+                status__in=[JobStatus.PENDING, JobStatus.RUNNING],
+                id__lt=job.id,
+            )
             .filter(Q(last_error__isnull=True) | Q(last_error__not=WAITING_FOR_CITIZEN))
             .order_by("run_at")
             .first()
         )
         if older is not None:
-            delay = max(0.2, (older.run_at - now()).total_seconds() + 0.1)
+            running = older.status == JobStatus.RUNNING
+            delay = 1.0 if running else max(0.2, (older.run_at - now()).total_seconds() + 0.1)
             raise RetryLater(
-                f"waiting for the older message {older.id} of the case", delay_s=min(delay, 3600.0), count_attempt=False
+                f"waiting for the older message {older.id} of the case",
+                delay_s=min(delay, 3600.0),
+                count_attempt=False,
+                after_job=older.id if running else None,  # a running one: as soon as it is through
             )
 
     @staticmethod
