@@ -60,6 +60,13 @@ class TrackingConfig:
 
 # What a template's data key may carry (`[wechat.templates.<purpose>] fields`, key = value name).
 TEMPLATE_VALUES = ("code", "state", "time", "summary", "point")
+# The data key types WeChat's category templates and subscribe messages use (bot/outbound/template_data.py
+# says what each takes). `const` takes only a value approved on the admin page: give it as "=<value>";
+# `keyword` is an old (pre-category) template's untyped key.
+TEMPLATE_KEY_TYPES = (
+    "thing", "character_string", "phrase", "number", "letter", "symbol", "name", "time", "date",
+    "amount", "phone_number", "car_number", "const", "keyword",
+)  # fmt: skip
 TEMPLATE_PURPOSES = ("reply", "visit")
 LEGACY_TEMPLATE_FIELDS = (("keyword1", "code"), ("keyword2", "state"), ("keyword3", "summary"))
 
@@ -301,8 +308,22 @@ def parse_templates(raw: Any) -> dict[str, TemplateConfig]:
         for key, value in mapping.items():
             if not _TEMPLATE_KEY_NAME.fullmatch(str(key)):
                 raise ConfigError(f"{name}.fields: {key!r} is not a template data key such as thing2")
-            if value not in TEMPLATE_VALUES:
-                raise ConfigError(f"{name}.fields.{key}: must be one of {', '.join(TEMPLATE_VALUES)}, got {value!r}")
+            kind = str(key).rstrip("0123456789")
+            if kind not in TEMPLATE_KEY_TYPES:
+                raise ConfigError(
+                    f"{name}.fields.{key}: {kind!r} is not a data key type WeChat uses "
+                    f"({', '.join(TEMPLATE_KEY_TYPES)})"
+                )
+            literal = isinstance(value, str) and value.startswith("=") and len(value) > 1
+            if not literal and value not in TEMPLATE_VALUES:
+                raise ConfigError(
+                    f"{name}.fields.{key}: must be one of {', '.join(TEMPLATE_VALUES)} "
+                    f'or a fixed value written as "=<value>", got {value!r}'
+                )
+            if kind == "const" and not literal:
+                raise ConfigError(f'{name}.fields.{key}: a const key takes the value approved for it: "=<value>"')
+            if kind in ("time", "date") and not literal and value != "time":
+                raise ConfigError(f'{name}.fields.{key}: a {kind} key takes the time ("time"), got {value!r}')
         page = table.get("miniprogram_page", "")
         if not isinstance(page, str) or page.startswith("/"):
             raise ConfigError(f"{name}.miniprogram_page: must be a page path without a leading '/'")

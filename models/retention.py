@@ -27,6 +27,7 @@ from models.miniprogram import IdempotentRequest, Upload
 from models.timeutil import now
 
 CHUNK = 2000  # rows per DELETE: a sweep never holds the database for long
+PRUNING = -1  # upload.message_id of an unused upload being pruned: no message can claim it any more
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,19 @@ async def prune(
 async def _prune_unused_uploads(cutoff: object, chunk: int) -> int:
     deleted = 0
     while True:
-        rows = (
-            await Upload.filter(message_id__isnull=True, created_at__lt=cutoff).limit(chunk).values_list("id", "path")
+        ids = list(
+            await Upload.filter(message_id__isnull=True, created_at__lt=cutoff)
+            .limit(chunk)
+            .values_list("id", flat=True)
         )
-        if rows:
-            # The row first: a file without a row is only disk, a row without its file would be offered.
-            deleted += await Upload.filter(id__in=[row[0] for row in rows], message_id__isnull=True).delete()
+        if ids:
+            # Claimed first, as attaching claims them (message_id IS NULL): an upload sent in a message
+            # meanwhile keeps its row and its file.
+            await Upload.filter(id__in=ids, message_id__isnull=True).update(message_id=PRUNING)
+            rows = await Upload.filter(id__in=ids, message_id=PRUNING).values_list("id", "path")
+            deleted += await Upload.filter(id__in=[row[0] for row in rows]).delete()
             await asyncio.to_thread(_unlink_all, [str(row[1]) for row in rows])
-        if len(rows) < chunk:
+        if len(ids) < chunk:
             return deleted
         await asyncio.sleep(0)
 

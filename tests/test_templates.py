@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from yarl import URL
 
-from bot.config import build_config, parse_templates
+from bot.config import ConfigError, build_config, parse_templates
 from bot.demo.fake_platform import DEMO_TEMPLATE_KEYS, DeliveredMessage
 from models.delivery import TemplateSend
 from models.entities import Case, CaseEvent, CaseState, Citizen
@@ -142,14 +142,68 @@ async def test_an_event_for_a_template_message_of_another_system_is_ignored(stac
     assert stack.triage_messages() == []
 
 
+async def test_an_outcome_that_comes_before_our_record_of_the_send_still_counts(pages: Stack) -> None:
+    """WeChat answers the send, then tells its outcome; our write of the msgid can come second."""
+    from handlers.cases.visits import record_template_outcome, record_template_send
+
+    case = await replied_case(pages, "o-t13")
+    await case.refresh_from_db()
+    await Case.filter(id=case.id).update(state=CaseState.RETURN_VISIT, visit_sent_at=now())
+    await record_template_outcome(424242, "failed:user block")
+    assert not await CaseEvent.filter(case=case, kind="message.undelivered").exists()
+    await record_template_send(424242, case, "survey")
+    assert await CaseEvent.filter(case=case, kind="message.undelivered").count() == 1
+    await record_template_outcome(424242, "failed:user block")  # repeated: nothing more
+    await pages.run_jobs()
+    assert len([m for m in pages.triage_messages() if "电话回访" in m and case.code in m]) == 1
+
+
+@pytest.mark.parametrize("msgid", ["²³", "99999999999999999999", "9223372036854775808", "-5"])
+async def test_a_template_outcome_with_a_msgid_that_is_no_number_of_ours_is_refused(stack: Stack, msgid: str) -> None:
+    result = await stack.citizen().event("o-t14", "TEMPLATESENDJOBFINISH", extra={"MsgID": msgid, "Status": "success"})
+    assert result.status == 400
+
+
 def test_a_thing_value_is_cut_to_twenty_characters_and_a_phrase_keeps_only_chinese() -> None:
     from bot.outbound.template_data import fit
 
     assert len(fit("thing2", "长" * 50)) == 20
     assert fit("phrase3", "已答复 OK 123") == "已答复"
     assert fit("character_string1", "编号MS2612") == "MS2612"
+    assert fit("character_string1", "编号 MS-1") == "MS-1"  # no leading space left by the Chinese
+    assert fit("symbol4", "…ABC——!!!") == "…——!!"
+    assert fit("phone_number5", "电话 138-0000-1234 转 8") == "138-0000-12348"
+    assert fit("car_number6", "浙E 12345 6") == "浙E123456"
+    assert fit("amount7", "共计 12.50 元") == "¥12.50"
     config = build_config({}, environ={})
     assert config.wechat.template("visit") is not None
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"keyword1": "code", "enum2": "state"}, "'enum' is not a data key type"),  # a type we cannot fill
+        ({"time4": "summary"}, "a time key takes the time"),
+        ({"const5": "state"}, "a const key takes the value approved for it"),
+        ({"thing2": "reply"}, "must be one of code, state"),
+    ],
+)
+def test_a_template_whose_keys_wechat_would_refuse_is_refused_at_start(fields: dict[str, str], named: str) -> None:
+    """WeChat refuses a whole message (47003) for one value outside its key's type: a mapping that can
+    only produce such values is an operator's mistake the service names before sending anything."""
+    with pytest.raises(ConfigError, match=named):
+        parse_templates({"reply": {"id": "OPS-Reply-7", "fields": fields}})
+
+
+def test_a_const_key_sends_the_approved_value_as_configured() -> None:
+    from bot.outbound.citizen import CitizenDelivery
+
+    template = parse_templates(
+        {"reply": {"id": "OPS-Reply-7", "fields": {"character_string1": "code", "const2": "=处理中"}}}
+    )["reply"]
+    payload = {"openid": "o-x", "channel": "oa", "text": "已答复", "case_code": "MS2612030001", "case_state": "已答复"}
+    data = CitizenDelivery._template_data(template, payload, "已答复", None)  # type: ignore[arg-type]
+    assert data == {"character_string1": "MS2612030001", "const2": "处理中"}
 
 
 async def test_the_survey_waits_for_a_reply_wechat_was_too_busy_to_take(pages: Stack) -> None:

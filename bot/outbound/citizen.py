@@ -33,12 +33,11 @@ from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient
 from handlers import payloads
 from handlers.cases.case_page import case_page_url
 from handlers.cases.outbox import SEND_CITIZEN, WAITING_FOR_CITIZEN
-from handlers.cases.visits import make_phone_task
+from handlers.cases.visits import make_phone_task, record_template_send
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from models import window
-from models.delivery import TemplateSend
 from models.entities import Case, CaseMessage, CaseState, Citizen
 from models.jobs import Job, JobStatus
 from models.state import record_event
@@ -80,7 +79,7 @@ class CitizenDelivery:
                 del self._locks[openid]
 
     async def _send(self, job: Job) -> dict[str, Any]:
-        await self._wait_for_older(job)
+        await self.wait_for_older(job)
         late = LATE_CHANNELS[self.config.out_of_window]
         payload = payloads.read(job.payload, payloads.SendCitizen)
         citizen = await Citizen.get_or_none(openid=payload["openid"])
@@ -199,9 +198,7 @@ class CitizenDelivery:
             raise unavailable(exc) from exc
         if msgid:
             purpose_sent = payload.get("purpose") or ("notice" if case is None else "reply")
-            await TemplateSend.get_or_create(
-                msgid=msgid, defaults={"case": case, "purpose": purpose_sent, "created_at": now()}
-            )
+            await record_template_send(msgid, case, purpose_sent)
         return True
 
     async def _wait_for_citizen(self, job: Job, citizen: Citizen, payload: payloads.SendCitizen) -> None:
@@ -219,12 +216,14 @@ class CitizenDelivery:
                     await make_phone_task(case)
         raise RetryLater(WAITING_FOR_CITIZEN, delay_s=business_seconds(WAIT_FOR_CITIZEN_S), count_attempt=False)
 
-    async def _wait_for_older(self, job: Job) -> None:
-        """A message never overtakes an older one of the same case that is held back (a retry after
-        WeChat was busy, an outage): it waits until that one went."""
+    async def wait_for_older(self, job: Job) -> None:
+        """A message never overtakes an older one to the same person of the same case that is held back
+        (a retry after WeChat was busy, an outage): it waits until that one went. A member's message on
+        the case (a member who bound the official account) is somebody else's and holds nothing back."""
         if job.case_id is None:  # type: ignore[attr-defined]
             return
-        older = await (
+        audience = job.payload.get("audience")
+        candidates = await (
             Job.filter(
                 kind=SEND_CITIZEN,
                 case_id=job.case_id,  # type: ignore[attr-defined]
@@ -234,8 +233,9 @@ class CitizenDelivery:
             )
             .filter(Q(last_error__isnull=True) | Q(last_error__not=WAITING_FOR_CITIZEN))
             .order_by("run_at")
-            .first()
+            .limit(20)
         )
+        older = next((other for other in candidates if other.payload.get("audience") == audience), None)
         if older is not None:
             running = older.status == JobStatus.RUNNING
             delay = 1.0 if running else max(0.2, (older.run_at - now()).total_seconds() + 0.1)
@@ -282,7 +282,7 @@ class CitizenDelivery:
             else text,
             "point": point,
         }
-        return {key: fit(key, values[name]) for key, name in template.fields}
+        return {key: name[1:] if name.startswith("=") else fit(key, values[name]) for key, name in template.fields}
 
     @staticmethod
     def _classify(exc: WeChatAPIError) -> Exception:

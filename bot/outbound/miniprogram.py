@@ -133,6 +133,7 @@ class CitizenChannels:
     async def _send(
         self, job: Job, payload: payloads.SendCitizen, people: list[Citizen], minis: list[Citizen]
     ) -> dict[str, Any]:
+        await self.official.wait_for_older(job)  # the subscribe message too keeps the case's order
         follower = _latest_follower(people)
         if follower is not None and _window_open(follower):
             return await self._official(job, follower)

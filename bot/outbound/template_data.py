@@ -12,6 +12,8 @@ A key's type is its name without the digits (thing2 -> thing). What each type ta
     time / date       "2019-10-01 15:01" style (24-hour; date may carry a time)
     name              10 Chinese characters or fewer (or 20 letters)
     phone_number      17 digits or symbols;  car_number: 8 characters;  amount: a currency sign and digits
+    const             only the values approved for the template (configured as "=<value>", sent as is)
+    keyword           an old template's untyped key (kept short: the field shows one line)
 
 WeChat refuses a value outside its type with 47003, and the whole message with it: `fit` cuts every
 value to its type so that a long reply still goes out (the full text is behind the message's link).
@@ -29,6 +31,10 @@ THING_MAX = 20
 STRING_MAX = 32
 PHRASE_MAX = 5
 NAME_MAX = 10
+SYMBOL_MAX = 5
+KEYWORD_MAX = 100
+PHONE_MAX = 17
+CAR_MAX = 8
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
@@ -50,7 +56,7 @@ def fit(key: str, value: str) -> str:
     kind = key_type(key)
     value = " ".join(value.split())  # a line break shows as nothing in a template field
     if kind == "character_string":
-        return "".join(ch for ch in value if ch.isascii() and ch.isprintable())[:STRING_MAX] or "-"
+        return "".join(ch for ch in value if ch.isascii() and ch.isprintable())[:STRING_MAX].strip() or "-"
     if kind == "phrase":
         return "".join(_CJK.findall(value))[:PHRASE_MAX] or "有更新"
     if kind == "number":
@@ -59,6 +65,17 @@ def fit(key: str, value: str) -> str:
         return "".join(ch for ch in value if ch.isascii() and ch.isalpha())[:STRING_MAX] or "A"
     if kind == "name":
         return "".join(_CJK.findall(value))[:NAME_MAX] or "群众"
+    if kind == "symbol":
+        return "".join(ch for ch in value if not ch.isalnum() and not ch.isspace())[:SYMBOL_MAX] or "-"
+    if kind == "phone_number":
+        return "".join(ch for ch in value if ch.isascii() and (ch.isdigit() or ch in "+-()"))[:PHONE_MAX] or "-"
+    if kind == "car_number":
+        return value.replace(" ", "")[:CAR_MAX] or "-"
+    if kind == "amount":
+        digits = re.search(r"\d+(?:\.\d{1,2})?", value)
+        return f"¥{digits.group(0)}" if digits else "¥0"
     if kind in ("time", "date"):
         return value
+    if kind == "keyword":
+        return _cut(value, KEYWORD_MAX) or "-"
     return _cut(value, THING_MAX) or "-"

@@ -164,7 +164,8 @@ def event_from_xml(xml: str, channel: str = "oa") -> tuple[CitizenEvent, dict[st
             return CitizenEvent(kind="unsubscribe", event_name=event_name, **common), data
         if event_name == "templatesendjobfinish":  # how a template message ended: MsgID, Status
             msgid = text_field(data, "MsgID")
-            if not msgid.isdigit() or len(msgid) > 20:
+            # A BIGINT (the template_send key): ASCII digits below 2**63, not '²' nor 20 digits.
+            if not (msgid.isascii() and msgid.isdigit()) or len(msgid) > 19 or int(msgid) >= 2**63:
                 raise BadCallback("TEMPLATESENDJOBFINISH without a numeric MsgID")
             status = text_field(data, "Status")[:64]
             return CitizenEvent(

@@ -5,12 +5,14 @@ Only a case whose return visit is recorded can close, so the return-visit rate i
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from handlers import payloads
@@ -119,16 +121,36 @@ async def record_template_outcome(msgid: int, status: str) -> None:
     """WeChat's TEMPLATESENDJOBFINISH for a template message of ours: `success`, or why it was not
     delivered (`failed:user block`: the citizen refuses them; `failed: system failed`). An undelivered
     message is on the timeline; an undelivered survey makes the return visit a phone task at once
-    (it never counts as a survey the citizen left unanswered). A repeated event changes nothing."""
-    sent = await TemplateSend.get_or_none(msgid=msgid)
-    if sent is None or sent.status is not None:
-        return  # not ours (another system sharing the AppID), or told already
-    sent.status, sent.finished_at = status, now()
-    await sent.save(update_fields=["status", "finished_at"])
-    if status == "success" or sent.case_id is None:  # type: ignore[attr-defined]
+    (it never counts as a survey the citizen left unanswered). A repeated event changes nothing.
+
+    The event can come before our row (WeChat answers the send, then our write): it is kept without a
+    case, and `record_template_send` applies it when the row is written."""
+    moment = now()
+    if await TemplateSend.filter(msgid=msgid, status__isnull=True).update(status=status, finished_at=moment):
+        await _apply_template_outcome(msgid)  # the conditional UPDATE: one event of two at once gets here
+        return
+    if not await TemplateSend.filter(msgid=msgid).exists():  # early, or another system's on the same AppID
+        with contextlib.suppress(IntegrityError):
+            await TemplateSend.create(msgid=msgid, purpose="", status=status, created_at=moment, finished_at=moment)
+
+
+async def record_template_send(msgid: int, case: Case | None, purpose: str) -> None:
+    """A template message WeChat accepted: kept for its TEMPLATESENDJOBFINISH event (which may be here
+    already)."""
+    sent, created = await TemplateSend.get_or_create(
+        msgid=msgid, defaults={"case": case, "purpose": purpose, "created_at": now()}
+    )
+    if not created and not sent.purpose:  # its event came first
+        if await TemplateSend.filter(msgid=msgid, purpose="").update(case=case, purpose=purpose):
+            await _apply_template_outcome(msgid)
+
+
+async def _apply_template_outcome(msgid: int) -> None:
+    sent = await TemplateSend.get(msgid=msgid)
+    if sent.status in (None, "success") or sent.case_id is None:  # type: ignore[attr-defined]
         return
     case = await Case.get(id=sent.case_id).prefetch_related("citizen")  # type: ignore[attr-defined]
-    await record_event(case, "message.undelivered", "system", channel="template", msgid=msgid, status=status)
+    await record_event(case, "message.undelivered", "system", channel="template", msgid=msgid, status=sent.status)
     if sent.purpose == "survey" and case.state == CaseState.RETURN_VISIT:
         await make_phone_task(case, undelivered=True)
 
