@@ -22,6 +22,7 @@ from models.jobs import Job, JobStatus
 from models.timeutil import now
 from tests.conftest import reset_postgres
 from tests.harness import TRIAGE_HOOK, Stack
+from tests.test_wecom_chat import create_chat
 
 
 async def new_case(stack: Stack, openid: str = "o-w1", text: str = "医院门口停车难") -> Case:
@@ -223,6 +224,8 @@ async def appchat_stack(
         await reset_postgres(database_url)
     stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
     await stack.start(wecom={"triage_chat_id": "wrTRIAGECHAT"})
+    # The chat exists because the operator created it through appchat/create, as operations.md says.
+    assert await create_chat(stack, "--chat-id", "wrTRIAGECHAT") == 0
     try:
         yield stack
     finally:

@@ -84,6 +84,15 @@ DEMO_TEMPLATE_KEYS: dict[str, tuple[str, ...]] = {
 TEMPLATE_DROPPED_KEYS = ("first", "remark")  # no longer shown (WeChat's template message rules, May 2023)
 CLIENT_MSG_ID_TTL_S = 600.0  # "one openid + client_msg_id sends one message, valid 10 minutes" (docs)
 
+# appchat/create (https://developer.work.weixin.qq.com/document/path/90245): chatid at most 32 characters of
+# 0-9a-zA-Z, unique; 2 to 2,000 members; the name at most 50 characters ("超过将截断"). Error codes from WeCom's
+# global table (https://developer.work.weixin.qq.com/document/path/90313): 86001 chatid 不合法, 86003 chatid
+# 不存在, 86004 群名不合法, 86005 群主不合法, 86006 群成员数过多或过少. A chatid already taken has no code of its
+# own in that table: the fake answers 86001 (chatid 不合法), the closest documented one.
+_APPCHAT_ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
+APPCHAT_MEMBERS = (2, 2000)
+APPCHAT_NAME_MAX = 50
+
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 
 
@@ -165,6 +174,16 @@ class _LoginCode:
 
 
 @dataclass
+class AppChat:
+    """A group chat an app created through appchat/create: the only chats appchat/send reaches."""
+
+    corp_id: str
+    name: str
+    owner: str
+    members: list[str]
+
+
+@dataclass
 class _ResponseCode:
     recipient: str
     expires_at: float
@@ -202,6 +221,8 @@ class FakePlatform:
     webhook_rate_per_min: int = 20
     clock: Callable[[], float] = time.time
     callback_base_url: str = ""  # where our service listens (informational, for the simulator)
+    # The chats created through appchat/create, by chat id. WeCom keeps them: `reset` does not forget them.
+    app_chats: dict[str, AppChat] = field(default_factory=dict)
 
     calls: list[RecordedCall] = field(default_factory=list)
     messages: list[DeliveredMessage] = field(default_factory=list)
@@ -211,8 +232,12 @@ class FakePlatform:
 
     @classmethod
     def for_config(cls, config: Config, *, callback_base_url: str = "") -> FakePlatform:
-        """The fake for `mashang serve --demo`: it knows the configured app ids, corp id and secrets."""
-        return cls(
+        """The fake for `mashang serve --demo`: it knows the configured app ids, corp id and secrets.
+
+        A configured `wecom.triage_chat_id` is known as a chat the app created earlier (with `mashang
+        wecom create-chat`, which WeCom would have kept while this in-memory fake was not running); any
+        other chat id is refused as WeCom refuses it."""
+        platform = cls(
             apps={
                 config.wechat.app_id: config.wechat.app_secret,
                 config.miniprogram.app_id: config.miniprogram.app_secret,
@@ -220,6 +245,9 @@ class FakePlatform:
             corps={config.wecom.corp_id: config.wecom.secret},
             callback_base_url=callback_base_url,
         )
+        if config.wecom.triage_chat_id:
+            platform.app_chats[config.wecom.triage_chat_id] = AppChat(config.wecom.corp_id, "分拣群", "", [])
+        return platform
 
     # --- state set-up (tests and the simulator) ---
 
@@ -909,12 +937,43 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
 
 
+async def _wecom_appchat_create(request: web.Request) -> web.Response:
+    """appchat/create (https://developer.work.weixin.qq.com/document/path/90245), rules at _APPCHAT_ID."""
+    state = _platform(request)
+    corp_id = _wecom_owner(request)
+    body = await _body(request)
+    members = body.get("userlist")
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise _APIError(40031, "invalid userid list")
+    # userids are case-insensitive (document/path/90195): ZhangSan and zhangsan are one member.
+    distinct = list(dict.fromkeys(m.lower() for m in members))
+    if not APPCHAT_MEMBERS[0] <= len(distinct) <= APPCHAT_MEMBERS[1]:
+        raise _APIError(86006, "invalid chat member list size")
+    owner = body.get("owner") or members[0]  # "如果不指定，系统会随机从userlist中选一人作为群主"
+    if not isinstance(owner, str):
+        raise _APIError(86005, "invalid chat owner")
+    chat_id = body.get("chatid") or f"wr{secrets.token_hex(15)}"
+    if not isinstance(chat_id, str) or not _APPCHAT_ID.fullmatch(chat_id):
+        raise _APIError(86001, "invalid chatid")
+    if chat_id in state.app_chats:
+        raise _APIError(86001, "invalid chatid: already exists")
+    name = body.get("name") or ""
+    if not isinstance(name, str):
+        raise _APIError(86004, "invalid chat name")
+    state.app_chats[chat_id] = AppChat(corp_id, name[:APPCHAT_NAME_MAX], owner, distinct)
+    return _ok(chatid=chat_id)
+
+
 async def _wecom_appchat_send(request: web.Request) -> web.Response:
     state = _platform(request)
     corp_id = _wecom_owner(request)
     body = await _body(request)
-    chat_id = body.get("chatid")
-    if not isinstance(chat_id, str) or not chat_id:
+    chat_id = str(body.get("chatid") or "")
+    # Only a chat this app created through appchat/create ("只允许企业自建应用调用…", appchat/send,
+    # https://developer.work.weixin.qq.com/document/path/90248): an ordinary group's id, or none, is
+    # 86003 (chatid 不存在, https://developer.work.weixin.qq.com/document/path/90313).
+    chat = state.app_chats.get(chat_id)
+    if chat is None or chat.corp_id != corp_id:
         raise _APIError(86003, "chat not exist")
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
@@ -1162,6 +1221,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
     app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
+    app.router.add_post(f"{wecom}/cgi-bin/appchat/create", _wecom_appchat_create)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/send", _wecom_appchat_send)
     app.router.add_post(f"{wecom}/cgi-bin/webhook/send", _wecom_webhook_send)
     app.router.add_post(f"{wecom}/cgi-bin/aibot/response", _wecom_aibot_response, name="wecom_aibot_response")
