@@ -207,6 +207,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         replay_guard=replay_guard,
         read_timeout_s=config.server.read_timeout_s,
+        bot_names=config.wecom.bot_names,
     )
     wecom_delivery = WeComDelivery(
         app[WECOM],

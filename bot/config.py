@@ -159,6 +159,9 @@ class WeComConfig:
     triage_chat_id: str = ""
     bot_token: str = ""
     bot_encoding_aes_key: str = ""
+    # The smart bot's names as WeCom shows them (a name may contain a space): their @-mentions are taken
+    # out of a group message wherever they stand.
+    bot_names: tuple[str, ...] = ("码上商",)
 
 
 @dataclass(frozen=True)
