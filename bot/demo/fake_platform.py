@@ -44,6 +44,7 @@ CS_MESSAGE_LIMIT = 5
 CS_EVENT_WINDOW_S = 60.0  # after a subscribe, scan or menu click: 3 within 1 minute
 CS_EVENT_LIMIT = 3
 RESPONSE_URL_TTL_S = 3600.0
+MEDIA_TTL_S = 3 * 86400.0  # media/get: a user's image, voice or video, 3 days after it was sent
 # getStableAccessToken: normal mode renews the token in its last 5 minutes (the old one stays valid until it
 # expires); forced refreshes at most 20 a day and 30 s apart ("否则不会刷新": a closer one returns the
 # current token), each invalidating the previous token for every caller. Over the daily cap: 45009.
@@ -263,7 +264,7 @@ class FakePlatform:
         self._current_token: dict[tuple[str, str], str] = {}
         self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
         self._windows: dict[str, dict[str, _Window]] = {}
-        self._media: dict[str, tuple[bytes, str]] = {}
+        self._media: dict[str, tuple[bytes, str, float]] = {}  # media_id -> (content, type, when sent)
         self._qrcodes: dict[str, _QrCode] = {}
         self._permanent_scenes: set[tuple[str, str]] = set()
         self._login_codes: dict[str, _LoginCode] = {}
@@ -293,7 +294,8 @@ class FakePlatform:
         self._windows.setdefault(openid, {})["event"] = _Window(start, CS_EVENT_WINDOW_S, CS_EVENT_LIMIT)
 
     def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self._media[media_id] = (data, content_type)
+        """A file a user sent: media/get hands it out for 3 days (MEDIA_TTL_S), as WeChat does."""
+        self._media[media_id] = (data, content_type, self.clock())
 
     def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
         """A mini-program wx.login() code, usable once."""
@@ -680,9 +682,11 @@ async def _media_get(request: web.Request) -> web.StreamResponse:
     state = _platform(request)
     _wechat_owner(request)
     media = state._media.get(request.query.get("media_id", ""))
-    if media is None:
+    # A user's media is kept 3 days ("临时素材…保存时间为3天", cgi-bin/media/get,
+    # https://developers.weixin.qq.com/doc/offiaccount/Asset_Management/Get_temporary_materials.html).
+    if media is None or state.clock() - media[2] > MEDIA_TTL_S:
         raise _APIError(40007, "invalid media_id")
-    data, content_type = media
+    data, content_type, _ = media
     return web.Response(
         body=data,
         content_type=content_type,
