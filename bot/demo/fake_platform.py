@@ -7,7 +7,8 @@ under `/wecom`, so the configured base URLs are e.g. `http://127.0.0.1:8090/wech
 one-time codes and consents), records every call and every delivered message, and can inject failures.
 Length limits as the platforms apply them: custom/send refuses a text over 2,048 bytes (45002); WeCom
 app messages (message/send, appchat/send) are cut at 2,048 bytes and recorded cut, so a test sees the
-loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes.
+loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes. appchat/send reaches only
+chats created through appchat/create (86003 otherwise); media/get hands a user's file out for 3 days.
 
 Tests drive the `FakePlatform` object in-process; a separate process (the terminal simulator) uses
 the JSON control API under `/_control/` or `FakePlatformControl`.
