@@ -31,6 +31,7 @@ from bot.transport.official_account import OfficialAccountTransport
 from bot.transport.replay import ReplayGuard
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
 from bot.web import case_page
+from bot.web import media as media_files
 from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
@@ -71,6 +72,7 @@ def handler_settings(config: Config) -> Settings:
         sla=SlaPolicy.from_values(**asdict(config.sla)),
         public_base_url=config.server.public_base_url,
         case_link_ttl_s=config.case_page.link_ttl,
+        media_link_ttl_s=config.intake.media_link_ttl,
         similar_threshold=config.similar.threshold,
         similar_max_cases=config.similar.max_cases,
     )
@@ -207,6 +209,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
         replay_guard=replay_guard,
         read_timeout_s=config.server.read_timeout_s,
+        bot_names=config.wecom.bot_names,
     )
     wecom_delivery = WeComDelivery(
         app[WECOM],
@@ -401,5 +404,6 @@ def create_app(
     app.router.add_get("/wecom/bot", wecom_bot_verify)
     app.router.add_post("/wecom/bot", wecom_bot_receive)
     case_page.add_routes(app, redis=REDIS, settings=SETTINGS)
+    media_files.add_routes(app, media_dir=Path(config.intake.media_dir))
     app.add_subapp(mini_api.PREFIX, mini_api.create_api())
     return app

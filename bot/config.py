@@ -152,6 +152,7 @@ class IntakeConfig:
     scan_binding_ttl_s: float = 86400.0
     media_dir: str = "data/media"
     passive_reply_budget_s: float = 3.0
+    media_link_ttl: float = 30 * 86400.0  # staff's links to a citizen's voice, image or video
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,9 @@ class WeComConfig:
     triage_chat_id: str = ""
     bot_token: str = ""
     bot_encoding_aes_key: str = ""
+    # The smart bot's names as WeCom shows them (a name may contain a space): their @-mentions are taken
+    # out of a group message wherever they stand.
+    bot_names: tuple[str, ...] = ("码上商",)
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,7 @@ _DURATION_KEYS = {
     ("intake", "group_window_s"),
     ("intake", "scan_binding_ttl_s"),
     ("intake", "passive_reply_budget_s"),
+    ("intake", "media_link_ttl"),
     ("wechat", "timestamp_tolerance_s"),
     ("wechat", "request_timeout_s"),
     ("retention", "inbox"),
@@ -449,6 +454,8 @@ def _validate(config: Config) -> None:
     _validate_miniprogram(config.miniprogram, fail)
     if config.case_page.link_ttl < 3600:
         fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")
+    if config.intake.media_link_ttl < 3600:
+        fail("intake.media_link_ttl", "must be at least an hour ('1h'); staff open a card days later ('30d')")
     if not 0 < config.similar.threshold < 1:
         fail("similar.threshold", f"must be between 0 and 1 (a cosine similarity), got {config.similar.threshold}")
     if config.similar.min_size < 2:

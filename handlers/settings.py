@@ -28,6 +28,8 @@ class Settings:
     # The citizen's case page: absolute links start with the service's public address ([server]).
     public_base_url: str = "http://127.0.0.1:8080"
     case_link_ttl_s: float = 30 * 86400.0
+    # Staff's links to a citizen's voice, image or video ([intake] media_link_ttl).
+    media_link_ttl_s: float = 30 * 86400.0
     # Similar cases ([similar]): the grouping threshold, the most cases compared.
     similar_threshold: float = 0.2
     similar_max_cases: int = 200_000

@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "models.jobs",
     "models.qr",
     "models.case_page",
+    "models.media",
     "models.miniprogram",
     "models.hotline",
     "models.similar",

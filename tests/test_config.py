@@ -146,3 +146,10 @@ def test_the_template_keys_come_from_the_config_and_the_old_template_id_still_wo
     assert "47003" in old.wechat.warnings()[0]
     waiting = build_config({"wechat": {"out_of_window": "none", "templates": {}}}, environ={})
     assert waiting.wechat.template("reply") is None
+
+
+def test_bot_names_may_have_spaces_in_the_file_and_the_environment() -> None:
+    assert load_config(EXAMPLE, environ={}).wecom.bot_names == ("码上商",)
+    environ = {"MASHANG_WECOM_BOT_NAMES": "码上商, 码上商 助手"}
+    assert load_config(EXAMPLE, environ=environ).wecom.bot_names == ("码上商", "码上商 助手")
+    assert build_config({"wecom": {"bot_names": ["码上商 助手"]}}, environ={}).wecom.bot_names == ("码上商 助手",)

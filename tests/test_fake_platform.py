@@ -251,6 +251,8 @@ async def test_length_limits_as_the_platforms_apply_them(api: Api, platform: Fak
     for msgtype in ("text", "markdown"):
         body = {"touser": "u1", "msgtype": msgtype, "agentid": 1000002, msgtype: {"content": long_text}}
         assert (await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom))["errcode"] == 0
+    created = {"name": "分拣群", "owner": "u1", "userlist": ["u1", "u2"], "chatid": "c1"}
+    assert (await api.post("/wecom/cgi-bin/appchat/create", created, access_token=wecom))["chatid"] == "c1"
     chat = {"chatid": "c1", "msgtype": "markdown", "markdown": {"content": long_text}}
     assert (await api.post("/wecom/cgi-bin/appchat/send", chat, access_token=wecom))["errcode"] == 0
     shown = [m.text for m in platform.sent_to("u1") + platform.sent_to("c1")]

@@ -44,6 +44,7 @@ from models.entities import (
 )
 from models.hotline import HotlineOrder
 from models.jobs import Job
+from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
@@ -208,6 +209,10 @@ async def fill_with_rows() -> None:
     await HotlineOrder.create(external_id="GD2026120001", case=first, status="已办结", imported_at=at, updated_at=at)
     await CaseTerms.create(case=first, version="0123456789ab", terms="挂号 排队")
     await TemplateSend.create(msgid=2_000_000_001, case=first, purpose="reply", created_at=at)
+    voice = await CaseMessage.create(
+        case=first, direction="in", author="citizen:o-citizen-0", msg_type="voice", created_at=at
+    )
+    await MediaLink.create(token_hash="cd" * 32, message=voice, created_at=at, expires_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

@@ -47,3 +47,15 @@ async def test_a_bound_openid_is_the_members_while_the_member_is_active(stack: S
     assert "湖州中学" in str(scanned.reply["Content"])
     await Member.filter(key="m-zhao").update(active=False)
     assert "您还没有提交过诉求" in await oa_says(stack, "o-zhao", "我的")
+
+
+async def test_wecom_userids_match_the_roster_whatever_their_case(stack: Stack) -> None:
+    # WeCom userids are case-insensitive: the roster may say `ZhangSan` where WeCom sends `zhangsan`.
+    await Member.filter(key="m-zhang").update(wecom_userid="ZhangSan")
+    await Staff.filter(key="s-li").update(wecom_userid="LiSi")
+    assert "张三委员" in await wecom_says(stack, "zhangsan", "我的")
+    assert "张三委员" in await wecom_says(stack, "ZHANGSAN", "我的")
+    assert "「我的」是委员办件的命令" in await wecom_says(stack, "lisi", "我的")
+    assert await wecom_says(stack, "zhangsan2", "我的") == command_texts.NOT_ON_ROSTER
+    bind = await create_bind_code("zhangsan")  # an operator may type the userid in any case too
+    assert bind.member_id == (await Member.get(key="m-zhang")).id  # type: ignore[attr-defined]

@@ -66,3 +66,35 @@ async def test_a_bad_entry_names_the_file_entry_and_field_and_writes_nothing(
     assert expected in str(info.value)
     assert await Member.all().count() == 0
     assert await ContactPoint.all().count() == 0
+
+
+def _with_userid(base: str, member_key: str, userid: str) -> str:
+    """The example roster with one more member whose WeCom userid is `userid`."""
+    return base + f'\n[[members]]\nkey = "{member_key}"\nname = "新委员"\nwecom_userid = "{userid}"\n'
+
+
+async def test_two_userids_that_differ_only_in_case_are_refused(db: None, tmp_path: Path) -> None:
+    # WeCom ignores case in userids: `ZhangSan` and `zhangsan` are one account.
+    path = tmp_path / "roster.toml"
+    path.write_text(_with_userid(ROSTER.read_text(encoding="utf-8"), "m-zhang2", "ZhangSan"), encoding="utf-8")
+    with pytest.raises(RosterError) as info:
+        await import_roster(path)
+    message = str(info.value)
+    assert "[[members]] #4 (key 'm-zhang2')" in message
+    assert "'ZhangSan' 与本文件第 1 个 [[members]]（key 'm-zhang'）的 'zhangsan' 只有大小写不同" in message
+    assert "不区分大小写" in message
+    assert await Member.all().count() == 0
+
+
+async def test_a_userid_differing_only_in_case_from_a_stored_one_is_refused(db: None, tmp_path: Path) -> None:
+    await import_roster(ROSTER)
+    path = tmp_path / "roster.toml"
+    path.write_text(_with_userid("", "m-new", "WangWu"), encoding="utf-8")
+    with pytest.raises(RosterError) as info:
+        await import_roster(path)
+    assert "'WangWu' 与数据库中已有的 [[members]]（key 'm-wang'）的 'wangwu' 只有大小写不同" in str(info.value)
+    assert not await Member.filter(key="m-new").exists()
+    # The same member changing the case of its own userid is an update, not a clash.
+    path.write_text(ROSTER.read_text(encoding="utf-8").replace('"wangwu"', '"WangWu"'), encoding="utf-8")
+    assert (await import_roster(path)).updated["members"] == 1
+    assert (await Member.get(key="m-wang")).wecom_userid == "WangWu"

@@ -478,3 +478,25 @@ async def test_staff_at_mention_the_bot_in_the_group_and_get_the_answer_there(st
     await stack.run_jobs()
     assert await CaseEvent.filter(case=case, kind="state:assign").count() == 1
     assert len(stack.bot_answers()) == 1
+
+
+async def test_the_bots_mention_is_ignored_wherever_it_stands_in_a_group_command(stack: Stack) -> None:
+    # WeCom writes the bot's name into the text where the sender put the @: at the start, in the middle,
+    # at the end; the name configured here has a space in it, as WeCom allows.
+    await stack.restart_with(wecom={"bot_names": ("码上商 助手",)})
+    bot = stack.bot(bot_name="码上商 助手")
+    cases = [await new_case(stack, f"o-m{i}", f"路灯坏了 {i}") for i in range(3)]
+    lines = [
+        f"@码上商 助手 派 {cases[0].code} 张三",
+        f"派 {cases[1].code} @码上商 助手 张三",
+        f"派 {cases[2].code} 张三 @码上商\u2005助手",
+    ]
+    for line in lines:
+        result = await bot.text("lisi", line, mention=False)
+        assert result.status == 200
+    await stack.run_jobs()
+    answers = stack.bot_answers()
+    for case in cases:
+        await case.refresh_from_db()
+        assert case.state == CaseState.ASSIGNED, answers
+        assert any(f"已将 {case.code} 交办给委员张三" in answer for answer in answers)

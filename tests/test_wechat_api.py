@@ -615,7 +615,8 @@ async def test_subscribe_message_consumes_consent(mini: MiniProgramClient, platf
 async def test_wecom_sends(wecom: WeComClient, platform: FakePlatform) -> None:
     await wecom.send_text("zhangsan", "新案件 MS26112300421")
     await wecom.send_markdown("zhangsan", "**新案件**")
-    await wecom.appchat_send_markdown("triage-chat", "# 待分拣 3 件")
+    assert await wecom.appchat_create("分拣群", "lisi", ["lisi", "chenqi"], "triagechat") == "triagechat"
+    await wecom.appchat_send_markdown("triagechat", "# 待分拣 3 件")
     await wecom.webhook_send_markdown("hook-key", "> 超期 1 件")
 
     assert [(m.channel, m.text) for m in platform.sent_to("zhangsan")] == [
@@ -623,7 +624,7 @@ async def test_wecom_sends(wecom: WeComClient, platform: FakePlatform) -> None:
         ("wecom_markdown", "**新案件**"),
     ]
     assert platform.sent_to("zhangsan")[0].payload["agentid"] == 1000002
-    assert [(m.channel, m.text) for m in platform.sent_to("triage-chat")] == [("appchat", "# 待分拣 3 件")]
+    assert [(m.channel, m.text) for m in platform.sent_to("triagechat")] == [("appchat", "# 待分拣 3 件")]
     assert [(m.channel, m.text) for m in platform.sent_to("hook-key")] == [("webhook", "> 超期 1 件")]
     assert platform.token_fetch_count == 1
     assert "access_token" not in platform.calls_to("webhook/send")[0].query

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from bot.app import INBOX, REDIS, WECOM_DELIVERY
 from bot.outbound.parts import body_of, marker
 from bot.outbound.rate_limit import RateLimiter
+from bot.outbound.wecom import WeComDelivery
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, send_bot_reply, send_to_triage, send_to_wecom_user
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
@@ -22,6 +23,7 @@ from models.jobs import Job, JobStatus
 from models.timeutil import now
 from tests.conftest import reset_postgres
 from tests.harness import TRIAGE_HOOK, Stack
+from tests.test_wecom_chat import create_chat
 
 
 async def new_case(stack: Stack, openid: str = "o-w1", text: str = "医院门口停车难") -> Case:
@@ -223,6 +225,8 @@ async def appchat_stack(
         await reset_postgres(database_url)
     stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
     await stack.start(wecom={"triage_chat_id": "wrTRIAGECHAT"})
+    # The chat exists because the operator created it through appchat/create, as operations.md says.
+    assert await create_chat(stack, "--chat-id", "wrTRIAGECHAT") == 0
     try:
         yield stack
     finally:
@@ -264,3 +268,51 @@ async def test_sliding_window_limiter(redis_client: aioredis.Redis) -> None:
     real = RateLimiter(redis_client, "t:")
     assert await real.acquire("r", ((1, 60.0),)) == 0.0
     assert 59.0 < await real.acquire("r", ((1, 60.0),)) <= 60.0
+
+
+async def test_wecoms_own_response_url_is_posted_through_the_proxy(stack: Stack) -> None:
+    # Outbound calls go through a proxy (here the fake, at wecom.api_base_url), while WeCom writes its own
+    # host into the push: the answer reaches it, through the proxy, with the push's response_code.
+    router = Router("test", event_type=ChatEvent)
+
+    @router.handler()
+    async def answer(event: ChatEvent) -> Reply:
+        return Reply(f"收到：{event.text}")
+
+    stack.app[INBOX].router = router
+    bot = stack.bot(response_host="https://qyapi.weixin.qq.com")
+    await bot.text("lisi", "查 MS1")
+    assert bot.last_response_url is not None
+    assert bot.last_response_url.startswith("https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=")
+    await stack.app[INBOX].drain()
+    await stack.run_jobs()
+    assert stack.bot_answers() == ["收到：查 MS1"]
+    [call] = stack.platform.calls_to("/aibot/response")
+    assert call.path == "/wecom/cgi-bin/aibot/response"  # under the configured base, not at qq.com
+    assert call.query["response_code"] == bot.last_response_url.rsplit("=", 1)[1]
+    assert stack.triage_messages() == []
+
+    # Any other host, or another path on WeCom's, is still refused: no call, the group gets the text.
+    code = stack.platform.issue_response_code("wr-triage-group")
+    for url in (
+        f"https://qyapi.weixin.qq.com.evil.example/cgi-bin/aibot/response?response_code={code}",
+        f"https://evil.example/cgi-bin/aibot/response?response_code={code}",
+        f"http://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={code}",
+        f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={code}",
+        f"https://someone@qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={code}",
+    ):
+        await send_bot_reply(url, url)
+    await stack.run_jobs()
+    assert len(stack.platform.calls_to("/aibot/response")) == 1
+    assert len(stack.triage_messages()) == 5
+
+
+def test_without_a_proxy_wecoms_response_url_is_used_as_it_is() -> None:
+    delivery = WeComDelivery(None, None, api_base_url="https://qyapi.weixin.qq.com")  # type: ignore[arg-type]
+    url = "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=abc%2Bd"
+    assert delivery._response_target(url) == url
+    assert delivery._response_target("https://evil.example/cgi-bin/aibot/response?response_code=x") is None
+    proxied = WeComDelivery(None, None, api_base_url="https://proxy.example.gov.cn/wecom/")  # type: ignore[arg-type]
+    assert proxied._response_target(url) == (
+        "https://proxy.example.gov.cn/wecom/cgi-bin/aibot/response?response_code=abc%2Bd"
+    )

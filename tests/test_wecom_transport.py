@@ -292,6 +292,22 @@ def test_mention_stripping_and_bot_payload_parsing() -> None:
     assert strip_mention("@码上商\u2005查 MS1") == "查 MS1"
     assert strip_mention("  @码上商") == ""
     assert strip_mention("派 MS1 @张三") == "派 MS1 @张三"
+    # The configured names, wherever they stand; the longest first, so a name with a space stays whole.
+    names = ("码上商", "码上商 助手")
+    for text in (
+        "@码上商 派 MS1 张三",
+        "派 MS1 @码上商 张三",
+        "派 MS1 张三 @码上商",
+        "@码上商 助手 派 MS1 张三",
+        "派 MS1 @码上商 助手\u2005张三",
+        "派 MS1 张三 @码上商  助手",
+        "@码上商：派 MS1 张三",
+        "派 MS1@码上商 张三",
+    ):
+        assert strip_mention(text, names) == "派 MS1 张三", text
+    assert strip_mention("答 MS1 已解决\n@码上商 请查收", names) == "答 MS1 已解决\n请查收"  # lines kept
+    assert strip_mention("派 MS1 @张三", names) == "派 MS1 @张三"  # somebody else's mention is text
+    assert strip_mention("@码上商助理 查 MS1", names) == "查 MS1"  # not a configured name: the leading one
     event = bot_event_from_json(
         json.dumps(
             {

@@ -540,12 +540,16 @@ class WeComBotSender(_WeComSender):
         aibotid: str = "aibot-fake-0001",
         bot_name: str = "码上商",
         chat_id: str = "wr-triage-group",
+        response_host: str = "",
         timeout_s: float = 5.0,
         tries: int = 3,
     ) -> None:
         super().__init__(session, callback_url, timeout_s=timeout_s, tries=tries)
         self.token = token
         self.api_base_url = api_base_url.rstrip("/")  # the fake's WeCom base, for response URLs
+        # The origin written into response URLs instead: WeCom writes its own (https://qyapi.weixin.qq.com)
+        # whatever proxy our outbound calls go through.
+        self.response_host = response_host.rstrip("/")
         self.platform = platform
         self.aibotid = aibotid
         self.bot_name = bot_name
@@ -560,7 +564,7 @@ class WeComBotSender(_WeComSender):
         """A new response_url as WeCom would put in the push."""
         if isinstance(self.platform, FakePlatform):
             code = self.platform.issue_response_code(recipient)
-            return f"{self.api_base_url}/cgi-bin/aibot/response?response_code={code}"
+            return f"{self.response_host or self.api_base_url}/cgi-bin/aibot/response?response_code={code}"
         if isinstance(self.platform, FakePlatformControl):
             return await self.platform.issue_response_url(recipient)
         return f"{self.api_base_url}/cgi-bin/aibot/response?response_code={secrets.token_urlsafe(24)}"

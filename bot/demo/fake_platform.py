@@ -7,7 +7,8 @@ under `/wecom`, so the configured base URLs are e.g. `http://127.0.0.1:8090/wech
 one-time codes and consents), records every call and every delivered message, and can inject failures.
 Length limits as the platforms apply them: custom/send refuses a text over 2,048 bytes (45002); WeCom
 app messages (message/send, appchat/send) are cut at 2,048 bytes and recorded cut, so a test sees the
-loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes.
+loss; the group robot refuses a text over 2,048 or markdown over 4,096 bytes. appchat/send reaches only
+chats created through appchat/create (86003 otherwise); media/get hands a user's file out for 3 days.
 
 Tests drive the `FakePlatform` object in-process; a separate process (the terminal simulator) uses
 the JSON control API under `/_control/` or `FakePlatformControl`.
@@ -44,6 +45,7 @@ CS_MESSAGE_LIMIT = 5
 CS_EVENT_WINDOW_S = 60.0  # after a subscribe, scan or menu click: 3 within 1 minute
 CS_EVENT_LIMIT = 3
 RESPONSE_URL_TTL_S = 3600.0
+MEDIA_TTL_S = 3 * 86400.0  # media/get: a user's image, voice or video, 3 days after it was sent
 # getStableAccessToken: normal mode renews the token in its last 5 minutes (the old one stays valid until it
 # expires); forced refreshes at most 20 a day and 30 s apart ("否则不会刷新": a closer one returns the
 # current token), each invalidating the previous token for every caller. Over the daily cap: 45009.
@@ -83,6 +85,15 @@ DEMO_TEMPLATE_KEYS: dict[str, tuple[str, ...]] = {
 }
 TEMPLATE_DROPPED_KEYS = ("first", "remark")  # no longer shown (WeChat's template message rules, May 2023)
 CLIENT_MSG_ID_TTL_S = 600.0  # "one openid + client_msg_id sends one message, valid 10 minutes" (docs)
+
+# appchat/create (https://developer.work.weixin.qq.com/document/path/90245): chatid at most 32 characters of
+# 0-9a-zA-Z, unique; 2 to 2,000 members; the name at most 50 characters ("超过将截断"). Error codes from WeCom's
+# global table (https://developer.work.weixin.qq.com/document/path/90313): 86001 chatid 不合法, 86003 chatid
+# 不存在, 86004 群名不合法, 86005 群主不合法, 86006 群成员数过多或过少. A chatid already taken has no code of its
+# own in that table: the fake answers 86001 (chatid 不合法), the closest documented one.
+_APPCHAT_ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
+APPCHAT_MEMBERS = (2, 2000)
+APPCHAT_NAME_MAX = 50
 
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 
@@ -165,6 +176,16 @@ class _LoginCode:
 
 
 @dataclass
+class AppChat:
+    """A group chat an app created through appchat/create: the only chats appchat/send reaches."""
+
+    corp_id: str
+    name: str
+    owner: str
+    members: list[str]
+
+
+@dataclass
 class _ResponseCode:
     recipient: str
     expires_at: float
@@ -202,6 +223,8 @@ class FakePlatform:
     webhook_rate_per_min: int = 20
     clock: Callable[[], float] = time.time
     callback_base_url: str = ""  # where our service listens (informational, for the simulator)
+    # The chats created through appchat/create, by chat id. WeCom keeps them: `reset` does not forget them.
+    app_chats: dict[str, AppChat] = field(default_factory=dict)
 
     calls: list[RecordedCall] = field(default_factory=list)
     messages: list[DeliveredMessage] = field(default_factory=list)
@@ -211,8 +234,12 @@ class FakePlatform:
 
     @classmethod
     def for_config(cls, config: Config, *, callback_base_url: str = "") -> FakePlatform:
-        """The fake for `mashang serve --demo`: it knows the configured app ids, corp id and secrets."""
-        return cls(
+        """The fake for `mashang serve --demo`: it knows the configured app ids, corp id and secrets.
+
+        A configured `wecom.triage_chat_id` is known as a chat the app created earlier (with `mashang
+        wecom create-chat`, which WeCom would have kept while this in-memory fake was not running); any
+        other chat id is refused as WeCom refuses it."""
+        platform = cls(
             apps={
                 config.wechat.app_id: config.wechat.app_secret,
                 config.miniprogram.app_id: config.miniprogram.app_secret,
@@ -220,6 +247,9 @@ class FakePlatform:
             corps={config.wecom.corp_id: config.wecom.secret},
             callback_base_url=callback_base_url,
         )
+        if config.wecom.triage_chat_id:
+            platform.app_chats[config.wecom.triage_chat_id] = AppChat(config.wecom.corp_id, "分拣群", "", [])
+        return platform
 
     # --- state set-up (tests and the simulator) ---
 
@@ -235,7 +265,7 @@ class FakePlatform:
         self._current_token: dict[tuple[str, str], str] = {}
         self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
         self._windows: dict[str, dict[str, _Window]] = {}
-        self._media: dict[str, tuple[bytes, str]] = {}
+        self._media: dict[str, tuple[bytes, str, float]] = {}  # media_id -> (content, type, when sent)
         self._qrcodes: dict[str, _QrCode] = {}
         self._permanent_scenes: set[tuple[str, str]] = set()
         self._login_codes: dict[str, _LoginCode] = {}
@@ -265,7 +295,8 @@ class FakePlatform:
         self._windows.setdefault(openid, {})["event"] = _Window(start, CS_EVENT_WINDOW_S, CS_EVENT_LIMIT)
 
     def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self._media[media_id] = (data, content_type)
+        """A file a user sent: media/get hands it out for 3 days (MEDIA_TTL_S), as WeChat does."""
+        self._media[media_id] = (data, content_type, self.clock())
 
     def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
         """A mini-program wx.login() code, usable once."""
@@ -653,9 +684,11 @@ async def _media_get(request: web.Request) -> web.StreamResponse:
     state = _platform(request)
     _wechat_owner(request)
     media = state._media.get(request.query.get("media_id", ""))
-    if media is None:
+    # A user's media is kept 3 days ("临时素材…保存时间为3天", cgi-bin/media/get,
+    # https://developers.weixin.qq.com/doc/offiaccount/Asset_Management/Get_temporary_materials.html).
+    if media is None or state.clock() - media[2] > MEDIA_TTL_S:
         raise _APIError(40007, "invalid media_id")
-    data, content_type = media
+    data, content_type, _ = media
     return web.Response(
         body=data,
         content_type=content_type,
@@ -910,12 +943,43 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
 
 
+async def _wecom_appchat_create(request: web.Request) -> web.Response:
+    """appchat/create (https://developer.work.weixin.qq.com/document/path/90245), rules at _APPCHAT_ID."""
+    state = _platform(request)
+    corp_id = _wecom_owner(request)
+    body = await _body(request)
+    members = body.get("userlist")
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise _APIError(40031, "invalid userid list")
+    # userids are case-insensitive (document/path/90195): ZhangSan and zhangsan are one member.
+    distinct = list(dict.fromkeys(m.lower() for m in members))
+    if not APPCHAT_MEMBERS[0] <= len(distinct) <= APPCHAT_MEMBERS[1]:
+        raise _APIError(86006, "invalid chat member list size")
+    owner = body.get("owner") or members[0]  # "如果不指定，系统会随机从userlist中选一人作为群主"
+    if not isinstance(owner, str):
+        raise _APIError(86005, "invalid chat owner")
+    chat_id = body.get("chatid") or f"wr{secrets.token_hex(15)}"
+    if not isinstance(chat_id, str) or not _APPCHAT_ID.fullmatch(chat_id):
+        raise _APIError(86001, "invalid chatid")
+    if chat_id in state.app_chats:
+        raise _APIError(86001, "invalid chatid: already exists")
+    name = body.get("name") or ""
+    if not isinstance(name, str):
+        raise _APIError(86004, "invalid chat name")
+    state.app_chats[chat_id] = AppChat(corp_id, name[:APPCHAT_NAME_MAX], owner, distinct)
+    return _ok(chatid=chat_id)
+
+
 async def _wecom_appchat_send(request: web.Request) -> web.Response:
     state = _platform(request)
     corp_id = _wecom_owner(request)
     body = await _body(request)
-    chat_id = body.get("chatid")
-    if not isinstance(chat_id, str) or not chat_id:
+    chat_id = str(body.get("chatid") or "")
+    # Only a chat this app created through appchat/create ("只允许企业自建应用调用…", appchat/send,
+    # https://developer.work.weixin.qq.com/document/path/90248): an ordinary group's id, or none, is
+    # 86003 (chatid 不存在, https://developer.work.weixin.qq.com/document/path/90313).
+    chat = state.app_chats.get(chat_id)
+    if chat is None or chat.corp_id != corp_id:
         raise _APIError(86003, "chat not exist")
     msgtype = body.get("msgtype")
     if msgtype not in ("text", "markdown"):
@@ -1163,6 +1227,7 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
     app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
+    app.router.add_post(f"{wecom}/cgi-bin/appchat/create", _wecom_appchat_create)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/send", _wecom_appchat_send)
     app.router.add_post(f"{wecom}/cgi-bin/webhook/send", _wecom_webhook_send)
     app.router.add_post(f"{wecom}/cgi-bin/aibot/response", _wecom_aibot_response, name="wecom_aibot_response")

@@ -185,7 +185,8 @@ class Simulator:
             await self.show_result(await self.sender.image(self.openid, media_id))
         elif command == "/voice":
             media_id = f"sim-voice-{next(self._media_ids)}"
-            await self.control.add_media(media_id, b"#!AMR\n simulated voice", "audio/amr")
+            # 3 seconds of AMR frames (20 ms each, mode 7: a header byte and 31 bytes), as WeChat stores voice.
+            await self.control.add_media(media_id, b"#!AMR\n" + (b"\x3c" + b"\0" * 31) * 150, "audio/amr")
             await self.show_result(await self.sender.voice(self.openid, media_id, recognition=rest or None))
         elif command == "/location":
             await self.show_result(await self.sender.location(self.openid, 30.8930, 120.0880, 15, rest or "湖州市"))

@@ -32,6 +32,7 @@ from bot.outbound.template_data import fit, local_time
 from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
 from handlers.cases.case_page import case_page_url
+from handlers.cases.media import media_extension, voice_duration_s
 from handlers.cases.outbox import SEND_CITIZEN, WAITING_FOR_CITIZEN
 from handlers.cases.visits import make_phone_task, record_template_send
 from handlers.settings import Settings
@@ -309,13 +310,21 @@ class MediaDownloader:
             if exc.errcode in RETRIABLE_CODES:
                 raise RetryLater(f"WeChat error {exc.errcode}") from exc
             raise GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}") from exc
-        extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+        extension = (
+            media_extension(content_type) or mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+        )
         case: Case = message.case
         safe_id = "".join(ch for ch in payload["media_id"] if ch.isalnum() or ch in "-_")[:80] or "media"
         path = self.media_dir / case.code / f"{message.id}-{safe_id}{extension}"
         await _write_file(path, content)
         message.media_path = str(path)
-        await message.save(update_fields=["media_path"])
+        update = ["media_path"]
+        if message.msg_type == "voice":  # no Recognition nowadays: staff see at least how long it is
+            duration = await asyncio.to_thread(voice_duration_s, content)
+            if duration is not None:
+                message.extra = {**(message.extra or {}), "duration_s": round(duration, 2)}
+                update.append("extra")
+        await message.save(update_fields=update)
         await record_event(case, "media.saved", "system", message_id=message.id, path=str(path), bytes=len(content))
         return {"path": str(path), "bytes": len(content)}
 

@@ -742,6 +742,15 @@ class WeComClient(_BaseClient):
     async def send_markdown(self, userid: str, markdown: str) -> None:
         await self._send(userid, "markdown", markdown)
 
+    async def appchat_create(self, name: str, owner: str, members: list[str], chat_id: str = "") -> str:
+        """A group chat of `members` (2-2,000, the owner among them) that this app may post to with
+        appchat/send; returns its chat id (WeCom makes one up when `chat_id` is empty)."""
+        body: dict[str, Any] = {"name": name, "owner": owner, "userlist": members}
+        if chat_id:
+            body["chatid"] = chat_id
+        result = await self._token_call("POST", "/cgi-bin/appchat/create", json_body=body)
+        return str(result.get("chatid", ""))
+
     async def appchat_send_markdown(self, chat_id: str, markdown: str) -> None:
         """To a group chat created through appchat/create."""
         await self._token_call(

@@ -5,7 +5,9 @@
   the group robot webhook (wecom.triage_webhook_key).
 - send.bot_reply {response_url, text}: the smart bot's answer through its response_url, once. When the
   job has no response_url, the URL is used up or expired (1 h), or it is not WeCom's, the text goes to
-  the triage group instead (a send.triage job).
+  the triage group instead (a send.triage job). WeCom's own host (https://qyapi.weixin.qq.com) is WeCom's
+  whatever `wecom.api_base_url` says: when the outbound calls go through a proxy there, the URL is posted
+  to the same path under the proxy, like every other WeCom call.
 
 WeCom drops messages over its rate limits without an error, so every send first takes a slot from a
 Redis sliding-window limiter (per user, per group); when none is free the job waits
@@ -57,6 +59,10 @@ WEBHOOK_LIMITS: Limits = ((18, 60.0),)
 
 RESPONSE_URL_TTL_S = 3600.0
 RESPONSE_URL_MARGIN_S = 60.0
+# Where WeCom's smart-bot pushes point their response_url (developer.work.weixin.qq.com/document/path/101138:
+# https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=…).
+WECOM_ORIGIN = URL("https://qyapi.weixin.qq.com")
+RESPONSE_PATH = "/cgi-bin/aibot/response"
 RETRIABLE_CODES = {-1, 6000, 45009, 45033}  # system busy, version conflict, frequency, concurrency
 RATE_CODES = {45009, 45033}
 UNCONFIGURED_RETRY_S = 300.0
@@ -112,7 +118,7 @@ class WeComDelivery:
         self.webhook_limits = webhook_limits
         base = URL(api_base_url.rstrip("/"))
         self._response_origin = base.origin()
-        self._response_path = base.path.rstrip("/") + "/cgi-bin/aibot/response"
+        self._response_path = base.path.rstrip("/") + RESPONSE_PATH
         self._locks: dict[str, asyncio.Lock] = {}
         # recipient -> {job id: when it runs again} for jobs of this process that failed or were held back
         self._held: dict[str, dict[int, datetime]] = {}
@@ -198,7 +204,8 @@ class WeComDelivery:
             reason = reason or "no response_url"
         elif not reason:
             age_s = get_clock().to_real_seconds((now() - job.created_at).total_seconds())
-            if not self._is_response_url(str(url)):
+            target = self._response_target(str(url))
+            if target is None:
                 reason = "response_url is not WeCom's"
                 log.warning("job %s: response_url outside %s ignored", job.id, self._response_origin)
             elif age_s > RESPONSE_URL_TTL_S - RESPONSE_URL_MARGIN_S:
@@ -206,7 +213,7 @@ class WeComDelivery:
             else:
                 body = {"msgtype": "markdown", "markdown": {"content": parts[0]}}
                 try:
-                    await self.wecom.post_response_url(str(url), body)
+                    await self.wecom.post_response_url(target, body)
                 except WeChatUnavailable as exc:
                     raise unavailable(exc, "WeCom") from exc
                 except WeChatAPIError as exc:
@@ -244,12 +251,22 @@ class WeComDelivery:
 
     # --- shared machinery ---
 
-    def _is_response_url(self, url: str) -> bool:
+    def _response_target(self, url: str) -> str | None:
+        """Where to post an answer to `url`: the URL itself when it is under `wecom.api_base_url`; WeCom's
+        real response URL moved under `api_base_url` when that is a proxy; None for any other URL (a
+        forged push must not make us post to a host of its choosing)."""
         try:
             parsed = URL(url)
         except (TypeError, ValueError):
-            return False
-        return parsed.is_absolute() and parsed.origin() == self._response_origin and parsed.path == self._response_path
+            return None
+        if not parsed.is_absolute() or parsed.user is not None or parsed.fragment:
+            return None
+        if parsed.origin() == self._response_origin and parsed.path == self._response_path:
+            return url
+        if parsed.origin() == WECOM_ORIGIN and parsed.path == RESPONSE_PATH:
+            query = parsed.raw_query_string
+            return f"{self._response_origin}{self._response_path}" + (f"?{query}" if query else "")
+        return None
 
     async def _send_parts(
         self,

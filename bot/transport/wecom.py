@@ -11,10 +11,11 @@ What becomes a `ChatEvent`, and what is only acknowledged:
 - App: text messages only. Other message types, events (enter_agent, click, ...) and messages for
   another AgentID get an empty 200 and are stored nowhere: staff and members act through text commands.
   A reply ready within the budget goes back as an encrypted passive reply, otherwise through the outbox.
-- Bot: text messages, and the text parts of mixed (text + image) messages, with the leading @-mention
-  removed. Events (enter_chat, ...), images, voice, files and stream refreshes get an empty 200 and
-  are stored nowhere. WeCom takes no passive text reply to a message (only stream or template cards),
-  so the bot accepts with a zero budget: the answer is enqueued as send.bot_reply (response_url).
+- Bot: text messages, and the text parts of mixed (text + image) messages, with the bot's @-mention
+  removed wherever it stands (`wecom.bot_names`, a name may have a space in it). Events (enter_chat,
+  ...), images, voice, files and stream refreshes get an empty 200 and are stored nowhere. WeCom takes
+  no passive text reply to a message (only stream or template cards), so the bot accepts with a zero
+  budget: the answer is enqueued as send.bot_reply (response_url).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -153,9 +155,31 @@ def app_event_from_xml(xml: str, agent_id: int | None = None) -> ChatEvent | Non
     )
 
 
-def strip_mention(content: str) -> str:
-    """`@码上商 派 MS… 张三` → `派 MS… 张三` (the bot's own @-mention leads a group message)."""
-    return _LEADING_MENTION.sub("", content, count=1).strip()
+def _mention_pattern(name: str) -> re.Pattern[str]:
+    """`@<name>` as WeCom writes it into the text: the name's words apart by any whitespace (WeCom puts a
+    U+2005 after a mention), ended by whitespace, the end, or a comma or colon (eaten with the mention)."""
+    words = r"\s+".join(re.escape(word) for word in name.split())
+    return re.compile(rf"@{words}(?:[\s,，:：]+|$)", re.IGNORECASE)
+
+
+def _gap(match: re.Match[str]) -> str:
+    """What a mention leaves: nothing after whitespace or at the start, else a space (`MS1@码上商 张三`)."""
+    start = match.start()
+    return "" if start == 0 or match.string[start - 1].isspace() else " "
+
+
+def strip_mention(content: str, bot_names: Sequence[str] = ()) -> str:
+    """The bot's own @-mention removed wherever it stands: `@码上商 派 MS… 张三`, `派 MS… @码上商 张三` and
+    `派 MS… 张三 @码上商 助手` (names `码上商`, `码上商 助手`) all become `派 MS… 张三`. The longest name is
+    tried first, so `@码上商 助手` is not read as `@码上商` and a first word `助手`. When no configured name
+    is in the text (the bot renamed in WeCom, no names configured), a leading @-mention is taken for it."""
+    text, found = content, 0
+    for name in sorted({n for n in bot_names if n.strip()}, key=len, reverse=True):
+        text, count = _mention_pattern(name).subn(_gap, text)
+        found += count
+    if not found:
+        text = _LEADING_MENTION.sub("", text, count=1)
+    return text.strip()
 
 
 def _bot_text(data: dict[str, Any], msgtype: str) -> str | None:
@@ -183,8 +207,9 @@ def _bot_text(data: dict[str, Any], msgtype: str) -> str | None:
     return None
 
 
-def bot_event_from_json(plain: str) -> ChatEvent | None:
-    """The ChatEvent of a decrypted smart-bot push; None for what is only acknowledged."""
+def bot_event_from_json(plain: str, bot_names: Sequence[str] = ()) -> ChatEvent | None:
+    """The ChatEvent of a decrypted smart-bot push; None for what is only acknowledged. `bot_names`: the
+    bot's names, whose @-mentions a group message's text loses (`strip_mention`)."""
     data = _json(plain, "body is not JSON")
     if not isinstance(data, dict):
         raise BadCallback("body is not a JSON object")
@@ -212,7 +237,7 @@ def bot_event_from_json(plain: str) -> ChatEvent | None:
     return ChatEvent(
         channel="wecom_bot",
         sender=userid,
-        text=strip_mention(content) if chattype == "group" else content.strip(),
+        text=strip_mention(content, bot_names) if chattype == "group" else content.strip(),
         created_at=created_at,
         msg_id=str(msgid),
         chat_id=chat_id if isinstance(chat_id, str) and chat_id else None,
@@ -297,10 +322,12 @@ class WeComBotTransport:
         timestamp_tolerance_s: float,
         replay_guard: ReplayGuard | None = None,
         read_timeout_s: float = 10.0,
+        bot_names: Sequence[str] = (),
     ) -> None:
         self.inbox = inbox
         self.replay_guard = replay_guard
         self.read_timeout_s = read_timeout_s
+        self.bot_names = tuple(bot_names)
         self.crypto = CallbackCrypto(token, encoding_aes_key, "", timestamp_tolerance_s)
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -318,7 +345,7 @@ class WeComBotTransport:
             if not isinstance(encrypt, str) or not encrypt:
                 raise BadCallback("missing field encrypt")
             plain = self.crypto.open(signature, timestamp, nonce, encrypt)
-            event = bot_event_from_json(plain)
+            event = bot_event_from_json(plain, self.bot_names)
         except BadCallback as exc:
             return web.Response(status=400, text=f"bad callback: {exc}")
         await refuse_replays(self.replay_guard, "wecom_bot", timestamp, nonce, plain)

@@ -129,11 +129,16 @@ class CasePages:
         return notice(410 if result.code else 404, texts.LINK_GONE_TITLE, texts.link_gone(result.code))
 
     async def asset(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in ASSETS:
-            raise web.HTTPNotFound()
-        headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-        return web.Response(body=asset(name), content_type=ASSETS[name], charset="utf-8", headers=headers)
+        return await serve_asset(request)
+
+
+async def serve_asset(request: web.Request) -> web.Response:
+    """The stylesheet, at `assets/<name>` beside any page that links it relatively (/c/, /media/)."""
+    name = request.match_info["name"]
+    if name not in ASSETS:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=asset(name), content_type=ASSETS[name], charset="utf-8", headers=headers)
 
 
 def add_routes(app: web.Application, *, redis: web.AppKey[aioredis.Redis], settings: web.AppKey[Settings]) -> None:

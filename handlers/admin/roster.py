@@ -16,6 +16,7 @@ from typing import Any
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from handlers.texts import roster as texts
 from models.entities import Category, ContactPoint, ContactPointKind, Department, Member, Staff, StaffRole
 
 KEY_RE = re.compile(r"[a-z0-9-]{1,40}")
@@ -183,6 +184,7 @@ def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]
             seen.add(key)
             entry.check_unknown(_FIELDS[section])
             parsed[section].append((key, _PARSERS[section](entry)))
+            _check_userid_case(entry, parsed[section])
     member_keys = {key for key, _ in parsed["members"]}
     for index, (key, values) in enumerate(parsed["contact_points"]):
         for member_key in values["member_keys"]:
@@ -192,6 +194,40 @@ def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]
                     f"unknown member {member_key!r}"
                 )
     return parsed
+
+
+def _check_userid_case(entry: _Entry, so_far: list[tuple[str, dict[str, Any]]]) -> None:
+    """WeCom ignores case when it checks a userid's uniqueness ("系统进行唯一性检查时会忽略大小写",
+    https://developer.work.weixin.qq.com/document/path/90195): two entries of one section whose userids
+    differ only in case are one WeCom account, and would be matched as one (`handlers/cases/people.py`)."""
+    _, values = so_far[-1]
+    userid = values.get("wecom_userid")
+    if not userid:
+        return
+    for index, (other_key, other) in enumerate(so_far[:-1]):
+        theirs = other.get("wecom_userid")
+        if theirs and theirs.casefold() == userid.casefold():
+            where = texts.in_this_file(index + 1, entry.section)
+            raise RosterError(f"{entry.where}: {texts.userid_case_clash(userid, theirs, other_key, where)}")
+
+
+async def _check_userids_against_stored(source: str, section: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
+    """A row already stored (and not in this file) whose userid differs only in case from an entry's."""
+    model: Any = _MODELS[section]
+    wanted = {
+        values["wecom_userid"].casefold(): (key, values["wecom_userid"])
+        for key, values in entries
+        if values.get("wecom_userid")
+    }
+    if not wanted:
+        return
+    keys = [key for key, _ in entries]
+    for row in await model.filter(wecom_userid__not_isnull=True).exclude(key__in=keys):
+        clash = wanted.get(str(row.wecom_userid).casefold())
+        if clash is not None:
+            key, userid = clash
+            clashing = texts.userid_case_clash(userid, row.wecom_userid, row.key, texts.already_stored(section))
+            raise RosterError(f"{source}: [[{section}]] (key {key!r}): {clashing}")
 
 
 _MODELS: dict[str, type[Model]] = {
@@ -207,6 +243,8 @@ async def import_roster(path: str | Path) -> ImportReport:
     parsed = parse_roster(path)
     report = ImportReport()
     async with in_transaction():
+        for section in ("members", "staff"):
+            await _check_userids_against_stored(str(path), section, parsed[section])
         for section in SECTIONS:
             model = _MODELS[section]
             created = updated = unchanged = 0

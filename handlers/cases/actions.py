@@ -16,6 +16,7 @@ from handlers import payloads
 from handlers.cases import queue as triage_queue
 from handlers.cases.deadlines import mark_replied, mark_triaged, schedule_deadline
 from handlers.cases.masking import excerpt
+from handlers.cases.media import media_link_url
 from handlers.cases.outbox import send_to_citizen, send_to_member, send_to_triage
 from handlers.cases.suggest import open_workload, suggest_category, suggest_member
 from handlers.cases.visits import schedule_return_visit
@@ -135,18 +136,32 @@ def guard(check: Any, *args: Any) -> None:
         raise CommandError(command_texts.refused(exc)) from None
 
 
-async def first_content(case: Case, limit: int) -> str:
-    """The citizen's first message, masked and escaped (it goes into markdown and WeCom texts)."""
-    first = await CaseMessage.filter(case=case, direction="in").order_by("id").first()
+async def _first_message(case: Case) -> CaseMessage | None:
+    return await CaseMessage.filter(case=case, direction="in").order_by("id").first()
+
+
+def _content_of(case: Case, first: CaseMessage | None, limit: int) -> str:
+    if first is not None and first.msg_type == "voice" and not first.content.strip():
+        return staff_texts.unrecognised_voice((first.extra or {}).get("duration_s"))
     return excerpt(escape(first.content if first and first.content else case.summary), limit)
+
+
+async def first_content(case: Case, limit: int) -> str:
+    """The citizen's first message, masked and escaped (it goes into markdown and WeCom texts); a voice
+    without recognised text reads 「语音，未识别文字」 (with its duration once the file is stored)."""
+    return _content_of(case, await _first_message(case), limit)
 
 
 # ---- new cases -----------------------------------------------------------------------------------
 
 
-async def case_card(case: Case, suggested: Member | None, category: Category | None) -> str:
-    content = await first_content(case, 80)
+async def case_card(case: Case, suggested: Member | None, category: Category | None, settings: Settings) -> str:
+    first = await _first_message(case)
+    content = _content_of(case, first, 80)
     earlier = await _followed_case(case)
+    listen = None
+    if first is not None and first.msg_type == "voice" and (first.media_id or first.media_path):
+        listen = await media_link_url(first, settings)  # served once the media job has stored the file
     return staff_texts.case_card(
         case.code,
         case.urgent,
@@ -156,6 +171,7 @@ async def case_card(case: Case, suggested: Member | None, category: Category | N
         earlier.code if earlier else None,
         format_deadline_zh(case.assign_due_at) if case.assign_due_at else "—",
         (suggested.name, await open_workload(suggested)) if suggested is not None else None,
+        listen,
     )
 
 
@@ -192,7 +208,8 @@ async def on_case_created(case: Case, redis: aioredis.Redis, settings: Settings)
     suggested = await suggest_member(point)
     await triage_queue.enqueue_case(redis, settings, case)
     await schedule_deadline(case, "assign", settings, case.created_at)
-    await send_to_triage(await case_card(case, suggested, category), case=case, key=f"card:{case.code}")
+    card = await case_card(case, suggested, category, settings)
+    await send_to_triage(card, case=case, key=f"card:{case.code}")
     await learn_unionid(case.citizen)
     if point is not None and point.auto_assign and suggested is not None and case.state == CaseState.RECEIVED:
         await assign(case, suggested, "system:auto-assign", redis, settings)

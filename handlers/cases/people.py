@@ -40,12 +40,16 @@ def from_wecom(event: ChatEvent | CitizenEvent) -> bool:
 
 async def identify(event: ChatEvent | CitizenEvent) -> Person:
     """WeCom: staff (1 query), else a member (1 more). Official account: the citizen row with its
-    bound member, in one query."""
+    bound member, in one query.
+
+    WeCom userids are case-insensitive ("不区分大小写", the UserID field of
+    https://developer.work.weixin.qq.com/document/path/90195): `ZhangSan` on the roster is whoever
+    writes as `zhangsan`. The roster import refuses two userids that differ only in case."""
     if from_wecom(event):
-        staff = await Staff.get_or_none(wecom_userid=event.sender, active=True)
+        staff = await Staff.filter(wecom_userid__iexact=event.sender, active=True).order_by("id").first()
         if staff is not None:
             return Person(staff=staff)
-        member = await Member.get_or_none(wecom_userid=event.sender, active=True)
+        member = await Member.filter(wecom_userid__iexact=event.sender, active=True).order_by("id").first()
         return Person(member=member)
     citizen = await Citizen.filter(openid=event.sender).select_related("member").first()
     if citizen is not None and citizen.member is not None and citizen.member.active:

@@ -151,7 +151,7 @@ async def create_bind_code(member_key: str) -> MemberBindCode:
     """A one-time code for `mashang member bind-code <member-key>` (handlers.binding: its shape)."""
     member = await Member.get_or_none(key=member_key)
     if member is None:  # the member's name or WeCom userid is fine too, when only one member has it
-        found = await Member.filter(Q(name=member_key) | Q(wecom_userid=member_key)).order_by("key").limit(10)
+        found = await Member.filter(Q(name=member_key) | Q(wecom_userid__iexact=member_key)).order_by("key").limit(10)
         if len(found) > 1:
             listed = "、".join(f"{m.name}（{m.key}）" for m in found)
             raise CommandError(command_texts.bind_several_members(member_key, listed))

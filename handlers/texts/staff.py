@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers.cases.masking import excerpt
 from handlers.texts.citizen import SATISFACTION_ZH
-from handlers.texts.markdown import bold, escape, font, quote
+from handlers.texts.markdown import bold, escape, font, link, quote
 
 # verb, English alias, usage, effect: the help table (docs/commands.md is checked against it)
 COMMANDS: list[tuple[str, str, str, str]] = [
@@ -66,14 +66,17 @@ def case_card(
     earlier_code: str | None,
     due: str,
     suggested: tuple[str, int] | None,
+    listen: str | None = None,
 ) -> str:
     """A new case. `suggested`: (member name, open cases); `content`: the citizen's words, masked and
-    escaped already (handlers.cases.actions.first_content: escaping after masking would undo the masks)."""
+    escaped already (handlers.cases.actions.first_content: escaping after masking would undo the masks);
+    `listen`: our link that plays the citizen's voice."""
     lines = [
         bold(f"新诉求 {code}") + (" " + font("warning", "急") if urgent else ""),
         quote(f"联系点：{escape(where)}"),
         quote(f"建议类别：{escape(category) if category else '未识别'}"),
         quote(f"内容：{content}"),
+        *([quote(f"收听：{link('点此收听语音', listen)}")] if listen else []),
         *([quote(f"关联已办结件：{earlier_code}")] if earlier_code else []),
         quote(f"交办期限：{due}"),
     ]
@@ -84,6 +87,20 @@ def case_card(
     else:
         lines.append(f"派件请发：`派 {code} 委员姓名`；转部门：`转 {code} 部门`")
     return "\n".join(lines)
+
+
+MEDIA_GONE_TITLE = "链接已失效"
+MEDIA_GONE = "此链接无效或已过期。请在分拣群发送「查 编号」查看这件诉求的办理过程。"
+MEDIA_FILE_MISSING = "这段语音的文件已不在服务器上（可能已按保留期限清理）。"
+MEDIA_NOT_YET_TITLE = "语音还在保存"
+MEDIA_NOT_YET = "这段语音正在从微信取回，请稍后再打开此链接；微信只保留 3 天，若一直打不开，可能已无法取回。"
+
+
+def unrecognised_voice(duration_s: float | None) -> str:
+    """A voice WeChat sent without recognised text (the `Recognition` field is being withdrawn)."""
+    if duration_s:
+        return f"语音 {max(1, round(duration_s))} 秒，未识别文字"
+    return "语音，未识别文字"
 
 
 def reminder(code: str, stage: str, due: str, summary: str) -> str:
