@@ -36,6 +36,7 @@ part_channels  # TypedDict keys delivery writes back as bookkeeping (handlers/pa
 response_parts_sent
 event_window_sends  # ORM field, written through models/window.py's F() expressions
 timed_out_parts
+timed_out_late
 visit_open  # handlers/cases/case_page.py: read by the template bot/web/templates/case.html
 _.binary_location  # tests/test_case_page_browser.py: read by Selenium
 external_id  # models/hotline.py: written through models/bulk.py rows and read by raw SQL
