@@ -282,11 +282,13 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
                 pruned = await retention.prune(kept.inbox, kept.jobs, kept.uploads, kept.requests)
                 if pruned:
                     log.info(
-                        "pruned %d handled inbox rows, %d finished jobs, %d unused uploads, %d request answers",
+                        "pruned %d handled inbox rows, %d finished jobs, %d unused uploads, %d request answers, "
+                        "%d expired voice links",
                         pruned.inbox_rows,
                         pruned.jobs,
                         pruned.uploads,
                         pruned.requests,
+                        pruned.media_links,
                     )
             except Exception:
                 log.exception("pruning old inbox rows and jobs failed; will try again")

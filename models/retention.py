@@ -1,5 +1,5 @@
 """Pruning what only mattered for a while: handled inbox rows, finished jobs, and the mini-program's
-abandoned uploads and stored answers to retried requests.
+abandoned uploads and stored answers to retried requests, and expired links to listen to a voice message.
 
 An inbox row exists so that a WeChat retry (seconds later) is recognised and a crash loses nothing;
 once handled, the case keeps the message and its timeline keeps what was sent. A done job's key stops
@@ -23,6 +23,7 @@ from tortoise.models import Model
 
 from models.entities import InboundMessage, InboxStatus
 from models.jobs import Job, JobStatus
+from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, Upload
 from models.timeutil import now
 
@@ -36,9 +37,10 @@ class Pruned:
     jobs: int
     uploads: int = 0
     requests: int = 0
+    media_links: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.inbox_rows, self.jobs, self.uploads, self.requests))
+        return any((self.inbox_rows, self.jobs, self.uploads, self.requests, self.media_links))
 
 
 async def prune(
@@ -65,7 +67,9 @@ async def prune(
     if keep_requests_s > 0:
         cutoff = moment - timedelta(seconds=keep_requests_s)
         requests = await _delete_in_chunks(IdempotentRequest, Q(created_at__lt=cutoff), chunk)
-    return Pruned(inbox_rows, jobs, uploads, requests)
+    # A listening link that expired opens nothing any more: its row goes (the voice file stays).
+    media_links = await _delete_in_chunks(MediaLink, Q(expires_at__lt=moment), chunk)
+    return Pruned(inbox_rows, jobs, uploads, requests, media_links)
 
 
 async def _prune_unused_uploads(cutoff: object, chunk: int) -> int:

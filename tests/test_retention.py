@@ -3,6 +3,7 @@ and nothing still in flight (pending rows, pending or dead jobs) is touched."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from models.entities import Case, CaseMessage, Citizen, InboundMessage, InboxStatus
 from models.jobs import Job, JobStatus
+from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, Upload
 from models.retention import prune
 from models.timeutil import now
@@ -121,3 +123,19 @@ async def test_unused_uploads_and_old_request_answers_go_used_uploads_stay(tmp_p
     assert files["recent"].exists()
     assert files["used"].exists()
     assert set(await IdempotentRequest.all().values_list("key", flat=True)) == {"fresh"}
+
+
+async def test_expired_voice_links_go_and_their_file_stays(stack: Stack) -> None:
+    from tests.test_voice import amr, voice_case
+
+    await voice_case(stack, "o-voice-r", "media-voice-r", amr(2))
+    await stack.run_jobs()
+    message = await CaseMessage.get(media_id="media-voice-r")
+    [link] = await MediaLink.all()
+    assert (await prune(keep_inbox_s=0, keep_jobs_s=0)).media_links == 0  # still valid: kept
+    await MediaLink.filter(id=link.id).update(expires_at=now() - timedelta(seconds=1))
+    assert (await prune(keep_inbox_s=0, keep_jobs_s=0)).media_links == 1
+    assert not await MediaLink.exists()
+    await message.refresh_from_db()
+    assert message.media_path
+    assert os.path.exists(message.media_path)  # noqa: ASYNC240 - a test's one look at the disk
