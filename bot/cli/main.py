@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.report import add_report_parser
 
     add_report_parser(commands)
+    from bot.cli.jobs import add_jobs_parser
+
+    add_jobs_parser(commands)
     return parser
 
 
@@ -297,6 +300,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.report import run_report
 
         return asyncio.run(run_report(config, args))
+    if args.command == "jobs":
+        from bot.cli.jobs import run_jobs_command
+
+        return asyncio.run(run_jobs_command(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 

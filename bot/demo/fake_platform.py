@@ -93,17 +93,20 @@ CLIENT_MSG_ID_TTL_S = 600.0  # "one openid + client_msg_id sends one message, va
 # 全局错误码 (developer.work.weixin.qq.com/document/path/90313): 60020 不安全的访问IP (企业可信IP: the app's
 # API, not the group robot), 48001 API接口无权限调用, 93000 机器人webhookurl不合法或者机器人已经被移除出群,
 # 86003 chatid 不存在, 60011 指定的成员/部门/标签参数无权限.
-MISCONFIGURATIONS: dict[int, tuple[str, str]] = {
-    40164: ("invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist", "/wechat/"),
-    40125: ("invalid appsecret", "/wechat/cgi-bin/stable_token"),
-    48001: ("api unauthorized", "/wechat/cgi-bin/message/template/send"),
-    40037: ("invalid template_id", "/wechat/cgi-bin/message/template/send"),
-    47003: ("argument invalid! data.thing2.value invalid", "/wechat/cgi-bin/message/template/send"),
-    45009: ("reach max api daily quota limit", "/wechat/cgi-bin/message/"),
-    60020: ("not allow to access from your ip, from ip: 203.0.113.7", "/wecom/cgi-bin/"),
-    93000: ("invalid webhook url, hint: [k] the robot was removed from the chat", "/wecom/cgi-bin/webhook/send"),
-    86003: ("chatid not exist", "/wecom/cgi-bin/appchat/send"),
-    60011: ("no privilege to access/modify contact/party/agent", "/wecom/cgi-bin/appchat/send"),
+MISCONFIGURATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    40164: ("invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist", ("/wechat/",)),
+    40125: ("invalid appsecret", ("/wechat/cgi-bin/stable_token",)),
+    48001: ("api unauthorized", ("/wechat/cgi-bin/message/template/send",)),
+    40037: ("invalid template_id", ("/wechat/cgi-bin/message/template/send",)),
+    47003: ("argument invalid! data.thing2.value invalid", ("/wechat/cgi-bin/message/template/send",)),
+    45009: ("reach max api daily quota limit", ("/wechat/cgi-bin/message/",)),
+    60020: (
+        "not allow to access from your ip, from ip: 203.0.113.7",
+        ("/wecom/cgi-bin/gettoken", "/wecom/cgi-bin/message/", "/wecom/cgi-bin/appchat/"),
+    ),
+    93000: ("invalid webhook url, hint: the robot was removed from the chat", ("/wecom/cgi-bin/webhook/send",)),
+    86003: ("chatid not exist", ("/wecom/cgi-bin/appchat/send",)),
+    60011: ("no privilege to access/modify contact/party/agent", ("/wecom/cgi-bin/appchat/send",)),
 }
 
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
@@ -391,8 +394,9 @@ class FakePlatform:
         """The account is misconfigured as `errcode` says (MISCONFIGURATIONS: 40164 our IP not whitelisted,
         93000 a removed robot, ...): every call whose path contains `path_substring` (by default the calls
         that error refuses) answers it until `fix()`. Unlike a fault, it is the account's state: it stays."""
-        errmsg, default_path = MISCONFIGURATIONS[errcode]
-        self._misconfigured.append((path_substring or default_path, errcode, errmsg))
+        errmsg, default_paths = MISCONFIGURATIONS[errcode]
+        for path in (path_substring,) if path_substring else default_paths:
+            self._misconfigured.append((path, errcode, errmsg))
 
     def fix(self, errcode: int | None = None) -> None:
         """The administrator fixed it (`errcode`, or every misconfiguration)."""
