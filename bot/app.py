@@ -288,9 +288,16 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
                 await asyncio.sleep(60)
                 continue
             try:
-                pruned = await retention.prune(config.retention.inbox, config.retention.jobs)
-                if pruned.inbox_rows or pruned.jobs:
-                    log.info("pruned %d handled inbox rows and %d finished jobs", pruned.inbox_rows, pruned.jobs)
+                kept = config.retention
+                pruned = await retention.prune(kept.inbox, kept.jobs, kept.uploads, kept.requests)
+                if pruned:
+                    log.info(
+                        "pruned %d handled inbox rows, %d finished jobs, %d unused uploads, %d request answers",
+                        pruned.inbox_rows,
+                        pruned.jobs,
+                        pruned.uploads,
+                        pruned.requests,
+                    )
             except Exception:
                 log.exception("pruning old inbox rows and jobs failed; will try again")
             await asyncio.sleep(3600)

@@ -207,6 +207,8 @@ class PosterConfig:
 class RetentionConfig:
     inbox: float = 90 * 86400.0  # handled inbox rows (raw callbacks); 0 keeps them forever
     jobs: float = 90 * 86400.0  # finished jobs (dead ones are always kept); 0 keeps them forever
+    uploads: float = 7 * 86400.0  # mini-program uploads never used in a message (row and file)
+    requests: float = 7 * 86400.0  # stored answers to Idempotency-Key requests (retries come within minutes)
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,8 @@ _DURATION_KEYS = {
     ("wechat", "request_timeout_s"),
     ("retention", "inbox"),
     ("retention", "jobs"),
+    ("retention", "uploads"),
+    ("retention", "requests"),
     ("jobs", "misconfigured_retry"),
     ("jobs", "misconfigured_ceiling"),
     ("case_page", "link_ttl"),
@@ -430,7 +434,7 @@ def _validate(config: Config) -> None:
             fail(f"sla.{key}", "must be longer than zero")
     if config.intake.group_window_s < 0:
         fail("intake.group_window_s", "must not be negative")
-    for key in ("inbox", "jobs"):
+    for key in ("inbox", "jobs", "uploads", "requests"):
         if 0 < getattr(config.retention, key) < 86400:
             fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
     if not 60 <= config.jobs.misconfigured_retry <= 86400:

@@ -18,8 +18,11 @@ Staff and members write through the service's inbox (`ChatEvent`, as the WeCom t
 At the end (the month plus a drain period, which stops early once nothing will move any more) it prints
 the committee's figures and checks what must be zero: cases lost, deadlines missed without a reminder and
 an overdue notice, cases closed without a recorded return visit, and return visits past their timeout
-without a phone task (a case that can never close breaks "100% return visits" as surely); plus dead jobs,
-the real time taken and jobs per second. Exit status 1 when a must-be-zero figure is not zero.
+without a phone task (a case that can never close breaks "100% return visits" as surely), messages
+delivered twice and dead jobs; plus the real time taken and jobs per second. In the middle of the month
+WeChat is away for a few hours (HTTP 503) and later an operator's configuration mistake (the server's IP
+missing from the whitelists: 40164 / 60020) lasts a few hours: what was sent meanwhile waits and arrives.
+Exit status 1 when a must-be-zero figure is not zero.
 
 WeCom's rate limits are per real minute; with the month compressed into a minute they would hold the
 triage group's messages back for hours of real time, so the limiter windows are scaled to business time
@@ -65,7 +68,7 @@ from aiohttp.test_utils import TestServer
 from tortoise.expressions import Q
 
 from bot.app import INBOX, JOBS, SETTINGS, WECOM_DELIVERY, create_app
-from bot.config import build_config
+from bot.config import DEMO_TEMPLATES, build_config
 from bot.demo.fake_callbacks import OfficialAccountSender, next_msg_id
 from bot.demo.fake_platform import DeliveredMessage, FakePlatform, create_fake_platform
 from handlers.admin.roster import import_roster
@@ -605,7 +608,7 @@ class City:
         elif recipient in self.staff_userids:
             self.counts["admin: 督办 received" if "督办" in message.text else "staff: other direct messages"] += 1
         elif recipient.startswith("o-"):
-            self.citizen_reads(recipient, message.text)
+            self.citizen_reads(recipient, message)
 
     async def chat(self, userid: str, text: str, verb: str) -> str:
         """A WeCom single-chat message from staff or a member, handed to the inbox as the transport does."""
@@ -652,14 +655,17 @@ class City:
             complaint.outcome = "other reply"
         self.counts[f"complaint: {complaint.outcome}"] += 1
 
-    def citizen_reads(self, openid: str, text: str) -> None:
+    def citizen_reads(self, openid: str, message: DeliveredMessage) -> None:
+        text = message.text
         match = CODE_RE.search(text)
         if not match:
             return
         code = match.group(0)
         track = self.track(code)
         mine = self.awaiting[openid]
-        if "【回访】" in text:
+        # Past the window the survey is the visit template (its typed keys carry no 【回访】).
+        template = message.payload.get("template_id") if message.channel == "template" else None
+        if "【回访】" in text or template == DEMO_TEMPLATES["visit"].id:
             mine[code] = "survey"
             self.plan_survey_answer(openid, track)
         elif "想进一步了解" in text:
@@ -1192,6 +1198,48 @@ def fmt_days(seconds: float) -> str:
     return f"{seconds / DAY:.1f} d" if seconds >= DAY else f"{seconds / HOUR:.1f} h"
 
 
+# What goes wrong in a month (issue 14 §9): WeChat itself is away for a while, and an operator's
+# configuration mistake (the server's IP missing from the whitelists) is made and fixed later. Messages
+# sent meanwhile must wait and arrive once; nothing may die.
+OUTAGE_PATH = "/cgi-bin/"
+MISCONFIGURED = (
+    ("/cgi-bin/message/custom/send", 40164),
+    ("/cgi-bin/message/template/send", 40164),
+    ("/cgi-bin/message/send", 60020),
+)
+
+
+def plan_incidents(city: City, platform: FakePlatform, start: datetime, args: argparse.Namespace) -> None:
+    if args.outage_hours > 0:
+
+        async def outage_begins() -> None:
+            print("   !! WeChat and WeCom unreachable (HTTP 503)", flush=True)
+            platform.fail_all(OUTAGE_PATH, http_status=503)
+
+        async def outage_ends() -> None:
+            print("   !! WeChat and WeCom back", flush=True)
+            platform.recover(OUTAGE_PATH)
+
+        began = start + days(12.4)
+        city.sched.at(began, "incident: outage", outage_begins)
+        city.sched.at(began + timedelta(hours=args.outage_hours), "incident: outage over", outage_ends)
+    if args.misconfigured_hours > 0:
+
+        async def mistake_made() -> None:
+            print("   !! configuration error: the server's IP is not whitelisted (40164 / 60020)", flush=True)
+            for path, errcode in MISCONFIGURED:
+                platform.fail_all(path, errcode=errcode)
+
+        async def mistake_fixed() -> None:
+            print("   !! configuration fixed", flush=True)
+            for path, _ in MISCONFIGURED:
+                platform.recover(path)
+
+        began = start + days(20.6)
+        city.sched.at(began, "incident: configuration error", mistake_made)
+        city.sched.at(began + timedelta(hours=args.misconfigured_hours), "incident: configuration fixed", mistake_fixed)
+
+
 async def simulate(args: argparse.Namespace) -> int:
     real_start = time.monotonic()
     main_task = asyncio.current_task()
@@ -1256,6 +1304,7 @@ async def simulate(args: argparse.Namespace) -> int:
                 "citizen: complain",
                 functools.partial(city.complain, complaint),
             )
+        plan_incidents(city, platform, start, args)
         city.start()
         print(
             f"== 码上商 month simulation: {args.cases:,} cases, {len(world.points)} contact points, "
@@ -1444,6 +1493,8 @@ async def report(
             ("deadlines missed without reminder and overdue notice", len(deadlines.violations)),
             ("cases closed without a return visit", len(unvisited)),
             ("return visits past their timeout without a phone task", len(stuck_visits)),
+            ("messages delivered twice", duplicates),
+            ("dead jobs", len(dead)),
         )
         if value
     ]
@@ -1470,6 +1521,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--real-time-rate-limits", action="store_true", help="keep WeCom limits in real time")
     parser.add_argument("--progress", type=float, default=5.0, help="real seconds between progress lines")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--outage-hours", type=float, default=6.0, help="business hours WeChat is away mid-month (0: none; default 6)"
+    )
+    parser.add_argument(
+        "--misconfigured-hours",
+        type=float,
+        default=3.0,
+        help="business hours the server's IP is missing from the whitelists, from day 20 (0: none; default 3)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary world (database, Redis)")
     return parser.parse_args(argv)
 

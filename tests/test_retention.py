@@ -4,11 +4,13 @@ and nothing still in flight (pending rows, pending or dead jobs) is touched."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from models.entities import Case, CaseMessage, InboundMessage, InboxStatus
+from models.entities import Case, CaseMessage, Citizen, InboundMessage, InboxStatus
 from models.jobs import Job, JobStatus
+from models.miniprogram import IdempotentRequest, Upload
 from models.retention import prune
 from models.timeutil import now
 from tests.harness import Stack
@@ -78,3 +80,43 @@ async def test_a_case_outlives_its_pruned_callback(stack: Stack) -> None:
     assert await CaseMessage.filter(case__code=code, content="图书馆周末不开放").count() == 1
     assert code in reply_text(await citizen.text("o-gina", code))  # the citizen still gets the status
     assert await Case.filter(citizen__openid="o-gina").count() == 1
+
+
+@pytest.mark.usefixtures("db")
+async def test_unused_uploads_and_old_request_answers_go_used_uploads_stay(tmp_path: Path) -> None:
+    """A mini-program upload nobody sent is a stranger's file nothing points to: after
+    `retention.uploads` its row and its file go; one used in a case stays; answers to
+    Idempotency-Key requests go after `retention.requests`."""
+    citizen = await Citizen.create(openid="wx-old", channel="wxa")
+    files = {name: tmp_path / f"{name}.jpg" for name in ("abandoned", "recent", "used")}
+    for path in files.values():
+        path.write_bytes(b"\xff\xd8\xff")
+    ages = {"abandoned": 8, "recent": 2, "used": 30}
+    for name, path in files.items():
+        await Upload.create(
+            public_id=name,
+            citizen=citizen,
+            kind="image",
+            content_type="image/jpeg",
+            size=3,
+            path=str(path),
+            created_at=now() - timedelta(days=ages[name]),
+            message_id=1 if name == "used" else None,
+        )
+    for key, days_ago in (("old", 8), ("fresh", 1)):
+        await IdempotentRequest.create(
+            citizen=citizen,
+            route="POST /cases",
+            key=key,
+            status=201,
+            response={},
+            created_at=now() - timedelta(days=days_ago),
+        )
+
+    pruned = await prune(keep_inbox_s=0, keep_jobs_s=0, keep_uploads_s=7 * DAY, keep_requests_s=7 * DAY)
+
+    assert (pruned.uploads, pruned.requests) == (1, 1)
+    assert set(await Upload.all().values_list("public_id", flat=True)) == {"recent", "used"}
+    assert not files["abandoned"].exists()
+    assert files["recent"].exists() and files["used"].exists()
+    assert set(await IdempotentRequest.all().values_list("key", flat=True)) == {"fresh"}

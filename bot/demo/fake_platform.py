@@ -387,8 +387,9 @@ class FakePlatform:
         """Like fail_next, for every call until recover() (an outage)."""
         self._faults.append(_Fault(path_substring, None, errcode, http_status, delay_s))
 
-    def recover(self) -> None:
-        self._faults = []
+    def recover(self, path_substring: str | None = None) -> None:
+        """Every fault ends (or only those set for `path_substring`)."""
+        self._faults = [] if path_substring is None else [f for f in self._faults if f.path_substring != path_substring]
 
     def misconfigure(self, errcode: int, path_substring: str | None = None) -> None:
         """The account is misconfigured as `errcode` says (MISCONFIGURATIONS: 40164 our IP not whitelisted,
