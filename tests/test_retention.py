@@ -118,5 +118,6 @@ async def test_unused_uploads_and_old_request_answers_go_used_uploads_stay(tmp_p
     assert (pruned.uploads, pruned.requests) == (1, 1)
     assert set(await Upload.all().values_list("public_id", flat=True)) == {"recent", "used"}
     assert not files["abandoned"].exists()
-    assert files["recent"].exists() and files["used"].exists()
+    assert files["recent"].exists()
+    assert files["used"].exists()
     assert set(await IdempotentRequest.all().values_list("key", flat=True)) == {"fresh"}
