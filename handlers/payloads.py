@@ -27,6 +27,7 @@ class SendCitizen(TypedDict):
     audience: Audience  # "member": a member who bound the official account (templates are worded for them)
     part_channels: NotRequired[list[str]]  # delivery's bookkeeping: the channel each part went out on
     timed_out_parts: NotRequired[list[int]]  # delivery's bookkeeping: parts whose send timed out once
+    timed_out_late: NotRequired[list[int]]  # parts whose template or subscription notice timed out once
     purpose: NotRequired[Purpose]
     waiting: NotRequired[bool]  # delivery's bookkeeping: it waits for the citizen's next message (told once)
 

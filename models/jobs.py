@@ -50,7 +50,8 @@ class Job(Model):
 
     class Meta:
         table = "job"
-        indexes = (("status", "run_at"), ("status", "done_at"))  # due jobs; the retention sweep
+        # due jobs; the retention sweep; a case's messages in flight (a message waits for an older one)
+        indexes = (("status", "run_at"), ("status", "done_at"), ("case_id", "kind", "status"))
 
 
 async def enqueue(

@@ -206,9 +206,10 @@ class Stack:
         return len(events)
 
     async def advance(self, seconds: float) -> None:
-        """`seconds` of business time pass at once (needs a `ManualClock`); then the jobs that fell due
-        in them run, and the jobs those create, until nothing is due."""
+        """The jobs due now run; then `seconds` of business time pass at once (needs a `ManualClock`), and
+        the jobs that fell due in them run, and the jobs those create, until nothing is due."""
         assert self.clock is not None, "advance needs Stack(clock=ManualClock())"
+        await self.run_jobs()  # what is due now happens now, as the service's workers would do it
         self.clock.advance(seconds)
         await self.run_jobs()
 

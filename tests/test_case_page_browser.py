@@ -238,9 +238,7 @@ async def test_a_citizen_rates_the_reply_unsatisfied_on_the_page(pages: Stack, p
     assert document_status_only(await phone.console(), 404) == []
 
 
-def test_without_chromium_the_browser_test_skips_except_in_ci(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_without_chromium_the_browser_test_skips_except_in_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import tests.test_case_page_browser as module
 
     monkeypatch.setattr(module, "CHROMIUM", tmp_path / "chromium")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from models.db import close_db, init_db, wal_checkpoints
 from models.entities import CaseEvent, CaseMessage, InboundMessage
+from models.jobs import Job
 from models.timeutil import now
 
 
@@ -74,13 +75,19 @@ async def test_a_cases_messages_and_timeline_are_found_by_index_not_by_reading_e
             CaseMessage.filter(case_id=7, direction="in").order_by("id").limit(1).sql(params_inline=True),
             CaseMessage.filter(case_id=7, direction="in").count().sql(params_inline=True),
             CaseEvent.filter(case_id=7).order_by("-created_at", "-id").limit(20).sql(params_inline=True),
+            # every message to a citizen looks for an older one of its case still in flight
+            Job.filter(case_id=7, kind="send.citizen", status__in=["pending", "running"], id__lt=99)
+            .order_by("run_at")
+            .limit(1)
+            .sql(params_inline=True),
         ]
         for sql in queries:
             plan = await CaseMessage._meta.db.execute_query_dict(f"EXPLAIN QUERY PLAN {sql}")
             details = " ".join(str(row["detail"]) for row in plan)
             assert "USING INDEX" in details, (sql, details)
-            assert "(case_id=?)" in details, (sql, details)
-            assert "TEMP B-TREE" not in details, (sql, details)  # read in order, not sorted afterwards
+            assert "(case_id=?" in details, (sql, details)
+            if "job" not in sql:  # a case has a handful of jobs in flight: sorting them costs nothing
+                assert "TEMP B-TREE" not in details, (sql, details)  # read in order, not sorted afterwards
     finally:
         await close_db()
 

@@ -216,8 +216,10 @@ def follow_up_texts(stack: Stack, userid: str) -> list[str]:
 
 async def a_minute_later(stack: Stack) -> None:
     """Messages and digests held back for a minute are due (deadline timers stay where they are)."""
-    await Job.filter(status=JobStatus.PENDING).filter(Q(kind__startswith="send.") | Q(kind=FOLLOW_UPS)).update(
-        run_at=now()
+    await (
+        Job.filter(status=JobStatus.PENDING)
+        .filter(Q(kind__startswith="send.") | Q(kind=FOLLOW_UPS))
+        .update(run_at=now())
     )
     await stack.run_jobs()
 

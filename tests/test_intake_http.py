@@ -319,9 +319,7 @@ async def _make_due() -> None:
     await Job.filter(status=JobStatus.PENDING).update(run_at=now())
 
 
-async def test_outbox_keeps_messages_through_a_wechat_outage(
-    stack: Stack, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_outbox_keeps_messages_through_a_wechat_outage(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
     case = await _queue_reply(stack, "o-jack", "已联系医院后勤处理")
     stack.platform.fail_all("message/custom/send", http_status=502)
     for _ in range(3):
@@ -466,8 +464,14 @@ async def test_safe_mode_envelopes_in_other_layouts_are_read_and_broken_ones_ref
 
     def encrypted(openid: str, text: str, msg_id: int) -> str:
         xml = build_xml(
-            {"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": int(now().timestamp()),
-             "MsgType": "text", "Content": text, "MsgId": msg_id}
+            {
+                "ToUserName": "gh_test",
+                "FromUserName": openid,
+                "CreateTime": int(now().timestamp()),
+                "MsgType": "text",
+                "Content": text,
+                "MsgId": msg_id,
+            }
         )
         return cipher.encrypt(xml, stack.config.wechat.app_id).decode()
 

@@ -63,7 +63,6 @@ async def test_jobs_run_one_at_a_time_but_still_finish_while_callbacks_wait() ->
     assert most == 1
 
 
-
 @pytest.mark.usefixtures("db")
 async def test_a_failed_job_runs_again_when_its_backoff_has_passed_on_the_business_clock(
     manual_clock: ManualClock,

@@ -53,14 +53,14 @@ from tests.conftest import reset_postgres
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = [m.name for m in migrate.discover()]  # what this release has
 
-ADD_COLUMNS = '''
+ADD_COLUMNS = """
 async def upgrade(conn, dialect):
     # two statements in one script: on SQLite they must stay in the one transaction
     await conn.execute_script(
         'ALTER TABLE "case" ADD COLUMN "priority" INT NOT NULL DEFAULT 3;\\n'
         'ALTER TABLE "citizen" ADD COLUMN "note" VARCHAR(40) NOT NULL DEFAULT \\'无;备注\\';'
     )
-'''
+"""
 
 
 @pytest.fixture

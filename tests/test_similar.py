@@ -148,10 +148,7 @@ GROUPS = ("water_leak", "square_dance", "street_lights")
 def hotline_rows(groups: tuple[str, ...] = GROUPS, days_ago: int = 3) -> list[list[str]]:
     received = beijing(now() - timedelta(days=days_ago))
     chosen = [row for row in labelled() if row["group"] in groups]
-    return [
-        order(f"S-{index}", received, row["text"], row["district"], "交通出行")
-        for index, row in enumerate(chosen)
-    ]
+    return [order(f"S-{index}", received, row["text"], row["district"], "交通出行") for index, row in enumerate(chosen)]
 
 
 async def report(config: Config, *argv: str) -> tuple[int, str]:

@@ -231,3 +231,48 @@ async def test_subscription_notices_carry_the_reply_where_the_citizen_subscribed
     await stack.run_jobs()
     assert not [m for m in stack.platform.sent_to("o-t10") if m.channel == "notice"]
     assert await CaseEvent.filter(case=other, kind="message.waiting").exists()
+
+
+async def test_a_waiting_message_goes_when_the_citizen_writes_after_using_up_the_windows_sends(
+    stack: Stack,
+) -> None:
+    """With no out-of-window channel a message also waits when the citizen's five sends are used up
+    (their window still open): their next message brings it, not a look a day later."""
+    stack.platform.account_type = "subscription"
+    await stack.restart_with(wechat={"out_of_window": "none", "templates": {}})
+    case = await new_case(stack, "o-t11", "小区路灯不亮")
+    await Citizen.filter(openid="o-t11").update(last_inbound_at=now() - timedelta(hours=1), window_sends=5)
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await say(stack, "zhangsan", f"答 {case.code} 路灯已修复")
+    await stack.run_jobs()
+    assert not [m for m in stack.platform.sent_to("o-t11") if "路灯已修复" in m.text]
+    waiting = await Job.filter(case_id=case.id, kind="send.citizen", status="pending").order_by("-id").first()
+    assert waiting is not None
+    # Even unwoken, a waiting message looks again within the hour (not in a month).
+    assert waiting.run_at - now() <= timedelta(hours=1, minutes=1)
+    await stack.citizen().text("o-t11", "收到，谢谢")
+    await stack.run_jobs()
+    assert [m.channel for m in stack.platform.sent_to("o-t11") if "路灯已修复" in m.text] == ["custom"]
+
+
+async def test_a_subscription_notice_without_an_answer_is_tried_once_more_then_taken_as_sent(stack: Stack) -> None:
+    """bizsend has no idempotency key: a send that timed out may have arrived, and every further try
+    risks one more copy. One more try, then the job is done (not dead, not sent five times)."""
+    stack.platform.long_term_notices.add("o-t12")
+    await stack.restart_with(wechat={"out_of_window": "subscribe", "request_timeout_s": 0.2})
+    case = await new_case(stack, "o-t12", "校门口早高峰拥堵")
+    await close_window("o-t12")
+    await say(stack, "lisi", f"派 {case.code} 张三")
+    await stack.run_jobs()
+    before = len([c for c in stack.platform.calls if "bizsend" in c.api])
+    stack.platform.fail_next("subscribe/bizsend", count=10, delay_s=0.5)
+    await say(stack, "zhangsan", f"答 {case.code} 已安排交警值守")
+    for _ in range(4):
+        await stack.run_jobs()
+        await stack.make_jobs_due()
+    calls = [c for c in stack.platform.calls if "bizsend" in c.api][before:]
+    calls = [c for c in calls if c.body["template_id"] == "demo-reply-template"]  # not the survey after it
+    assert len(calls) == 2, [c.body for c in calls]  # the reply: tried twice, not five times
+    jobs = await Job.filter(case_id=case.id, kind="send.citizen").order_by("id")
+    reply_job = next(job for job in jobs if "已安排交警值守" in job.payload["text"])
+    assert reply_job.status == "done"

@@ -55,7 +55,10 @@ DUPLICATE_SEND_CODES = frozenset({45065, 40241})
 NO_SUBSCRIPTION = 43101  # subscribe/bizsend: "user refuse to accept the msg" (no subscription left)
 # The channel of a message past the customer-service window, by wechat.out_of_window.
 LATE_CHANNELS = {"template": "template", "subscribe": "notice", "none": "waiting"}
-WAIT_FOR_CITIZEN_S = 30 * 86400.0  # a waiting message looks again this often (the citizen's message wakes it)
+# A waiting message looks again this often: the citizen's message wakes it at once where it can
+# (handlers.cases.outbox.wake_waiting_messages), and this look catches the rest (a member writing on the
+# official account, a linked mini-program citizen, a message that began to wait as the citizen wrote).
+WAIT_FOR_CITIZEN_S = 3600.0
 
 
 class CitizenDelivery:
@@ -180,6 +183,18 @@ class CitizenDelivery:
             if exc.errcode == NO_SUBSCRIPTION and self.config.out_of_window == "subscribe":
                 return False  # the citizen has not subscribed (or used it up): the message waits
             raise self._classify(exc) from exc
+        except OutcomeUnknown as exc:
+            # It may have gone out. A template's client_msg_id lets WeChat refuse a copy for a while, a
+            # subscription notice has no such key: tried once more, then taken as maybe sent, as the
+            # customer-service path does (every further try risks one more copy).
+            timed_out = list(payload.get("timed_out_late") or [])
+            if part not in timed_out:
+                payload["timed_out_late"] = [*timed_out, part]
+                job.payload = dict(payload)
+                await Job.filter(id=job.id).update(payload=job.payload)
+                raise unavailable(exc) from exc
+            log.warning("job %s: no answer twice from WeChat for part %d: taken as maybe sent", job.id, part + 1)
+            return True
         except WeChatUnavailable as exc:
             raise unavailable(exc) from exc
         if msgid:

@@ -138,4 +138,4 @@ async def wake_waiting_messages(citizen: Citizen) -> int:
     """The citizen wrote: their messages that waited for a customer-service window go out now."""
     return await Job.filter(
         kind=SEND_CITIZEN, status=JobStatus.PENDING, last_error=WAITING_FOR_CITIZEN, case__citizen_id=citizen.id
-    ).update(run_at=now())
+    ).update(run_at=now(), last_error=None)  # no longer waiting: a younger message waits behind it again

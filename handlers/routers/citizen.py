@@ -128,9 +128,11 @@ async def get_citizen(event: CitizenEvent, *, touch_window: bool) -> Citizen:
     citizen, created = await Citizen.get_or_create(openid=event.sender, defaults=defaults)
     if touch_window:
         # Messages can only wait for the citizen (wechat.out_of_window = "none") while the window of an
-        # earlier message of theirs was shut (one who never wrote has no case to hear about).
+        # earlier message of theirs was shut or used up (one who never wrote has no case to hear about).
         last = citizen.last_inbound_at
-        was_shut = last is not None and last <= event.created_at - window.LENGTH
+        was_shut = last is not None and (
+            last <= event.created_at - window.LENGTH or citizen.window_sends >= window.MAX_SENDS
+        )
         await citizen.save(update_fields=window.open_on(citizen, event.created_at))
         if was_shut:
             await wake_waiting_messages(citizen)
