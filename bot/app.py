@@ -21,6 +21,7 @@ from bot.api.context import API, ApiResources
 from bot.config import Config, load_config
 from bot.ingest.inbox import Inbox
 from bot.job_runner import JobHandler, JobRunner
+from bot.outbound.alerts import Alerts
 from bot.outbound.citizen import CitizenDelivery, MediaDownloader
 from bot.outbound.miniprogram import CitizenChannels, SubscribeDelivery, UnionidFetcher
 from bot.outbound.rate_limit import RateLimiter
@@ -219,7 +220,19 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         triage_chat_id=config.wecom.triage_chat_id,
     )
     app[WECOM_DELIVERY] = wecom_delivery
-    runner = JobRunner(concurrency=config.server.workers, yield_to=inbox.busy)
+    runner = JobRunner(
+        concurrency=config.server.workers,
+        yield_to=inbox.busy,
+        misconfigured_retry_s=config.jobs.misconfigured_retry,
+        misconfigured_ceiling_s=config.jobs.misconfigured_ceiling,
+        on_alert=Alerts(
+            app[REDIS],
+            config.redis.key_prefix,
+            triage_chat_id=config.wecom.triage_chat_id,
+            retry_s=config.jobs.misconfigured_retry,
+            ceiling_s=config.jobs.misconfigured_ceiling,
+        ),
+    )
     mount_jobs(
         runner,
         delivery={

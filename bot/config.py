@@ -223,6 +223,15 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    # A configuration error (IP whitelist, secret, template, webhook key, ...) holds messages back: they
+    # are tried again this often, without counting attempts, and given up (kept: `mashang jobs retry`)
+    # once it has not been fixed for `misconfigured_ceiling`.
+    misconfigured_retry: float = 600.0
+    misconfigured_ceiling: float = 86400.0
+
+
+@dataclass(frozen=True)
 class CasePageConfig:
     link_ttl: float = 30 * 86400.0  # how long a case page link (behind a template message's url) opens
 
@@ -256,6 +265,7 @@ class Config:
     poster: PosterConfig = field(default_factory=PosterConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     case_page: CasePageConfig = field(default_factory=CasePageConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
 
@@ -277,6 +287,8 @@ _DURATION_KEYS = {
     ("retention", "jobs"),
     ("retention", "uploads"),
     ("retention", "requests"),
+    ("jobs", "misconfigured_retry"),
+    ("jobs", "misconfigured_ceiling"),
     ("case_page", "link_ttl"),
     ("miniprogram", "session_ttl"),
 }
@@ -451,6 +463,10 @@ def _validate(config: Config) -> None:
     for key in ("inbox", "jobs", "uploads", "requests"):
         if 0 < getattr(config.retention, key) < 86400:
             fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
+    if not 60 <= config.jobs.misconfigured_retry <= 86400:
+        fail("jobs.misconfigured_retry", "must be between a minute and a day ('10m')")
+    if config.jobs.misconfigured_ceiling < max(3600, config.jobs.misconfigured_retry):
+        fail("jobs.misconfigured_ceiling", "must be at least an hour and at least jobs.misconfigured_retry ('24h')")
     _validate_miniprogram(config.miniprogram, fail)
     if config.case_page.link_ttl < 3600:
         fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")

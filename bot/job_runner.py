@@ -1,6 +1,11 @@
 """Runs durable jobs: claims due rows, runs the handler registered for their kind, retries with backoff.
 
-Handlers raise `RetryLater` (or any exception) to try again later, `GiveUp` to mark the job dead.
+Handlers raise `RetryLater` (or any exception) to try again later, `GiveUp` to mark the job dead,
+`Misconfigured` when a setting an administrator fixes in minutes (an IP whitelist, a secret, a
+template) refuses the job: it is retried every `misconfigured_retry_s` without counting attempts, and
+is dead (kept, resendable with `mashang jobs retry`) once `misconfigured_ceiling_s` have passed since it
+was first refused. A `RetryLater` with a `cause` (a `Misconfigured` always has one) is passed to
+`on_alert`, which tells the operators (bot/outbound/alerts.py).
 Every job is tracked; shutdown waits for running jobs and leaves the rest in the database.
 """
 
@@ -11,6 +16,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -28,12 +34,29 @@ class RetryLater(Exception):
     through, whichever comes first."""
 
     def __init__(
-        self, reason: str, delay_s: float | None = None, count_attempt: bool = True, after_job: int | None = None
+        self,
+        reason: str,
+        delay_s: float | None = None,
+        count_attempt: bool = True,
+        after_job: int | None = None,
+        *,
+        cause: Any = None,
+        blocked_since: datetime | None = None,
     ) -> None:
         super().__init__(reason)
         self.delay_s = delay_s
         self.count_attempt = count_attempt
         self.after_job = after_job
+        self.cause = cause  # what an operator is told about (once per cause and period), if anything
+        self.blocked_since = blocked_since  # waits behind an older job held back by a configuration error
+
+
+class Misconfigured(RetryLater):
+    """A setting an administrator must fix refuses the job (`cause` says which): retried slowly without
+    counting attempts, dead after the runner's ceiling (see the module's doc)."""
+
+    def __init__(self, reason: str, cause: Any) -> None:
+        super().__init__(reason, count_attempt=False, cause=cause)
 
 
 class GiveUp(Exception):
@@ -59,7 +82,14 @@ class JobRunner:
         yield_to: Callable[[], bool] | None = None,
         yield_pause_s: float = 0.05,
         yield_pause_max_s: float = 1.0,
+        misconfigured_retry_s: float = 600.0,
+        misconfigured_ceiling_s: float = 86400.0,
+        on_alert: Callable[[Job, RetryLater], Awaitable[None]] | None = None,
     ) -> None:
+        """`misconfigured_retry_s`, `misconfigured_ceiling_s`: business seconds."""
+        self.misconfigured_retry_s = misconfigured_retry_s
+        self.misconfigured_ceiling_s = misconfigured_ceiling_s
+        self.on_alert = on_alert
         self.handlers: dict[str, JobHandler] = {}
         self.transactional: set[str] = set()
         self.concurrency = concurrency
@@ -123,8 +153,24 @@ class JobRunner:
                     await jobs.complete(job, await handler(job))
                 return
             result = await handler(job)
+        except Misconfigured as exc:
+            delay = exc.delay_s if exc.delay_s is not None else self.misconfigured_retry_s
+            if await jobs.hold(job, str(exc), delay, self.misconfigured_ceiling_s):
+                log.warning(
+                    "job %s (%s) waits for a configuration fix, next try in %.0f s: %s", job.id, job.kind, delay, exc
+                )
+            else:
+                log.error(
+                    "job %s (%s) is dead: the configuration was not fixed within %.0f h (%s); "
+                    "after fixing it, `mashang jobs retry --all-dead` sends it",
+                    job.id,
+                    job.kind,
+                    self.misconfigured_ceiling_s / 3600,
+                    exc,
+                )
+            await self._alert(job, exc)
         except RetryLater as exc:
-            alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt)
+            alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt, exc.blocked_since)
             if exc.after_job is not None:
                 if exc.after_job in self._running_ids:
                     self._waiting_on.setdefault(exc.after_job, set()).add(job.id)
@@ -133,6 +179,8 @@ class JobRunner:
             if exc.count_attempt:  # a failure (WeChat down, say), not a wait for a rate limit: the log shows it
                 outcome = "will retry" if alive else f"gave up after {job.max_attempts} attempts"
                 log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)
+            if exc.cause is not None:
+                await self._alert(job, exc)
         except GiveUp as exc:
             log.warning("job %s (%s) gave up: %s", job.id, job.kind, exc)
             await _mark_dead(job, str(exc))
@@ -141,6 +189,14 @@ class JobRunner:
             await jobs.retry_later(job, repr(exc))
         else:
             await jobs.complete(job, result)
+
+    async def _alert(self, job: Job, exc: RetryLater) -> None:
+        if self.on_alert is None:
+            return
+        try:
+            await self.on_alert(job, exc)
+        except Exception:  # telling the operators must not change what happens to the job
+            log.exception("alert about job %s (%s) failed: %s", job.id, job.kind, exc)
 
     async def run_due_once(self, limit: int | None = None) -> int:
         """Claim and run one batch of due jobs (also used by tests and scripts to step the queue)."""

@@ -24,7 +24,7 @@ class JobStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
-    DEAD = "dead"  # gave up after max_attempts; still listed, never silently dropped
+    DEAD = "dead"  # gave up (max_attempts, a permanent error, a configuration never fixed); kept, resendable
 
 
 class Job(Model):
@@ -41,6 +41,9 @@ class Job(Model):
     max_attempts = fields.IntField(default=50)
     lease_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
+    # Since when a configuration error (IP whitelist, secret, template, ...) holds the job back: it is
+    # retried slowly without counting attempts until `[jobs] misconfigured_ceiling` from then (`hold`).
+    blocked_since = fields.DatetimeField(null=True)
     result: dict = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
     done_at = fields.DatetimeField(null=True)
@@ -114,8 +117,17 @@ async def make_due(job_ids: list[int]) -> None:
     await Job.filter(id__in=job_ids, status=JobStatus.PENDING).update(run_at=now())
 
 
-async def retry_later(job: Job, error: str, delay_s: float | None = None, count_attempt: bool = True) -> bool:
-    """Put the job back for a later try. Returns False when it has used up its attempts (now dead)."""
+async def retry_later(
+    job: Job,
+    error: str,
+    delay_s: float | None = None,
+    count_attempt: bool = True,
+    blocked_since: datetime | None = None,
+) -> bool:
+    """Put the job back for a later try. Returns False when it has used up its attempts (now dead).
+
+    `blocked_since`: the job waits behind an older one that a configuration error holds back, since
+    then (it shares that one's ceiling); None: it is not held back by a configuration error."""
     attempts = job.attempts + (1 if count_attempt else 0)
     if attempts >= job.max_attempts:
         await Job.filter(id=job.id).update(
@@ -129,6 +141,28 @@ async def retry_later(job: Job, error: str, delay_s: float | None = None, count_
         last_error=error[:2000],
         lease_until=None,
         run_at=now() + timedelta(seconds=delay),
+        blocked_since=blocked_since,
+    )
+    return True
+
+
+async def hold(job: Job, error: str, delay_s: float, ceiling_s: float) -> bool:
+    """A configuration error holds the job back: it tries again in `delay_s` without counting an
+    attempt, until `ceiling_s` have passed since it was first held back; then it is dead (kept, and
+    `mashang jobs retry` sends it). Returns False when it is now dead."""
+    moment = now()
+    since = job.blocked_since or moment
+    if (moment - since).total_seconds() >= ceiling_s:
+        await Job.filter(id=job.id).update(
+            status=JobStatus.DEAD, last_error=error[:2000], lease_until=None, blocked_since=since
+        )
+        return False
+    await Job.filter(id=job.id).update(
+        status=JobStatus.PENDING,
+        last_error=error[:2000],
+        lease_until=None,
+        run_at=moment + timedelta(seconds=delay_s),
+        blocked_since=since,
     )
     return True
 
@@ -146,4 +180,37 @@ async def release_expired_leases() -> int:
     """Jobs whose worker died mid-run go back to pending."""
     return await Job.filter(status=JobStatus.RUNNING, lease_until__lt=now()).update(
         status=JobStatus.PENDING, lease_until=None
+    )
+
+
+# --- what an operator sees and does (`mashang jobs`) ---
+
+RETRIABLE_BY_OPERATOR = (JobStatus.DEAD, JobStatus.PENDING)
+
+
+async def listed(*, dead: bool, limit: int) -> tuple[int, list[Job]]:
+    """(how many, the first `limit` by id) of the dead jobs, or of those not finished (pending, running)."""
+    statuses = [JobStatus.DEAD] if dead else [JobStatus.PENDING, JobStatus.RUNNING]
+    query = Job.filter(status__in=statuses)
+    total = await query.count()
+    rows = await query.order_by("id").limit(max(1, limit)).prefetch_related("case")
+    return total, list(rows)
+
+
+async def dead_ids() -> list[int]:
+    return [int(row["id"]) for row in await Job.filter(status=JobStatus.DEAD).order_by("id").values("id")]
+
+
+async def retriable_ids(ids: list[int]) -> set[int]:
+    """Those of `ids` an operator may put back: dead jobs, and pending ones (waiting for a retry)."""
+    rows = await Job.filter(id__in=ids, status__in=RETRIABLE_BY_OPERATOR).values("id")
+    return {int(row["id"]) for row in rows}
+
+
+async def retry_now(ids: list[int]) -> int:
+    """Dead or pending jobs run again now, their attempts (and a configuration wait) counted from zero."""
+    if not ids:
+        return 0
+    return await Job.filter(id__in=ids, status__in=RETRIABLE_BY_OPERATOR).update(
+        status=JobStatus.PENDING, attempts=0, run_at=now(), lease_until=None, blocked_since=None
     )

@@ -206,6 +206,11 @@ async def test_simulator_fault_commands_whole_waits_and_codes_from_ones_own_mess
         assert await simulator.handle("/recover")
         assert platform._faults == []
         assert await simulator.handle("/expire")
+        assert await simulator.handle("/misconfigure 40164")
+        assert platform._misconfiguration("/wechat/cgi-bin/message/custom/send") is not None
+        assert await simulator.handle("/misconfigure 12345")  # not one of the codes: the usage, nothing changes
+        assert await simulator.handle("/fix")
+        assert platform._misconfiguration("/wechat/cgi-bin/message/custom/send") is None
 
         # /wait shows everything that arrives while it waits, not only the first message. Real time: the
         # simulator is a terminal for a person; its /wait runs on time.monotonic().
@@ -222,6 +227,8 @@ async def test_simulator_fault_commands_whole_waits_and_codes_from_ones_own_mess
         assert simulator.last_code == mine
     shown = capsys.readouterr().out
     assert "全部 access_token 已失效" in shown
+    assert "配置错误 40164" in shown
+    assert "用法：/misconfigure" in shown
     assert f"关于 {mine} 的答复" in shown
     assert "新诉求 MS26113000025" in shown
     assert "【回访】您对答复满意吗？" in shown  # arrived after the first message, still within the wait

@@ -691,3 +691,38 @@ async def test_subscribe_messages_count_consents_and_check_their_data(api: Api, 
     assert await send(good) == 0
     assert await send(good) == 43101  # one consent, one send
     assert len(platform.sent_to("wxa-1")) == 1
+
+
+async def test_a_misconfigured_account_refuses_until_fixed(
+    api: Api, platform: FakePlatform, session: aiohttp.ClientSession, server: TestServer
+) -> None:
+    token, wecom = await api.wechat_token(), await api.wecom_token()
+    control = FakePlatformControl(session, str(server.make_url("/")))
+    await control.misconfigure(40164)  # our IP is not whitelisted: every official-account call, tokens too
+    await control.misconfigure(60020)  # not a WeCom trusted IP: the app's API, not the group robot
+    assert await api.custom_text(token, "o-1", "hi") == 40164
+    assert await api.custom_text(token, "o-1", "hi") == 40164  # a state, not a one-off fault
+    refused = await api.post("/wechat/cgi-bin/stable_token", {"grant_type": "client_credential"})
+    assert refused["errcode"] == 40164
+    assert "not in whitelist" in refused["errmsg"]
+    app_message = {"touser": "zhangsan", "msgtype": "text", "agentid": 1, "text": {"content": "x"}}
+    assert (await api.post("/wecom/cgi-bin/message/send", app_message, access_token=wecom))["errcode"] == 60020
+    robot = {"msgtype": "text", "text": {"content": "x"}}
+    assert (await api.post("/wecom/cgi-bin/webhook/send", robot, key="k"))["errcode"] == 0
+    await control.fix(40164)
+    platform.note_user_message("o-1")
+    assert await api.custom_text(token, "o-1", "hi") == 0
+    assert (await api.post("/wecom/cgi-bin/message/send", app_message, access_token=wecom))["errcode"] == 60020
+    await control.fix()
+    assert (await api.post("/wecom/cgi-bin/message/send", app_message, access_token=wecom))["errcode"] == 0
+
+
+async def test_users_outside_the_apps_visible_range_are_left_out_then_81013(api: Api, platform: FakePlatform) -> None:
+    wecom = await api.wecom_token()
+    platform.wecom_outside_range.add("WangWu")
+    body = {"touser": "zhangsan|wangwu", "msgtype": "text", "agentid": 1, "text": {"content": "x"}}
+    answer = await api.post("/wecom/cgi-bin/message/send", body, access_token=wecom)
+    assert (answer["errcode"], answer["invaliduser"]) == (0, "wangwu")
+    assert [m.recipient for m in platform.messages] == ["zhangsan"]
+    alone = await api.post("/wecom/cgi-bin/message/send", {**body, "touser": "wangwu"}, access_token=wecom)
+    assert alone["errcode"] == 81013

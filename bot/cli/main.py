@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.wecom import add_wecom_parser
 
     add_wecom_parser(commands)
+    from bot.cli.jobs import add_jobs_parser
+
+    add_jobs_parser(commands)
     return parser
 
 
@@ -304,6 +307,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.wecom import run_wecom
 
         return asyncio.run(run_wecom(demo_config(config) if args.demo else config, args))
+    if args.command == "jobs":
+        from bot.cli.jobs import run_jobs_command
+
+        return asyncio.run(run_jobs_command(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -94,6 +94,30 @@ CLIENT_MSG_ID_TTL_S = 600.0  # "one openid + client_msg_id sends one message, va
 _APPCHAT_ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
 APPCHAT_MEMBERS = (2, 2000)
 APPCHAT_NAME_MAX = 50
+# What a misconfigured account answers (`FakePlatform.misconfigure`), by errcode: the errmsg as the platforms
+# word it, and the calls it refuses when no path is given. Sources: the official account's 全局返回码
+# (developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html): 40164 调用接口的IP地址
+# 不在白名单中 (every call, the token endpoint too), 40125 不合法的secret (the token endpoint: a token
+# fetched before keeps working until it expires), 48001 api功能未授权, 40037 不合法的template_id, 47003 模板
+# 参数不准确, 45009 接口调用超过限制 (the daily quota, reset at Beijing midnight; 模板消息运营规范). WeCom's
+# 全局错误码 (developer.work.weixin.qq.com/document/path/90313): 60020 不安全的访问IP (企业可信IP: the app's
+# API, not the group robot), 48001 API接口无权限调用, 93000 机器人webhookurl不合法或者机器人已经被移除出群,
+# 86003 chatid 不存在, 60011 指定的成员/部门/标签参数无权限.
+MISCONFIGURATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    40164: ("invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist", ("/wechat/",)),
+    40125: ("invalid appsecret", ("/wechat/cgi-bin/stable_token",)),
+    48001: ("api unauthorized", ("/wechat/cgi-bin/message/template/send",)),
+    40037: ("invalid template_id", ("/wechat/cgi-bin/message/template/send",)),
+    47003: ("argument invalid! data.thing2.value invalid", ("/wechat/cgi-bin/message/template/send",)),
+    45009: ("reach max api daily quota limit", ("/wechat/cgi-bin/message/",)),
+    60020: (
+        "not allow to access from your ip, from ip: 203.0.113.7",
+        ("/wecom/cgi-bin/gettoken", "/wecom/cgi-bin/message/", "/wecom/cgi-bin/appchat/"),
+    ),
+    93000: ("invalid webhook url, hint: the robot was removed from the chat", ("/wecom/cgi-bin/webhook/send",)),
+    86003: ("chatid not exist", ("/wecom/cgi-bin/appchat/send",)),
+    60011: ("no privilege to access/modify contact/party/agent", ("/wecom/cgi-bin/appchat/send",)),
+}
 
 _WXACODE_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
 
@@ -220,6 +244,10 @@ class FakePlatform:
     long_term_notices: set[str] = field(default_factory=set)  # openids with a long-term 订阅通知 subscription
     mini_pages: set[str] | None = None  # checked when check_path is true; None: any page
     webhook_keys: set[str] | None = None  # None: any key is accepted
+    # WeCom users outside the app's visible range (可见范围): message/send leaves them out (invaliduser),
+    # and answers 81013 when nobody is left ("如果全部接收人无权限或不存在，则本次调用返回失败，errcode为
+    # 81013", 发送应用消息, developer.work.weixin.qq.com/document/path/90236). Compared case-folded.
+    wecom_outside_range: set[str] = field(default_factory=set)
     webhook_rate_per_min: int = 20
     clock: Callable[[], float] = time.time
     callback_base_url: str = ""  # where our service listens (informational, for the simulator)
@@ -261,6 +289,7 @@ class FakePlatform:
         # (the simulator) tells a restart or a reset by this changing.
         self.generation = secrets.token_hex(4)
         self._faults: list[_Fault] = []
+        self._misconfigured: list[tuple[str, int, str]] = []  # (path substring, errcode, errmsg) until fixed
         self._tokens: dict[str, _Token] = {}
         self._current_token: dict[tuple[str, str], str] = {}
         self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
@@ -391,6 +420,24 @@ class FakePlatform:
     def recover(self, path_substring: str | None = None) -> None:
         """Every fault ends (or only those set for `path_substring`)."""
         self._faults = [] if path_substring is None else [f for f in self._faults if f.path_substring != path_substring]
+
+    def misconfigure(self, errcode: int, path_substring: str | None = None) -> None:
+        """The account is misconfigured as `errcode` says (MISCONFIGURATIONS: 40164 our IP not whitelisted,
+        93000 a removed robot, ...): every call whose path contains `path_substring` (by default the calls
+        that error refuses) answers it until `fix()`. Unlike a fault, it is the account's state: it stays."""
+        errmsg, default_paths = MISCONFIGURATIONS[errcode]
+        for path in (path_substring,) if path_substring else default_paths:
+            self._misconfigured.append((path, errcode, errmsg))
+
+    def fix(self, errcode: int | None = None) -> None:
+        """The administrator fixed it (`errcode`, or every misconfiguration)."""
+        self._misconfigured = [m for m in self._misconfigured if errcode is not None and m[1] != errcode]
+
+    def _misconfiguration(self, path: str) -> tuple[int, str] | None:
+        for path_substring, errcode, errmsg in self._misconfigured:
+            if path_substring in path:
+                return errcode, errmsg
+        return None
 
     def expire_tokens(self) -> None:
         """Every token issued so far becomes invalid (WeChat answers 40001, WeCom 42001); the token
@@ -938,9 +985,15 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     if not isinstance(touser, str) or not touser:
         raise _APIError(81013, "user & party & tag all invalid")
     content = _cut(_content(body, msgtype))
-    for userid in touser.split("|"):
-        state._deliver(f"wecom_{msgtype}", userid, corp_id, msgtype, content, body)
-    return _ok(invaliduser="", invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
+    outside = {userid.casefold() for userid in state.wecom_outside_range}
+    users = touser.split("|")
+    invalid = [userid for userid in users if userid.casefold() in outside]
+    if len(invalid) == len(users):
+        raise _APIError(81013, "user & party & tag all invalid")
+    for userid in users:
+        if userid not in invalid:
+            state._deliver(f"wecom_{msgtype}", userid, corp_id, msgtype, content, body)
+    return _ok(invaliduser="|".join(invalid), invalidparty="", invalidtag="", msgid=str(next(state._msgids)))
 
 
 async def _wecom_appchat_create(request: web.Request) -> web.Response:
@@ -1052,6 +1105,10 @@ async def _platform_middleware(
     state.calls.append(call)
 
     fault = state._take_fault(path)
+    misconfigured = state._misconfiguration(path) if fault is None else None
+    if misconfigured is not None:
+        call.errcode = misconfigured[0]
+        return _error(*misconfigured)
     if fault is not None and fault.delay_s:
         # A slow platform goes on with the call when the caller has given up waiting, as WeChat does: the
         # rest runs as a task of its own, which the cancellation of this request does not stop.
@@ -1137,6 +1194,22 @@ async def _control_fail(request: web.Request) -> web.Response:
 
 async def _control_recover(request: web.Request) -> web.Response:
     _platform(request).recover()
+    return _control_ok()
+
+
+async def _control_misconfigure(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    errcode, path = body.get("errcode"), body.get("path")
+    if errcode not in MISCONFIGURATIONS or not (path is None or isinstance(path, str)):
+        raise web.HTTPBadRequest(text=f"errcode must be one of {sorted(MISCONFIGURATIONS)}; path a string")
+    _platform(request).misconfigure(int(errcode), path)
+    return _control_ok()
+
+
+async def _control_fix(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    errcode = body.get("errcode")
+    _platform(request).fix(int(errcode) if isinstance(errcode, int) else None)
     return _control_ok()
 
 
@@ -1236,6 +1309,8 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_get(f"{control}/messages/{{recipient}}", _control_messages)
     app.router.add_post(f"{control}/fail", _control_fail)
     app.router.add_post(f"{control}/recover", _control_recover)
+    app.router.add_post(f"{control}/misconfigure", _control_misconfigure)
+    app.router.add_post(f"{control}/fix", _control_fix)
     app.router.add_post(f"{control}/expire_tokens", _control_expire_tokens)
     app.router.add_post(f"{control}/spoil_tokens", _control_spoil_tokens)
     app.router.add_post(f"{control}/reset", _control_reset)
@@ -1303,6 +1378,12 @@ class FakePlatformControl:
 
     async def recover(self) -> None:
         await self._post("/recover")
+
+    async def misconfigure(self, errcode: int, path_substring: str | None = None) -> None:
+        await self._post("/misconfigure", {"errcode": errcode, "path": path_substring})
+
+    async def fix(self, errcode: int | None = None) -> None:
+        await self._post("/fix", {"errcode": errcode})
 
     async def expire_tokens(self) -> None:
         await self._post("/expire_tokens")

@@ -22,7 +22,7 @@ import aiohttp
 
 from bot.config import Config
 from bot.demo.fake_callbacks import CallbackMode, CallbackResult, OfficialAccountSender, WeComAppSender
-from bot.demo.fake_platform import FakePlatformControl
+from bot.demo.fake_platform import MISCONFIGURATIONS, FakePlatformControl
 
 HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /points              列出可以扫码的联系点
@@ -35,6 +35,9 @@ HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /citizen             回到群众身份         /help 显示本帮助    /quit 退出
   /outage [接口]       模拟微信/企业微信故障（默认全部接口，如 /outage message/custom/send），直到 /recover
   /recover             故障恢复            /expire             让全部 access_token 立即失效
+  /misconfigure <错误码> 模拟配置错误（40164 IP白名单、40125、48001、40037、47003、45009、60020、93000、86003、60011），
+                       直到 /fix；期间的消息在队列里等待，分拣群收到一条「配置错误」提醒
+  /fix [错误码]         配置已修复（默认全部）；等待的消息在下一次重试时发出（mashang jobs list 查看）
 命令里的 {code} 会换成最近一次回复或推送给模拟器（任一身份）的查询编号，分拣群卡片里的不算，例如：派 {code} 张三
 分拣群（群机器人）里的新消息会自动显示为 [分拣群]。"""
 
@@ -219,6 +222,17 @@ class Simulator:
         elif command == "/recover":
             await self.control.recover()
             self.say("  模拟平台：故障已恢复；积压的消息会由发送队列补发")
+        elif command == "/misconfigure":
+            if not rest.isdigit() or int(rest) not in MISCONFIGURATIONS:
+                known = "、".join(str(code) for code in MISCONFIGURATIONS)
+                self.say(f"  用法：/misconfigure <错误码>，错误码之一：{known}")
+            else:
+                await self.control.misconfigure(int(rest))
+                answer = MISCONFIGURATIONS[int(rest)][0]
+                self.say(f"  模拟平台：从现在起按配置错误 {rest} 拒绝相关接口（{answer}），直到 /fix")
+        elif command == "/fix":
+            await self.control.fix(int(rest) if rest.isdigit() else None)
+            self.say(f"  模拟平台：配置错误{' ' + rest if rest.isdigit() else ''}已修复；等待的消息在下一次重试时发出")
         elif command == "/expire":
             await self.control.expire_tokens()
             self.say("  模拟平台：全部 access_token 已失效；服务下次调用时会刷新一次")

@@ -27,7 +27,7 @@ from tortoise.expressions import Q
 from bot.config import TemplateConfig, WeChatConfig
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.parts import OA_TEXT_MAX_BYTES, split_text
-from bot.outbound.retry import business_seconds, unavailable
+from bot.outbound.retry import business_seconds, classify_wechat, unavailable
 from bot.outbound.template_data import fit, local_time
 from bot.outbound.wechat_api import OutcomeUnknown, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
@@ -46,7 +46,7 @@ from models.timeutil import now
 
 log = logging.getLogger(__name__)
 
-RETRIABLE_CODES = {-1, 45009, 45011}  # system busy, rate limits
+RETRIABLE_CODES = frozenset({-1, 45011})  # system busy, rate limit (45009, the daily quota: bot/outbound/retry.py)
 # template/send's client_msg_id (防重入id): "for one openid + client_msg_id only one message is sent,
 # valid for 10 minutes" (模板消息接口 docs). WeChat then answers ok with the first send's msgid; answers
 # seen for a repeat elsewhere (45065 "clientmsgid exist" on mass sends, 40241 "The message is duplicate
@@ -245,6 +245,7 @@ class CitizenDelivery:
                 delay_s=min(delay, 3600.0),
                 count_attempt=False,
                 after_job=older.id if running else None,  # a running one: as soon as it is through
+                blocked_since=older.blocked_since,  # held back by a configuration error: its ceiling too
             )
 
     @staticmethod
@@ -287,9 +288,7 @@ class CitizenDelivery:
 
     @staticmethod
     def _classify(exc: WeChatAPIError) -> Exception:
-        if exc.errcode in RETRIABLE_CODES:
-            return RetryLater(f"WeChat error {exc.errcode}: {exc.errmsg}")
-        return GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}")
+        return classify_wechat(exc, RETRIABLE_CODES)
 
 
 class MediaDownloader:
@@ -307,9 +306,7 @@ class MediaDownloader:
         except WeChatUnavailable as exc:
             raise unavailable(exc) from exc
         except WeChatAPIError as exc:
-            if exc.errcode in RETRIABLE_CODES:
-                raise RetryLater(f"WeChat error {exc.errcode}") from exc
-            raise GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}") from exc
+            raise classify_wechat(exc, RETRIABLE_CODES) from exc
         extension = (
             media_extension(content_type) or mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
         )

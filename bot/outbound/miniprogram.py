@@ -18,12 +18,12 @@ given back before the job is retried.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from bot.config import MiniProgramConfig
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.citizen import RETRIABLE_CODES, CitizenDelivery
+from bot.outbound.retry import classify_wechat
 from bot.outbound.template_data import fit, key_type, local_time
 from bot.outbound.wechat_api import MiniProgramClient, WeChatAPIError, WeChatClient, WeChatUnavailable
 from handlers import payloads
@@ -35,12 +35,9 @@ from models.jobs import Job
 from models.state import record_event
 from models.timeutil import now
 
-log = logging.getLogger(__name__)
-
 NO_CONSENT = 43101
 PUSHED: frozenset[str] = frozenset({"reply", "question", "survey"})
 PHRASES = {"reply": "已答复", "question": "待补充", "survey": "待评价"}  # a `phrase` key: at most 5 characters
-ADMIN_RETRY_S = 600.0  # a template or data WeChat refuses waits for an administrator, it is not dropped
 
 
 class SubscribeDelivery:
@@ -81,10 +78,11 @@ class SubscribeDelivery:
                 await subscriptions.used_up(citizen.id, template)
                 return None
             await subscriptions.give_back(citizen.id, template)
-            if exc.errcode in RETRIABLE_CODES:
-                raise RetryLater(f"WeChat error {exc.errcode}: {exc.errmsg}") from exc
-            log.warning("subscribe message refused (errcode %s): retried in %ds", exc.errcode, ADMIN_RETRY_S)
-            raise RetryLater(f"WeChat error {exc.errcode}: {exc.errmsg}", delay_s=ADMIN_RETRY_S) from exc
+            # A template or data WeChat refuses waits for an administrator (Misconfigured), it is not dropped.
+            failure = classify_wechat(exc, RETRIABLE_CODES, "miniprogram")
+            if isinstance(failure, GiveUp):
+                failure = RetryLater(f"WeChat error {exc.errcode}: {exc.errmsg}", delay_s=600.0)
+            raise failure from exc
         except WeChatUnavailable as exc:
             await subscriptions.give_back(citizen.id, template)
             raise RetryLater(f"WeChat unavailable: {exc}") from exc
@@ -179,9 +177,7 @@ class UnionidFetcher:
         except WeChatUnavailable as exc:
             raise RetryLater(f"WeChat unavailable: {exc}") from exc
         except WeChatAPIError as exc:
-            if exc.errcode in RETRIABLE_CODES:
-                raise RetryLater(f"WeChat error {exc.errcode}") from exc
-            raise GiveUp(f"WeChat error {exc.errcode}: {exc.errmsg}") from exc
+            raise classify_wechat(exc, RETRIABLE_CODES) from exc
         unionid = info.get("unionid")
         if not isinstance(unionid, str) or not unionid:
             return {"unionid": None}

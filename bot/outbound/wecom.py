@@ -39,11 +39,12 @@ from yarl import URL
 from bot.job_runner import GiveUp, RetryLater
 from bot.outbound.parts import BOT_RESPONSE_MAX_BYTES, WEBHOOK_MAX_BYTES, WECOM_TEXT_MAX_BYTES, fits, split_text
 from bot.outbound.rate_limit import Limits, RateLimiter
-from bot.outbound.retry import business_seconds, unavailable
+from bot.outbound.retry import BEIJING, business_seconds, misconfigured, unavailable
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
 from handlers import payloads
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
-from models.entities import Case
+from handlers.texts import staff as staff_texts
+from models.entities import Case, Member, Staff
 from models.jobs import Job, JobStatus, backoff_seconds, enqueue
 from models.state import record_event
 from models.timeutil import get_clock, now
@@ -66,6 +67,9 @@ RESPONSE_PATH = "/cgi-bin/aibot/response"
 RETRIABLE_CODES = {-1, 6000, 45009, 45033}  # system busy, version conflict, frequency, concurrency
 RATE_CODES = {45009, 45033}
 UNCONFIGURED_RETRY_S = 300.0
+# message/send: "如果全部接收人无权限或不存在，则本次调用返回失败，errcode为81013" (发送应用消息,
+# developer.work.weixin.qq.com/document/path/90236); the usual reason is a user outside the app's 可见范围.
+UNREACHABLE_USER = 81013
 
 
 def _retry_delay(job: Job, exc: BaseException) -> float:
@@ -77,9 +81,13 @@ def _retry_delay(job: Job, exc: BaseException) -> float:
     return backoff_seconds(job.attempts + 1)
 
 
-def _classify(exc: WeChatAPIError | WeChatUnavailable) -> Exception:
+def _classify(exc: WeChatAPIError | WeChatUnavailable, platform: str = "wecom") -> Exception:
+    """`platform`: wecom (the app's API) or webhook (the triage group's robot)."""
     if isinstance(exc, WeChatUnavailable):
         return unavailable(exc, "WeCom")
+    found = misconfigured(exc, platform)
+    if found is not None:
+        return found
     if exc.errcode in RATE_CODES:
         return RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}", delay_s=business_seconds(60.0))
     if exc.errcode in RETRIABLE_CODES:
@@ -145,7 +153,13 @@ class WeComDelivery:
         userid = str(payload["userid"])
         send = self.wecom.send_markdown if markdown else self.wecom.send_text
         parts = split_text(text, WECOM_TEXT_MAX_BYTES, code=payload.get("case_code"))
-        await self._send_parts(job, f"user:{userid}", self.user_limits, parts, lambda part: send(userid, part))
+        try:
+            await self._send_parts(job, f"user:{userid}", self.user_limits, parts, lambda part: send(userid, part))
+        except GiveUp as exc:
+            refused = exc.__cause__
+            if isinstance(refused, WeChatAPIError) and refused.errcode == UNREACHABLE_USER:
+                await self._tell_unreachable(job, userid, payload.get("case_code"))
+            raise
         channel = "wecom_markdown" if markdown else "wecom_text"
         await self._record(job, channel, text, parts=len(parts), to=f"wecom:{userid}")
         return {"channel": channel, "parts": len(parts)}
@@ -246,6 +260,28 @@ class WeComDelivery:
         )
         return {"channel": "triage_fallback", "reason": reason}
 
+    async def _tell_unreachable(self, job: Job, userid: str, code: str | None) -> None:
+        """WeCom will not deliver to `userid` (outside the app's visible range): the message is given up
+        (kept: `mashang jobs retry` once the range is fixed), and staff are told once per person and case
+        which member cannot be reached, so that they reach them another way or hand the case on."""
+        member = await Member.filter(wecom_userid__iexact=userid).first()
+        person = None if member is not None else await Staff.filter(wecom_userid__iexact=userid).first()
+        name, key = (member.name, member.key) if member else (person.name, person.key) if person else (userid, userid)
+        text = staff_texts.unreachable(name, key, userid, code, member=member is not None or person is None)
+        once = code or now().astimezone(BEIJING).strftime("%Y%m%d")
+        case_id = job.case_id  # type: ignore[attr-defined]
+        queued = await enqueue(
+            SEND_TRIAGE,
+            payloads.send_triage(text, case_code=code),
+            key=f"unreachable:{userid.lower()}:{once}",
+            case_id=case_id,
+        )
+        log.warning("job %s: WeCom user %s is outside the app's visible range (81013)", job.id, userid)
+        if queued is not None and case_id is not None:
+            case = await Case.get_or_none(id=case_id)
+            if case is not None:
+                await record_event(case, "message.unreachable", "system", job_id=job.id, to=f"wecom:{userid}")
+
     def _triage_max_bytes(self) -> int:
         return WECOM_TEXT_MAX_BYTES if self.triage_chat_id else WEBHOOK_MAX_BYTES
 
@@ -289,7 +325,7 @@ class WeComDelivery:
             try:
                 await send(parts[index])
             except (WeChatAPIError, WeChatUnavailable) as exc:
-                raise _classify(exc) from exc
+                raise _classify(exc, "webhook" if bucket.startswith("webhook:") else "wecom") from exc
             # A retry (say the timeline write below failed) sends only what did not go out.
             job.payload = {**job.payload, "parts_sent": index + 1}
             await Job.filter(id=job.id).update(payload=job.payload)
@@ -335,6 +371,7 @@ class WeComDelivery:
         young; the other jobs do not wait for low ones."""
         moment = now()
         delays: list[float] = []
+        blocked: list[datetime] = []  # since when the jobs it waits for are held back by a configuration error
         blocking = [(self._held.get(_lane(recipient, low), {}), True)]
         if low:
             blocking.append((self._held.get(recipient, {}), False))  # the other lane: younger ones too
@@ -342,8 +379,13 @@ class WeComDelivery:
             waiting = [job_id for job_id in held if job_id < job.id or not only_older]
             if not waiting:
                 continue
-            rows = await Job.filter(id__in=waiting).values("id", "status", "run_at")
+            rows = await Job.filter(id__in=waiting).values("id", "status", "run_at", "blocked_since")
             status = {row["id"]: (row["status"], row["run_at"]) for row in rows}
+            blocked += [
+                row["blocked_since"]
+                for row in rows
+                if row["blocked_since"] is not None and row["status"] in (JobStatus.PENDING, JobStatus.RUNNING)
+            ]
             for job_id in waiting:
                 state, run_at = status.get(job_id, (JobStatus.DONE, None))
                 if state == JobStatus.PENDING:
@@ -363,24 +405,29 @@ class WeComDelivery:
             # the held-back cards do not all wake up (and re-read the queue) at every free slot.
             earliest = await older.order_by("run_at").first()
             if earliest is not None:
+                if earliest.blocked_since is not None:
+                    blocked.append(earliest.blocked_since)
                 first = earliest.run_at
                 backlog = await older.count()
                 per_slot = self._slot_seconds()
                 delays.append(max(0.0, (first - moment).total_seconds()) + backlog * per_slot)
         else:
-            for row in await older.order_by("id").values("id", "payload", "run_at"):
+            for row in await older.order_by("id").values("id", "payload", "run_at", "blocked_since"):
                 if self._recipient_of(job.kind, row["payload"]) != recipient:
                     continue
                 row_low = _low(row["payload"])
                 # A normal job never waits for a low one; a low one for older low ones and all the others.
                 if (not row_low and (low or row["id"] < job.id)) or (row_low and low and row["id"] < job.id):
                     delays.append((row["run_at"] - moment).total_seconds())
+                    if row["blocked_since"] is not None:
+                        blocked.append(row["blocked_since"])
         if delays:
             delay = max(0.2, min(delays) + 0.1)
             raise RetryLater(
                 f"waiting for an older message to {recipient}",
                 delay_s=min(delay, 3600.0),
                 count_attempt=False,
+                blocked_since=min(blocked) if blocked else None,  # behind a configuration error: its ceiling
             )
 
     def _slot_seconds(self) -> float:

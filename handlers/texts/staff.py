@@ -169,6 +169,81 @@ def member_bound(member_name: str, member_key: str, openid: str, at: str) -> str
     )
 
 
+def unreachable(name: str, key: str, userid: str, code: str | None, *, member: bool) -> str:
+    """WeCom refused a message to `userid` with 81013: outside the app's visible range (可见范围)."""
+    who = f"委员{escape(name)}" if member else f"工作人员{escape(name)}"
+    about = f"案件 {code} 的消息" if code else "一条消息"
+    then = f"可改派其他委员：`派 {code} 委员姓名`，或转办：`转 {code} 部门`。" if code and member else ""
+    return (
+        f"{bold('【消息未送达】' + (code or ''))} {who}（{escape(key)}，企业微信账号 {escape(userid)}）"
+        f"不在企业微信应用的可见范围内，收不到{about}。\n"
+        f"> 请电话联系，并请管理员在企业微信管理后台「应用管理 → 本应用 → 可见范围」中加入此人，"
+        f"之后运行 `mashang jobs retry --all-dead` 补发。{then}"
+    )
+
+
+# ---- configuration errors (bot/outbound/alerts.py): one alert per cause and day --------------------------
+
+PLATFORM_ZH = {"wechat": "公众号", "miniprogram": "小程序", "wecom": "企业微信应用", "webhook": "分拣群机器人"}
+# What an administrator does, by (platform, errcode); bot/outbound/retry.py names each code's source.
+CONFIG_FIXES: dict[tuple[str, int], str] = {
+    ("wechat", 40164): "本服务器的出口 IP 不在白名单中：在公众号后台「设置与开发 → 基本配置 → IP白名单」中加入它",
+    ("wechat", 40125): "AppSecret 不对：核对配置 wechat.app_secret 与公众号后台「基本配置」中的 AppSecret"
+    "（重置过要更新）",
+    ("wechat", 40013): "AppID 不对：核对配置 wechat.app_id 与公众号后台「基本配置」中的开发者ID",
+    ("wechat", 48001): "公众号没有这个接口的权限（订阅号没有模板消息和订阅通知）：认证为服务号、开通该功能，"
+    '或设置 wechat.out_of_window = "none"',
+    ("wechat", 40037): "模板 ID 不存在：核对 [wechat.templates.reply]、[wechat.templates.visit] 的 id "
+    "与公众号后台「模板消息 → 我的模板」一致",
+    ("wechat", 47003): "模板参数与模板不符：核对 [wechat.templates.*] 的 fields 中的关键词（如 thing2、"
+    "character_string1）与公众号后台该模板的详情一致",
+    ("miniprogram", 40164): "本服务器的出口 IP 不在白名单中：在小程序后台「开发管理 → 开发设置 → IP白名单」中加入它",
+    ("miniprogram", 40125): "AppSecret 不对：核对配置 miniprogram.app_secret 与小程序后台「开发设置」中的 AppSecret",
+    ("miniprogram", 40013): "AppID 不对：核对配置 miniprogram.app_id",
+    ("miniprogram", 48001): "小程序没有这个接口的权限：在小程序后台开通订阅消息",
+    ("miniprogram", 40037): "订阅消息模板 ID 不存在：核对 miniprogram.reply_template_id、visit_template_id "
+    "与小程序后台「订阅消息 → 我的模板」一致",
+    ("miniprogram", 47003): "订阅消息参数与模板不符：核对 miniprogram.reply_template_keys、visit_template_keys "
+    "与小程序后台该模板的关键词一致",
+    ("wecom", 60020): "本服务器的出口 IP 不是企业可信IP：在企业微信管理后台「应用管理 → 本应用 → 企业可信IP」中加入它",
+    ("wecom", 40001): "应用 Secret 不对：核对配置 wecom.secret 与企业微信管理后台「应用管理 → 本应用」的 Secret",
+    ("wecom", 40013): "企业ID 不对：核对配置 wecom.corp_id 与企业微信管理后台「我的企业」中的企业ID",
+    ("wecom", 40056): "应用 AgentId 不对：核对配置 wecom.agent_id 与企业微信管理后台「应用管理 → 本应用」的 AgentId",
+    ("wecom", 48001): "应用没有这个接口的权限：在企业微信管理后台检查本应用的权限"
+    "（群聊 appchat 要求应用可见范围为根部门）",
+    ("wecom", 86003): "分拣群聊不存在：wecom.triage_chat_id 须是本应用用 appchat/create 建的群的 chatid",
+    ("wecom", 60011): "应用的可见范围不够：在企业微信管理后台「应用管理 → 本应用 → 可见范围」中加入相关成员"
+    "（群聊 appchat 要求可见范围为根部门）",
+    ("webhook", 93000): "群机器人的 webhook key 无效，或机器人已被移出分拣群：在分拣群重新添加机器人，"
+    "把新地址中的 key 填入配置 wecom.triage_webhook_key",
+}
+
+
+def config_alert(platform: str, errcode: int, errmsg: str, retry_minutes: int, ceiling_hours: int) -> str:
+    """A setting an administrator must fix refuses messages; they wait meanwhile."""
+    where = PLATFORM_ZH.get(platform, platform)
+    fix = CONFIG_FIXES.get((platform, errcode), "请管理员按微信的错误码说明检查配置")
+    return (
+        f"{bold(f'【配置错误】{where} 错误码 {errcode}')}\n"
+        f"{quote(excerpt(escape(errmsg), 120))}\n"
+        f"需要处理：{fix}。\n"
+        f"期间的消息不会丢失：每 {retry_minutes} 分钟重试一次，修复后自动发出。"
+        f"若 {ceiling_hours} 小时内未修复，这些消息标为「已放弃」，修复后运行 `mashang jobs retry --all-dead` 重新发送"
+        "（`mashang jobs list` 查看待发的消息）。"
+    )
+
+
+def quota_alert(platform: str, errmsg: str) -> str:
+    """Today's API quota (45009) is used up: messages wait for the next day."""
+    where = PLATFORM_ZH.get(platform, platform)
+    return (
+        f"{bold(f'【接口额度用完】{where} 错误码 45009')}\n"
+        f"{quote(excerpt(escape(errmsg), 120))}\n"
+        "今天的接口调用次数已用完，未发出的消息明天零点后自动发送，不会丢失。"
+        "如急需，可在公众号后台「设置与开发 → 接口权限」查看额度，或用 clear_quota 接口清零（每月有次数限制）。"
+    )
+
+
 # ---- answers to staff commands ----------------------------------------------------------------------
 
 
@@ -262,6 +337,7 @@ EVENT_ZH = {
     "visit.phone_task": "转电话回访",
     "message.undelivered": "模板消息未送达群众（微信告知）",
     "message.waiting": "消息未推送（超出客服消息时限），待群众下次留言时送达",
+    "message.unreachable": "消息未能送达（对方不在企业微信应用的可见范围内）",
     "follows": "关联已办结件",
     "hotline.updated": "热线工单更新",
 }
