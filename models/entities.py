@@ -61,6 +61,9 @@ class ContactPoint(Model):
     auto_assign = fields.BooleanField(default=False)
     revoked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Where the point is (WGS-84 degrees, from the roster), for the console's map; both or neither.
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
 
     class Meta:
         table = "contact_point"
