@@ -19,7 +19,6 @@ class StaffToken(Model):
     token_hash = fields.CharField(max_length=64, unique=True)  # sha256 hex of the token
     created_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
-    last_used_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "staff_token"

@@ -17,7 +17,6 @@ CREATE TABLE IF NOT EXISTS "staff_token" (
     "token_hash" VARCHAR(64) NOT NULL UNIQUE,
     "created_at" TIMESTAMP NOT NULL,
     "revoked_at" TIMESTAMP,
-    "last_used_at" TIMESTAMP,
     "staff_id" INT NOT NULL REFERENCES "staff" ("id") ON DELETE CASCADE
 );
 """
@@ -30,7 +29,6 @@ CREATE TABLE IF NOT EXISTS "staff_token" (
     "token_hash" VARCHAR(64) NOT NULL UNIQUE,
     "created_at" TIMESTAMPTZ NOT NULL,
     "revoked_at" TIMESTAMPTZ,
-    "last_used_at" TIMESTAMPTZ,
     "staff_id" INT NOT NULL REFERENCES "staff" ("id") ON DELETE CASCADE
 );
 """
