@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from handlers.reports.filters import CASES_FROM, Params, StatsFilter, bucket_sql, case_conditions, rate
+from handlers.reports.filters import Params, StatsFilter, case_conditions, cases_from, rate, week_sql
 from handlers.reports.tables import Figure, Table
 from handlers.settings import Settings
 from models.entities import CaseState, Category, ContactPoint, Department, Member
@@ -82,11 +82,10 @@ async def deadlines(filters: StatsFilter, settings: Settings) -> Figure:
     dialect = connection.capabilities.dialect
     weeks = filters.weeks()
     params = Params(dialect)
-    period = bucket_sql('c."created_at"', weeks, params)
+    period = week_sql('c."created_at"', weeks[0], params)
     where = " AND ".join(case_conditions(filters, params))
-    sql = (
-        f'SELECT {period} AS period, c."contact_point_id" AS point_id, {SUMS} {CASES_FROM} WHERE {where} GROUP BY 1, 2'
-    )
+    source = cases_from(filters)
+    sql = f'SELECT {period} AS period, c."contact_point_id" AS point_id, {SUMS} {source} WHERE {where} GROUP BY 1, 2'
     rows = await connection.execute_query_dict(sql, params.values)
     per_week: list[dict[str, int]] = [{} for _ in weeks]
     per_point: dict[int | None, dict[str, int]] = {}
@@ -139,7 +138,7 @@ def _overdue_where(filters: StatsFilter, params: Params, moment: datetime) -> st
 async def _overdue_total(filters: StatsFilter) -> int:
     connection = Tortoise.get_connection("default")
     params = Params(connection.capabilities.dialect)
-    sql = f"SELECT COUNT(*) AS n {CASES_FROM} WHERE {_overdue_where(filters, params, now())}"
+    sql = f"SELECT COUNT(*) AS n {cases_from(filters)} WHERE {_overdue_where(filters, params, now())}"
     return int((await connection.execute_query_dict(sql, params.values))[0]["n"])
 
 
@@ -147,21 +146,17 @@ async def overdue_cases(filters: StatsFilter, limit: int = OVERDUE_LIMIT) -> lis
     connection = Tortoise.get_connection("default")
     params = Params(connection.capabilities.dialect)
     moment = now()
+    due = f'CASE WHEN c."state" = \'{CaseState.RECEIVED.value}\' THEN c."assign_due_at" ELSE c."reply_due_at" END'
     sql = (
-        'SELECT c."code", c."state", c."assign_due_at", c."reply_due_at", c."member_id", c."department_id", '
-        f'c."contact_point_id", c."category_id" {CASES_FROM} WHERE {_overdue_where(filters, params, moment)}'
+        f'SELECT c."code", c."state", {due} AS due_at, c."member_id", c."department_id", '
+        f'c."contact_point_id", c."category_id" {cases_from(filters)} WHERE {_overdue_where(filters, params, moment)} '
+        f'ORDER BY 3, c."code" LIMIT {int(limit)}'
     )
-    # Most overdue first: sorted here, as the two deadlines are two columns (a few hundred rows at most).
-    rows = await connection.execute_query_dict(sql, params.values)
     found = []
-    for row in rows:
+    for row in await connection.execute_query_dict(sql, params.values):
         stage = "assign" if row["state"] == CaseState.RECEIVED.value else "reply"
-        due = row["assign_due_at"] if stage == "assign" else row["reply_due_at"]
-        if isinstance(due, str):  # SQLite's raw rows
-            due = datetime.fromisoformat(due)
-        found.append({**row, "stage": stage, "due_at": due})
-    found.sort(key=lambda r: (r["due_at"], r["code"]))
-    found = found[:limit]
+        at = row["due_at"]
+        found.append({**row, "stage": stage, "due_at": datetime.fromisoformat(at) if isinstance(at, str) else at})
     members = {m.id: m for m in await Member.filter(id__in={r["member_id"] for r in found if r["member_id"]})}
     departments = {d.id: d for d in await Department.filter(id__in={r["department_id"] for r in found})}
     points = {p.id: p for p in await ContactPoint.filter(id__in={r["contact_point_id"] for r in found})}

@@ -183,7 +183,14 @@ async def parse_filters(query: Mapping[str, str], *, monthly: bool = False, extr
 # ---- SQL ------------------------------------------------------------------------------------------------
 
 DISTRICT_SQL = "COALESCE(NULLIF(c.\"district\", ''), p.\"district\", '')"
-CASES_FROM = 'FROM "case" c LEFT JOIN "contact_point" p ON p."id" = c."contact_point_id"'
+
+
+def cases_from(filters: StatsFilter, *, district: bool = False) -> str:
+    """`FROM "case" c`, joined with its contact point `p` when a district is asked for (a QR case's
+    district is its point's): the join costs a lookup per case."""
+    if district or filters.district is not None:
+        return 'FROM "case" c LEFT JOIN "contact_point" p ON p."id" = c."contact_point_id"'
+    return 'FROM "case" c'
 
 
 class Params:
@@ -198,6 +205,8 @@ class Params:
             value = value.astimezone(UTC)
             if self.dialect == "sqlite":  # SQLite compares the stored UTC text
                 value = value.isoformat(" ")
+        elif isinstance(value, date) and self.dialect == "sqlite":
+            value = value.isoformat()  # as a DateField is stored
         self.values.append(value)
         return "?" if self.dialect == "sqlite" else f"${len(self.values)}"
 
@@ -227,6 +236,20 @@ def bucket_sql(column: str, starts: list[date], params: Params) -> str:
         f"WHEN {column} < {params.add(start_of(start))} THEN {index - 1}" for index, start in enumerate(starts)
     )
     return f"CASE {whens} ELSE {len(starts) - 1} END"
+
+
+def week_sql(column: str, first: date, params: Params, *, is_date: bool = False) -> str:
+    """The index of the week `column` falls in, counted from the week starting on Monday `first` (0);
+    Beijing time has no daylight saving, so a week is 7 × 86,400 s. Arithmetic rather than a CASE of
+    53 bounds: it costs the same whatever the range. Only for rows at or after `first`."""
+    if params.dialect == "sqlite":
+        start = params.add(first if is_date else start_of(first))
+        return f"CAST((julianday({column}) - julianday({start})) / 7 AS INTEGER)"
+    if is_date:
+        return f"(({column} - {params.add(first)}::date) / 7)"
+    return (
+        f"CAST(FLOOR(EXTRACT(EPOCH FROM ({column} - {params.add(start_of(first))}::timestamptz)) / 604800) AS INTEGER)"
+    )
 
 
 def rate(part: int, whole: int) -> float | None:

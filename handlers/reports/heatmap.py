@@ -15,15 +15,15 @@ Satisfaction (the map): of the cases whose return visit was recorded, the share 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 from tortoise import Tortoise
 
-from handlers.reports.filters import CASES_FROM, DISTRICT_SQL, Params, StatsFilter, bucket_sql, case_conditions, rate
+from handlers.reports.filters import DISTRICT_SQL, Params, StatsFilter, case_conditions, cases_from, rate, week_sql
 from handlers.reports.filters import start_of as day_start
-from handlers.reports.hotspots import DEFAULT_ALPHA, DEFAULT_WEEKS, MIN_COUNT, poisson_upper_tail
+from handlers.reports.hotspots import DEFAULT_ALPHA, MIN_COUNT, poisson_upper_tail
+from handlers.reports.hotspots import DEFAULT_WEEKS as BASELINE_WEEKS
 from handlers.reports.tables import Figure, Table
 from models.entities import CaseSource, CaseState, Category, ContactPoint
 
@@ -47,61 +47,63 @@ POINT_COLUMNS = ["key", "name", "district", "latitude", "longitude", "cases", "r
 async def heatmap(filters: StatsFilter, by: str = BY_POINT) -> Figure:
     connection = Tortoise.get_connection("default")
     weeks = filters.weeks()
-    starts = [weeks[0] - timedelta(weeks=DEFAULT_WEEKS - index) for index in range(DEFAULT_WEEKS)] + weeks
+    first = weeks[0] - timedelta(weeks=BASELINE_WEEKS)  # the weeks before the range: the first cells' baseline
+    total = BASELINE_WEEKS + len(weeks)
     params = Params(connection.capabilities.dialect)
-    period = bucket_sql('c."created_at"', starts, params)
+    period = week_sql('c."created_at"', first, params)
     conditions = case_conditions(filters, params, dates=None)
-    conditions.append(f'c."created_at" >= {params.add(day_start(starts[0]))}')
+    conditions.append(f'c."created_at" >= {params.add(day_start(first))}')
     conditions.append(f'c."created_at" < {params.add(day_start(filters.until + timedelta(days=1)))}')
     conditions.append(f"c.\"state\" <> '{CaseState.REJECTED.value}'")
     place = 'c."contact_point_id"' if by == BY_POINT else DISTRICT_SQL
     sql = (
         f'SELECT {period} AS period, {place} AS place, c."category_id" AS category_id, '
         f"SUM(CASE WHEN c.\"source\" = '{CaseSource.HOTLINE}' THEN 1 ELSE 0 END) AS hotline, COUNT(*) AS n "
-        f"{CASES_FROM} WHERE {' AND '.join(conditions)} GROUP BY 1, 2, 3"
+        f"{cases_from(filters, district=by == BY_DISTRICT)} WHERE {' AND '.join(conditions)} GROUP BY 1, 2, 3"
     )
-    rows = await connection.execute_query_dict(sql, params.values)
-    series: dict[tuple[Any, Any], list[int]] = defaultdict(lambda: [0] * len(starts))
-    hotline: dict[tuple[Any, Any, int], int] = defaultdict(int)
-    for row in rows:
-        index = int(row["period"])
-        if index < 0:
-            continue
-        key = (row["place"], row["category_id"])
-        series[key][index] += int(row["n"])
-        hotline[(*key, index)] += int(row["hotline"] or 0)
-    categories = {c.id: c for c in await Category.all()}
+    series: dict[tuple[Any, Any], list[int]] = {}
+    hotline: dict[tuple[Any, Any, int], int] = {}
+    for row in await connection.execute_query_dict(sql, params.values):
+        key, index = (row["place"], row["category_id"]), int(row["period"])
+        counts = series.get(key)
+        if counts is None:
+            counts = series[key] = [0] * total
+        counts[index] += int(row["n"])
+        if row["hotline"]:
+            hotline[(*key, index)] = int(row["hotline"])
+    categories = {c.id: (c.key, c.name) for c in await Category.all()}
     points = {p.id: p for p in await ContactPoint.all()}
+    labels = [week.isoformat() for week in weeks]
     cells = []
     for (place_id, category_id), counts in series.items():
-        category = categories.get(category_id)
-        point = points.get(place_id) if by == BY_POINT else None
+        category_key, category_name = categories.get(category_id, (None, None))
         if by == BY_POINT:
-            place_key, place_name = (point.key, point.name) if point else ("", "")
-            district = point.district if point else ""
+            point = points.get(place_id)
+            place_key, place_name, district = (point.key, point.name, point.district) if point else ("", "", "")
         else:
             place_key = place_name = district = str(place_id or "")
-        for offset, week in enumerate(weeks):
-            index = DEFAULT_WEEKS + offset
+        window = sum(counts[:BASELINE_WEEKS])  # the 8 weeks before the current one
+        for offset, label in enumerate(labels):
+            index = BASELINE_WEEKS + offset
             count = counts[index]
-            if not count:
-                continue
-            baseline = sum(counts[index - DEFAULT_WEEKS : index]) / DEFAULT_WEEKS
-            hot = bool(place_key) and count >= MIN_COUNT and poisson_upper_tail(count, baseline) < DEFAULT_ALPHA
-            cells.append(
-                {
-                    "place_key": place_key,
-                    "place_name": place_name,
-                    "district": district,
-                    "category_key": category.key if category else None,
-                    "category_name": category.name if category else None,
-                    "week": week.isoformat(),
-                    "count": count,
-                    "hotline": hotline[(place_id, category_id, index)],
-                    "baseline": round(baseline, 2),
-                    "hot": hot,
-                }
-            )
+            if count:
+                baseline = window / BASELINE_WEEKS
+                hot = bool(place_key) and count >= MIN_COUNT and poisson_upper_tail(count, baseline) < DEFAULT_ALPHA
+                cells.append(
+                    {
+                        "place_key": place_key,
+                        "place_name": place_name,
+                        "district": district,
+                        "category_key": category_key,
+                        "category_name": category_name,
+                        "week": label,
+                        "count": count,
+                        "hotline": hotline.get((place_id, category_id, index), 0),
+                        "baseline": round(baseline, 2),
+                        "hot": hot,
+                    }
+                )
+            window += count - counts[index - BASELINE_WEEKS]
     cells.sort(key=lambda c: (c["week"], c["place_key"], c["category_key"] or ""))
     return Figure(
         name="map",
@@ -110,7 +112,7 @@ async def heatmap(filters: StatsFilter, by: str = BY_POINT) -> Figure:
             "cells": Table(CELL_COLUMNS, cells),
             "points": Table(POINT_COLUMNS, await _points_on_map(filters, points)),
         },
-        facts={"by": by, "weeks": [week.isoformat() for week in weeks]},
+        facts={"by": by, "weeks": labels},
     )
 
 
@@ -124,7 +126,7 @@ async def _points_on_map(filters: StatsFilter, points: dict[int, ContactPoint]) 
         'SELECT c."contact_point_id" AS point_id, COUNT(*) AS n, '
         'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL THEN 1 ELSE 0 END) AS rated, '
         'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL AND c."satisfaction" IN (1, 2) THEN 1 ELSE 0 END) '
-        f"AS satisfied {CASES_FROM} WHERE {' AND '.join(conditions)} GROUP BY 1"
+        f"AS satisfied {cases_from(filters)} WHERE {' AND '.join(conditions)} GROUP BY 1"
     )
     counts = {int(row["point_id"]): row for row in await connection.execute_query_dict(sql, params.values)}
     found = []

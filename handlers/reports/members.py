@@ -23,7 +23,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from handlers.reports.filters import CASES_FROM, Params, StatsFilter, bucket_sql, case_conditions, rate
+from handlers.reports.filters import Params, StatsFilter, bucket_sql, case_conditions, cases_from, rate
 from handlers.reports.tables import Figure, Table
 from models.entities import Category, ContactPoint, Member
 from models.state import HELD_BY_MEMBER, Transition
@@ -89,15 +89,17 @@ async def member_figures(filters: StatsFilter) -> Figure:
         f"CASE WHEN EXISTS ({accepted}) THEN 1 ELSE 0 END AS accepted, "
         'CASE WHEN c."visit_recorded_at" IS NOT NULL THEN 1 ELSE 0 END AS rated, '
         'CASE WHEN c."visit_recorded_at" IS NOT NULL AND c."satisfaction" IN (1, 2) THEN 1 ELSE 0 END AS satisfied '
-        f'{CASES_FROM} JOIN "member" m ON m."id" = c."member_id" WHERE {" AND ".join(conditions)}'
+        f'{cases_from(filters)} JOIN "member" m ON m."id" = c."member_id" WHERE {" AND ".join(conditions)}'
     )
+    # MATERIALIZED: the first reply is read once per case, not once for each of the sums that use it.
     sql = (
+        f"WITH cohort AS MATERIALIZED ({inner}) "
         "SELECT period, member_id, COUNT(*) AS assigned, SUM(accepted) AS accepted, "
         "SUM(CASE WHEN first_reply IS NOT NULL THEN 1 ELSE 0 END) AS replied, "
         "SUM(CASE WHEN first_reply IS NOT NULL AND first_reply <= reply_due_at THEN 1 ELSE 0 END) AS replied_on_time, "
         f"SUM(CASE WHEN first_reply IS NOT NULL THEN {_days(dialect, 'first_reply', 'assigned_at')} ELSE 0 END) "
         "AS reply_days, SUM(rated) AS rated, SUM(satisfied) AS satisfied "
-        f"FROM ({inner}) cohort GROUP BY 1, 2"
+        "FROM cohort GROUP BY 1, 2"
     )
     sums: dict[tuple[int, int], dict[str, Any]] = {}
     for row in await connection.execute_query_dict(sql, params.values):
@@ -154,7 +156,8 @@ async def _open_counts(filters: StatsFilter) -> dict[int, int]:
     conditions = [_held(params), 'c."member_id" IS NOT NULL', *case_conditions(filters, params, dates=None)]
     if filters.member is not None:
         conditions.append(f'c."member_id" = {params.add(filters.member.id)}')
-    sql = f'SELECT c."member_id" AS member_id, COUNT(*) AS n {CASES_FROM} WHERE {" AND ".join(conditions)} GROUP BY 1'
+    where = " AND ".join(conditions)
+    sql = f'SELECT c."member_id" AS member_id, COUNT(*) AS n {cases_from(filters)} WHERE {where} GROUP BY 1'
     return {int(row["member_id"]): int(row["n"]) for row in await connection.execute_query_dict(sql, params.values)}
 
 
@@ -166,7 +169,7 @@ async def open_cases(filters: StatsFilter) -> list[dict[str, Any]]:
     conditions += case_conditions(filters, params, dates=None)
     sql = (
         'SELECT c."code", c."state", c."assigned_at", c."reply_due_at", c."contact_point_id", c."category_id" '
-        f'{CASES_FROM} WHERE {" AND ".join(conditions)} ORDER BY c."reply_due_at", c."code" LIMIT {OPEN_LIMIT}'
+        f'{cases_from(filters)} WHERE {" AND ".join(conditions)} ORDER BY c."reply_due_at", c."code" LIMIT {OPEN_LIMIT}'
     )
     rows = await connection.execute_query_dict(sql, params.values)
     points = {p.id: p for p in await ContactPoint.filter(id__in={r["contact_point_id"] for r in rows})}

@@ -11,11 +11,12 @@ nothing in is what the figure is for. Posters are drawn from a point's code when
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from tortoise import Tortoise
 
-from handlers.reports.filters import CASES_FROM, Params, StatsFilter, bucket_sql, case_conditions, rate
+from handlers.reports.filters import Params, StatsFilter, case_conditions, cases_from, rate, week_sql
 from handlers.reports.tables import Figure, Table
 from models.entities import CaseState, ContactPoint
 from models.qr import QR_KIND_ZH, ContactPointDaily, QrCode, QrKind
@@ -62,13 +63,11 @@ async def point_figures(filters: StatsFilter) -> Figure:
         slot = sums[(key, index)]
         slot[name] = slot.get(name, 0) + value
 
-    daily = await ContactPointDaily.filter(
-        point_key__in=[p.key for p in points], day__gte=filters.since, day__lte=filters.until
-    ).values_list("point_key", "day", "scans", "new_followers")
-    for key, day, scans, followers in daily:
-        index = (day - weeks[0]).days // 7
-        add(key, index, "scans", scans)
-        add(key, index, "new_followers", followers)
+    keys = {p.key for p in points}
+    for row in await _daily_counts(filters, weeks[0]):
+        if row["point_key"] in keys:
+            add(row["point_key"], int(row["period"]), "scans", int(row["scans"] or 0))
+            add(row["point_key"], int(row["period"]), "new_followers", int(row["followers"] or 0))
     by_id = {p.id: p for p in points}
     for row in await _case_counts(filters, weeks) if points else []:
         point = by_id.get(row["point_id"])
@@ -127,16 +126,29 @@ def _code(code: QrCode, point: ContactPoint) -> dict[str, Any]:
     }
 
 
+async def _daily_counts(filters: StatsFilter, first: date) -> list[dict[str, Any]]:
+    """The daily counters summed per point and week (in SQL: a year of days of every point is many rows)."""
+    connection = Tortoise.get_connection("default")
+    params = Params(connection.capabilities.dialect)
+    period = week_sql('d."day"', first, params, is_date=True)
+    sql = (
+        f'SELECT {period} AS period, d."point_key" AS point_key, SUM(d."scans") AS scans, '
+        f'SUM(d."new_followers") AS followers FROM "{ContactPointDaily._meta.db_table}" d '
+        f'WHERE d."day" >= {params.add(filters.since)} AND d."day" <= {params.add(filters.until)} GROUP BY 1, 2'
+    )
+    return await connection.execute_query_dict(sql, params.values)
+
+
 async def _case_counts(filters: StatsFilter, weeks: list[Any]) -> list[dict[str, Any]]:
     connection = Tortoise.get_connection("default")
     params = Params(connection.capabilities.dialect)
-    period = bucket_sql('c."created_at"', weeks, params)
+    period = week_sql('c."created_at"', weeks[0], params)
     conditions = case_conditions(filters, params)
     conditions += [f"c.\"state\" <> '{CaseState.REJECTED.value}'", 'c."contact_point_id" IS NOT NULL']
     sql = (
         f'SELECT {period} AS period, c."contact_point_id" AS point_id, COUNT(*) AS cases, '
         'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL THEN 1 ELSE 0 END) AS rated, '
         'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL AND c."satisfaction" IN (1, 2) THEN 1 ELSE 0 END) '
-        f"AS satisfied {CASES_FROM} WHERE {' AND '.join(conditions)} GROUP BY 1, 2"
+        f"AS satisfied {cases_from(filters)} WHERE {' AND '.join(conditions)} GROUP BY 1, 2"
     )
     return await connection.execute_query_dict(sql, params.values)
