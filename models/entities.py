@@ -210,7 +210,13 @@ class Case(Model):
 
     class Meta:
         table = "case"
-        indexes = (("citizen_id", "contact_point_id", "last_citizen_message_at"),)
+        indexes = (
+            ("citizen_id", "contact_point_id", "last_citizen_message_at"),
+            # The console's figures of one contact point, and of one member by month of assignment
+            # (handlers/reports/): without them each read every case of the date range.
+            ("contact_point_id", "created_at"),
+            ("member_id", "assigned_at"),
+        )
 
     @property
     def state_zh(self) -> str:
