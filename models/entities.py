@@ -207,6 +207,10 @@ class Case(Model):
     visit_sent_at = fields.DatetimeField(null=True)
     visit_recorded_at = fields.DatetimeField(null=True)
     visit_channel = fields.CharField(max_length=10, null=True)  # citizen | phone
+    # For the members' record (handlers/reports/members.py), since the latest assignment: when the member
+    # holding the case accepted it (收), and when they first answered it (答; not staff answering for them).
+    accepted_at = fields.DatetimeField(null=True)
+    member_replied_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "case"

@@ -6,6 +6,7 @@ to the same numbers; `mashang staff token` and `mashang report members`."""
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import itertools
 from datetime import date, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from tortoise import Tortoise
 
 from bot.cli.main import build_parser
 from bot.cli.report import run_report
@@ -36,6 +38,7 @@ from models.tracking import LOCAL_TZ
 from tests.harness import Stack
 from tests.mini_client import Answer, call, signed_in
 
+fill_marks = importlib.import_module("models.migrations.0037_member_record_marks").upgrade
 WEEK = date(2026, 10, 5)  # a Monday: the planted week
 _codes = itertools.count(1)
 
@@ -71,7 +74,12 @@ async def plant(
 
 
 async def event(case: Case, transition: str, actor: str, moment: datetime) -> None:
+    """A timeline entry, and the mark the action leaves on the case for the members' record."""
     await CaseEvent.create(case=case, kind=f"state:{transition}", actor=actor, detail={}, created_at=moment)
+    if transition == "accept":
+        await Case.filter(id=case.id).update(accepted_at=moment)
+    elif transition == "reply" and actor.startswith("member:"):
+        await Case.filter(id=case.id, member_replied_at__isnull=True).update(member_replied_at=moment)
 
 
 async def make_token(stack: Stack, key: str = "s-li") -> tuple[int, str, str]:
@@ -434,6 +442,12 @@ async def test_the_members_record_counts_per_month_what_each_member_did(stack: S
     assert (totals["m-wang"]["open_cases"], totals["m-zhao"]["open_cases"]) == (1, 0)
     assert "open_cases" not in body
 
+    # A database of an earlier release: the marks are made from the timeline by migration 0037.
+    await Case.all().update(accepted_at=None, member_replied_at=None)
+    await fill_marks(Tortoise.get_connection("default"), Tortoise.get_connection("default").capabilities.dialect)
+    again = await stats(stack, "members", token, since="2026-09-01", until="2026-10-31")
+    assert again.body == body
+
     one = (await stats(stack, "members", token, since="2026-10-01", until="2026-10-31", member="m-zhang")).body
     assert [m["member_key"] for m in one["members"]] == ["m-zhang"]
     assert [(c["state"], c["overdue"]) for c in one["open_cases"]] == [("assigned", True)]
@@ -582,3 +596,21 @@ async def test_a_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(s
     raw, _ = await download(stack, "points", token, format="csv", table="totals")
     names = [row[1] for row in csv.reader(io.StringIO(raw.decode("utf-8-sig")))]
     assert '\'=HYPERLINK("http://evil","x")' in names
+
+
+async def test_the_members_record_follows_what_members_do_in_the_chat(stack: Stack) -> None:
+    from tests.test_triage_and_members import new_case, say
+
+    case = await new_case(stack, "o-stats-chat", "医院门口停车太难了")
+    await say(stack, "lisi", f"派 {case.code} 王五")
+    await say(stack, "lisi", f"派 {case.code} 张三")  # handed on before 王五 did anything
+    assert "已接收" in await say(stack, "zhangsan", f"收 {case.code}")
+    await say(stack, "zhangsan", f"答 {case.code} 已协调增设停车位")
+    token = await staff_token(stack)
+    month = now().astimezone(LOCAL_TZ).date().replace(day=1).isoformat()
+    body = (await stats(stack, "members", token, since=month)).body
+    totals = {m["member_key"]: m for m in body["members"]}
+    zhang = totals["m-zhang"]
+    assert (zhang["assigned"], zhang["accepted"], zhang["replied"], zhang["replied_on_time"]) == (1, 1, 1, 1)
+    assert 0 <= zhang["avg_days_to_reply"] < 0.01
+    assert totals["m-wang"]["assigned"] == 0  # the case counts for the member who holds it last

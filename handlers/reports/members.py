@@ -26,7 +26,7 @@ from tortoise import Tortoise
 from handlers.reports.filters import Params, StatsFilter, bucket_sql, case_conditions, cases_from, rate
 from handlers.reports.tables import Figure, Table
 from models.entities import Category, ContactPoint, Member
-from models.state import HELD_BY_MEMBER, Transition
+from models.state import HELD_BY_MEMBER
 from models.timeutil import now
 
 COUNTS = [
@@ -73,33 +73,18 @@ async def member_figures(filters: StatsFilter) -> Figure:
     conditions = case_conditions(filters, params, dates='c."assigned_at"')
     if filters.member is not None:
         conditions.append(f'c."member_id" = {params.add(filters.member.id)}')
-    actor = "('member:' || m.\"key\")"
-    first_reply = (
-        'SELECT MIN(e."created_at") FROM "case_event" e WHERE e."case_id" = c."id" '
-        f'AND e."kind" = \'state:{Transition.REPLY.value}\' AND e."actor" = {actor} '
-        'AND e."created_at" >= c."assigned_at"'
-    )
-    accepted = (
-        'SELECT 1 FROM "case_event" e WHERE e."case_id" = c."id" '
-        f'AND e."kind" = \'state:{Transition.ACCEPT.value}\' AND e."actor" = {actor}'
-    )
-    inner = (
-        f'SELECT {period} AS period, c."member_id" AS member_id, c."assigned_at" AS assigned_at, '
-        f'c."reply_due_at" AS reply_due_at, ({first_reply}) AS first_reply, '
-        f"CASE WHEN EXISTS ({accepted}) THEN 1 ELSE 0 END AS accepted, "
-        'CASE WHEN c."visit_recorded_at" IS NOT NULL THEN 1 ELSE 0 END AS rated, '
-        'CASE WHEN c."visit_recorded_at" IS NOT NULL AND c."satisfaction" IN (1, 2) THEN 1 ELSE 0 END AS satisfied '
-        f'{cases_from(filters)} JOIN "member" m ON m."id" = c."member_id" WHERE {" AND ".join(conditions)}'
-    )
-    # MATERIALIZED: the first reply is read once per case, not once for each of the sums that use it.
+    replied = 'c."member_replied_at" IS NOT NULL'
+    days = _days(dialect, 'c."member_replied_at"', 'c."assigned_at"')
     sql = (
-        f"WITH cohort AS MATERIALIZED ({inner}) "
-        "SELECT period, member_id, COUNT(*) AS assigned, SUM(accepted) AS accepted, "
-        "SUM(CASE WHEN first_reply IS NOT NULL THEN 1 ELSE 0 END) AS replied, "
-        "SUM(CASE WHEN first_reply IS NOT NULL AND first_reply <= reply_due_at THEN 1 ELSE 0 END) AS replied_on_time, "
-        f"SUM(CASE WHEN first_reply IS NOT NULL THEN {_days(dialect, 'first_reply', 'assigned_at')} ELSE 0 END) "
-        "AS reply_days, SUM(rated) AS rated, SUM(satisfied) AS satisfied "
-        "FROM cohort GROUP BY 1, 2"
+        f'SELECT {period} AS period, c."member_id" AS member_id, COUNT(*) AS assigned, '
+        'SUM(CASE WHEN c."accepted_at" IS NOT NULL THEN 1 ELSE 0 END) AS accepted, '
+        f"SUM(CASE WHEN {replied} THEN 1 ELSE 0 END) AS replied, "
+        f'SUM(CASE WHEN {replied} AND c."member_replied_at" <= c."reply_due_at" THEN 1 ELSE 0 END) '
+        f"AS replied_on_time, SUM(CASE WHEN {replied} THEN {days} ELSE 0 END) AS reply_days, "
+        'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL THEN 1 ELSE 0 END) AS rated, '
+        'SUM(CASE WHEN c."visit_recorded_at" IS NOT NULL AND c."satisfaction" IN (1, 2) THEN 1 ELSE 0 END) '
+        f'AS satisfied {cases_from(filters)} WHERE c."member_id" IS NOT NULL AND {" AND ".join(conditions)} '
+        "GROUP BY 1, 2"
     )
     sums: dict[tuple[int, int], dict[str, Any]] = {}
     for row in await connection.execute_query_dict(sql, params.values):
