@@ -220,6 +220,10 @@ class Case(Model):
             # (handlers/reports/): without them each read every case of the date range.
             ("contact_point_id", "created_at"),
             ("member_id", "assigned_at"),
+            # Overdue now (the console's deadlines): the open cases past a deadline, without reading the
+            # hotline's open work orders, which have none.
+            ("state", "assign_due_at"),
+            ("state", "reply_due_at"),
         )
 
     @property

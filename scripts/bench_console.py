@@ -81,7 +81,8 @@ CASE_COLUMNS = [
     "id", "code", "source", "district", "citizen_id", "contact_point_id", "state", "summary", "category_id",
     "member_id", "department_id", "urgent", "created_at", "updated_at", "last_citizen_message_at", "assign_due_at",
     "reply_due_at", "assigned_at", "replied_at", "closed_at", "satisfaction", "reopen_count", "triaged_at",
-    "triaged_on_time", "first_replied_at", "replied_on_time", "visit_sent_at", "visit_recorded_at",
+    "triaged_on_time", "first_replied_at", "replied_on_time", "visit_sent_at", "visit_recorded_at", "accepted_at",
+    "member_replied_at",
 ]  # fmt: skip
 EVENT_COLUMNS = ["case_id", "kind", "actor", "from_state", "to_state", "detail", "created_at"]
 
@@ -105,7 +106,7 @@ def generate(count: int, end: datetime, dialect: str, seed: int = 18) -> Iterato
             "triaged_at": None, "triaged_on_time": None, "assigned_at": None, "reply_due_at": None,
             "first_replied_at": None, "replied_on_time": None, "replied_at": None, "visit_sent_at": None,
             "visit_recorded_at": None, "closed_at": None, "satisfaction": None, "member_id": None,
-            "department_id": None, "assign_due_at": None,
+            "department_id": None, "assign_due_at": None, "accepted_at": None,
         }  # fmt: skip
         if hotline:
             state = "closed" if rng.random() < 0.8 else "received"
@@ -141,6 +142,7 @@ def generate(count: int, end: datetime, dialect: str, seed: int = 18) -> Iterato
                 )
                 accepted = assigned + rng.uniform(0.5, 24) * HOUR
                 if rng.random() < 0.85:
+                    values["accepted_at"] = accepted
                     events.append(
                         (case_id, "state:accept", actor, "assigned", "accepted", detail, stamp(dialect, accepted))
                     )
@@ -201,6 +203,7 @@ def generate(count: int, end: datetime, dialect: str, seed: int = 18) -> Iterato
                 stamp(dialect, values["closed_at"]), values["satisfaction"], 0, stamp(dialect, values["triaged_at"]),
                 values["triaged_on_time"], stamp(dialect, values["first_replied_at"]), values["replied_on_time"],
                 stamp(dialect, values["visit_sent_at"]), stamp(dialect, values["visit_recorded_at"]),
+                stamp(dialect, values["accepted_at"]), stamp(dialect, values["replied_at"] if not hotline else None),
             )
         )  # fmt: skip
         if len(cases) >= CHUNK:

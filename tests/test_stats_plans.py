@@ -67,3 +67,18 @@ async def test_one_points_and_one_members_figures_read_their_cases_by_index(tmp_
                 assert not re.search(r"\bSCAN c\b", details), (name, sql, details)  # never every case
     finally:
         await close_db()
+
+
+async def test_the_overdue_list_reads_open_cases_by_their_deadlines(tmp_path: Path) -> None:
+    """Most open cases can be the hotline's (open work orders, no deadline): (state, deadline) skips them."""
+    await init_db(f"sqlite://{tmp_path / 'plans.sqlite3'}")
+    try:
+        await import_roster(ROSTER)
+        everything = await parse_filters({})
+        sent = await statements(lambda: deadlines(everything, Settings()))
+        [(sql, values)] = [(sql, values) for sql, values in sent if "COUNT(*) OVER ()" in sql]
+        details = await plan(sql, values)
+        assert "idx_case_state_9086ea (state=? AND assign_due_at<?)" in details, details
+        assert "idx_case_state_0741fd (state=? AND reply_due_at<?)" in details, details
+    finally:
+        await close_db()

@@ -103,6 +103,7 @@ async def deadlines(filters: StatsFilter, settings: Settings) -> Figure:
         point_rows.append({"point_key": key, "point_name": name, **figures_of(sums)})
     point_rows.sort(key=lambda r: (-r["new_cases"], r["point_key"]))
     sla = settings.sla
+    overdue, overdue_total = await overdue_cases(filters)
     return Figure(
         name="deadlines",
         filters=filters,
@@ -112,7 +113,7 @@ async def deadlines(filters: StatsFilter, settings: Settings) -> Figure:
                 [{"week": week.isoformat(), **figures_of(per_week[i])} for i, week in enumerate(weeks)],
             ),
             "points": Table(["point_key", "point_name", *FIGURES], point_rows),
-            "overdue": Table(OVERDUE_COLUMNS, overdue := await overdue_cases(filters)),
+            "overdue": Table(OVERDUE_COLUMNS, overdue),
         },
         facts={
             "promise": {
@@ -121,7 +122,7 @@ async def deadlines(filters: StatsFilter, settings: Settings) -> Figure:
                 "visit_rate": 1.0,
             },
             "weeks_counted": [week.isoformat() for week in weeks],
-            "overdue_total": await _overdue_total(filters) if len(overdue) >= OVERDUE_LIMIT else len(overdue),
+            "overdue_total": overdue_total,
         },
     )
 
@@ -135,25 +136,20 @@ def _overdue_where(filters: StatsFilter, params: Params, moment: datetime) -> st
     return " AND ".join([late, *case_conditions(filters, params, dates=None)])
 
 
-async def _overdue_total(filters: StatsFilter) -> int:
-    connection = Tortoise.get_connection("default")
-    params = Params(connection.capabilities.dialect)
-    sql = f"SELECT COUNT(*) AS n {cases_from(filters)} WHERE {_overdue_where(filters, params, now())}"
-    return int((await connection.execute_query_dict(sql, params.values))[0]["n"])
-
-
-async def overdue_cases(filters: StatsFilter, limit: int = OVERDUE_LIMIT) -> list[dict[str, Any]]:
+async def overdue_cases(filters: StatsFilter, limit: int = OVERDUE_LIMIT) -> tuple[list[dict[str, Any]], int]:
+    """The `limit` most overdue cases, and how many are overdue in all."""
     connection = Tortoise.get_connection("default")
     params = Params(connection.capabilities.dialect)
     moment = now()
     due = f'CASE WHEN c."state" = \'{CaseState.RECEIVED.value}\' THEN c."assign_due_at" ELSE c."reply_due_at" END'
     sql = (
-        f'SELECT c."code", c."state", {due} AS due_at, c."member_id", c."department_id", '
+        f'SELECT c."code", c."state", {due} AS due_at, c."member_id", c."department_id", COUNT(*) OVER () AS total, '
         f'c."contact_point_id", c."category_id" {cases_from(filters)} WHERE {_overdue_where(filters, params, moment)} '
         f'ORDER BY 3, c."code" LIMIT {int(limit)}'
     )
     found = []
-    for row in await connection.execute_query_dict(sql, params.values):
+    rows = await connection.execute_query_dict(sql, params.values)
+    for row in rows:
         stage = "assign" if row["state"] == CaseState.RECEIVED.value else "reply"
         at = row["due_at"]
         found.append({**row, "stage": stage, "due_at": datetime.fromisoformat(at) if isinstance(at, str) else at})
@@ -188,4 +184,4 @@ async def overdue_cases(filters: StatsFilter, limit: int = OVERDUE_LIMIT) -> lis
                 "category_name": category.name if category else "",
             }
         )
-    return listed
+    return listed, int(rows[0]["total"]) if rows else 0
