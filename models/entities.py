@@ -61,6 +61,9 @@ class ContactPoint(Model):
     auto_assign = fields.BooleanField(default=False)
     revoked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Where the point is (WGS-84 degrees, from the roster), for the console's map; both or neither.
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
 
     class Meta:
         table = "contact_point"
@@ -204,10 +207,24 @@ class Case(Model):
     visit_sent_at = fields.DatetimeField(null=True)
     visit_recorded_at = fields.DatetimeField(null=True)
     visit_channel = fields.CharField(max_length=10, null=True)  # citizen | phone
+    # For the members' record (handlers/reports/members.py), since the latest assignment: when the member
+    # holding the case accepted it (收), and when they first answered it (答; not staff answering for them).
+    accepted_at = fields.DatetimeField(null=True)
+    member_replied_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "case"
-        indexes = (("citizen_id", "contact_point_id", "last_citizen_message_at"),)
+        indexes = (
+            ("citizen_id", "contact_point_id", "last_citizen_message_at"),
+            # The console's figures of one contact point, and of one member by month of assignment
+            # (handlers/reports/): without them each read every case of the date range.
+            ("contact_point_id", "created_at"),
+            ("member_id", "assigned_at"),
+            # Overdue now (the console's deadlines): the open cases past a deadline, without reading the
+            # hotline's open work orders, which have none.
+            ("state", "assign_due_at"),
+            ("state", "reply_due_at"),
+        )
 
     @property
     def state_zh(self) -> str:

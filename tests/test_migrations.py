@@ -48,6 +48,7 @@ from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
+from models.stats import StaffToken
 from models.timeutil import now
 from tests.conftest import reset_postgres
 
@@ -162,11 +163,17 @@ async def fill_with_rows() -> None:
     at = now()
     member = await Member.create(key="m-zhao", name="赵委员", sector="医卫界", wecom_userid="zhao")
     await MemberBindCode.create(code="K7Q2M9", member=member, created_at=at, expires_at=at)
-    await Staff.create(key="s-li", name="李干事", wecom_userid="li")
+    staff = await Staff.create(key="s-li", name="李干事", wecom_userid="li")
+    await StaffToken.create(staff=staff, token_hash="cd" * 32, created_at=at)
     department = await Department.create(key="d-health", name="卫健委")
     category = await Category.create(key="c-health", name="医疗卫生", keywords=["医院", "挂号"])
     point = await ContactPoint.create(
-        key="hz-hospital-1", name="湖州市第一人民医院", kind=ContactPointKind.HOSPITAL, member_keys=["m-zhao"]
+        key="hz-hospital-1",
+        name="湖州市第一人民医院",
+        kind=ContactPointKind.HOSPITAL,
+        member_keys=["m-zhao"],
+        latitude=30.87,
+        longitude=120.09,
     )
     for index in range(3):
         citizen = await Citizen.create(openid=f"o-citizen-{index}", last_inbound_at=at, window_sends=index)

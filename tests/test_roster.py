@@ -18,6 +18,9 @@ async def test_import_twice_changes_nothing_the_second_time(db: None) -> None:
     point = await ContactPoint.get(key="hz-hospital-1")
     assert point.name == "湖州市中心医院"
     assert point.member_keys == ["m-zhang"]
+    assert (point.latitude, point.longitude) == (30.8742, 120.0935)
+    studio = await ContactPoint.get(key="hz-studio-zhang")
+    assert (studio.latitude, studio.longitude) == (None, None)  # no coordinates: not on the map
     assert (await Member.get(key="m-zhao")).wecom_userid is None
     assert (await Staff.get(key="s-li")).role == "triage"
 
@@ -48,6 +51,18 @@ async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nmembers = ["m-ghost"]\n',
             "unknown member 'm-ghost'",
+        ),
+        (
+            '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 30.1\n',
+            "[[contact_points]] #1 (key 'cp'): field 'longitude' is missing (give latitude and longitude)",
+        ),
+        (
+            '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 95\nlongitude = 120\n',
+            "field 'latitude' must be a number of degrees between -90 and 90",
+        ),
+        (
+            '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 30\nlongitude = "120"\n',
+            "field 'longitude' must be a number of degrees between -180 and 180",
         ),
         ('[[staff]]\nkey = "s"\nname = "x"\n', "[[staff]] #1 (key 's'): field 'wecom_userid' is missing"),
         ('[[members]]\nkey = "m"\nname = "x"\nphone = 1\n', "field 'phone' is not a known field"),

@@ -43,3 +43,4 @@ external_id  # models/hotline.py: written through models/bulk.py rows and read b
 address
 imported_at
 finished_at  # models/delivery.py: when TEMPLATESENDJOBFINISH told the outcome, kept for operators
+_.accepted_at  # models/entities.py: Case, written by the accept action, read in SQL by handlers/reports/members.py

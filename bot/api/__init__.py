@@ -4,7 +4,8 @@
 - `errors`: the one error shape and the middleware that makes every failure take it
 - `body`: JSON bodies (415 / 413 / 400 / 422 on an unknown field)
 - `uploads`: multipart files, checked by their bytes
-- `routes`: the routes; `openapi`: their description, served at /api/v1/openapi.json
+- `routes`: the mini-program's routes; `stats`: the console's figures, for staff tokens
+- `openapi`: their description, served at /api/v1/openapi.json
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.api.auth import check_rate
 from bot.api.context import resources
 from bot.api.errors import errors_middleware
 from bot.api.routes import add_routes
+from bot.api.stats import add_stats_routes
 
 PREFIX = "/api/v1"
 
@@ -42,4 +44,5 @@ def create_api() -> web.Application:
     """The sub-application; the caller mounts it at PREFIX and sets `bot.api.context.API` at start."""
     api = web.Application(middlewares=[errors_middleware, ip_rate_limit])
     add_routes(api)
+    add_stats_routes(api)
     return api

@@ -14,6 +14,8 @@ import copy
 import functools
 from typing import Any
 
+from bot.api.openapi_stats import SCHEMAS as STATS_SCHEMAS
+from bot.api.openapi_stats import stats_paths
 from handlers.miniprogram.cases import ADDRESS_MAX_CHARS, COMMENT_MAX_CHARS, PAGE_SIZE_MAX, TEXT_MAX_CHARS
 from handlers.miniprogram.subscriptions import MAX_PER_REQUEST
 from handlers.miniprogram.uploads import MAX_PER_MESSAGE
@@ -492,15 +494,23 @@ def _document() -> dict[str, Any]:
             "description": (
                 'JSON in and out (UTF-8). Every error is {"error": {"code", "message", "field"?}}; '
                 "message is Chinese, for the citizen. Every route may also answer 404 (no such route), "
-                "405 (method) and 429 (per client address)."
+                "405 (method) and 429 (per client address). /stats/... are the web console's figures for the "
+                "committee's dashboards, for a staff token (docs/api.md)."
             ),
         },
         "servers": [{"url": "/api/v1"}],
         "security": AUTHENTICATED,
-        "paths": PATHS,
+        "paths": {**PATHS, **stats_paths(error)},
         "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "POST /session's token"}},
+            "schemas": {**SCHEMAS, **STATS_SCHEMAS},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "POST /session's token"},
+                "staff": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A staff member's read-only token for /stats (mashang staff token <key>)",
+                },
+            },
         },
     }
 

@@ -1,4 +1,4 @@
-"""The `mashang` command: serve, roster import, simulate, qr, db, import, report (and more as the product grows)."""
+"""The `mashang` command: serve, roster import, simulate, qr, db, import, report, staff (and more to come)."""
 
 from __future__ import annotations
 
@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.jobs import add_jobs_parser
 
     add_jobs_parser(commands)
+    from bot.cli.staff import add_staff_parser
+
+    add_staff_parser(commands)
     return parser
 
 
@@ -311,6 +314,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.jobs import run_jobs_command
 
         return asyncio.run(run_jobs_command(config, args))
+    if args.command == "staff":
+        from bot.cli.staff import run_staff
+
+        return asyncio.run(run_staff(config, args))
     parser.error(f"unknown command {args.command}")
     return 2
 

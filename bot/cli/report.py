@@ -1,5 +1,6 @@
-"""`mashang report hotspots [--weeks N]`, `mashang report similar [--since DATE] [--threshold X]`: the
-committee's reports from the command line.
+"""`mashang report hotspots [--weeks N]`, `mashang report similar [--since DATE] [--threshold X]`,
+`mashang report members [--month YYYY-MM] [--format xlsx|csv] [--out FILE]`: the committee's reports
+from the command line.
 
 The figures come from handlers/reports/ (the same data the triage group's `统计 热点` shows).
 Exit codes: 0 done, 2 a bad option.
@@ -8,6 +9,7 @@ Exit codes: 0 done, 2 a bad option.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import date, datetime, time, timedelta
 from typing import IO, TYPE_CHECKING, Any
@@ -83,6 +85,27 @@ def add_report_parser(commands: Any) -> None:
     similar.add_argument(
         "--threshold", type=_threshold, default=None, metavar="X", help="相似度阈值（0 到 1，默认 [similar] threshold）"
     )
+    members = reports.add_parser(
+        "members",
+        help="委员履职：每位委员某月交办、接收、答复、按时答复、平均答复天数、满意率",
+        description="委员履职画像：某月交办给每位委员的件，以及其中接收、答复、按时答复的件数，"
+        "平均答复天数和回访满意率（与控制台「委员」页同一口径）。",
+    )
+    members.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    members.add_argument("--month", type=_month, default=None, metavar="YYYY-MM", help="月份（默认本月，北京时间）")
+    members.add_argument("--format", dest="fmt", choices=["csv", "xlsx"], default="csv", help="文件格式（默认 csv）")
+    members.add_argument(
+        "--out", metavar="FILE", help="写入这个文件（默认：csv 输出到屏幕，xlsx 写 members-YYYY-MM.xlsx）"
+    )
+
+
+def _month(text: str) -> date:
+    from handlers.reports.filters import FilterError, month_value
+
+    try:
+        return month_value(text)
+    except FilterError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 async def run_report(
@@ -96,6 +119,8 @@ async def run_report(
     if init_database:
         await init_db(config.database.url, auto_upgrade=config.database.auto_upgrade)
     try:
+        if args.report_kind == "members":
+            return await _members(args, out)
         if args.report_kind == "similar":
             lines = await _similar_lines(config, args)
         else:
@@ -116,3 +141,26 @@ async def _similar_lines(config: Config, args: argparse.Namespace) -> list[str]:
     threshold = args.threshold or config.similar.threshold
     report = await find_groups(since, threshold, config.similar.min_size, config.similar.max_cases)
     return similar_report_lines(report)
+
+
+async def _members(args: argparse.Namespace, out: IO[str]) -> int:
+    """The members figure of one month: the CSV on `out` (or --out), the XLSX into a file."""
+    from pathlib import Path
+
+    from handlers.reports.export import export
+    from handlers.reports.filters import next_month, parse_filters, today
+    from handlers.reports.members import member_figures
+    from handlers.texts import stats as texts
+
+    month = args.month or today().replace(day=1)
+    last = next_month(month) - timedelta(days=1)
+    filters = await parse_filters({"since": month.isoformat(), "until": last.isoformat()}, monthly=True)
+    figure = await member_figures(filters)
+    exported = await export(figure, args.fmt, "members")
+    if args.fmt == "csv" and not args.out:
+        out.write(exported.body.decode("utf-8-sig"))
+        return 0
+    path = Path(args.out or f"members-{month:%Y-%m}.{args.fmt}")
+    await asyncio.to_thread(path.write_bytes, exported.body)
+    print(texts.report_written(str(path), len(figure.tables["members"].rows)), file=out)
+    return 0

@@ -99,6 +99,14 @@ class _Entry:
             raise self.fail(name, f"must be one of {' | '.join(choices)}, got {value!r}")
         return str(value)
 
+    def degrees(self, name: str, limit: float) -> float | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
+            raise self.fail(name, f"must be a number of degrees between -{limit:g} and {limit:g}")
+        return float(value)
+
     def check_unknown(self, allowed: set[str]) -> None:
         for name in self.data:
             if name not in allowed:
@@ -139,7 +147,16 @@ def _contact_point(entry: _Entry) -> dict[str, Any]:
         "district": entry.text("district", required=False),
         "member_keys": entry.string_list("members"),
         "auto_assign": entry.boolean("auto_assign"),
+        **_coordinates(entry),
     }
+
+
+def _coordinates(entry: _Entry) -> dict[str, float | None]:
+    """WGS-84 latitude and longitude for the console's map: both or neither."""
+    latitude, longitude = entry.degrees("latitude", 90), entry.degrees("longitude", 180)
+    if (latitude is None) != (longitude is None):
+        raise entry.fail("latitude" if latitude is None else "longitude", "is missing (give latitude and longitude)")
+    return {"latitude": latitude, "longitude": longitude}
 
 
 _PARSERS: dict[str, Callable[[_Entry], dict[str, Any]]] = {
@@ -154,7 +171,7 @@ _FIELDS: dict[str, set[str]] = {
     "categories": {"key", "name", "keywords"},
     "members": {"key", "name", "sector", "committee", "wecom_userid", "active"},
     "staff": {"key", "name", "wecom_userid", "role", "active"},
-    "contact_points": {"key", "name", "kind", "district", "members", "auto_assign"},
+    "contact_points": {"key", "name", "kind", "district", "members", "auto_assign", "latitude", "longitude"},
 }
 
 

@@ -240,6 +240,8 @@ async def assign(case: Case, member: Member, actor: str, redis: aioredis.Redis, 
         member=member,
         assigned_at=moment,
         reply_due_at=reply_due,
+        accepted_at=None,  # the members' record counts from this assignment on
+        member_replied_at=None,
     )
     await _save_marks(case, mark_triaged(case, moment))
     await schedule_deadline(case, "reply", settings, moment)
@@ -280,8 +282,12 @@ async def reply(case: Case, text: str, actor: str, by_name: str, redis: aioredis
     if not text.strip():
         raise CommandError(command_texts.empty_reply(case.code))
     moment = now()
-    former_id = holder_id(case) if not actor.startswith("member:") else None
-    await transition(case, Transition.REPLY, actor, detail={"by": by_name}, last_reply=text, replied_at=moment)
+    by_member = actor.startswith("member:")
+    former_id = holder_id(case) if not by_member else None
+    marks: dict[str, Any] = {"last_reply": text, "replied_at": moment}
+    if by_member and case.member_replied_at is None:
+        marks["member_replied_at"] = moment  # the members' record: the holding member's first answer
+    await transition(case, Transition.REPLY, actor, detail={"by": by_name}, **marks)
     await _tell_former_holder(case, former_id, member_texts.HANDOVER_ANSWERED_BY_STAFF)
     await _save_marks(case, mark_triaged(case, moment) + mark_replied(case, moment, settings))
     await schedule_return_visit(case, settings)
@@ -388,7 +394,7 @@ async def _tell_former_holder(case: Case, former_id: int | None, why: str) -> No
 
 async def accept(case: Case, member: Member) -> str:
     ensure_holder(case, member)
-    await transition(case, Transition.ACCEPT, f"member:{member.key}")
+    await transition(case, Transition.ACCEPT, f"member:{member.key}", accepted_at=now())
     due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
     return member_texts.accepted(case.code, due)
 
