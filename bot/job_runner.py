@@ -26,6 +26,7 @@ from models.jobs import Job
 
 log = logging.getLogger(__name__)
 
+WAITERS_MAX = 10_000  # jobs waiting for another job to be through, remembered at most
 JobHandler = Callable[[Job], Awaitable[dict[str, Any] | None]]
 
 
@@ -172,10 +173,12 @@ class JobRunner:
         except RetryLater as exc:
             alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt, exc.blocked_since)
             if exc.after_job is not None:
-                if exc.after_job in self._running_ids:
+                if exc.after_job in self._finished_ids and not await jobs.in_flight(exc.after_job):
+                    await jobs.make_due([job.id])  # it was through before this one looked back
+                else:
+                    if len(self._waiting_on) > WAITERS_MAX:  # older jobs run by other processes: forget
+                        self._waiting_on.clear()
                     self._waiting_on.setdefault(exc.after_job, set()).add(job.id)
-                elif exc.after_job in self._finished_ids:  # it was through before this one looked back
-                    await jobs.make_due([job.id])
             if exc.count_attempt:  # a failure (WeChat down, say), not a wait for a rate limit: the log shows it
                 outcome = "will retry" if alive else f"gave up after {job.max_attempts} attempts"
                 log.warning("job %s (%s) failed, %s: %s", job.id, job.kind, outcome, exc)

@@ -112,6 +112,11 @@ def backoff_seconds(attempts: int, base: float = 2.0, cap: float = 300.0) -> flo
     return float(min(cap, base * (2 ** max(0, attempts - 1))))
 
 
+async def in_flight(job_id: int) -> bool:
+    """The job is still to run (or running): pending or running."""
+    return await Job.filter(id=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING]).exists()
+
+
 async def make_due(job_ids: list[int]) -> None:
     """Jobs waiting for another one run now (it is through)."""
     await Job.filter(id__in=job_ids, status=JobStatus.PENDING).update(run_at=now())

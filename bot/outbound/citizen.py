@@ -244,7 +244,7 @@ class CitizenDelivery:
                 f"waiting for the older message {older.id} of the case",
                 delay_s=min(delay, 3600.0),
                 count_attempt=False,
-                after_job=older.id if running else None,  # a running one: as soon as it is through
+                after_job=older.id,  # as soon as it is through (when it runs in this process)
                 blocked_since=older.blocked_since,  # held back by a configuration error: its ceiling too
             )
 
