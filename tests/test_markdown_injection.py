@@ -175,6 +175,7 @@ async def test_reminders_overdue_notices_and_reopens_quote_the_citizen_as_text(f
         assert_all_in(post, case.code, "点此查看")
     await say(fast, "lisi", f"派 {case.code} 张三")
     await say(fast, "zhangsan", f"答 {case.code} 已修好")
+    await fast.run_jobs()  # the reply goes out now, as the workers would send it: the survey follows it
     await wait_and_run(fast, 0.4)
     await case.refresh_from_db()
     assert case.state == CaseState.RETURN_VISIT
