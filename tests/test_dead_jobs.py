@@ -110,7 +110,10 @@ async def test_nothing_sent_during_an_ip_whitelist_error_is_lost_and_each_cause_
     assert not any("停车位" in text or "保安" in text for text in stack.texts_to("o-d1") + stack.texts_to("o-d2"))
     waiting = await Job.filter(kind__in=["send.citizen", "send.wecom_user"], status=JobStatus.PENDING)
     assert len(waiting) >= 4
-    assert all(job.attempts == 0 and job.blocked_since is not None for job in waiting)
+    assert all(job.attempts == 0 for job in waiting)
+    # Those WeChat refused carry the time the error began (their ceiling); the ones queued behind them
+    # take it over when they next look (on PostgreSQL that may be after this snapshot).
+    assert all(job.blocked_since is not None for job in waiting if "configuration error" in (job.last_error or ""))
     refused = {job.kind for job in waiting if "configuration error" in (job.last_error or "")}
     assert refused == {"send.citizen", "send.wecom_user"}  # the others wait behind those, sharing their wait
     # One alert per cause, in Chinese, saying what to fix.
