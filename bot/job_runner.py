@@ -32,7 +32,8 @@ JobHandler = Callable[[Job], Awaitable[dict[str, Any] | None]]
 
 class RetryLater(Exception):
     """Try again after `delay_s`; with `after_job`, as soon as that job (running in this process) is
-    through, whichever comes first."""
+    through, whichever comes first. `after_running`: that job was running when this one looked; if
+    its run has ended since (say it went back to wait), this one looks again at once."""
 
     def __init__(
         self,
@@ -41,6 +42,7 @@ class RetryLater(Exception):
         count_attempt: bool = True,
         after_job: int | None = None,
         *,
+        after_running: bool = False,
         cause: Any = None,
         blocked_since: datetime | None = None,
     ) -> None:
@@ -48,6 +50,7 @@ class RetryLater(Exception):
         self.delay_s = delay_s
         self.count_attempt = count_attempt
         self.after_job = after_job
+        self.after_running = after_running
         self.cause = cause  # what an operator is told about (once per cause and period), if anything
         self.blocked_since = blocked_since  # waits behind an older job held back by a configuration error
 
@@ -173,7 +176,13 @@ class JobRunner:
         except RetryLater as exc:
             alive = await jobs.retry_later(job, str(exc), exc.delay_s, exc.count_attempt, exc.blocked_since)
             if exc.after_job is not None:
-                if exc.after_job in self._finished_ids and not await jobs.in_flight(exc.after_job):
+                through = exc.after_job in self._finished_ids and not await jobs.in_flight(exc.after_job)
+                # It was running when this one looked and its run ended since (in this process): its
+                # end woke nobody yet, so look again now rather than after the delay.
+                ended = exc.after_running and exc.after_job not in self._running_ids and not await jobs.running(
+                    exc.after_job
+                )
+                if through or ended:
                     await jobs.make_due([job.id])  # it was through before this one looked back
                 else:
                     if len(self._waiting_on) > WAITERS_MAX:  # older jobs run by other processes: forget

@@ -117,6 +117,11 @@ async def in_flight(job_id: int) -> bool:
     return await Job.filter(id=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING]).exists()
 
 
+async def running(job_id: int) -> bool:
+    """Some worker is running the job right now."""
+    return await Job.filter(id=job_id, status=JobStatus.RUNNING).exists()
+
+
 async def make_due(job_ids: list[int]) -> None:
     """Jobs waiting for another one run now (it is through)."""
     await Job.filter(id__in=job_ids, status=JobStatus.PENDING).update(run_at=now())

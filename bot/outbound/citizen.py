@@ -245,6 +245,7 @@ class CitizenDelivery:
                 delay_s=min(delay, 3600.0),
                 count_attempt=False,
                 after_job=older.id,  # as soon as it is through (when it runs in this process)
+                after_running=running,
                 blocked_since=older.blocked_since,  # held back by a configuration error: its ceiling too
             )
 
