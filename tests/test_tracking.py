@@ -1,5 +1,7 @@
 import asyncio
 import random
+import re
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,3 +89,25 @@ def test_a_code_takes_spaces_where_people_type_them_and_never_eats_the_text_afte
     assert wide is not None
     assert wide.code == code
     assert find_code(f"{code[:8]}\n{code[8:]}", "MS") is None  # not across a line break
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What reads as a tracking code in prose: the prefix, digits, and a trailing letter standing for the check digit.
+_DOC_CODE = re.compile(r"(?<![A-Za-z0-9])MS\d{6,}[A-Za-z]?(?![A-Za-z0-9])")
+
+
+def documented_codes() -> dict[str, list[str]]:
+    files = [REPO / "README.md", REPO / "config.example.toml", *sorted((REPO / "docs").glob("*.md"))]
+    return {str(path.relative_to(REPO)): _DOC_CODE.findall(path.read_text(encoding="utf-8")) for path in files}
+
+
+def test_every_tracking_code_in_the_readme_and_docs_has_its_check_digit() -> None:
+    found = documented_codes()
+    assert found["README.md"], "the README shows a tracking code"
+    wrong = {name: [c for c in codes if not is_valid_code(c, "MS")] for name, codes in found.items()}
+    assert not {name: codes for name, codes in wrong.items() if codes}, "copy a code that format_code made"
+
+
+def test_the_docs_check_finds_a_code_without_its_check_digit() -> None:
+    assert not is_valid_code("MS2611230001X", "MS")
+    assert _DOC_CODE.findall("例如 MS2611230001X 或 MS26112300016。") == ["MS2611230001X", "MS26112300016"]
