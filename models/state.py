@@ -60,6 +60,8 @@ AWAITS_VISIT = frozenset({S.REPLIED, S.RETURN_VISIT})
 TERMINAL = TERMINAL_STATES
 # Cases another case cannot be merged into.
 NOT_MERGE_TARGET = frozenset({S.MERGED, S.REJECTED})
+# Reopened this many times (a second 不满意 or more): escalated, listed in 待办 until it is replied again.
+ESCALATED_AFTER_REOPENS = 2
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,11 @@ class CommandRefused(Exception):
         self.state = state
         self.other_code = other_code
         super().__init__(f"case {case_code}: refused ({refusal.value}) in state {state.value}")
+
+
+def is_escalated(case: Case) -> bool:
+    """Reopened again after a second 不满意, and not replied since: staff watch it (待办)."""
+    return case.state == S.REOPENED and case.reopen_count >= ESCALATED_AFTER_REOPENS
 
 
 def is_held_by_member(case: Case) -> bool:

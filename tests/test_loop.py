@@ -187,9 +187,16 @@ async def test_dissatisfied_reopens_to_the_same_member_and_a_second_time_escalat
     assert len([m for m in fast.platform.sent_to("o-l5") if "【回访】" in m.text]) == 1
     await fast.advance(0.15)  # at 0.8
     assert len([m for m in fast.platform.sent_to("o-l5") if "【回访】" in m.text]) == 2
+    assert "二次不满意" not in await say(fast, "lisi", "待办")  # once: a reopen is the member's to answer
     await citizen_says(fast, "o-l5", "不满意 没有变化")
     await fast.run_jobs()
     assert any("二次不满意" in t and case.code in t for t in group(fast))
+    # Escalated, it stays on the staff's list until it is replied again (not only once it is late).
+    queue = await say(fast, "lisi", "待办")
+    assert f"【二次不满意】{case.code}" in queue
+    assert "委员张三" in queue
+    await say(fast, "zhangsan", f"答 {case.code} 已在夜间加装隔音屏")
+    assert case.code not in await say(fast, "lisi", "待办")
 
 
 async def test_unanswered_survey_becomes_a_phone_task_recorded_by_staff(fast: Stack) -> None:

@@ -122,10 +122,10 @@ async def test_a_staff_command(stack: Stack) -> None:
     assert case.code in text
     assert_statements(statements, 8, "查 <code>")
     # 待办: who is writing (1); the queue's cases and their contact points, late replies and their
-    # count, phone return visits (5).
+    # count, cases escalated after a second 不满意, phone return visits (6).
     text, statements = await one_message(stack, wecom("lisi", "待办"))
     assert case.code in text
-    assert_statements(statements, 6, "待办")
+    assert_statements(statements, 7, "待办")
     # A line from staff that is no command: who is writing, asked by both staff handlers' filters,
     # looked up once (1).
     text, statements = await one_message(stack, wecom("lisi", "请帮我看看"))

@@ -109,6 +109,20 @@ async def test_command_errors_are_clear(stack: Stack) -> None:
     assert case.state == CaseState.REJECTED
 
 
+async def test_a_rejected_case_tells_its_reason_once_to_staff_and_again_to_the_citizen(stack: Stack) -> None:
+    case = await new_case(stack, "o-c3r", "邻居装修太吵")
+    reason = "不属于政协职责范围，请拨打12345"
+    await say(stack, "lisi", f"退 {case.code} {reason}")
+    timeline = await say(stack, "lisi", f"查 {case.code}")
+    assert "状态：不予受理" in timeline
+    assert timeline.count("不属于政协职责范围") == 1, timeline  # on the change, not again on the command
+    assert f"命令：退 {case.code}\n" in timeline
+    assert f"不予受理（{reason}）" in timeline
+    # The citizen asking later with the code hears why, as the notice said.
+    status = (await stack.citizen().text("o-c3r", case.code)).reply["Content"]
+    assert f"当前状态：不予受理，原因：{reason}。" in status
+
+
 async def test_member_accepts_asks_the_citizen_and_replies(stack: Stack) -> None:
     case = await new_case(stack, "o-c4", "住院部电梯经常坏")
     await say(stack, "lisi", f"派 {case.code} 张三")

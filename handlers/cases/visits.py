@@ -27,7 +27,7 @@ from models.delivery import TemplateSend
 from models.entities import Case, CaseEvent, CaseState
 from models.jobs import Job, JobStatus, enqueue
 from models.sla import format_deadline_zh
-from models.state import Transition, apply_transition, record_event
+from models.state import Transition, apply_transition, is_escalated, record_event
 from models.timeutil import now
 
 VISIT_START = "visit.start"
@@ -201,7 +201,7 @@ async def record_visit(
     due = format_deadline_zh(reply_due)
     if case.member is not None:
         await send_to_member(case.member, member_texts.reopened(case.code, comment, due), case=case)
-    notice = staff_texts.reopened(case.code, comment, holder(case), due, second_time=case.reopen_count >= 2)
+    notice = staff_texts.reopened(case.code, comment, holder(case), due, second_time=is_escalated(case))
     await send_to_triage(notice, case=case)
     return citizen_texts.visit_reopened(case.code, due)
 

@@ -22,7 +22,7 @@ from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import citizen as texts
 from models import intake_sql, window
-from models.entities import Case, CaseMessage, CaseState, Citizen, ContactPoint, ScanBinding
+from models.entities import Case, CaseEvent, CaseMessage, CaseState, Citizen, ContactPoint, ScanBinding
 from models.jobs import enqueue
 from models.state import TERMINAL, Transition, apply_transition, record_event
 from models.timeutil import get_clock, now
@@ -281,8 +281,20 @@ async def handle_status_query(event: CitizenEvent, code_check: Any) -> Reply:
             merged_into = (target.code, target.state_zh, target.state in TERMINAL)
             last_reply = target.last_reply or last_reply
     finished = case.state in TERMINAL
+    rejected_because = None
+    if case.state == CaseState.REJECTED:  # the reason the citizen was told, told again
+        rejection = await CaseEvent.filter(case=case, kind=f"state:{Transition.REJECT.value}").order_by("-id").first()
+        if rejection is not None and rejection.detail.get("reason"):
+            rejected_because = str(rejection.detail["reason"])
     text = texts.case_status(
-        case.code, case.state_zh, where, last_reply, case.created_at, merged_into, finished=finished
+        case.code,
+        case.state_zh,
+        where,
+        last_reply,
+        case.created_at,
+        merged_into,
+        finished=finished,
+        rejected_because=rejected_because,
     )
     return Reply(text, case_id=case.id)
 

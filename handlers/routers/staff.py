@@ -23,9 +23,9 @@ from handlers.texts import staff as texts
 from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
-from models.entities import Case, CaseEvent, Member, Staff
+from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
-from models.state import OWES_REPLY, TRANSITION_ZH, Transition, check_visit
+from models.state import ESCALATED_AFTER_REOPENS, OWES_REPLY, TRANSITION_ZH, Transition, check_visit
 from models.timeutil import now
 
 router = Router("staff", event_type=ChatEvent)
@@ -160,9 +160,18 @@ async def queue_text(redis: aioredis.Redis, settings: Settings, limit: int = 10)
         lines.append(texts.queue_case(case.code, case.urgent, late, actions.where(case), case.summary, due))
     if waiting > len(cases):
         lines.append(texts.queue_more(waiting - len(cases)))
+    late_codes = set()
     for case in overdue_reply:
         due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
         lines.append(texts.queue_reply_overdue(case.code, case.member.name if case.member else None, due))
+        late_codes.add(case.code)
+    # Escalated after a second 不满意 (models/state.py: is_escalated): listed until replied again.
+    escalated = Case.filter(state=CaseState.REOPENED, reopen_count__gte=ESCALATED_AFTER_REOPENS)
+    for case in await escalated.order_by("-urgent", "reply_due_at").limit(limit).prefetch_related("member"):
+        if case.code not in late_codes:  # an overdue one is listed above already
+            due = format_deadline_zh(case.reply_due_at) if case.reply_due_at else "—"
+            member = case.member.name if case.member else None
+            lines.append(texts.queue_escalated(case.code, case.reopen_count, member, due))
     for case in await visits.phone_visit_tasks(limit):
         lines.append(texts.queue_phone_visit(case.code))
     if len(lines) == 1:
@@ -176,7 +185,8 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
     content = await actions.first_content(case, 120)
     lines = texts.timeline_head(case.code, actions.where(case), case.state_zh, member, content)
     who_is = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
-    for event in reversed(events):
+    events = list(reversed(events))
+    for index, event in enumerate(events):
         when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
@@ -190,11 +200,23 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
                 recipient = f"，给{who_is.get(to, escape(to))}" if to else ""
                 what += f"（{escape(texts.CHANNEL_ZH.get(channel, channel))}{recipient}）"
             if event.kind == "command":
-                what += f"：{excerpt(escape(str(event.detail.get('line', ''))), 40)}"
+                line = _without_reason(str(event.detail.get("line", "")), event, events[index + 1 : index + 2])
+                what += f"：{excerpt(escape(line), 40)}"
             if event.kind == "merge.received":
                 what += escape(str(event.detail.get("source", "")))  # the case merged into this one
         lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")
     return "\n".join(lines)
+
+
+def _without_reason(line: str, command: CaseEvent, following: list[CaseEvent]) -> str:
+    """A command whose reason the change it made shows (退 <编号> <理由> → 不予受理（理由）): the reason
+    once, on the change, and the command line without it."""
+    change = following[0] if following else None
+    if change is None or not change.kind.startswith("state:") or change.actor != command.actor:
+        return line
+    reason = str(change.detail.get("reason") or "").strip()
+    stripped = line.rstrip()
+    return stripped[: -len(reason)].rstrip() if reason and stripped.endswith(reason) else line
 
 
 async def _actor_names(actors: list[str]) -> dict[str, str]:

@@ -94,12 +94,15 @@ def case_status(
     merged_into: tuple[str, str, bool] | None = None,
     *,
     finished: bool = False,
+    rejected_because: str | None = None,
 ) -> str:
     """`merged_into`: (code, state, finished) of the case this one was merged into, whose reply the
     citizen gets; a finished one (closed, rejected) promises nothing more. `finished`: this case is
-    (closed, merged or rejected)."""
+    (closed, merged or rejected). `rejected_because`: the reason staff gave when they rejected it."""
     place = f"（{where}）" if where else " "
     text = f"编号 {code}{place}于{local_time(created)}受理，当前状态：{state_zh}"
+    if rejected_because:
+        text += f"，原因：{rejected_because}"
     if merged_into:
         text += f"（与编号 {merged_into[0]} 合并办理，该件当前状态：{merged_into[1]}）"
     text += "。"

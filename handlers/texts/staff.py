@@ -22,7 +22,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
     ("查", "show", "查 <编号>", "查看办理过程"),
     ("类似", "similar", "类似 <编号>", "文字与这件最相似的件（含 12345 热线件）：编号、相似度、区县、摘要"),
-    ("待办", "queue", "待办", "待分拣、超期和待电话回访的件"),
+    ("待办", "queue", "待办", "待分拣、超期、二次不满意和待电话回访的件"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
     ("统计", "stats", "统计 [委员|热点]", "今日、本周、本月的交办、答复、回访和满意率；「统计 热点」：最近 7 天的热点"),
     ("帮助", "help", "帮助", "显示本表"),
@@ -310,6 +310,11 @@ def queue_more(count: int) -> str:
 def queue_reply_overdue(code: str, member_name: str | None, due: str) -> str:
     holder = f"委员{escape(member_name)}" if member_name else "承办部门"
     return f"【答复超期】{code} {holder}（期限 {due}）"
+
+
+def queue_escalated(code: str, reopen_count: int, member_name: str | None, due: str) -> str:
+    holder = f"委员{escape(member_name)}" if member_name else "承办部门"
+    return f"【二次不满意】{code} 群众第{reopen_count}次不满意，{holder}重新答复（期限 {due}）"
 
 
 def queue_phone_visit(code: str) -> str:
