@@ -511,3 +511,18 @@ async def test_too_many_requests_get_429_with_retry_after(limited: Stack) -> Non
     assert (await bob.request("GET", "/me")).status == 200
     statuses = [(await call(limited, "GET", "/contact-points/hz-hospital-1")).status for _ in range(3)]
     assert statuses[-1] == 429  # the address's 8 a minute, whoever is signed in
+
+
+async def test_staff_see_the_phone_a_mini_program_citizen_gave_with_phone_and_nobody_else_does(
+    stack: Stack,
+) -> None:
+    alice = await signed_in(stack, "alice-phone")
+    answer = await alice.file_case(phone_code="phone-13812345678")
+    assert answer.status == 201, answer.body
+    code = answer.body["tracking_code"]
+    assert "13812345678" not in await say(stack, "lisi", f"查 {code}")  # masked everywhere else
+    shown = await say(stack, "lisi", f"电话 {code}")
+    assert "13812345678（小程序授权的手机号）" in shown
+    assert code in shown
+    refused = await say(stack, "zhangsan", f"电话 {code}")  # a member: a staff command, no number
+    assert "13812345678" not in refused

@@ -378,6 +378,7 @@ async def test_hotline_cases_in_the_staff_chat_masked_and_counted_apart(stack: S
     assert "已转办" in shown
     assert "13812345678" not in shown
     assert "138****5678" in shown
+    assert "13812345678（12345 热线来电号码）" in await say(stack, "lisi", f"电话 {case.code}")  # once, whole
     stats = await say(stack, "lisi", "统计")
     assert "今日：新增 2 件" in stats
     assert "12345 热线：2 件" in stats

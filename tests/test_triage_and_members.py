@@ -123,6 +123,37 @@ async def test_a_rejected_case_tells_its_reason_once_to_staff_and_again_to_the_c
     assert f"当前状态：不予受理，原因：{reason}。" in status
 
 
+async def test_staff_ask_for_the_citizens_phone_numbers_and_the_timeline_says_who_asked(stack: Stack) -> None:
+    case = await new_case(stack, "o-c3p", "楼道灯坏了，电话138 1234 5678")
+    await stack.citizen().text("o-c3p", f"{case.code} 白天打座机 0572-234 5678，晚上打１３９００００１１１１")
+    card = next(text for text in stack.triage_messages() if case.code in text)
+    assert "13812345678" not in card.replace(" ", "")  # masked on the card
+    shown = await say(stack, "lisi", f"电话 {case.code}")
+    assert shown.splitlines()[1:] == [
+        "13812345678（群众留言里写的）",
+        "0572-2345678（群众留言里写的）",
+        "13900001111（群众留言里写的）",
+    ]
+    assert case.code in shown.splitlines()[0]
+    assert f"工作人员李四 命令：电话 {case.code}" in await say(stack, "lisi", f"查 {case.code}")
+    assert "phone" in await say(stack, "lisi", "帮助")
+    # Members and citizens get no number.
+    member = await say(stack, "zhangsan", f"电话 {case.code}")
+    assert "工作人员" in member
+    assert "1234" not in member
+    assert "1111" not in member
+    await stack.run_jobs()
+    before = len(stack.texts_to("o-c3p"))
+    citizen = await stack.citizen().text("o-c3p", f"电话 {case.code}")
+    await stack.run_jobs()
+    for text in [citizen.reply["Content"] if citizen.reply else "", *stack.texts_to("o-c3p")[before:]]:
+        assert "13812345678" not in text
+        assert "0572-2345678" not in text
+    # A citizen who left no number: said so.
+    quiet = await new_case(stack, "o-c3q", "公园长椅坏了")
+    assert "没有留下电话号码" in await say(stack, "lisi", f"phone {quiet.code}")
+
+
 async def test_member_accepts_asks_the_citizen_and_replies(stack: Stack) -> None:
     case = await new_case(stack, "o-c4", "住院部电梯经常坏")
     await say(stack, "lisi", f"派 {case.code} 张三")

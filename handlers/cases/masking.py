@@ -87,6 +87,26 @@ def mask_personal_numbers(text: str) -> str:
     return "".join(parts)
 
 
+def phone_numbers(text: str) -> list[str]:
+    """The phone numbers written in `text`, each once, as digits a phone dials: 13812345678 (any
+    country code dropped), 0571-88881234. The same reading as the masking, so what staff see masked is
+    what `电话 <编号>` shows whole."""
+    view, _ = _normalised(text)
+    found: list[str] = []
+    for match in _PATTERN.finditer(view):
+        digits = re.sub(r"\D", "", match.group(0))
+        if match.group("mobile_head"):
+            number = digits[-11:]
+        elif match.group("area"):
+            area = match.group("area")
+            number = f"{area}-{digits[len(area):]}"
+        else:
+            continue  # an ID-card number or an e-mail address
+        if number not in found:
+            found.append(number)
+    return found
+
+
 def excerpt(text: str, limit: int = 80) -> str:
     flat = " ".join(mask_personal_numbers(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

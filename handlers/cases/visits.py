@@ -18,13 +18,16 @@ from tortoise.expressions import Q
 from handlers import payloads
 from handlers.cases.deadlines import holder, schedule_deadline
 from handlers.cases.masking import mask_personal_numbers as mask_phone
+from handlers.cases.masking import phone_numbers
 from handlers.cases.outbox import SEND_CITIZEN, WAITING_FOR_CITIZEN, send_to_citizen, send_to_member, send_to_triage
+from handlers.miniprogram.identity import linked
 from handlers.settings import Settings
 from handlers.texts import citizen as citizen_texts
 from handlers.texts import member as member_texts
 from handlers.texts import staff as staff_texts
 from models.delivery import TemplateSend
-from models.entities import Case, CaseEvent, CaseState
+from models.entities import Case, CaseEvent, CaseMessage, CaseState
+from models.hotline import HotlineOrder
 from models.jobs import Job, JobStatus, enqueue
 from models.sla import format_deadline_zh
 from models.state import Transition, apply_transition, is_escalated, record_event
@@ -153,6 +156,30 @@ async def _apply_template_outcome(msgid: int) -> None:
     await record_event(case, "message.undelivered", "system", channel="template", msgid=msgid, status=sent.status)
     if sent.purpose == "survey" and case.state == CaseState.RETURN_VISIT:
         await make_phone_task(case, undelivered=True)
+
+
+# Where a number a citizen gave comes from (电话 <编号>), in the order they are listed.
+PHONE_FROM_MESSAGE, PHONE_FROM_MINIPROGRAM, PHONE_FROM_HOTLINE = "message", "miniprogram", "hotline"
+
+
+async def citizen_phones(case: Case) -> list[tuple[str, str]]:
+    """Every phone number the case's citizen gave, unmasked, each once with where it came from: the
+    hotline's caller number, the mini-program's phone (getPhoneNumber, of the same person's accounts),
+    numbers written in their messages. For the phone return visit (staff's `电话 <编号>`)."""
+    found: dict[str, str] = {}
+    order = await HotlineOrder.get_or_none(case=case)
+    if order is not None and order.phone:
+        for number in phone_numbers(order.phone) or [order.phone.strip()]:
+            found.setdefault(number, PHONE_FROM_HOTLINE)
+    await case.fetch_related("citizen")
+    for person in await linked(case.citizen):
+        for number in phone_numbers(person.phone or "") or ([person.phone.strip()] if person.phone else []):
+            found.setdefault(number, PHONE_FROM_MINIPROGRAM)
+    texts = await CaseMessage.filter(case=case, direction="in").order_by("id").values_list("content", flat=True)
+    for text in texts:
+        for number in phone_numbers(str(text or "")):
+            found.setdefault(number, PHONE_FROM_MESSAGE)
+    return list(found.items())
 
 
 async def phone_visit_tasks(limit: int = 10) -> list[Case]:

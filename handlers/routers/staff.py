@@ -123,6 +123,8 @@ async def _run_case_command(
         return await actions.mark_urgent(case, actor, redis, settings)
     if verb == "查":
         return await timeline_text(case)
+    if verb == "电话":  # unmasked: the command line above records who asked
+        return texts.citizen_phones(case.code, await visits.citizen_phones(case))
     if verb == "回访":
         _need(command, 2)
         answer = visits.parse_survey_answer(command.rest_after(1))

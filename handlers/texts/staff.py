@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("查", "show", "查 <编号>", "查看办理过程"),
     ("类似", "similar", "类似 <编号>", "文字与这件最相似的件（含 12345 热线件）：编号、相似度、区县、摘要"),
     ("待办", "queue", "待办", "待分拣、超期、二次不满意和待电话回访的件"),
+    ("电话", "phone", "电话 <编号>", "群众留下的电话号码（不打码，记入时间线），用于电话回访"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
     ("统计", "stats", "统计 [委员|热点]", "今日、本周、本月的交办、答复、回访和满意率；「统计 热点」：最近 7 天的热点"),
     ("帮助", "help", "帮助", "显示本表"),
@@ -125,8 +126,8 @@ def phone_visit_task(code: str, masked_phone: str | None = None, undelivered: bo
     phone = f"（群众留有手机号 {masked_phone}）" if masked_phone else ""
     why = "回访问卷未能送达群众（微信未投递）" if undelivered else "群众未答复回访问卷"
     return (
-        f"**【电话回访】{code}** {why}{phone}，请电话回访后发送：`回访 {code} 1|2|3 备注`"
-        "（1 满意，2 基本满意，3 不满意）"
+        f"**【电话回访】{code}** {why}{phone}，发送 `电话 {code}` 查看号码，电话回访后发送："
+        f"`回访 {code} 1|2|3 备注`（1 满意，2 基本满意，3 不满意）"
     )
 
 
@@ -318,7 +319,19 @@ def queue_escalated(code: str, reopen_count: int, member_name: str | None, due: 
 
 
 def queue_phone_visit(code: str) -> str:
-    return f"【电话回访】{code}：群众未答复回访，请电话回访后发送「回访 {code} 1|2|3 备注」"
+    return f"【电话回访】{code}：群众未答复回访，发送「电话 {code}」查看号码，电话回访后发送「回访 {code} 1|2|3 备注」"
+
+
+PHONE_SOURCE_ZH = {"message": "群众留言里写的", "miniprogram": "小程序授权的手机号", "hotline": "12345 热线来电号码"}
+
+
+def citizen_phones(code: str, phones: list[tuple[str, str]]) -> str:
+    """The numbers the citizen gave, whole (电话 <编号>; the asking is on the case's timeline)."""
+    if not phones:
+        return f"{code} 群众没有留下电话号码（留言、小程序授权、12345 热线工单里都没有）。"
+    lines = [f"{code} 群众留下的电话（仅供回访，请勿外传；本次查看已记入时间线）："]
+    lines += [f"{number}（{PHONE_SOURCE_ZH.get(source, source)}）" for number, source in phones]
+    return "\n".join(lines)
 
 
 QUEUE_EMPTY = "暂无待办，辛苦了！"
