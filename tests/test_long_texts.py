@@ -13,6 +13,7 @@ from bot.outbound.parts import body_of, marker
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.events import ChatEvent, Reply
 from handlers.routing import Router
+from handlers.texts.markdown import plain
 from models.entities import Case, CaseEvent, Citizen
 from models.jobs import Job, JobStatus
 from models.state import record_event
@@ -165,7 +166,9 @@ async def test_a_long_timeline_reaches_staff_whole_in_wecom(stack: Stack) -> Non
     parts = stack.texts_to("lisi")[-job.result["parts"] :]
     assert_parts(parts)
     assert [m.text for m in stack.platform.sent_to("lisi")][-len(parts) :] == parts
-    assert "\n".join(body_of(part) for part in parts) == timeline  # whole: WeCom cut nothing
+    # Whole (WeCom cut nothing), in the plain form a text message is sent in (no markers shown as typed).
+    assert "\n".join(body_of(part) for part in parts) == plain(timeline)
+    assert timeline.startswith(f"**{case.code}**")
     assert case.code in parts[0]
 
 

@@ -184,3 +184,56 @@ async def test_reminders_overdue_notices_and_reopens_quote_the_citizen_as_text(f
     reopened = next(post for post in triage_posts(fast) if "【重办】" in post)
     assert_no_markup_formed(reopened)
     assert_all_in(reopened, "没修好", "@all")
+
+
+BOLD_MARK = re.compile(r"(?<!\*)\*\*(?!\*)")  # exactly two: a mask's stars (138****5678) are no marker
+
+
+def assert_no_markers(text: str) -> None:
+    assert not BOLD_MARK.search(text), text
+    assert "`" not in text, text
+
+
+def plain_text_sends(stack: Stack) -> list[str]:
+    """What went out as text messages (customer-service, WeCom app text): markers would show as typed."""
+    return [m.text for m in stack.platform.messages if m.msgtype == "text"]
+
+
+async def test_text_channels_never_show_markdown_markers_and_markdown_ones_keep_theirs(stack: Stack) -> None:
+    case = await new_case(stack, "o-inject-7", INJECTION)
+    passive = [await say(stack, "lisi", line) for line in ("帮助", "待办", f"查 {case.code}", f"电话 {case.code}")]
+    passive.append(await say(stack, "lisi", f"派 {case.code} 张三"))
+    passive += [await say(stack, "zhangsan", line) for line in ("我的", f"收 {case.code}", "帮助")]
+    passive.append(await say(stack, "zhangsan", f"答 {case.code} 已修好"))
+    passive.append(await say(stack, "lisi", "统计"))
+    await stack.run_jobs()
+    sent = plain_text_sends(stack)
+    assert any("【新交办】" in text for text in sent)  # the member's card is among them
+    for text in passive + sent:
+        assert_no_markers(text)
+    # The triage group renders markdown: our markup is there, and what the citizen wrote is still escaped.
+    cards = triage_posts(stack)
+    assert any(card.startswith(f"**新诉求 {case.code}**") for card in cards)
+    for card in cards:
+        assert_no_markup_formed(card)
+
+
+async def test_a_wecom_app_message_is_rendered_for_the_channel_it_goes_out_on(stack: Stack) -> None:
+    from handlers.cases.outbox import send_to_wecom_user
+    from handlers.texts import staff as staff_texts
+
+    case = await new_case(stack, "o-inject-8", INJECTION)
+    built = staff_texts.phone_visit_task(case.code)  # markdown: bold and code spans
+    assert "**" in built
+    assert "`" in built
+    await send_to_wecom_user("lisi", built, case=case)
+    await send_to_wecom_user("wangwu", built, case=case, markdown=True)
+    await stack.run_jobs()
+    [as_text] = stack.platform.sent_to("lisi")
+    assert as_text.msgtype == "text"
+    assert f"【电话回访】{case.code} " in as_text.text
+    assert f"「电话 {case.code}」" in as_text.text  # a code span reads as a quoted command
+    assert_no_markers(as_text.text)
+    [as_markdown] = stack.platform.sent_to("wangwu")
+    assert as_markdown.msgtype == "markdown"
+    assert as_markdown.text == built

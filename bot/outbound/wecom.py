@@ -1,6 +1,7 @@
 """Job handlers that talk to WeCom: app messages to staff and members, the triage group, smart-bot answers.
 
-- send.wecom_user {userid, text, markdown}: message/send (text or markdown) to one user.
+- send.wecom_user {userid, text, markdown}: message/send to one user: a markdown message as built, or a
+  text message in the plain form of the same text (WeCom shows a text message's markers as typed).
 - send.triage {markdown}: the triage group, through appchat/send when wecom.triage_chat_id is set, else
   the group robot webhook (wecom.triage_webhook_key).
 - send.bot_reply {response_url, text}: the smart bot's answer through its response_url, once. When the
@@ -44,6 +45,7 @@ from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClie
 from handlers import payloads
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.texts import staff as staff_texts
+from handlers.texts.markdown import plain
 from models.entities import Case, Member, Staff
 from models.jobs import Job, JobStatus, backoff_seconds, enqueue
 from models.state import record_event
@@ -149,7 +151,9 @@ class WeComDelivery:
     async def _send_user(self, job: Job) -> dict[str, Any]:
         payload = payloads.read(job.payload, payloads.SendWecomUser)
         markdown = bool(payload.get("markdown"))
-        text = str(payload["text"])
+        # Rendered for the channel it goes out on: a text message shows markdown markers as typed, so
+        # it gets the plain form (handlers/texts/markdown.py: plain); a markdown message is sent as built.
+        text = str(payload["text"]) if markdown else plain(str(payload["text"]))
         userid = str(payload["userid"])
         send = self.wecom.send_markdown if markdown else self.wecom.send_text
         parts = split_text(text, WECOM_TEXT_MAX_BYTES, code=payload.get("case_code"))

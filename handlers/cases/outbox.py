@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from handlers import payloads
 from handlers.events import ChatEvent, CitizenEvent
-from handlers.texts.markdown import plain
 from models.entities import Case, Citizen, Member
 from models.hotline import HOTLINE_CHANNEL
 from models.jobs import Job, JobStatus, enqueue
@@ -128,8 +127,8 @@ async def send_reply(
         await send_to_citizen(citizen, text, case=case, key=key)
     elif isinstance(event, ChatEvent) and event.channel == "wecom_bot":
         await send_bot_reply(event.response_url, text, case=case, key=key)
-    elif isinstance(event, ChatEvent):  # a WeCom app text: markdown markers would show as typed
-        await send_to_wecom_user(event.sender, plain(text), case=case, key=key)
+    elif isinstance(event, ChatEvent):  # a WeCom app text: the sender renders it plain (bot/outbound/wecom.py)
+        await send_to_wecom_user(event.sender, text, case=case, key=key)
     else:  # pragma: no cover - every event type is listed above
         raise TypeError(f"cannot reply to {type(event).__name__}")
 
