@@ -29,7 +29,8 @@ class ConfigError(ValueError):
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
-    public_base_url: str = "http://127.0.0.1:8080"
+    # The address WeChat and the simulator reach us at; empty: http://<host>:<port> (see `base_url`).
+    public_base_url: str = ""
     max_body_bytes: int = 65536
     workers: int = 4
     access_log: bool = False
@@ -38,6 +39,16 @@ class ServerConfig:
     # so a reverse proxy's upstream keep-alive must be shorter (see bot/app.py `server_options`).
     idle_timeout_s: float = 15.0
     read_timeout_s: float = 10.0  # a request body not received whole within this long gets 408
+
+
+def local_url(host: str, port: int) -> str:
+    """http://host:port for a listening address, reachable from this machine: a wildcard address
+    (0.0.0.0, ::, empty) is reached as 127.0.0.1, an IPv6 address in brackets."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,25 @@ class SimilarConfig:
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8090
+
+    @property
+    def url(self) -> str:
+        """Where the fake platform of `mashang serve --demo` listens (and `mashang simulate` finds it)."""
+        return local_url(self.host, self.port)
+
+
+# `mashang serve --demo`: short clocks, so that a return visit comes while somebody tries the service
+# (the survey a minute after the reply, reminders and overdue notices within minutes). Production
+# clocks ([sla]) are days; the demo does not read them.
+DEMO_SLA = SlaConfig(
+    assign_within=5 * 60.0,
+    reply_within=10 * 60.0,
+    urgent_factor=0.5,
+    remind_at=0.75,
+    return_visit_after=60.0,
+    return_visit_timeout=5 * 60.0,
+    calendar="natural",
+)
 
 
 @dataclass(frozen=True)
@@ -536,6 +566,9 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
         if section_name == "wechat" and values.get("reply_template_id") and "templates" not in values:
             values["templates"] = {}  # the old single template stands for the reply (TemplateConfig.legacy)
         sections[section_name] = replace(current, **values)
+    server = sections["server"]
+    if not server.public_base_url:  # not configured: where we listen
+        sections["server"] = replace(server, public_base_url=local_url(server.host, server.port))
     config = Config(**sections)
     _validate(config)
     return config

@@ -50,11 +50,23 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         MASHANG_REDIS_URL="",
         MASHANG_REDIS_DATA_DIR=str(tmp_path / "redis"),
         MASHANG_INTAKE_MEDIA_DIR=str(tmp_path / "media"),
-        MASHANG_SERVER_PORT=str(port),
-        MASHANG_SERVER_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        MASHANG_SERVER_PORT=str(port),  # one variable per port: public_base_url follows host and port
         MASHANG_SIMULATOR_PORT=str(sim_port),
     )
     return env
+
+
+async def wait_until_healthy(base_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(150):
+            try:
+                async with session.get(f"{base_url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail("the demo service did not come up")
 
 
 async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp_path: Path) -> None:
@@ -72,19 +84,9 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    base_url = f"http://127.0.0.1:{demo_env['MASHANG_SERVER_PORT']}"
     try:
-        health = f"{demo_env['MASHANG_SERVER_PUBLIC_BASE_URL']}/healthz"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(150):
-                try:
-                    async with session.get(health) as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the demo service did not come up")
+        await wait_until_healthy(base_url)
         # Real time: the service and the simulator are processes of their own on the real clock; after a
         # callback the simulator waits up to 1.5 s for what is pushed, as at a terminal, /wait the whole time.
         script = tmp_path / "citizen.txt"
@@ -102,7 +104,7 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
         assert match, output
         code = match.group(1)
         assert f"1. {code}" in output  # 我的 lists the new case
-        assert f"[分拣群] **新诉求 {code}**" in output  # the card reached the triage group
+        assert f"[分拣群] 新诉求 {code}\n" in output  # the card reached the triage group, as WeCom shows it
         assert f"已将 {code} 交办给委员张三" in output  # staff assigned it in WeCom
         assert f"【新交办】编号 {code}" in output  # the member got it
         assert f"【答复】您的诉求（编号 {code}）：已协调增设停车位" in output  # and the citizen got the reply
@@ -112,10 +114,59 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
     assert server.returncode == 0 or server.returncode == -15
     assert server.stdout is not None
     printed = (await server.stdout.read()).decode()
-    assert "码上商 serving on" in printed
+    # The banner names the addresses really served: the port from the environment, every callback path.
+    assert f"码上商已启动，监听 {base_url}" in printed
+    for path in ("/wechat/callback", "/wecom/callback", "/wecom/bot", "/api/v1", "/c/<token>"):
+        assert f"{base_url}{path}" in printed, path
+    assert f"模拟微信/企业微信平台在 http://127.0.0.1:{demo_env['MASHANG_SIMULATOR_PORT']}" in printed
+    assert "演示时钟：交办期限 5分钟、答复期限 10分钟；答复 1分钟 后发回访问卷" in printed
     # The simulator polled the fake platform all along: with the access log off (the default), none of
     # that buries what the server prints.
     assert "aiohttp.access" not in printed, printed[-2000:]
+
+
+async def test_serve_and_simulate_read_the_same_config_file(demo_env: dict[str, str], tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    config = tmp_path / "config.toml"  # the example, as an operator copies it, with the ports changed
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert "port = 8080\n" in example
+    assert "port = 8090 " in example
+    config.write_text(
+        example.replace("port = 8080\n", f"port = {port}\n").replace("port = 8090 ", f"port = {sim_port} "),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in demo_env.items() if k not in ("MASHANG_SERVER_PORT", "MASHANG_SIMULATOR_PORT")}
+    code, output = await run_cli(env, "roster", "import", "--config", str(config), "roster.example.toml")
+    assert code == 0, output
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli.main",
+        "serve",
+        "--demo",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await wait_until_healthy(f"http://127.0.0.1:{port}")
+        script = tmp_path / "citizen.txt"
+        script.write_text("/scan hz-hospital-1\n/quit\n", encoding="utf-8")
+        code, output = await run_cli(env, "simulate", "--config", str(config), "--script", str(script))
+        assert code == 0, output
+        assert "欢迎来到「湖州市中心医院」" in output  # it found the service and its fake platform
+        # Without the file it looks where the defaults say, and says how to point it at the service.
+        code, output = await run_cli(env, "simulate", "--script", str(script))
+        assert code == 1
+        assert "两边要用同一份配置" in output
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 20)
+    assert server.stdout is not None
+    assert f"码上商已启动，监听 http://127.0.0.1:{port}" in (await server.stdout.read()).decode()
 
 
 async def test_a_bad_setting_stops_the_start_with_one_line(demo_env: dict[str, str]) -> None:

@@ -14,6 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.app import REDIS
+from bot.cli.main import demo_clocks
+from bot.config import DEMO_SLA, build_config
 from models.entities import Case, CaseEvent, CaseState
 from models.jobs import Job, JobStatus
 from models.timeutil import ManualClock
@@ -267,3 +269,45 @@ async def test_the_status_of_a_rejected_case_does_not_promise_handling(fast: Sta
     status = await citizen_says(fast, "o-l10", case.code)
     assert "不予受理" in status
     assert "尽快办理" not in status
+
+
+@pytest.fixture
+async def demo(database_url: str, redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The clocks of `mashang serve --demo` (demo_clocks), on a manual clock."""
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    sla = demo_clocks(build_config({}, environ={})).sla
+    assert sla == DEMO_SLA
+    stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path, clock=ManualClock())
+    try:
+        await stack.start(sla=dict(vars(sla)))
+        yield stack
+    finally:
+        await stack.stop()
+
+
+async def test_the_demo_brings_the_survey_a_minute_after_the_reply_and_reminders_within_minutes(demo: Stack) -> None:
+    await demo.citizen().event("o-demo-1", "SCAN", "cp:hz-hospital-1")
+    acknowledged = await citizen_says(demo, "o-demo-1", "医院门口停车太难")
+    assert "我们将在5分钟内交办、10分钟内答复" in acknowledged  # the promise says the demo's clocks
+    case = await Case.get(code=CODE.search(acknowledged).group(0))
+    await demo.run_jobs()
+    await demo.advance(3 * 60 + 40)
+    assert not any("【催办】" in t for t in group(demo))
+    await demo.advance(10)  # 3 min 50 s: past 75 % of the 5 minutes allowed
+    assert any("【催办】" in t and case.code in t for t in group(demo))
+    await demo.advance(80)  # 5 min 10 s
+    assert any("【超期】" in t and case.code in t for t in group(demo))
+    await say(demo, "lisi", f"派 {case.code} 张三")
+    await say(demo, "zhangsan", f"答 {case.code} 已协调增设停车位")
+    await demo.run_jobs()
+
+    def surveys() -> list[str]:
+        return [m.text for m in demo.platform.sent_to("o-demo-1") if "【回访】" in m.text]
+
+    await demo.advance(55)
+    assert surveys() == []
+    await demo.advance(10)  # a minute after the reply
+    assert len(surveys()) == 1
+    await demo.advance(5 * 60 + 10)  # unanswered for 5 minutes: a phone task
+    assert any("【电话回访】" in t and case.code in t for t in group(demo))

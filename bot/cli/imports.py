@@ -24,7 +24,6 @@ def add_import_parser(commands: Any) -> None:
         help="导入外部数据：12345 热线工单",
         description="导入外部数据。目前支持 12345 热线工单（hotline）。",
     )
-    parser.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     kinds = parser.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     hotline = kinds.add_parser(
         "hotline",
@@ -34,7 +33,6 @@ def add_import_parser(commands: Any) -> None:
         "重复导入同一文件不改变任何数据；状态有变化的工单会更新。"
         "退出码：0 全部导入，2 有行被拒绝（其余已导入），1 文件或映射无法使用。",
     )
-    hotline.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     hotline.add_argument("file", metavar="FILE", help="热线导出的 CSV 或 XLSX 文件（第一行是中文表头）")
     hotline.add_argument(
         "--mapping",

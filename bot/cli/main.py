@@ -17,20 +17,57 @@ from typing import Any
 from aiohttp import web
 
 from bot import examples
-from bot.config import Config, ConfigError, demo_credentials, load_config
+from bot.config import DEMO_SLA, Config, ConfigError, demo_credentials, load_config, local_url
 
 log = logging.getLogger("mashang")
 
 
 def demo_config(config: Config) -> Config:
     """Point every WeChat/WeCom base URL at the local fake platform (never used in production)."""
-    base = f"http://{config.simulator.host}:{config.simulator.port}"
+    base = config.simulator.url
     return replace(
         config,
         wechat=replace(config.wechat, api_base_url=f"{base}/wechat"),
         miniprogram=replace(config.miniprogram, api_base_url=f"{base}/wechat"),
         wecom=replace(config.wecom, api_base_url=f"{base}/wecom"),
     )
+
+
+def demo_clocks(config: Config) -> Config:
+    """`serve --demo`: the short clocks of DEMO_SLA instead of [sla], so that a return visit comes
+    while somebody tries the service."""
+    return replace(config, sla=DEMO_SLA)
+
+
+def serve_banner(config: Config, listening: str, demo: bool) -> list[str]:
+    """What `mashang serve` prints once it listens: where (the socket it really bound), the callback
+    addresses to configure (public_base_url + each path), and in the demo the fake platform and clocks."""
+    from bot.api import PREFIX as API_PREFIX
+    from handlers.cases.case_page import PATH_PREFIX
+    from handlers.texts.citizen import duration_zh
+
+    base = config.server.public_base_url.rstrip("/")
+    lines = [
+        f"码上商已启动，监听 {listening}（[server] host、port）",
+        f"  公众号回调：{base}/wechat/callback",
+        f"  企业微信应用回调：{base}/wecom/callback",
+        f"  企业微信智能机器人回调：{base}/wecom/bot",
+        f"  小程序接口：{base}{API_PREFIX}",
+        f"  群众诉求页面：{base}{PATH_PREFIX}<token>",
+    ]
+    if base != listening:
+        lines.insert(1, f"  对外地址（[server] public_base_url）：{base}")
+    if demo:
+        sla = config.sla
+        lines += [
+            f"  演示模式：模拟微信/企业微信平台在 {config.simulator.url}（[simulator] host、port）",
+            f"  演示时钟：交办期限 {duration_zh(sla.assign_within)}、答复期限 {duration_zh(sla.reply_within)}；"
+            f"答复 {duration_zh(sla.return_visit_after)} 后发回访问卷，"
+            f"{duration_zh(sla.return_visit_timeout)} 内未答复转电话回访（生产环境按 [sla]）",
+            "  在另一个终端试一试：.venv/bin/mashang simulate"
+            "（与本服务用同一份配置：同样的 --config、MASHANG_* 环境变量）",
+        ]
+    return lines
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -76,14 +113,8 @@ async def _serve(config: Config, demo: bool) -> None:
     await web.TCPSite(app_runner, config.server.host, config.server.port).start()
     runners.append(app_runner)
     tune_garbage_collector()
-    print(f"码上商 serving on http://{config.server.host}:{config.server.port}", flush=True)
-    print(f"  WeChat callback: {config.server.public_base_url}/wechat/callback", flush=True)
-    if demo:
-        print(
-            f"  demo mode: fake WeChat/WeCom platform on http://{config.simulator.host}:{config.simulator.port}\n"
-            f"  try it in another terminal:  .venv/bin/mashang simulate",
-            flush=True,
-        )
+    host, port = app_runner.addresses[0][:2]
+    print("\n".join(serve_banner(config, local_url(str(host), int(port)), demo)), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,7 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the HTTP service and its background workers in one process")
-    serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     serve.add_argument(
         "--demo",
         action="store_true",
@@ -214,7 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.staff import add_staff_parser
 
     add_staff_parser(commands)
+    _config_everywhere(parser)
     return parser
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` after any command too (`mashang simulate --config FILE`, `mashang qr make
+    --config FILE ...`), so that every command reads the same configuration as `serve` however it is
+    typed."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--config" in a.option_strings for a in sub._actions):
+                    sub.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                _config_everywhere(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,7 +292,7 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
     """`demo`: the demo credentials this command would send to the real WeChat/WeCom (refused)."""
     if args.command == "serve":
         if args.demo:
-            config = demo_config(config)
+            config = demo_clocks(demo_config(config))
         elif demo:
             print(
                 f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "

@@ -56,7 +56,6 @@ def add_report_parser(commands: Any) -> None:
     from handlers.reports.hotspots import DEFAULT_WEEKS
 
     parser = commands.add_parser("report", help="报表：热点、类似诉求", description="委员会的报表。")
-    parser.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     reports = parser.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
     hotspots = reports.add_parser(
         "hotspots",
@@ -64,7 +63,6 @@ def add_report_parser(commands: Any) -> None:
         description="热点：最近 7 天里，某类别在某区县（或某联系点）的件数明显多于它自己前 N 周的水平"
         "（泊松分布上尾检验，p < 0.001，且不少于 5 件）。含扫码件和 12345 热线件。",
     )
-    hotspots.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     hotspots.add_argument(
         "--weeks", type=_weeks, default=DEFAULT_WEEKS, metavar="N", help=f"与前 N 周比较（默认 {DEFAULT_WEEKS}）"
     )
@@ -74,7 +72,6 @@ def add_report_parser(commands: Any) -> None:
         description="类似诉求分组：扫码件和 12345 热线件的文字分词后按 TF-IDF 比较，描述同一类问题的归为一组，"
         "列出每组的件数、区县和代表性的一件。",
     )
-    similar.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     similar.add_argument(
         "--since",
         type=_since,

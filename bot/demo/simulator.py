@@ -16,13 +16,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 
 from bot.config import Config
 from bot.demo.fake_callbacks import CallbackMode, CallbackResult, OfficialAccountSender, WeComAppSender
 from bot.demo.fake_platform import MISCONFIGURATIONS, FakePlatformControl
+from handlers.texts.markdown import plain
 
 HELP = """命令（直接输入文字即以当前身份发送文字消息）：
   /points              列出可以扫码的联系点
@@ -42,7 +43,22 @@ HELP = """命令（直接输入文字即以当前身份发送文字消息）：
 分拣群（群机器人）里的新消息会自动显示为 [分拣群]。"""
 
 _CODE = re.compile(r"[A-Za-z]{1,8}\d{11,}")
-_CHANNEL_ZH = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅消息"}
+_CHANNEL_ZH = {
+    "custom": "客服消息",
+    "template": "模板消息",
+    "subscribe": "订阅消息",
+    "notice": "订阅通知",
+    "wecom_text": "企业微信应用消息",
+    "wecom_markdown": "企业微信应用消息",
+    "smartbot": "智能机器人",
+}
+
+
+def as_shown(message: dict[str, Any]) -> str:
+    """A pushed message as its client shows it: WeCom renders a markdown message (its markers are
+    not seen); every other kind of message is shown exactly as sent, markers and all."""
+    text = str(message["text"])
+    return plain(text) if message.get("msgtype") == "markdown" else text
 
 
 def accepted_mode(wanted: str, accepted: frozenset[str]) -> CallbackMode:
@@ -134,11 +150,11 @@ class Simulator:
                 self.seen_index = max(self.seen_index, message["index"])
                 self.seen_by[self.me] = self.seen_index
                 label = _CHANNEL_ZH.get(message["channel"], message["channel"])
-                self.say(f"  ← [{label}] {message['text']}")
+                self.say(f"  ← [{label}] {as_shown(message)}")
             group = [m for m in everyone if m["index"] > self.seen_group_index]
             for message in group:
                 self.seen_group_index = max(self.seen_group_index, int(str(message["index"])))
-                self.say(f"  ⇢ [分拣群] {message['text']}", remember_code=False)
+                self.say(f"  ⇢ [分拣群] {as_shown(message)}", remember_code=False)
             if ((messages or group) and not whole_wait) or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(0.25)
@@ -271,14 +287,15 @@ async def _lines(args: argparse.Namespace) -> AsyncIterator[str]:
 
 
 async def run_simulator(config: Config, args: argparse.Namespace) -> int:
-    platform_url = args.platform or f"http://{config.simulator.host}:{config.simulator.port}"
+    platform_url = args.platform or config.simulator.url
     async with aiohttp.ClientSession() as session:
         simulator = Simulator(config, session, args.openid, args.mode, platform_url)
         try:
             await simulator.start()
         except aiohttp.ClientError:
             print(
-                f"无法连接模拟平台 {platform_url}：请先在另一个终端运行 `make run`（mashang serve --demo）。",
+                f"无法连接模拟平台 {platform_url}：请先在另一个终端运行 `make run`（mashang serve --demo）；"
+                "改过端口的话，两边要用同一份配置（同样的 --config、MASHANG_* 环境变量）。",
                 file=sys.stderr,
             )
             return 1
