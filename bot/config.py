@@ -336,44 +336,43 @@ _TEMPLATE_KEY_NAME = re.compile(r"[a-z_]+\d+")
 def parse_templates(raw: Any) -> dict[str, TemplateConfig]:
     """[wechat.templates.reply] id = "...", fields = { character_string1 = "code", thing2 = "summary", ... }"""
     if not isinstance(raw, Mapping):
-        raise ConfigError("wechat.templates: must be a table of [wechat.templates.reply] / [wechat.templates.visit]")
+        raise ConfigError("wechat.templates：应是 [wechat.templates.reply] / [wechat.templates.visit] 这样的表")
     parsed = {}
     for purpose, table in raw.items():
         name = f"wechat.templates.{purpose}"
         if purpose not in TEMPLATE_PURPOSES:
-            raise ConfigError(f"{name}: unknown template (known: {', '.join(TEMPLATE_PURPOSES)})")
+            raise ConfigError(f"{name}：未知的模板（已知：{', '.join(TEMPLATE_PURPOSES)}）")
         if not isinstance(table, Mapping):
-            raise ConfigError(f"{name}: must be a table with id and fields")
+            raise ConfigError(f"{name}：应是含 id 和 fields 的表")
         unknown = set(table) - {"id", "fields", "miniprogram_page"}
         if unknown:
-            raise ConfigError(f"{name}.{sorted(unknown)[0]}: unknown key")
+            raise ConfigError(f"{name}.{sorted(unknown)[0]}：未知的项")
         template_id, mapping = table.get("id"), table.get("fields")
         if not isinstance(template_id, str) or not template_id:
-            raise ConfigError(f"{name}.id: must be the template id from the WeChat admin page")
+            raise ConfigError(f"{name}.id：应是公众号后台的模板 ID")
         if not isinstance(mapping, Mapping) or not mapping:
-            raise ConfigError(f"{name}.fields: must map each data key to one of {', '.join(TEMPLATE_VALUES)}")
+            raise ConfigError(f"{name}.fields：应把模板的每个数据项对应到 {', '.join(TEMPLATE_VALUES)} 之一")
         for key, value in mapping.items():
             if not _TEMPLATE_KEY_NAME.fullmatch(str(key)):
-                raise ConfigError(f"{name}.fields: {key!r} is not a template data key such as thing2")
+                raise ConfigError(f"{name}.fields：{key!r} 不是 thing2 这样的模板数据项")
             kind = str(key).rstrip("0123456789")
             if kind not in TEMPLATE_KEY_TYPES:
                 raise ConfigError(
-                    f"{name}.fields.{key}: {kind!r} is not a data key type WeChat uses "
-                    f"({', '.join(TEMPLATE_KEY_TYPES)})"
+                    f"{name}.fields.{key}：{kind!r} 不是微信模板数据项的类型（{', '.join(TEMPLATE_KEY_TYPES)}）"
                 )
             literal = isinstance(value, str) and value.startswith("=") and len(value) > 1
             if not literal and value not in TEMPLATE_VALUES:
                 raise ConfigError(
-                    f"{name}.fields.{key}: must be one of {', '.join(TEMPLATE_VALUES)} "
-                    f'or a fixed value written as "=<value>", got {value!r}'
+                    f"{name}.fields.{key}：应是 {', '.join(TEMPLATE_VALUES)} 之一，"
+                    f"或写成「=<固定值>」的固定值，实际是 {value!r}"
                 )
             if kind == "const" and not literal:
-                raise ConfigError(f'{name}.fields.{key}: a const key takes the value approved for it: "=<value>"')
+                raise ConfigError(f"{name}.fields.{key}：const 项只能填审核通过的固定值，写成「=<固定值>」")
             if kind in ("time", "date") and not literal and value != "time":
-                raise ConfigError(f'{name}.fields.{key}: a {kind} key takes the time ("time"), got {value!r}')
+                raise ConfigError(f"{name}.fields.{key}：{kind} 项应填时间（\"time\"），实际是 {value!r}")
         page = table.get("miniprogram_page", "")
         if not isinstance(page, str) or page.startswith("/"):
-            raise ConfigError(f"{name}.miniprogram_page: must be a page path without a leading '/'")
+            raise ConfigError(f"{name}.miniprogram_page：应是不以「/」开头的页面路径")
         parsed[purpose] = TemplateConfig(template_id, tuple((str(k), str(v)) for k, v in mapping.items()), page)
     return parsed
 
@@ -385,73 +384,73 @@ def _coerce(section: str, key: str, raw: Any, default: Any) -> Any:
             try:
                 raw = json.loads(raw)
             except ValueError as exc:
-                raise ConfigError(f"{name}: not JSON ({exc})") from None
+                raise ConfigError(f"{name}：不是 JSON（{exc}）") from None
         return parse_templates(raw)
     if (section, key) in _DURATION_KEYS:
         try:
             return parse_duration(raw)
         except ValueError as exc:
-            raise ConfigError(f"{name}: {exc}") from None
+            raise ConfigError(f"{name}：{exc}") from None
     if isinstance(default, tuple):  # a TOML array, or a comma-separated list in the environment
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
-            raise ConfigError(f"{name}: expected a list of names, got {raw!r}")
+            raise ConfigError(f"{name}：应是名称的列表，实际是 {raw!r}")
         return tuple(item.strip().lower() for item in items if item.strip())
     if isinstance(default, bool):
         if isinstance(raw, bool):
             return raw
         if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "0", "false", "no"}:
             return raw.lower() in {"1", "true", "yes"}
-        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+        raise ConfigError(f"{name}：应是 true 或 false，实际是 {raw!r}")
     if isinstance(default, int):
         try:
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
             return int(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+            raise ConfigError(f"{name}：应是整数，实际是 {raw!r}") from None
     if isinstance(default, float):
         try:
             if isinstance(raw, bool):
                 raise ValueError
             return float(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+            raise ConfigError(f"{name}：应是数字，实际是 {raw!r}") from None
     if not isinstance(raw, str):
-        raise ConfigError(f"{name}: expected text, got {raw!r}")
+        raise ConfigError(f"{name}：应是文字，实际是 {raw!r}")
     return raw
 
 
 def _validate(config: Config) -> None:
     def fail(key: str, why: str) -> None:
-        raise ConfigError(f"{key}: {why}")
+        raise ConfigError(f"{key}：{why}")
 
     if not 0 < config.server.port < 65536:
-        fail("server.port", f"must be between 1 and 65535, got {config.server.port}")
+        fail("server.port", f"应在 1 到 65535 之间，实际是 {config.server.port}")
     if config.server.max_body_bytes < 1024:
-        fail("server.max_body_bytes", "must be at least 1024")
+        fail("server.max_body_bytes", "至少 1024")
     if config.server.workers < 1:
-        fail("server.workers", "must be at least 1")
+        fail("server.workers", "至少 1")
     for key in ("idle_timeout_s", "read_timeout_s"):
         if getattr(config.server, key) <= 0:
-            fail(f"server.{key}", "must be longer than zero")
+            fail(f"server.{key}", "应大于零")
     for section, key in _URL_KEYS:
         value = getattr(getattr(config, section), key)
         if not re.match(r"^https?://[^\s/]+", value):
-            fail(f"{section}.{key}", f"must be an http(s) URL, got {value!r}")
+            fail(f"{section}.{key}", f"应是 http(s) 地址，实际是 {value!r}")
     db = config.database.url
     if not (db.startswith("sqlite://") or db.startswith(("postgres://", "postgresql://", "asyncpg://"))):
-        fail("database.url", f"must start with sqlite:// or postgres://, got {db!r}")
+        fail("database.url", f"应以 sqlite:// 或 postgres:// 开头，实际是 {db!r}")
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
-        fail("redis.url", f"must be empty (embedded) or a redis:// URL, got {config.redis.url!r}")
+        fail("redis.url", f"应为空（内置 Redis）或 redis:// 地址，实际是 {config.redis.url!r}")
     if not re.fullmatch(r"[A-Za-z]{1,8}", config.tracking.prefix):
-        fail("tracking.prefix", f"must be 1-8 letters, got {config.tracking.prefix!r}")
+        fail("tracking.prefix", f"应是 1 至 8 个字母，实际是 {config.tracking.prefix!r}")
     for section in ("wechat", "miniprogram"):
         for key in ("app_id", "app_secret"):
             if not getattr(getattr(config, section), key):
-                fail(f"{section}.{key}", "must not be empty")
+                fail(f"{section}.{key}", "不能为空")
     if not config.wechat.token or not re.fullmatch(r"[A-Za-z0-9]{3,32}|[\w-]{3,64}", config.wechat.token):
-        fail("wechat.token", "must be 3-32 letters or digits")
+        fail("wechat.token", "应是 3 至 32 个字母或数字")
     for section, key in (
         ("wechat", "encoding_aes_key"),
         ("wecom", "encoding_aes_key"),
@@ -459,57 +458,57 @@ def _validate(config: Config) -> None:
     ):
         value = getattr(getattr(config, section), key)
         if value and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
-            fail(f"{section}.{key}", "must be empty or exactly 43 letters and digits")
+            fail(f"{section}.{key}", "应为空，或恰好 43 个字母和数字")
     unknown_modes = set(config.wechat.accepted_modes) - {"plain", "compat", "safe"}
     if unknown_modes:
-        fail("wechat.accepted_modes", f"must name plain, compat or safe, got {', '.join(sorted(unknown_modes))}")
+        fail("wechat.accepted_modes", f"只能写 plain、compat、safe，实际有 {', '.join(sorted(unknown_modes))}")
     if {"compat", "safe"} & config.wechat.modes() and not config.wechat.encoding_aes_key:
-        fail("wechat.accepted_modes", "compat and safe mode need wechat.encoding_aes_key")
+        fail("wechat.accepted_modes", "兼容模式和安全模式需要 wechat.encoding_aes_key")
     if config.wechat.out_of_window not in {"template", "subscribe", "none"}:
-        fail("wechat.out_of_window", f"must be template, subscribe or none, got {config.wechat.out_of_window!r}")
+        fail("wechat.out_of_window", f"应是 template、subscribe 或 none，实际是 {config.wechat.out_of_window!r}")
     if config.wechat.out_of_window != "none" and config.wechat.template("reply") is None:
         fail(
             "wechat.templates.reply",
-            'must be set (id and fields) unless wechat.out_of_window = "none": replies past the 48 h '
-            "customer-service window use it",
+            '必须配置（id 和 fields），除非 wechat.out_of_window = "none"：超过 48 小时客服消息窗口的答复要用它',
+
         )
     if not config.wecom.corp_id:
-        fail("wecom.corp_id", "must not be empty")
+        fail("wecom.corp_id", "不能为空")
     if not config.wecom.triage_webhook_key and not config.wecom.triage_chat_id:
-        fail("wecom.triage_webhook_key", "must not be empty when wecom.triage_chat_id is (where new cases go)")
+        fail("wecom.triage_webhook_key", "wecom.triage_chat_id 为空时不能为空（新件发到哪里）")
     if config.wecom.agent_id <= 0:
-        fail("wecom.agent_id", "must be a positive number")
+        fail("wecom.agent_id", "应是正整数")
     if config.sla.calendar not in {"natural", "workdays"}:
-        fail("sla.calendar", f"must be 'natural' or 'workdays', got {config.sla.calendar!r}")
+        fail("sla.calendar", f"应是 'natural' 或 'workdays'，实际是 {config.sla.calendar!r}")
     if not 0 < config.sla.urgent_factor <= 1:
-        fail("sla.urgent_factor", "must be greater than 0 and at most 1")
+        fail("sla.urgent_factor", "应大于 0、不超过 1")
     if not 0 < config.sla.remind_at < 1:
-        fail("sla.remind_at", "must be between 0 and 1 (a fraction of the time allowed)")
+        fail("sla.remind_at", "应在 0 到 1 之间（所给时间的比例）")
     for key in ("assign_within", "reply_within", "return_visit_after", "return_visit_timeout"):
         if getattr(config.sla, key) <= 0:
-            fail(f"sla.{key}", "must be longer than zero")
+            fail(f"sla.{key}", "应大于零")
     if config.intake.group_window_s < 0:
-        fail("intake.group_window_s", "must not be negative")
+        fail("intake.group_window_s", "不能是负数")
     for key in ("inbox", "jobs", "uploads", "requests"):
         if 0 < getattr(config.retention, key) < 86400:
-            fail(f"retention.{key}", "must be 0 (keep forever) or at least a day ('1d')")
+            fail(f"retention.{key}", "应是 0（永久保留）或至少一天（'1d'）")
     if not 60 <= config.jobs.misconfigured_retry <= 86400:
-        fail("jobs.misconfigured_retry", "must be between a minute and a day ('10m')")
+        fail("jobs.misconfigured_retry", "应在一分钟到一天之间（'10m'）")
     if config.jobs.misconfigured_ceiling < max(3600, config.jobs.misconfigured_retry):
-        fail("jobs.misconfigured_ceiling", "must be at least an hour and at least jobs.misconfigured_retry ('24h')")
+        fail("jobs.misconfigured_ceiling", "至少一小时，且不短于 jobs.misconfigured_retry（'24h'）")
     _validate_miniprogram(config.miniprogram, fail)
     if config.case_page.link_ttl < 3600:
-        fail("case_page.link_ttl", "must be at least an hour ('1h'); a reply is read days later ('30d')")
+        fail("case_page.link_ttl", "至少一小时（'1h'）；答复常在几天后才读（'30d'）")
     if config.intake.media_link_ttl < 3600:
-        fail("intake.media_link_ttl", "must be at least an hour ('1h'); staff open a card days later ('30d')")
+        fail("intake.media_link_ttl", "至少一小时（'1h'）；工作人员常在几天后才打开卡片（'30d'）")
     if not 0 < config.similar.threshold < 1:
-        fail("similar.threshold", f"must be between 0 and 1 (a cosine similarity), got {config.similar.threshold}")
+        fail("similar.threshold", f"应在 0 到 1 之间（余弦相似度），实际是 {config.similar.threshold}")
     if config.similar.min_size < 2:
-        fail("similar.min_size", "must be at least 2 (cases in a group)")
+        fail("similar.min_size", "至少 2（一组的件数）")
     if config.similar.max_cases < 1000:
-        fail("similar.max_cases", "must be at least 1000")
+        fail("similar.max_cases", "至少 1000")
     if not 0 < config.intake.passive_reply_budget_s < 5:
-        fail("intake.passive_reply_budget_s", "must be under WeChat's 5 s deadline")
+        fail("intake.passive_reply_budget_s", "应短于微信的 5 秒期限")
 
 
 TEMPLATE_KEY = re.compile(
@@ -519,20 +518,20 @@ TEMPLATE_KEY = re.compile(
 
 def _validate_miniprogram(mini: MiniProgramConfig, fail: Any) -> None:
     if mini.session_ttl < 60:
-        fail("miniprogram.session_ttl", "must be at least a minute ('7d')")
+        fail("miniprogram.session_ttl", "至少一分钟（如 '7d'）")
     for key in ("rate_limit_per_openid", "rate_limit_per_ip"):
         if getattr(mini, key) < 1:
-            fail(f"miniprogram.{key}", "must be at least 1 (requests a minute)")
+            fail(f"miniprogram.{key}", "至少 1（每分钟请求数）")
     for key, count in (("reply_template_keys", 4), ("visit_template_keys", 3)):
         value = getattr(mini, key)
         keys = value.split()
         if len(keys) != count or not all(TEMPLATE_KEY.fullmatch(k) for k in keys):
-            fail(f"miniprogram.{key}", f"must be {count} template data keys such as 'thing2', got {value!r}")
+            fail(f"miniprogram.{key}", f"应是 {count} 个 thing2 这样的模板数据项，实际是 {value!r}")
     for key in ("reply_template_id", "visit_template_id", "case_page"):
         if not getattr(mini, key):
-            fail(f"miniprogram.{key}", "must not be empty")
+            fail(f"miniprogram.{key}", "不能为空")
     if mini.case_page.startswith("/") or "?" in mini.case_page:
-        fail("miniprogram.case_page", "must be a page path without a leading '/' or a query, e.g. pages/case/index")
+        fail("miniprogram.case_page", "应是不以「/」开头、不带查询参数的页面路径，如 pages/case/index")
 
 
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
@@ -543,17 +542,17 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
     known_sections = {f.name for f in fields(Config)}
     for section_name in data:
         if section_name not in known_sections:
-            raise ConfigError(f"{section_name}: unknown section (known: {', '.join(sorted(known_sections))})")
+            raise ConfigError(f"{section_name}：未知的段（已知：{', '.join(sorted(known_sections))}）")
     for section_field in fields(Config):
         section_name = section_field.name
         current = getattr(base, section_name)
         raw_section = data.get(section_name, {})
         if not isinstance(raw_section, Mapping):
-            raise ConfigError(f"{section_name}: must be a table")
+            raise ConfigError(f"{section_name}：应是一个表")
         known_keys = {f.name for f in fields(current)}
         for key in raw_section:
             if key not in known_keys:
-                raise ConfigError(f"{section_name}.{key}: unknown key")
+                raise ConfigError(f"{section_name}.{key}：未知的项")
         values: dict[str, Any] = {}
         for key_field in fields(current):
             key = key_field.name
@@ -621,9 +620,9 @@ def example_config() -> dict[str, Any]:
     try:
         return tomllib.loads(examples.example_text(examples.CONFIG))
     except examples.ExampleMissingError as exc:
-        raise ConfigError(f"config: {exc}") from None
+        raise ConfigError(f"config：{exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        message = f"config: the packaged {examples.CONFIG} is not valid TOML ({exc}); reinstall mashang"
+        message = f"config：随包安装的 {examples.CONFIG} 不是合法的 TOML（{exc}），请重新安装 mashang"
         raise ConfigError(message) from None
 
 
@@ -636,9 +635,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     else:
         candidate = Path(path)
         if not candidate.exists():
-            raise ConfigError(f"config: file {candidate} does not exist")
+            raise ConfigError(f"config：文件 {candidate} 不存在")
     try:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {candidate} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config：{candidate} 不是合法的 TOML：{exc}") from None
     return build_config(data, environ)

@@ -18,14 +18,14 @@ _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_duration(text: str | int | float) -> float:
     """Parse '90s', '15m', '2h', '2d' (or a bare number of seconds) into seconds."""
     if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r}")
+        raise ValueError(f"不是时长：{text!r}")
     if isinstance(text, int | float):
         if text < 0:
-            raise ValueError(f"duration must not be negative: {text!r}")
+            raise ValueError(f"时长不能是负数：{text!r}")
         return float(text)
     match = _DURATION_RE.match(text)
     if not match:
-        raise ValueError(f"not a duration (use a number with s, m, h or d, e.g. '2d'): {text!r}")
+        raise ValueError(f"不是时长（写秒数，或带 s、m、h、d 的数，如 '2d'）：{text!r}")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

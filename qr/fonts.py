@@ -29,8 +29,8 @@ _NOTDEF_CHAR = "\ufdd0"
 FONT_EXTENSIONS = (".ttf", ".ttc", ".otf", ".otc")
 
 INSTALL_HINT = (
-    "未找到中文字体 (no CJK font found): apt-get install fonts-noto-cjk (or fonts-wqy-zenhei), "
-    "or pip install noto-cjk-sans-otc, or set poster.font_path"
+    "未找到中文字体：请安装 apt-get install fonts-noto-cjk（或 fonts-wqy-zenhei），"
+    "或 pip install noto-cjk-sans-otc，或设置 poster.font_path"
 )
 
 DEFAULT_FONT_DIRS: tuple[str, ...] = (
@@ -121,13 +121,13 @@ def cjk_font_problem(path: str) -> str | None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return "文件不存在 (no such file)"
+        return "文件不存在"
     except OSError as exc:
-        return f"无法读取 (cannot be read: {exc.strerror or exc})"
+        return f"无法读取（{exc.strerror or exc}）"
     if not stat.S_ISREG(info.st_mode):
-        return "不是普通文件 (not a regular file)"
+        return "不是普通文件"
     if not os.access(path, os.R_OK):
-        return "无法读取 (cannot be read: permission denied)"
+        return "无法读取（没有权限）"
     return _cjk_font_problem(path, info.st_size, info.st_mtime_ns)
 
 
@@ -136,14 +136,14 @@ def _cjk_font_problem(path: str, _size: int, _mtime_ns: int) -> str | None:
     try:
         font = _open_font(path, 48, _face_index(path))
     except (OSError, ValueError) as exc:
-        return f"不是字体文件 (not a font file: {exc})"
+        return f"不是字体文件（{exc}）"
     try:
         probe = font.getmask(PROBE_CHAR)
         notdef = font.getmask(_NOTDEF_CHAR)
     except (OSError, ValueError) as exc:
-        return f"无法用它绘制文字 (cannot draw with it: {exc})"
+        return f"无法用它绘制文字（{exc}）"
     if probe.getbbox() is None or (probe.size == notdef.size and bytes(probe) == bytes(notdef)):
-        return f"没有中文字形 (no CJK glyphs: nothing for {PROBE_CHAR})"
+        return f"没有中文字形（画不出「{PROBE_CHAR}」）"
     return None
 
 
@@ -214,9 +214,8 @@ def find_cjk_font(explicit: str | None = None, *, search_dirs: Sequence[str | os
         if problem is None:
             return explicit
         raise FontMissingError(
-            f"中文字体不可用 (unusable CJK font): poster.font_path {explicit}: {problem}; "
-            "请指向含中文字形的字体文件，或留空以自动查找 (point it at a font with Chinese glyphs, "
-            "or leave it empty to look for an installed one)"
+            f"中文字体不可用：poster.font_path {explicit}：{problem}；"
+            "请指向含中文字形的字体文件，或留空以自动查找"
         )
     cache_key = None if search_dirs is None else tuple(os.fspath(d) for d in search_dirs)
     with _found_lock:

@@ -21,7 +21,7 @@ class SceneError(ValueError):
 
 def validate_key(key: str) -> str:
     if not KEY_RE.fullmatch(key):
-        raise SceneError(f"contact point key must be 1-40 of a-z, 0-9 and '-': {key!r}")
+        raise SceneError(f"联系点代号须为 1 至 40 个小写字母、数字或「-」：{key!r}")
     return key
 
 
@@ -29,7 +29,7 @@ def oa_scene(key: str) -> str:
     """Scene string for an official-account parametric code (QR_LIMIT_STR_SCENE, 1-64 chars)."""
     scene = f"cp:{validate_key(key)}"
     if len(scene) > OA_SCENE_MAX:
-        raise SceneError(f"scene {scene!r} is longer than {OA_SCENE_MAX} characters")
+        raise SceneError(f"场景值 {scene!r} 超过 {OA_SCENE_MAX} 个字符")
     return scene
 
 
@@ -38,11 +38,11 @@ def wxa_scene(key: str) -> str:
     scene = f"cp={validate_key(key)}"
     if len(scene) > WXA_SCENE_MAX:
         raise SceneError(
-            f"mini-program scene {scene!r} has {len(scene)} characters; WeChat allows {WXA_SCENE_MAX}: "
-            f"use a contact point key of at most {WXA_SCENE_MAX - 3} characters"
+            f"小程序码场景值 {scene!r} 有 {len(scene)} 个字符，微信最多允许 {WXA_SCENE_MAX} 个："
+            f"联系点代号请不超过 {WXA_SCENE_MAX - 3} 个字符"
         )
     if not _WXA_SCENE_CHARS.fullmatch(scene):
-        raise SceneError(f"mini-program scene {scene!r} has characters WeChat does not allow")
+        raise SceneError(f"小程序码场景值 {scene!r} 含有微信不允许的字符")
     return scene
 
 

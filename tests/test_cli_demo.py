@@ -72,7 +72,7 @@ async def wait_until_healthy(base_url: str) -> None:
 async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp_path: Path) -> None:
     code, output = await run_cli(demo_env, "roster", "import", "roster.example.toml")
     assert code == 0, output
-    assert "contact_points: 4 new" in output
+    assert "联系点：新增 4" in output
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -174,7 +174,7 @@ async def test_a_bad_setting_stops_the_start_with_one_line(demo_env: dict[str, s
     code, output = await run_cli(env, "serve")
     assert code == 2
     assert output.strip().splitlines() == [
-        "configuration error: sla.assign_within: not a duration (use a number with s, m, h or d, e.g. '2d'): 'two days'"
+        "配置错误：sla.assign_within：不是时长（写秒数，或带 s、m、h、d 的数，如 '2d'）：'two days'"
     ]
 
 
@@ -182,7 +182,7 @@ async def test_serving_the_real_wechat_with_demo_credentials_is_refused(demo_env
     code, output = await run_cli(demo_env, "serve")  # no config.toml: config.example.toml's demo values
     assert code == 2
     [line] = output.strip().splitlines()
-    assert line.startswith("configuration error: wechat.app_id, wechat.app_secret, ")
+    assert line.startswith("配置错误：wechat.app_id, wechat.app_secret, ")
     assert "wechat.templates.reply.id" in line
     assert "mashang serve --demo" in line
 

@@ -67,7 +67,7 @@ def test_a_bad_value_is_one_line_naming_the_key(data: dict, environ: dict, key: 
 
 
 def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="不存在"):
         load_config(tmp_path / "nope.toml", environ={})
 
 

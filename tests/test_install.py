@@ -87,28 +87,28 @@ def test_installed_serve_refuses_the_demo_credentials(installed: Path, tmp_path:
         installed, tmp_path / "run", "serve", MASHANG_REDIS_DATA_DIR=str(tmp_path / "redis"), MASHANG_SERVER_PORT="1"
     )
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "configuration error: wechat.app_id, wechat.app_secret" in result.stderr
-    assert "still the demo value" in result.stderr
+    assert "配置错误：wechat.app_id, wechat.app_secret" in result.stderr
+    assert "仍是 config.example.toml 的演示值" in result.stderr
     assert "serving on" not in result.stdout
     # A config.toml that points WeCom at its real API too and forgets one credential.
     config = tmp_path / "run" / "config.toml"
     config.write_text('[wecom]\napi_base_url = "https://qyapi.weixin.qq.com"\n', encoding="utf-8")
     result = run_installed(installed, tmp_path / "run", "serve", MASHANG_WECHAT_API_BASE_URL="https://example.org")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "configuration error: wecom.corp_id" in result.stderr
+    assert "配置错误：wecom.corp_id" in result.stderr
     assert "wechat." not in result.stderr
-    assert "still the demo value" in result.stderr
+    assert "仍是 config.example.toml 的演示值" in result.stderr
 
 
 def test_installed_example_roster_imports(installed: Path, tmp_path: Path) -> None:
     database = f"sqlite://{tmp_path / 'roster.sqlite3'}"
     result = run_installed(installed, tmp_path / "run", "roster", "import", "--example", MASHANG_DATABASE_URL=database)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "roster imported from" in result.stdout
-    assert "nothing changed" not in result.stdout
+    assert "已导入花名册" in result.stdout
+    assert "没有变化" not in result.stdout
     again = run_installed(installed, tmp_path / "run", "roster", "import", "--example", MASHANG_DATABASE_URL=database)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "nothing changed" in again.stdout
+    assert "没有变化" in again.stdout
 
 
 # --- a missing example fails loudly ----------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_a_missing_example_config_stops_the_guard_loudly(
 ) -> None:
     config = load_config(ROOT / "config.example.toml", environ={})
     monkeypatch.setattr(examples, "CONFIG", "gone.example.toml")
-    with pytest.raises(ConfigError, match=r"gone\.example\.toml .*cannot be read"):
+    with pytest.raises(ConfigError, match=r"gone\.example\.toml.*无法读取"):
         demo_credentials(config)
     monkeypatch.chdir(tmp_path)  # no config.toml: the fallback to the example fails the same way
     with pytest.raises(ConfigError, match=r"gone\.example\.toml"):
@@ -133,7 +133,7 @@ def test_a_missing_example_config_stops_the_guard_loudly(
     (tmp_path / "config.toml").write_text("", encoding="utf-8")
     assert main(["serve"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("configuration error: config: the example file gone.example.toml")
+    assert err.startswith("配置错误：config：随 mashang 安装的示例文件 gone.example.toml")
     assert len(err.splitlines()) == 1
 
 
@@ -143,7 +143,7 @@ def test_a_missing_example_roster_fails_the_import(
     monkeypatch.setattr(examples, "ROSTER", "gone.example.toml")
     monkeypatch.setenv("MASHANG_DATABASE_URL", f"sqlite://{tmp_path / 'roster.sqlite3'}")
     assert main(["--config", str(ROOT / "config.example.toml"), "roster", "import", "--example"]) == 2
-    assert "roster import failed: the example file gone.example.toml" in capsys.readouterr().err
+    assert "花名册导入失败：随 mashang 安装的示例文件 gone.example.toml" in capsys.readouterr().err
 
 
 def test_the_wheel_holds_the_case_page_templates_and_stylesheet(installed: Path, tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ async def test_make_creates_permanent_codes_once_and_reuses_them(stack: Stack, t
     bodies = qr_creates(stack)
     assert [b["action_info"]["scene"]["scene_str"] for b in bodies] == ["cp:hz-hospital-1", "cp:hz-school-1"]
     assert {b["action_name"] for b in bodies} == {"QR_LIMIT_STR_SCENE"}
-    assert "新建 new 2" in out
+    assert "新建 2" in out
     stored = await QrCode.get(slot="oa:cp:hz-hospital-1")
     assert stored.kind == QrKind.OA
     assert stored.url is not None
@@ -81,11 +81,11 @@ async def test_make_creates_permanent_codes_once_and_reuses_them(stack: Stack, t
     code, out, _ = await qr(stack, "make", "hz-hospital-1", "hz-school-1")
     assert code == 0
     assert len(qr_creates(stack)) == 2
-    assert "复用 reused 2" in out
+    assert "复用 2" in out
     code, out, _ = await qr(stack, "make", "--all")
     assert code == 0
     assert len(qr_creates(stack)) == 4
-    assert "新建 new 2，复用 reused 2" in out
+    assert "新建 2，复用 2" in out
     assert await QrCode.filter(kind=QrKind.OA).count() == 4
     assert "4/100000" in out
 
@@ -93,7 +93,7 @@ async def test_make_creates_permanent_codes_once_and_reuses_them(stack: Stack, t
 async def test_unknown_keys_are_named_and_nothing_is_made(stack: Stack) -> None:
     code, _, err = await qr(stack, "make", "nope-1", "hz-hospital-1", "nope-2")
     assert code == 2
-    assert err.strip() == "未知联系点 (unknown contact point): nope-1, nope-2"
+    assert err.strip() == "未知联系点：nope-1, nope-2"
     assert qr_creates(stack) == []
     code, _, err = await qr(stack, "make")
     assert code == 2
@@ -495,7 +495,7 @@ api_base_url = "{fake}/wechat"
         assert main([*base, "qr", "revoke", "hz-ent-1"]) == 0
         assert main([*base, "qr", "stats"]) == 0
         captured = capsys.readouterr()
-        assert "未知联系点 (unknown contact point): no-such" in captured.err
+        assert "未知联系点：no-such" in captured.err
         assert "合计" in captured.out
         assert "联系点扫码统计（北京时间，有记录以来 至今天）" in captured.out
         assert "已停用" in captured.out

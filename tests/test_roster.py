@@ -38,36 +38,36 @@ async def test_edits_are_updated_in_place(db: None, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[[members]]\nkey = "m-a"\n', "[[members]] #1 (key 'm-a'): field 'name' is missing"),
-        ('[[members]]\nkey = "M A"\nname = "x"\n', "[[members]] #1 (key 'M A'): field 'key' must match"),
+        ('[[members]]\nkey = "m-a"\n', "[[members]] 第 1 项（key 'm-a'）：字段 name 缺失"),
+        ('[[members]]\nkey = "M A"\nname = "x"\n', "[[members]] 第 1 项（key 'M A'）：字段 key 应为 1 至 40 个"),
         (  # counted from 1: the second [[members]] table in the file
             '[[members]]\nkey = "m-a"\nname = "x"\n[[members]]\nkey = "m-b"\n',
-            "[[members]] #2 (key 'm-b'): field 'name' is missing",
+            "[[members]] 第 2 项（key 'm-b'）：字段 name 缺失",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nkind = "mall"\n',
-            "[[contact_points]] #1 (key 'cp'): field 'kind' must be one of",
+            "[[contact_points]] 第 1 项（key 'cp'）：字段 kind 应是",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nmembers = ["m-ghost"]\n',
-            "unknown member 'm-ghost'",
+            "里的委员 'm-ghost' 不在花名册里",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 30.1\n',
-            "[[contact_points]] #1 (key 'cp'): field 'longitude' is missing (give latitude and longitude)",
+            "[[contact_points]] 第 1 项（key 'cp'）：字段 longitude 缺失（纬度 latitude 和经度 longitude 要一起给）",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 95\nlongitude = 120\n',
-            "field 'latitude' must be a number of degrees between -90 and 90",
+            "字段 latitude 应是 -90 到 90 之间的度数",
         ),
         (
             '[[contact_points]]\nkey = "cp"\nname = "x"\nlatitude = 30\nlongitude = "120"\n',
-            "field 'longitude' must be a number of degrees between -180 and 180",
+            "字段 longitude 应是 -180 到 180 之间的度数",
         ),
-        ('[[staff]]\nkey = "s"\nname = "x"\n', "[[staff]] #1 (key 's'): field 'wecom_userid' is missing"),
-        ('[[members]]\nkey = "m"\nname = "x"\nphone = 1\n', "field 'phone' is not a known field"),
-        ("[[shops]]\nkey = 'x'\n", "unknown section [[shops]]"),
-        ("not toml = = ", "not valid TOML"),
+        ('[[staff]]\nkey = "s"\nname = "x"\n', "[[staff]] 第 1 项（key 's'）：字段 wecom_userid 缺失"),
+        ('[[members]]\nkey = "m"\nname = "x"\nphone = 1\n', "字段 phone 不是已知的字段"),
+        ("[[shops]]\nkey = 'x'\n", "未知的段 [[shops]]"),
+        ("not toml = = ", "不是合法的 TOML"),
     ],
 )
 async def test_a_bad_entry_names_the_file_entry_and_field_and_writes_nothing(

@@ -36,7 +36,7 @@ def add_db_parser(commands: Any) -> None:
         "[database] auto_upgrade = false 时服务不自动升级，由运维用 mashang db upgrade 执行。",
     )
     _add_config_option(db)
-    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", title="操作")
     status = actions.add_parser(
         "status",
         help="显示当前版本和待执行的迁移（不修改数据库）",

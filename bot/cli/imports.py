@@ -24,7 +24,7 @@ def add_import_parser(commands: Any) -> None:
         help="导入外部数据：12345 热线工单",
         description="导入外部数据。目前支持 12345 热线工单（hotline）。",
     )
-    kinds = parser.add_subparsers(dest="import_kind", required=True, metavar="KIND")
+    kinds = parser.add_subparsers(dest="import_kind", required=True, metavar="KIND", title="数据")
     hotline = kinds.add_parser(
         "hotline",
         help="12345 热线工单（CSV 或 XLSX），每行一件，重复导入不会重复",

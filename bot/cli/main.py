@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import examples
+from bot.cli import argparse_zh
 from bot.config import DEMO_SLA, Config, ConfigError, demo_credentials, load_config, local_url
 
 log = logging.getLogger("mashang")
@@ -121,7 +122,7 @@ async def _serve(config: Config, demo: bool) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("stopping…", flush=True)
+    print("正在停止……", flush=True)
     for runner in reversed(runners):
         await runner.cleanup()
 
@@ -134,11 +135,11 @@ async def _roster_import(config: Config, path: str | Path) -> int:
     try:
         report = await import_roster(path)
     except RosterError as exc:
-        print(f"roster import failed: {exc}", file=sys.stderr)
+        print(f"花名册导入失败：{exc}", file=sys.stderr)
         return 2
     finally:
         await close_db()
-    print(f"roster imported from {path}: {report.summary()}" + ("" if report.changed else " (nothing changed)"))
+    print(f"已导入花名册 {path}：{report.summary()}" + ("" if report.changed else "（没有变化）"))
     return 0
 
 
@@ -185,43 +186,67 @@ def _demo_credentials_to_send(config: Config, args: argparse.Namespace) -> list[
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mashang",
-        description="码上商: citizens' concerns from a QR code to a closed case. Configuration: config.toml "
-        "(or --config), every key overridable as MASHANG_<SECTION>_<KEY>.",
+        description="码上商：群众扫码反映的问题，从留言到办结回访。配置文件 config.toml（或 --config，"
+        "可以写在任何子命令后面），每一项都可以用环境变量 MASHANG_<段>_<项> 覆盖。",
     )
-    parser.add_argument("--config", help="configuration file (default config.toml, else config.example.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--config", metavar="FILE", help="配置文件（默认 config.toml，没有时用 config.example.toml 的演示值）"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="输出调试日志")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="子命令")
 
-    serve = commands.add_parser("serve", help="run the HTTP service and its background workers in one process")
+    serve = commands.add_parser(
+        "serve",
+        help="在一个进程里运行 HTTP 服务和全部后台任务",
+        description="在一个进程里运行 HTTP 服务和全部后台任务（发送队列、期限计时、回访……）。",
+    )
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="also run the fake WeChat/WeCom platform and point the service at it (for trying things out)",
+        help="试用：同时启动模拟微信/企业微信平台并让服务连它，期限用几分钟的演示时钟",
     )
 
-    roster = commands.add_parser("roster", help="contact points, members, staff, departments, categories")
-    roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
-    roster_import = roster_commands.add_parser("import", help="upsert everything in a TOML roster (idempotent)")
+    roster = commands.add_parser(
+        "roster",
+        help="花名册：联系点、委员、工作人员、部门、类别",
+        description="花名册：联系点、委员、工作人员、部门、类别。",
+    )
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION", title="操作")
+    roster_import = roster_commands.add_parser(
+        "import",
+        help="导入 TOML 花名册（新增或更新，重复导入不改变数据）",
+        description="导入 TOML 花名册：没有的新增，变了的更新；重复导入同一文件不改变任何数据。",
+    )
     roster_source = roster_import.add_mutually_exclusive_group(required=True)
-    roster_source.add_argument("path", nargs="?", help="roster file, e.g. roster.example.toml")
-    roster_source.add_argument(
-        "--example", action="store_true", help="the example roster that ships with mashang (the demo's contact points)"
-    )
+    roster_source.add_argument("path", nargs="?", metavar="FILE", help="花名册文件，如 roster.example.toml")
+    roster_source.add_argument("--example", action="store_true", help="随 mashang 安装的示例花名册（演示用的联系点）")
 
-    member = commands.add_parser("member", help="members of the committee")
-    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
+    member = commands.add_parser("member", help="委员", description="委员。")
+    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION", title="操作")
     bind_code = member_commands.add_parser(
-        "bind-code", help="one-time code a member without WeCom sends to the official account: 绑定 <code>"
+        "bind-code",
+        help="为没有企业微信的委员生成一次性绑定码，委员在公众号发送「绑定 <绑定码>」",
+        description="为没有企业微信的委员生成一次性绑定码（3 天内有效），委员在公众号发送「绑定 <绑定码>」。",
     )
-    bind_code.add_argument("member_key", help="the member's key in the roster, e.g. m-zhao")
+    bind_code.add_argument(
+        "member_key", metavar="MEMBER", help="委员在花名册里的代号（如 m-zhao），或姓名、企业微信 userid"
+    )
 
     simulate = commands.add_parser(
-        "simulate", help="be a citizen in a terminal: scan a contact point, write, see what WeChat would show"
+        "simulate",
+        help="在终端里扮演群众、工作人员和委员：扫码、留言，看微信和企业微信里会显示什么",
+        description="在终端里扮演群众、工作人员和委员，对着正在运行的 `mashang serve --demo` 操作；"
+        "读与服务相同的配置（--config、MASHANG_* 环境变量）。命令见 README，或在模拟器里输入 /help。",
     )
-    simulate.add_argument("--openid", default="o-sim-citizen-1", help="the simulated citizen's openid")
-    simulate.add_argument("--mode", choices=["plain", "compat", "safe"], default="safe", help="callback mode")
-    simulate.add_argument("--platform", help="fake platform URL (default from [simulator])")
-    simulate.add_argument("--script", help="read commands from this file instead of the terminal")
+    simulate.add_argument("--openid", default="o-sim-citizen-1", help="模拟群众的 openid（默认 o-sim-citizen-1）")
+    simulate.add_argument(
+        "--mode",
+        choices=["plain", "compat", "safe"],
+        default="safe",
+        help="公众号回调模式：明文、兼容、安全（默认 safe）",
+    )
+    simulate.add_argument("--platform", metavar="URL", help="模拟平台的地址（默认按 [simulator] host、port）")
+    simulate.add_argument("--script", metavar="FILE", help="从这个文件读命令，而不是从终端")
 
     from bot.cli.qr import add_qr_parser
 
@@ -261,6 +286,11 @@ def _config_everywhere(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with argparse_zh.chinese():  # argparse's own headings, usage line and errors too
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -273,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path)
         demo = _demo_credentials_to_send(config, args)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"配置错误：{exc}", file=sys.stderr)
         return 2
     from models.migrate import MigrationError, PendingMigrationsError
 
@@ -295,16 +325,15 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
             config = demo_clocks(demo_config(config))
         elif demo:
             print(
-                f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
-                "talking to the real WeChat/WeCom; set the real values in config.toml or MASHANG_<SECTION>_<KEY>, "
-                "or try the service with `mashang serve --demo`",
+                f"配置错误：{', '.join(demo)}：仍是 config.example.toml 的演示值，却连着真实的微信/企业微信；"
+                "请在 config.toml 或环境变量 MASHANG_<段>_<项> 里填写真实的值，或用 `mashang serve --demo` 试用",
                 file=sys.stderr,
             )
             return 2
         try:
             run_event_loop(_serve(config, args.demo))
         except OSError as exc:
-            print(f"cannot start: {exc}", file=sys.stderr)
+            print(f"无法启动：{exc}", file=sys.stderr)
             return 1
         return 0
     if args.command == "roster":
@@ -314,7 +343,7 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
             with examples.example_path(examples.ROSTER) as path:
                 return asyncio.run(_roster_import(config, path))
         except examples.ExampleMissingError as exc:
-            print(f"roster import failed: {exc}", file=sys.stderr)
+            print(f"花名册导入失败：{exc}", file=sys.stderr)
             return 2
     if args.command == "member":
         return asyncio.run(_member_bind_code(config, args.member_key))
@@ -329,9 +358,9 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
             config = demo_config(config)
         elif demo:
             print(
-                f"configuration error: {', '.join(demo)}: still the demo value of config.example.toml while "
-                "talking to the real WeChat; set the real values, or add --demo to ask the fake platform of "
-                "a running `mashang serve --demo` (e.g. mashang qr make --demo hz-hospital-1)",
+                f"配置错误：{', '.join(demo)}：仍是 config.example.toml 的演示值，却连着真实的微信；请填写真实的值，"
+                "或加 --demo 向正在运行的 `mashang serve --demo` 的模拟平台要码"
+                "（如 mashang qr make --demo hz-hospital-1）",
                 file=sys.stderr,
             )
             return 2
@@ -361,7 +390,7 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.staff import run_staff
 
         return asyncio.run(run_staff(config, args))
-    parser.error(f"unknown command {args.command}")
+    parser.error(f"未知的命令 {args.command}")
     return 2
 
 

@@ -38,7 +38,7 @@ def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD (date expected): {text!r}") from None
+        raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD：{text!r}") from None
 
 
 def _seconds(text: str) -> int:
@@ -49,7 +49,7 @@ def _seconds(text: str) -> int:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"whole seconds expected: {text!r}")
+        raise argparse.ArgumentTypeError(f"应为整秒数：{text!r}")
     return int(value)
 
 
@@ -60,69 +60,80 @@ def _add_demo_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="ask the fake WeChat platform of a running `mashang serve --demo` instead of the real WeChat",
+        help="向正在运行的 `mashang serve --demo` 的模拟微信平台要码，而不是向真实微信",
     )
 
 
 def add_qr_parser(commands: Any) -> None:
     """Add `qr` and its actions to the `mashang` sub-command parsers."""
-    qr = commands.add_parser("qr", help="contact points' QR codes and posters, revocation, scan figures")
-    actions = qr.add_subparsers(dest="qr_command", required=True, metavar="ACTION")
+    qr = commands.add_parser(
+        "qr", help="联系点的二维码和海报、停用、扫码统计", description="联系点的二维码和海报、停用、扫码统计。"
+    )
+    actions = qr.add_subparsers(dest="qr_command", required=True, metavar="ACTION", title="操作")
 
     make = actions.add_parser(
         "make",
-        help="make (or reuse) the codes of contact points",
-        description="Official-account permanent codes are made once and reused; WeChat allows 100,000.",
+        help="为联系点生成（或复用）二维码",
+        description="为联系点生成（或复用）二维码。公众号永久二维码只生成一次、之后复用；微信最多允许 100,000 个。",
     )
-    make.add_argument("keys", nargs="*", metavar="KEY", help="contact point keys")
-    make.add_argument("--all", action="store_true", help="every active contact point")
+    make.add_argument("keys", nargs="*", metavar="KEY", help="联系点代号（花名册里的 key）")
+    make.add_argument("--all", action="store_true", help="全部在用的联系点")
     make.add_argument(
         "--kind",
         choices=["oa", "wxa", "url"],
         default="oa",
-        help="oa: official-account code (default); wxa: mini-program code PNG; "
-        "url: PNG and SVG of the official-account code's URL",
+        help="oa：公众号二维码（默认）；wxa：小程序码 PNG；url：公众号二维码地址的 PNG 和 SVG",
     )
     make.add_argument(
         "--expire",
         type=_seconds,
         metavar="SECONDS",
-        help="a temporary official-account code valid this long (at most 2592000 = 30 days; '7d' works)",
+        help="临时公众号二维码的有效期（最长 2592000 秒 = 30 天；也可以写 '7d'）",
     )
     make.add_argument(
         "--out",
-        help=f"folder for files (default {DEFAULT_CODES_DIR}); official-account codes are written as PNG and SVG "
-        "only when it is given",
+        help=f"文件存放的文件夹（默认 {DEFAULT_CODES_DIR}）；公众号二维码只在给出本项时写成 PNG 和 SVG",
     )
-    make.add_argument("--url", help="with --kind url and no keys: a plain QR code of this URL")
+    make.add_argument("--url", help="与 --kind url 一起、不写联系点时：为这个网址生成普通二维码")
     _add_demo_flag(make)
 
-    poster = actions.add_parser("poster", help="printable posters (A4/A5, PNG 300 dpi or PDF)")
-    poster.add_argument("keys", nargs="*", metavar="KEY", help="contact point keys")
-    poster.add_argument("--all", action="store_true", help="every active contact point, into one zip")
-    poster.add_argument("--size", choices=["a4", "a5"], default="a4")
-    poster.add_argument("--format", dest="fmt", choices=["png", "pdf"], default="png")
-    poster.add_argument("--out", default=DEFAULT_POSTERS_DIR, help=f"folder (default {DEFAULT_POSTERS_DIR})")
+    poster = actions.add_parser(
+        "poster",
+        help="可打印的海报（A4/A5，PNG 300 dpi 或 PDF）",
+        description="可打印的海报（A4/A5，PNG 300 dpi 或 PDF）。",
+    )
+    poster.add_argument("keys", nargs="*", metavar="KEY", help="联系点代号（花名册里的 key）")
+    poster.add_argument("--all", action="store_true", help="全部在用的联系点，打包成一个 zip")
+    poster.add_argument("--size", choices=["a4", "a5"], default="a4", help="纸张大小（默认 a4）")
+    poster.add_argument("--format", dest="fmt", choices=["png", "pdf"], default="png", help="文件格式（默认 png）")
+    poster.add_argument("--out", default=DEFAULT_POSTERS_DIR, help=f"存放海报的文件夹（默认 {DEFAULT_POSTERS_DIR}）")
     poster.add_argument(
         "--kind",
         choices=["oa", "wxa"],
         default="oa",
-        help="official-account code (default) or mini-program code",
+        help="oa：公众号二维码（默认）；wxa：小程序码",
     )
     poster.add_argument(
         "--codes-dir",
         default=DEFAULT_CODES_DIR,
-        help=f"where mini-program code PNGs are kept (default {DEFAULT_CODES_DIR})",
+        metavar="DIR",
+        help=f"小程序码 PNG 存放的文件夹（默认 {DEFAULT_CODES_DIR}）",
     )
-    poster.add_argument("--workers", type=int, default=2, help="rendering workers (default 2)")
+    poster.add_argument("--workers", type=int, default=2, metavar="N", help="同时绘制海报的进程数（默认 2）")
     _add_demo_flag(poster)
 
-    revoke = actions.add_parser("revoke", help="stop contact points: their codes then get a polite notice")
-    revoke.add_argument("keys", nargs="+", metavar="KEY", help="contact point keys")
+    revoke = actions.add_parser(
+        "revoke",
+        help="停用联系点：之后扫它的码会看到停用说明",
+        description="停用联系点：之后扫它的码会看到「此联系点已停止使用」并转入通用入口。",
+    )
+    revoke.add_argument("keys", nargs="+", metavar="KEY", help="联系点代号（花名册里的 key）")
 
-    stats = actions.add_parser("stats", help="scans, new followers and new cases per contact point")
-    stats.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="from this day (Beijing time)")
-    stats.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="up to this day, inclusive")
+    stats = actions.add_parser(
+        "stats", help="每个联系点的扫码、新关注和新诉求", description="每个联系点的扫码次数、新关注和新诉求。"
+    )
+    stats.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="从这一天起（北京时间）")
+    stats.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="到这一天为止（含这一天）")
 
 
 # ---- output helpers ------------------------------------------------------------------------------
@@ -161,9 +172,9 @@ def _require_selection(args: argparse.Namespace) -> None:
     from handlers.admin.qr_codes import QrError
 
     if args.all and args.keys:
-        raise QrError("请指定联系点代号或 --all，二者只能选一 (give keys or --all, not both)")
+        raise QrError("请指定联系点代号或 --all，二者只能选一")
     if not args.all and not args.keys:
-        raise QrError("请指定联系点代号，或用 --all 表示全部 (give contact point keys or --all)")
+        raise QrError("请指定联系点代号，或用 --all 表示全部")
 
 
 def _write_plain_codes(payload: str, stem: Path) -> tuple[Path, Path]:
@@ -180,10 +191,10 @@ async def _make_url_only(args: argparse.Namespace, out: TextIO) -> int:
     from handlers.admin.qr_codes import QrError
 
     if args.kind != "url" or args.keys or args.all or args.expire is not None:
-        raise QrError("--url 只能与 --kind url 一起使用，且不带联系点 (--url needs --kind url and no keys)")
+        raise QrError("--url 只能与 --kind url 一起使用，且不带联系点")
     stem = Path(args.out or DEFAULT_CODES_DIR) / f"url-{hashlib.sha1(args.url.encode()).hexdigest()[:10]}"
     png, svg = await asyncio.to_thread(_write_plain_codes, args.url, stem)
-    print(f"已生成二维码 (QR written): {png}  {svg}", file=out)
+    print(f"已生成二维码：{png}  {svg}", file=out)
     return 0
 
 
@@ -197,7 +208,7 @@ async def _codes(
     try:
         if kind == "wxa":
             if expire is not None:
-                raise QrError("小程序码长期有效，不能使用 --expire (mini-program codes never expire)")
+                raise QrError("小程序码长期有效，不能使用 --expire")
             return await ensure_wxa_codes(
                 services.miniprogram,
                 points,
@@ -221,7 +232,7 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
         check_expire(args.expire)
     points = await find_points(args.keys, all_active=args.all)
     if not points:
-        print("没有可制码的联系点 (no active contact points)", file=out)
+        print("没有可制码的联系点", file=out)
         return 0
     out_dir = args.out or DEFAULT_CODES_DIR
     report = await _codes(services, points, args.kind, args.expire, out_dir, "制码")
@@ -229,13 +240,13 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
         print(warning, file=err)
     kind = QrKind.WXA if args.kind == "wxa" else QrKind.OA_TEMP if args.expire is not None else QrKind.OA
     summary = (
-        f"{QR_KIND_ZH[kind]} {kind.value}: {len(report.results)} 个"
-        f"（新建 new {report.created}，复用 reused {report.reused}）"
+        f"{QR_KIND_ZH[kind]}：{len(report.results)} 个"
+        f"（新建 {report.created}，复用 {report.reused}）"
     )
     if kind == QrKind.OA:
         from handlers.admin.qr_codes import PERMANENT_QR_LIMIT
 
-        summary += f"；永久码已用 used {await permanent_codes_used()}/{PERMANENT_QR_LIMIT}"
+        summary += f"；永久码已用 {await permanent_codes_used()}/{PERMANENT_QR_LIMIT}"
     print(summary, file=out)
 
     rows: list[list[str]] = []
@@ -255,10 +266,10 @@ async def _make(services: CliServices, args: argparse.Namespace, out: TextIO, er
             shown = f"{png} {svg}" if args.kind == "url" else f"{code.url or ''} {png} {svg}"
         rows.append([point.key, point.name, status, shown])
     if args.kind in ("url", "wxa"):
-        last = "文件 file"
+        last = "文件"
     else:
-        last = "二维码地址 url、文件 file" if args.out else "二维码地址 url"
-    print(format_table(["联系点 key", "名称 name", "状态", last], rows), file=out)
+        last = "二维码地址、文件" if args.out else "二维码地址"
+    print(format_table(["联系点代号", "名称", "状态", last], rows), file=out)
     return 0
 
 
@@ -278,8 +289,7 @@ async def _refuse_demo_credentials(services: CliServices, points: Sequence[Any],
         keys = "、".join(point.key for point in missing[:5]) + ("等" if len(missing) > 5 else "")
         raise QrError(
             f"联系点 {keys} 还没有二维码，制码要向微信申请，而 {', '.join(demo)} 仍是演示值：试用时加 --demo，"
-            "正式使用请在 config.toml 填写真实的 AppID 和 AppSecret "
-            "(the demo credentials cannot make codes at the real WeChat)"
+            "正式使用请在 config.toml 填写真实的 AppID 和 AppSecret"
         )
 
 
@@ -290,7 +300,7 @@ async def _poster(services: CliServices, args: argparse.Namespace, font: str, ou
 
     points = await find_points(args.keys, all_active=args.all)
     if not points:
-        print("没有可打印海报的联系点 (no active contact points)", file=out)
+        print("没有可打印海报的联系点", file=out)
         return 0
     await _refuse_demo_credentials(services, points, args.kind)
     report = await _codes(services, points, args.kind, None, args.codes_dir, "制码")
@@ -334,9 +344,9 @@ async def _poster(services: CliServices, args: argparse.Namespace, font: str, ou
         bar.close()
     what = f"已生成 {len(specs)} 张海报（{args.size.upper()}，{args.fmt.upper()}）"
     if args.all:
-        print(f"{what}，打包为 (zip): {written[0]}", file=out)
+        print(f"{what}，打包为：{written[0]}", file=out)
     else:
-        print(f"{what} (posters written):", file=out)
+        print(f"{what}：", file=out)
         for path in written:
             print(f"  {path}", file=out)
     return 0
@@ -348,10 +358,10 @@ async def _revoke(args: argparse.Namespace, out: TextIO) -> int:
     for result in await revoke_points(args.keys):
         point = result.point
         if result.already:
-            print(f"{point.key} {point.name}：此前已停用 (already revoked)", file=out)
+            print(f"{point.key} {point.name}：此前已停用", file=out)
         else:
             print(
-                f"{point.key} {point.name}：已停用 (revoked)，{result.codes} 个码标记停用；"
+                f"{point.key} {point.name}：已停用，{result.codes} 个码标记停用；"
                 f"群众扫码将看到“此联系点已停止使用”并转入通用入口。请撤下该联系点的海报。",
                 file=out,
             )
@@ -377,7 +387,7 @@ async def _stats(args: argparse.Namespace, out: TextIO) -> int:
     ]
     total = report.total
     rows.append(["", total.name, total.scans, total.new_followers, total.new_cases])
-    headers = ["联系点 key", "名称 name", "扫码 scans", "新关注 followers", "新诉求 cases"]
+    headers = ["联系点代号", "名称", "扫码", "新关注", "新诉求"]
     print(format_table(headers, rows, numeric_from=2), file=out)
     return 0
 
@@ -422,16 +432,16 @@ async def run_qr(
                 return await _revoke(args, out)
             if command == "stats":
                 return await _stats(args, out)
-        print(f"unknown qr action {command}", file=err)
+        print(f"未知的 qr 子命令 {command}", file=err)
         return 2
     except (QrError, SceneError, FontMissingError) as exc:
         print(str(exc), file=err)
         return 2
     except (WeChatAPIError, WeChatUnavailable) as exc:
-        print(f"微信接口失败，已生成的码均已保存，可重新运行 (WeChat API failed): {exc}", file=err)
+        print(f"微信接口失败，已生成的码均已保存，可重新运行：{exc}", file=err)
         if demo_credentials(config, {"wechat": QR_CREDENTIALS, "miniprogram": QR_CREDENTIALS}):
             print("这是演示配置：试用时加 --demo，向 `mashang serve --demo` 的模拟微信平台要码", file=err)
         return 1
     except RedisStartError as exc:
-        print(f"Redis 无法启动 (cannot start Redis): {exc}", file=err)
+        print(f"Redis 无法启动：{exc}", file=err)
         return 1

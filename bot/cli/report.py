@@ -56,7 +56,7 @@ def add_report_parser(commands: Any) -> None:
     from handlers.reports.hotspots import DEFAULT_WEEKS
 
     parser = commands.add_parser("report", help="报表：热点、类似诉求", description="委员会的报表。")
-    reports = parser.add_subparsers(dest="report_kind", required=True, metavar="REPORT")
+    reports = parser.add_subparsers(dest="report_kind", required=True, metavar="REPORT", title="报表")
     hotspots = reports.add_parser(
         "hotspots",
         help="最近 7 天明显多于前几周的类别 × 区县（及联系点）",

@@ -29,8 +29,8 @@ def example_text(name: str) -> str:
         return resource.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ExampleMissingError(
-            f"the example file {name} that ships inside the mashang package ({__name__}) cannot be read "
-            f"({type(exc).__name__}: {exc}); reinstall mashang"
+            f"随 mashang 安装的示例文件 {name}（{__name__}）无法读取（{type(exc).__name__}：{exc}），"
+            "请重新安装 mashang"
         ) from None
 
 

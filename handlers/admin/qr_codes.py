@@ -55,13 +55,13 @@ class QrError(Exception):
 
 class UnknownContactPoints(QrError):
     def __init__(self, keys: Sequence[str]) -> None:
-        super().__init__(f"未知联系点 (unknown contact point): {', '.join(keys)}")
+        super().__init__(f"未知联系点：{', '.join(keys)}")
         self.keys = list(keys)
 
 
 class RevokedContactPoints(QrError):
     def __init__(self, keys: Sequence[str]) -> None:
-        super().__init__(f"联系点已停用，不再制码 (contact point revoked): {', '.join(keys)}")
+        super().__init__(f"联系点已停用，不再制码：{', '.join(keys)}")
         self.keys = list(keys)
 
 
@@ -130,14 +130,12 @@ def check_permanent_budget(used: int, needed: int, limit: int) -> str | None:
         raise PermanentLimitReached(
             f"公众号永久二维码将超出上限：已用 {used}，本次需新建 {needed}，上限 {limit}。"
             f"请改用小程序码（--kind wxa，无数量限制）或临时码（--expire）"
-            f" (permanent QR limit: {used} used + {needed} new > {limit})"
         )
     if used + needed >= limit * PERMANENT_QR_WARN_FRACTION:
         left = limit - used - needed
         return (
             f"注意：公众号永久二维码已用 {used + needed}/{limit}，仅剩 {left} 个；"
             f"新联系点请考虑使用小程序码（--kind wxa）"
-            f" (warning: {used + needed} of {limit} permanent codes used)"
         )
     return None
 
@@ -190,8 +188,7 @@ async def ensure_oa_codes(
                 # The API error type lives in bot/; its errcode attribute is all we need here.
                 if getattr(exc, "errcode", None) == QR_LIMIT_ERRCODE:
                     raise PermanentLimitReached(
-                        "微信返回：公众号永久二维码已达上限（可能有其他系统也在用同一公众号制码）"
-                        " (WeChat errcode 45029: permanent QR limit reached)"
+                        "微信返回：公众号永久二维码已达上限（错误码 45029，可能有其他系统也在用同一公众号制码）"
                     ) from exc
                 raise
             code, created = await _store_once(
@@ -218,7 +215,6 @@ def check_expire(expire_seconds: int) -> int:
     if not 1 <= expire_seconds <= MAX_TEMP_EXPIRE_S:
         raise QrError(
             f"临时码有效期须为 1 至 {MAX_TEMP_EXPIRE_S} 秒（30 天），收到 {expire_seconds}"
-            f" (expire must be 1..{MAX_TEMP_EXPIRE_S} s)"
         )
     return expire_seconds
 
@@ -265,7 +261,7 @@ def check_wxa_scenes(points: Sequence[ContactPoint]) -> None:
         except SceneError as exc:
             problems.append(str(exc))
     if problems:
-        raise QrError(f"小程序码场景值不合规 (mini-program scene invalid): {'; '.join(problems)}")
+        raise QrError(f"小程序码场景值不合规：{'; '.join(problems)}")
 
 
 def image_extension(data: bytes) -> str:
@@ -274,7 +270,7 @@ def image_extension(data: bytes) -> str:
         return ".jpg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return ".png"
-    raise QrError("微信返回的小程序码不是图片 (the mini-program code is neither JPEG nor PNG)")
+    raise QrError("微信返回的小程序码不是图片（既不是 JPEG 也不是 PNG）")
 
 
 def wxa_file_name(key: str, extension: str = ".jpg") -> str:
@@ -358,7 +354,7 @@ async def points_without_code(kind: QrKind, points: Sequence[ContactPoint]) -> l
 
 async def read_wxa_png(code: QrCode) -> bytes:
     if not code.file_path:
-        raise QrError(f"小程序码文件缺失 (mini-program code file missing): {code.scene}")
+        raise QrError(f"小程序码文件缺失：{code.scene}")
     return await asyncio.to_thread(Path(code.file_path).read_bytes)
 
 

@@ -27,6 +27,15 @@ class RosterError(ValueError):
     pass
 
 
+SECTION_ZH = {
+    "departments": "部门",
+    "categories": "类别",
+    "members": "委员",
+    "staff": "工作人员",
+    "contact_points": "联系点",
+}
+
+
 @dataclass
 class ImportReport:
     created: dict[str, int] = field(default_factory=dict)
@@ -46,57 +55,57 @@ class ImportReport:
                 self.unchanged.get(section, 0),
             )
             if c or u or n:
-                parts.append(f"{section}: {c} new, {u} updated, {n} unchanged")
-        return "; ".join(parts) if parts else "empty roster"
+                parts.append(f"{SECTION_ZH.get(section, section)}：新增 {c}、更新 {u}、未变 {n}")
+        return "；".join(parts) if parts else "花名册是空的"
 
 
 class _Entry:
     def __init__(self, source: str, section: str, index: int, data: Any) -> None:
         self.source, self.section, self.index = source, section, index
         if not isinstance(data, dict):
-            raise RosterError(f"{source}: [[{section}]] #{index + 1}: must be a table")
+            raise RosterError(f"{source}：[[{section}]] 第 {index + 1} 项：应是一个表")
         self.data = data
         key = data.get("key")
         # Counted from 1, as a person counts the [[section]] tables in the file.
-        self.where = f"{source}: [[{section}]] #{index + 1}" + (f" (key {key!r})" if isinstance(key, str) else "")
+        self.where = f"{source}：[[{section}]] 第 {index + 1} 项" + (f"（key {key!r}）" if isinstance(key, str) else "")
 
     def fail(self, name: str, why: str) -> RosterError:
-        return RosterError(f"{self.where}: field '{name}' {why}")
+        return RosterError(f"{self.where}：字段 {name} {why}")
 
     def text(self, name: str, *, required: bool = True, default: str = "", max_len: int = 200) -> str:
         value = self.data.get(name)
         if value is None:
             if required:
-                raise self.fail(name, "is missing")
+                raise self.fail(name, "缺失")
             return default
         if not isinstance(value, str) or (required and not value.strip()):
-            raise self.fail(name, "must be non-empty text")
+            raise self.fail(name, "应是非空的文字")
         if len(value) > max_len:
-            raise self.fail(name, f"is longer than {max_len} characters")
+            raise self.fail(name, f"超过 {max_len} 个字")
         return value.strip()
 
     def key(self) -> str:
         value = self.text("key")
         if not KEY_RE.fullmatch(value):
-            raise self.fail("key", f"must match [a-z0-9-]{{1,40}}, got {value!r}")
+            raise self.fail("key", f"应为 1 至 40 个小写字母、数字或「-」（[a-z0-9-]{{1,40}}），实际是 {value!r}")
         return value
 
     def string_list(self, name: str) -> list[str]:
         value = self.data.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(name, "must be a list of text")
+            raise self.fail(name, "应是文字的列表")
         return list(value)
 
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self.data.get(name, default)
         if not isinstance(value, bool):
-            raise self.fail(name, "must be true or false")
+            raise self.fail(name, "应是 true 或 false")
         return value
 
     def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
         value = self.data.get(name, default)
         if value not in choices:
-            raise self.fail(name, f"must be one of {' | '.join(choices)}, got {value!r}")
+            raise self.fail(name, f"应是 {' | '.join(choices)} 之一，实际是 {value!r}")
         return str(value)
 
     def degrees(self, name: str, limit: float) -> float | None:
@@ -104,13 +113,13 @@ class _Entry:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
-            raise self.fail(name, f"must be a number of degrees between -{limit:g} and {limit:g}")
+            raise self.fail(name, f"应是 -{limit:g} 到 {limit:g} 之间的度数")
         return float(value)
 
     def check_unknown(self, allowed: set[str]) -> None:
         for name in self.data:
             if name not in allowed:
-                raise self.fail(name, f"is not a known field (known: {', '.join(sorted(allowed))})")
+                raise self.fail(name, f"不是已知的字段（已知：{', '.join(sorted(allowed))}）")
 
 
 def _department(entry: _Entry) -> dict[str, Any]:
@@ -155,7 +164,7 @@ def _coordinates(entry: _Entry) -> dict[str, float | None]:
     """WGS-84 latitude and longitude for the console's map: both or neither."""
     latitude, longitude = entry.degrees("latitude", 90), entry.degrees("longitude", 180)
     if (latitude is None) != (longitude is None):
-        raise entry.fail("latitude" if latitude is None else "longitude", "is missing (give latitude and longitude)")
+        raise entry.fail("latitude" if latitude is None else "longitude", "缺失（纬度 latitude 和经度 longitude 要一起给）")
     return {"latitude": latitude, "longitude": longitude}
 
 
@@ -181,23 +190,23 @@ def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RosterError(f"{source}: file not found") from None
+        raise RosterError(f"{source}：文件不存在") from None
     except tomllib.TOMLDecodeError as exc:
-        raise RosterError(f"{source}: not valid TOML: {exc}") from None
+        raise RosterError(f"{source}：不是合法的 TOML：{exc}") from None
     for name in raw:
         if name not in SECTIONS:
-            raise RosterError(f"{source}: unknown section [[{name}]] (known: {', '.join(SECTIONS)})")
+            raise RosterError(f"{source}：未知的段 [[{name}]]（已知：{', '.join(SECTIONS)}）")
     parsed: dict[str, list[tuple[str, dict[str, Any]]]] = {s: [] for s in SECTIONS}
     for section in SECTIONS:
         entries = raw.get(section, [])
         if not isinstance(entries, list):
-            raise RosterError(f"{source}: {section} must be an array of tables ([[{section}]])")
+            raise RosterError(f"{source}：{section} 应是表的数组（[[{section}]]）")
         seen: set[str] = set()
         for index, data in enumerate(entries):
             entry = _Entry(source, section, index, data)
             key = entry.key()
             if key in seen:
-                raise entry.fail("key", "is used twice in this section")
+                raise entry.fail("key", "在本段里重复")
             seen.add(key)
             entry.check_unknown(_FIELDS[section])
             parsed[section].append((key, _PARSERS[section](entry)))
@@ -207,8 +216,8 @@ def parse_roster(path: str | Path) -> dict[str, list[tuple[str, dict[str, Any]]]
         for member_key in values["member_keys"]:
             if member_key not in member_keys:
                 raise RosterError(
-                    f"{source}: [[contact_points]] #{index + 1} (key {key!r}): field 'members' names "
-                    f"unknown member {member_key!r}"
+                    f"{source}：[[contact_points]] 第 {index + 1} 项（key {key!r}）：字段 members "
+                    f"里的委员 {member_key!r} 不在花名册里"
                 )
     return parsed
 
