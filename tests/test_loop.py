@@ -221,6 +221,16 @@ async def test_unanswered_survey_becomes_a_phone_task_recorded_by_staff(fast: St
     assert "只有已答复的件" in await say(fast, "lisi", f"回访 {case.code} 1")
 
 
+async def test_the_visit_rate_counts_only_cases_whose_visit_is_due(fast: Stack) -> None:
+    case = await new_case(fast, "o-l7r", "医院门口积水")
+    await say(fast, "lisi", f"派 {case.code} 张三")
+    await say(fast, "zhangsan", f"答 {case.code} 已疏通下水道")
+    assert "回访率 —" in await say(fast, "lisi", "统计")  # replied, the survey not due yet: not 0 %
+    await fast.advance(0.4)  # the survey went out at 0.3
+    await citizen_says(fast, "o-l7r", "1")
+    assert "回访率 100%" in await say(fast, "lisi", "统计")
+
+
 async def test_stats_in_the_triage_group(fast: Stack) -> None:
     done = await new_case(fast, "o-l7", "医院门口乱停车")
     await say(fast, "lisi", f"派 {done.code} 张三")
