@@ -95,7 +95,7 @@ async def test_two_userids_that_differ_only_in_case_are_refused(db: None, tmp_pa
     with pytest.raises(RosterError) as info:
         await import_roster(path)
     message = str(info.value)
-    assert "[[members]] #4 (key 'm-zhang2')" in message
+    assert "[[members]] 第 4 项（key 'm-zhang2'）" in message
     assert "'ZhangSan' 与本文件第 1 个 [[members]]（key 'm-zhang'）的 'zhangsan' 只有大小写不同" in message
     assert "不区分大小写" in message
     assert await Member.all().count() == 0

@@ -182,10 +182,10 @@ def test_a_thing_value_is_cut_to_twenty_characters_and_a_phrase_keeps_only_chine
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
-        ({"keyword1": "code", "enum2": "state"}, "'enum' is not a data key type"),  # a type we cannot fill
-        ({"time4": "summary"}, "a time key takes the time"),
-        ({"const5": "state"}, "a const key takes the value approved for it"),
-        ({"thing2": "reply"}, "must be one of code, state"),
+        ({"keyword1": "code", "enum2": "state"}, "'enum' 不是微信模板数据项的类型"),  # a type we cannot fill
+        ({"time4": "summary"}, "time 项应填时间"),
+        ({"const5": "state"}, "const 项只能填审核通过的固定值"),
+        ({"thing2": "reply"}, "应是 code, state"),
     ],
 )
 def test_a_template_whose_keys_wechat_would_refuse_is_refused_at_start(fields: dict[str, str], named: str) -> None:

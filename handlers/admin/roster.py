@@ -164,7 +164,8 @@ def _coordinates(entry: _Entry) -> dict[str, float | None]:
     """WGS-84 latitude and longitude for the console's map: both or neither."""
     latitude, longitude = entry.degrees("latitude", 90), entry.degrees("longitude", 180)
     if (latitude is None) != (longitude is None):
-        raise entry.fail("latitude" if latitude is None else "longitude", "缺失（纬度 latitude 和经度 longitude 要一起给）")
+        missing = "latitude" if latitude is None else "longitude"
+        raise entry.fail(missing, "缺失（纬度 latitude 和经度 longitude 要一起给）")
     return {"latitude": latitude, "longitude": longitude}
 
 
