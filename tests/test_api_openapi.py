@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.api import PREFIX, create_api
@@ -198,14 +198,27 @@ async def test_schema_driven_requests_get_only_documented_answers(unlimited: Sta
     loop = asyncio.get_running_loop()
     seen: set[tuple[str, int]] = set()
 
+    # One well-formed filing for certain: which requests the strategy draws depends on what else the
+    # run collected, and the checks below want the 201 path crossed every time.
+    filing = next((p, m, o) for p, m, o in operations() if o["summary"].startswith("File a case"))
+    well_formed = {
+        "path": filing[0],
+        "method": filing[1].upper(),
+        "operation": filing[2],
+        "auth": "valid",
+        "raw": None,
+        "json": {"contact_point": "hz-hospital-1", "text": "路灯坏了一个月"},
+    }
+
     @settings(
         max_examples=400,
         deadline=None,
         database=None,
-        derandomize=True,  # the same requests every run: a failure here is one to reproduce, not luck
+        derandomize=True,  # the same requests for the same suite: a failure is one to reproduce, not luck
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
     @given(requests(codes))
+    @example(well_formed)
     def run(request: dict[str, Any]) -> None:
         future = asyncio.run_coroutine_threadsafe(_send(stack, alice.token or "", request), loop)
         status, content_type, body = future.result(timeout=30)
