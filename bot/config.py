@@ -215,6 +215,11 @@ class MiniProgramConfig:
     reply_template_keys: str = "character_string1 thing2 thing3 time4"
     visit_template_keys: str = "character_string1 thing2 time3"
     case_page: str = "pages/case/index"  # the page a subscribe message opens, with ?code=<tracking code>
+    topic_page: str = "pages/topic/index"  # a consultation topic's page, with ?key=<topic key>
+    # The message-push URL (/wxa/callback, 消息推送 in the mini-program's admin console): its Token and,
+    # in safe mode (安全模式), its EncodingAESKey; empty key: plain mode only.
+    push_token: str = "demo-mini-push-token"
+    push_encoding_aes_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
 Audience = Literal["citizen", "member"]
 # What a message to a citizen is, where it matters for the channel: a mini-program citizen is pushed a
 # subscribe message (one consent each) for these only; anything else waits in the case for them.
-Purpose = Literal["reply", "question", "survey"]
+Purpose = Literal["reply", "question", "survey", "topic"]  # topic: a consultation topic's outcome
 
 
 class SendCitizen(TypedDict):
@@ -30,6 +30,7 @@ class SendCitizen(TypedDict):
     timed_out_late: NotRequired[list[int]]  # parts whose template or subscription notice timed out once
     purpose: NotRequired[Purpose]
     waiting: NotRequired[bool]  # delivery's bookkeeping: it waits for the citizen's next message (told once)
+    topic_key: NotRequired[str]  # purpose "topic": the consultation topic the subscribe message opens
 
 
 class FetchUnionid(TypedDict):
@@ -121,6 +122,7 @@ def send_citizen(
     case_state: str | None,
     audience: Audience = "citizen",
     purpose: Purpose | None = None,
+    topic_key: str | None = None,
 ) -> SendCitizen:
     payload: SendCitizen = {
         "openid": openid,
@@ -132,6 +134,8 @@ def send_citizen(
     }
     if purpose is not None:
         payload["purpose"] = purpose
+    if topic_key is not None:
+        payload["topic_key"] = topic_key
     return payload
 
 

@@ -50,6 +50,7 @@ from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
 from models.stats import StaffToken
 from models.timeutil import now
+from models.topics import ConsultationTopic, Opinion, OpinionImage, OpinionSupport
 from tests.conftest import reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,6 +221,14 @@ async def fill_with_rows() -> None:
         case=first, direction="in", author="citizen:o-citizen-0", msg_type="voice", created_at=at
     )
     await MediaLink.create(token_hash="cd" * 32, message=voice, created_at=at, expires_at=at)
+    topic = await ConsultationTopic.create(
+        key="t-park", title="停车", body="怎么停车", until=date(2026, 12, 31), created_at=at
+    )
+    opinion = await Opinion.create(topic=topic, citizen=mini, text="多建车位", status="published", created_at=at)
+    await OpinionImage.create(
+        opinion=opinion, upload_id="up-1", path="y.png", content_type="image/png", fetch_token="t" * 43, created_at=at
+    )
+    await OpinionSupport.create(opinion=opinion, citizen=mini, created_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

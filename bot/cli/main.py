@@ -1,4 +1,4 @@
-"""The `mashang` command: serve, roster import, simulate, qr, db, import, report, staff (and more to come)."""
+"""The `mashang` command: serve, roster import, simulate, qr, db, import, report, staff, topic (and more to come)."""
 
 from __future__ import annotations
 
@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.staff import add_staff_parser
 
     add_staff_parser(commands)
+    from bot.cli.topics import add_topic_parser
+
+    add_topic_parser(commands)
     _config_everywhere(parser)
     return parser
 
@@ -390,6 +393,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.staff import run_staff
 
         return asyncio.run(run_staff(config, args))
+    if args.command == "topic":
+        from bot.cli.topics import run_topic
+
+        return asyncio.run(run_topic(config, args))
     parser.error(f"未知的命令 {args.command}")
     return 2
 

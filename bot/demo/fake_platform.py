@@ -253,6 +253,11 @@ class FakePlatform:
     callback_base_url: str = ""  # where our service listens (informational, for the simulator)
     # The chats created through appchat/create, by chat id. WeCom keeps them: `reset` does not forget them.
     app_chats: dict[str, AppChat] = field(default_factory=dict)
+    # Content checks (wxa/msg_sec_check, wxa/media_check_async): a text with one of these words comes back
+    # `risky` or `review`; an image whose bytes hold `risky_image_marker` gets `risky` in its event.
+    risky_words: tuple[str, ...] = ("赌博", "诈骗链接")
+    review_words: tuple[str, ...] = ("待审词",)
+    risky_image_marker: bytes = b"RISKY"
 
     calls: list[RecordedCall] = field(default_factory=list)
     messages: list[DeliveredMessage] = field(default_factory=list)
@@ -311,6 +316,9 @@ class FakePlatform:
         # TEMPLATESENDJOBFINISH events WeChat owes our callback: (openid, msgid, status), in send order.
         self.template_finish_events: list[tuple[str, int, str]] = []
         self._template_outcomes: dict[str, list[str]] = {}  # openid -> statuses for its next sends
+        # media_check_async requests whose verdict WeChat owes the mini-program's message-push URL:
+        # (trace_id, media_url, openid), in request order (`take_media_checks`).
+        self.media_checks: list[tuple[str, str, str]] = []
 
     def note_user_message(self, openid: str, when: float | None = None) -> None:
         """A user message opens the customer-service window: 5 messages within 48 h."""
@@ -375,6 +383,14 @@ class FakePlatform:
         """The TEMPLATESENDJOBFINISH events due to our callback, handed over once (the caller posts them)."""
         events, self.template_finish_events = self.template_finish_events, []
         return events
+
+    def take_media_checks(self) -> list[tuple[str, str, str]]:
+        """The media checks asked for since the last call: (trace_id, media_url, openid)."""
+        taken, self.media_checks = self.media_checks, []
+        return taken
+
+    def media_suggest(self, image: bytes) -> str:
+        return "risky" if self.risky_image_marker and self.risky_image_marker in image else "pass"
 
     def qr_scene(self, ticket: str) -> str | None:
         """The scene of a QR ticket that is still valid (lets the simulator "scan" a code)."""
@@ -932,6 +948,59 @@ async def _get_phone_number(request: web.Request) -> web.Response:
     return _ok(phone_info={**info, "watermark": {"timestamp": int(state.clock()), "appid": "fake"}})
 
 
+# Content security, version 2. Sources: developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/sec-center/
+# sec-check/msgSecCheck.html and .../mediaCheckAsync.html: `version` must be 2, `openid` and `scene`
+# (1 资料, 2 评论, 3 论坛, 4 社交日志) are required; a text is at most 2,500 characters; the answer's
+# result.suggest is pass / review / risky (label 100 = normal); media_type is 1 (audio) or 2 (image) and the
+# verdict comes later as the wxa_media_check event with the request's trace_id. Missing or bad arguments
+# answer 40003 (openid) or 47001 (data format).
+SEC_CHECK_SCENES = (1, 2, 3, 4)
+SEC_CHECK_TEXT_MAX = 2500
+
+
+def _sec_check_common(body: dict[str, Any]) -> None:
+    if body.get("version") != 2:
+        raise _APIError(47001, "data format error: version")
+    openid = body.get("openid")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    if body.get("scene") not in SEC_CHECK_SCENES:
+        raise _APIError(47001, "data format error: scene")
+
+
+async def _msg_sec_check(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    _sec_check_common(body)
+    content = body.get("content")
+    if not isinstance(content, str) or not content or len(content) > SEC_CHECK_TEXT_MAX:
+        raise _APIError(47001, "data format error: content")
+    suggest, label = "pass", 100
+    if any(word in content for word in state.risky_words):
+        suggest, label = "risky", 20001
+    elif any(word in content for word in state.review_words):
+        suggest, label = "review", 21000
+    trace_id = f"fake-{secrets.token_hex(12)}"
+    detail = [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}]
+    return _ok(result={"suggest": suggest, "label": label}, detail=detail, trace_id=trace_id)
+
+
+async def _media_check_async(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    _sec_check_common(body)
+    media_url = body.get("media_url")
+    if not isinstance(media_url, str) or not media_url.startswith(("http://", "https://")):
+        raise _APIError(47001, "data format error: media_url")
+    if body.get("media_type") not in (1, 2):
+        raise _APIError(47001, "data format error: media_type")
+    trace_id = f"fake-{secrets.token_hex(12)}"
+    state.media_checks.append((trace_id, media_url, str(body["openid"])))
+    return _ok(trace_id=trace_id)
+
+
 # --- WeCom ---
 
 
@@ -1298,6 +1367,8 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/bizsend", _subscribe_bizsend)
     app.router.add_get(f"{wechat}/cgi-bin/user/info", _user_info)
     app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
+    app.router.add_post(f"{wechat}/wxa/msg_sec_check", _msg_sec_check)
+    app.router.add_post(f"{wechat}/wxa/media_check_async", _media_check_async)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
     app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/create", _wecom_appchat_create)

@@ -23,6 +23,7 @@ from handlers.texts import staff as texts
 from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
+from handlers.topics import opinions, topics
 from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
 from models.state import ESCALATED_AFTER_REOPENS, OWES_REPLY, TRANSITION_ZH, Transition, check_visit
@@ -76,6 +77,8 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
             return report_texts.hotspots_chat(await hotspots.find_hotspots())
         member = await actions.find_member(command.rest) if command.rest else None
         return await figures.stats_text(member)
+    if verb in TOPIC_VERBS:
+        return await _topic_command(command, actor, settings)
     _need(command, 1)
     case = await actions.find_case(command.args[0], settings)
     if verb == "类似":  # reads only: nothing on the case's timeline
@@ -94,6 +97,24 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
     except CommandError:
         await entry.delete()
         raise
+
+
+TOPIC_VERBS = frozenset({"议题", "通过", "不通过", "立案"})
+
+
+async def _topic_command(command: CommandLine, actor: str, settings: Settings) -> str:
+    """码上商量: the open topics, a topic's top opinions, reviewing an opinion, making a case of one."""
+    try:
+        if command.verb == "议题":
+            if command.args:
+                return texts.top_opinions(command.args[0], await opinions.top_lines(command.args[0]))
+            return texts.open_topics(await topics.open_topic_counts())
+        _need(command, 1)
+        if command.verb == "立案":
+            return await opinions.make_case(command.args[0], actor, settings)
+        return await opinions.review(command.args[0], approve=command.verb == "通过")
+    except opinions.OpinionError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _run_case_command(

@@ -26,6 +26,10 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("电话", "phone", "电话 <编号>", "群众留下的电话号码（不打码，记入时间线），用于电话回访"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
     ("统计", "stats", "统计 [委员|热点]", "今日、本周、本月的交办、答复、回访和满意率；「统计 热点」：最近 7 天的热点"),
+    ("议题", "topics", "议题 [代号]", "征集中的议题和意见数；写代号时列出附议最多的意见"),
+    ("通过", "approve", "通过 <意见编号>", "发布待审核的议题意见"),
+    ("不通过", "disapprove", "不通过 <意见编号>", "不发布待审核的议题意见"),
+    ("立案", "file", "立案 <意见编号>", "把议题意见转为诉求：生成编号、正常办理，并告知提出人"),
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
@@ -419,3 +423,69 @@ STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
 
 def stats_point(name: str, count: int, on_time_reply: str, satisfied: str) -> str:
     return f"· {escape(name)}：{count} 件，按时答复 {on_time_reply}，满意率 {satisfied}"
+
+
+# ---- 码上商量: consultation topics and their opinions ------------------------------------------------
+
+OPINION_BY_MEMBER = "这是委员的意见，不能立案；请委员直接反映。"
+NO_OPEN_TOPICS = "目前没有征集中的议题。"
+
+
+def opinion_to_review(opinion_id: int, topic_key: str, text: str) -> str:
+    """Markdown for the triage group: WeChat's check wants a person to look (text masked by the caller)."""
+    return "\n".join(
+        [
+            bold(f"待审核意见 #{opinion_id}"),
+            quote(f"议题：{escape(topic_key)}"),
+            quote(f"内容：{escape(text)}"),
+            quote(f"发布：通过 {opinion_id}；不发布：不通过 {opinion_id}"),
+        ]
+    )
+
+
+def topic_not_found(key: str) -> str:
+    return f"没有议题 {excerpt(escape(key), 30)}。"
+
+
+def opinion_not_found(opinion_id: str) -> str:
+    return f"没有意见 {excerpt(escape(opinion_id), 20)}。"
+
+
+def opinion_not_waiting(opinion_id: int) -> str:
+    return f"意见 #{opinion_id} 不在待审核中。"
+
+
+def opinion_approved(opinion_id: int, topic_key: str) -> str:
+    return f"意见 #{opinion_id} 已通过，发布在议题 {escape(topic_key)}。"
+
+
+def opinion_rejected(opinion_id: int) -> str:
+    return f"意见 #{opinion_id} 未通过，不会发布。"
+
+
+def opinion_has_case(opinion_id: int, code: str) -> str:
+    return f"意见 #{opinion_id} 已立案：{code}。"
+
+
+def opinion_case_made(opinion_id: int, code: str) -> str:
+    return f"意见 #{opinion_id} 已立案，编号 {code}，已告知提出人。"
+
+
+def open_topics(rows: list[tuple[str, str, int, int]]) -> str:
+    """(key, title, published, waiting) of each open topic."""
+    if not rows:
+        return NO_OPEN_TOPICS
+    lines = ["征集中的议题："]
+    lines += [f"{escape(k)}「{escape(t)}」 已发布 {p} 条，待审核 {w} 条" for k, t, p, w in rows]
+    lines.append("「议题 <代号>」看附议最多的意见")
+    return "\n".join(lines)
+
+
+def top_opinions(key: str, rows: list[tuple[int, int, str, str]]) -> str:
+    """(id, supports, author label, excerpt) of a topic's most supported opinions."""
+    if not rows:
+        return f"议题 {escape(key)} 还没有发布的意见。"
+    lines = [f"议题 {escape(key)} 附议最多的意见："]
+    lines += [f"#{i} {label} 附议 {n}：{escape(text)}" for i, n, label, text in rows]
+    lines.append("「立案 <意见编号>」转为诉求办理")
+    return "\n".join(lines)
