@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
-from datetime import date, timedelta
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 

@@ -320,3 +320,27 @@ async def test_staff_turn_an_opinion_into_a_case_and_its_author_is_told(stack: S
     assert "委员的意见" in await say(stack, "lisi", f"立案 {member_id}")
     assert await Job.filter(kind="case.created").count() == 1
     assert (await Opinion.get(id=body["opinion_id"])).status == OpinionStatus.PUBLISHED
+
+
+async def test_a_topic_gets_a_mini_program_code_with_scene_tp_and_a_poster(stack: Stack, tmp_path) -> None:
+    from PIL import Image
+
+    await open_topic(stack)
+    code, out = await topic_cli(stack, "code", "park", "--out", str(tmp_path), "--size", "a5")
+    assert code == 0, out
+    asked = stack.platform.calls_to("/wxa/getwxacodeunlimit")[-1].body
+    assert (asked["scene"], asked["page"]) == ("tp=park", "pages/topic/index")
+    assert (tmp_path / "park-topic-wxa.jpg").stat().st_size > 0
+    poster = Image.open(tmp_path / "park-topic-poster-a5.png")
+    assert poster.width > 1000  # an A5 page at print resolution
+    assert (await topic_cli(stack, "code", "nothing", "--out", str(tmp_path)))[0] == 1
+
+
+def test_the_topic_scene_fits_what_wechat_takes() -> None:
+    from qr.scenes import SceneError, topic_from_wxa_scene, topic_scene
+
+    assert topic_scene("park") == "tp=park"
+    assert topic_from_wxa_scene(topic_scene("a" * 29)) == "a" * 29
+    with pytest.raises(SceneError):
+        topic_scene("a" * 30)  # tp= and 30 characters: 33, WeChat takes 32
+    assert topic_from_wxa_scene("cp=park") is None

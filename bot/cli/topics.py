@@ -46,7 +46,15 @@ def add_topic_parser(commands: Any) -> None:
     close.add_argument("key", help="议题代号")
     close.add_argument("--summary", required=True, help="结果说明：公布在议题页，并发给参与者")
     actions.add_parser("list", help=texts.LIST_HELP, description=texts.LIST_HELP)
-    for sub in (create, close):
+    code = actions.add_parser("code", help=texts.CODE_HELP, description=texts.CODE_HELP)
+    code.add_argument("key", help="议题代号")
+    code.add_argument("--out", default=".", help="输出目录（默认当前目录）")
+    code.add_argument("--size", choices=["a4", "a5"], default="a4", help="海报尺寸")
+    code.add_argument("--format", dest="fmt", choices=["png", "pdf"], default="png", help="海报格式")
+    code.add_argument(
+        "--demo", action="store_true", help="向运行中的 `mashang serve --demo` 的模拟微信平台要码，而不是真实微信"
+    )
+    for sub in (create, close, code):
         sub.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
@@ -69,6 +77,8 @@ async def run_topic(
         elif args.topic_command == "close":
             async with in_transaction():
                 lines = (await topics.close_topic(args.key, args.summary)).lines
+        elif args.topic_command == "code":
+            lines = await _code_and_poster(config, args)
         else:
             lines = await topics.list_lines()
     except topics.TopicError as exc:
@@ -79,3 +89,49 @@ async def run_topic(
             await close_db()
     print("\n".join(lines), file=out)
     return 0
+
+
+async def _code_and_poster(config: Config, args: argparse.Namespace) -> list[str]:
+    """The topic's mini-program code (scene tp=<key>, opening `[miniprogram] topic_page`) and its poster,
+    through the qr machinery the contact points' posters use. Codes never expire: made again each time."""
+    import asyncio
+    from pathlib import Path
+
+    from bot.cli.main import demo_config
+    from bot.cli.services import cli_services
+    from handlers.texts import topics as texts
+    from handlers.topics import topics
+    from models.topics import ConsultationTopic
+    from qr.fonts import find_cjk_font
+    from qr.posters import PosterSpec, poster_bytes
+    from qr.scenes import topic_scene
+
+    topic = await ConsultationTopic.get_or_none(key=args.key)
+    if topic is None:
+        raise topics.TopicError(texts.not_found(args.key))
+    if args.demo:
+        config = demo_config(config)
+    font = await asyncio.to_thread(find_cjk_font, config.poster.font_path or None)
+    async with cli_services(config, init_database=False) as services:
+        image = await services.miniprogram.get_unlimited_code(topic_scene(topic.key), config.miniprogram.topic_page)
+    folder = Path(args.out)
+    code_path = folder / f"{topic.key}-topic-wxa.jpg"
+    spec = PosterSpec(
+        committee_name=config.poster.committee_name,
+        contact_point_name=topic.title,
+        contact_point_key=f"tp={topic.key}",
+        headline=texts.POSTER_HEADLINE,
+        instructions=texts.poster_instructions(topic.until),
+        code_png=image,
+        size=args.size,
+    )
+    poster = await asyncio.to_thread(poster_bytes, spec, args.fmt, font)
+    poster_path = folder / f"{topic.key}-topic-poster-{args.size}.{args.fmt}"
+
+    def write() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        code_path.write_bytes(image)
+        poster_path.write_bytes(poster)
+
+    await asyncio.to_thread(write)
+    return [texts.code_written(str(code_path.resolve()), str(poster_path.resolve()))]

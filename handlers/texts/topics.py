@@ -8,6 +8,8 @@ from datetime import date
 CREATE_HELP = "开设议题：群众扫码（小程序码场景 tp=<代号>）发表意见，委员在企业微信用「议 <代号> <意见>」"
 CLOSE_HELP = "结束议题：公布结果，通知每位留有订阅授权的参与者，并输出统计"
 LIST_HELP = "列出议题及意见数"
+CODE_HELP = "生成议题的小程序码（场景 tp=<代号>）和海报"
+POSTER_HEADLINE = "码上商量 · 请您建言"
 KEY_HELP = "议题代号：小写字母、数字、连字符，最多 29 个字符"
 BAD_KEY = "议题代号只能用小写字母、数字和连字符，最多 29 个字符"
 BAD_DATE = "不是 YYYY-MM-DD 格式的日期"
@@ -61,3 +63,11 @@ def count_line(label: str, count: int) -> str:
 
 def top_line(opinion_id: int, supports: int, text: str) -> str:
     return f"  #{opinion_id}  附议 {supports}  {text}"
+
+
+def poster_instructions(until: date) -> str:
+    return f"微信扫一扫，就这个议题发表您的意见，也可以为别人的意见附议。征集到 {until.month} 月 {until.day} 日。"
+
+
+def code_written(code_path: str, poster_path: str) -> str:
+    return f"小程序码：{code_path}\n海报：{poster_path}"
