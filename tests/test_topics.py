@@ -344,3 +344,31 @@ def test_the_topic_scene_fits_what_wechat_takes() -> None:
     with pytest.raises(SceneError):
         topic_scene("a" * 30)  # tp= and 30 characters: 33, WeChat takes 32
     assert topic_from_wxa_scene("cp=park") is None
+
+
+async def test_the_mini_program_simulator_plays_a_citizen(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from bot.demo.mini_simulator import MiniSimulator
+
+    await open_topic(stack)
+    assert stack.config is not None and stack.session is not None and stack.fake_server is not None
+    config = replace(stack.config, server=replace(stack.config.server, public_base_url=stack.url("").rstrip("/")))
+    simulator = MiniSimulator(config, stack.session, "alice", str(stack.fake_server.make_url("")).rstrip("/"))
+    await simulator.start()
+    lines = [
+        "/scan hz-hospital-1", "/consent", "医院东门的路灯坏了", "/cases", "/rate {code} 1", "/topic park",
+        "/opinion 建议建立体停车楼", "/opinion 诈骗链接", "/me bob", "/topic park", "/support 1", "/support 1",
+        "/opinions support", "/nonsense",
+    ]  # fmt: skip
+    for line in lines:
+        assert await simulator.handle(line)
+    assert not await simulator.handle("/quit")
+    out = capsys.readouterr().out
+    code = (await Case.get()).code
+    assert f"查询编号：{code}" in out and f"{code}  待分拣" in out
+    assert "not_in_return_visit" in out  # not replied yet: the rating is refused, politely
+    assert "意见 #1（published）" in out and "content_risky" in out
+    assert "附议成功，这条意见已有 1 人附议" in out and "already_supported" in out
+    assert "#1 群众用户**" in out and "附议 1" in out
+    assert "未知命令 /nonsense" in out

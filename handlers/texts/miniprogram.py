@@ -134,9 +134,10 @@ AUTHOR_MEMBER = "委员"
 TOPIC_STATUS_ZH = {"open": "征集中", "closed": "已结束"}
 
 
-def opinion_posted(status: str) -> str:
+def opinion_posted(status: str, with_images: bool) -> str:
+    images = "图片通过审核后显示。" if with_images else ""
     if status == "published":
-        return "感谢您的意见，已发布。图片通过审核后显示。"
+        return f"感谢您的意见，已发布。{images}"
     return "感谢您的意见，审核通过后发布。"
 
 

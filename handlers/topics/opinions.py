@@ -43,6 +43,7 @@ PAGE_SIZE = 20
 TEXT_MAX = 2000  # as a case's text (handlers.miniprogram.cases.TEXT_MAX_CHARS)
 PAGE_SIZE_MAX = 50
 ORDERS = ("newest", "support")
+PSEUDONYM = "用户"
 
 
 class OpinionError(Exception):
@@ -80,6 +81,8 @@ def images_only(uploads: list[Upload]) -> list[Upload]:
 
 
 def _mask(name: str) -> str:
+    if name.startswith(PSEUDONYM):  # 用户3fa2 -> 用户**a2
+        return PSEUDONYM + "**" + name[-2:]
     if len(name) <= 1:
         return name + "*"
     if len(name) == 2:
@@ -89,7 +92,7 @@ def _mask(name: str) -> str:
 
 def nickname_of(citizen_openid: str) -> str:
     """A citizen's stable pseudonym (WeChat gives no nickname any more): 用户 and four hex digits of a hash."""
-    return "用户" + hashlib.sha256(citizen_openid.encode()).hexdigest()[:4]
+    return PSEUDONYM + hashlib.sha256(citizen_openid.encode()).hexdigest()[:4]
 
 
 def author(opinion: Opinion) -> dict[str, str]:
@@ -137,7 +140,8 @@ async def post(
         await enqueue(MEDIA_CHECK, {"image_id": image.id}, key=f"media-check:{image.id}")
     if status == OpinionStatus.REVIEW:
         await send_to_triage(staff_texts.opinion_to_review(opinion.id, topic.key, excerpt(text, 200)))
-    return {"opinion_id": opinion.id, "status": str(status), "message": texts.opinion_posted(str(status))}
+    message = texts.opinion_posted(str(status), bool(uploads))
+    return {"opinion_id": opinion.id, "status": str(status), "message": message}
 
 
 async def post_by_member(member: Member, key: str, text: str) -> Opinion:
