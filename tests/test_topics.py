@@ -352,7 +352,9 @@ async def test_the_mini_program_simulator_plays_a_citizen(stack: Stack, capsys: 
     from bot.demo.mini_simulator import MiniSimulator
 
     await open_topic(stack)
-    assert stack.config is not None and stack.session is not None and stack.fake_server is not None
+    assert stack.config is not None
+    assert stack.session is not None
+    assert stack.fake_server is not None
     config = replace(stack.config, server=replace(stack.config.server, public_base_url=stack.url("").rstrip("/")))
     simulator = MiniSimulator(config, stack.session, "alice", str(stack.fake_server.make_url("")).rstrip("/"))
     await simulator.start()
@@ -366,9 +368,13 @@ async def test_the_mini_program_simulator_plays_a_citizen(stack: Stack, capsys: 
     assert not await simulator.handle("/quit")
     out = capsys.readouterr().out
     code = (await Case.get()).code
-    assert f"查询编号：{code}" in out and f"{code}  待分拣" in out
+    assert f"查询编号：{code}" in out
+    assert f"{code}  待分拣" in out
     assert "not_in_return_visit" in out  # not replied yet: the rating is refused, politely
-    assert "意见 #1（published）" in out and "content_risky" in out
-    assert "附议成功，这条意见已有 1 人附议" in out and "already_supported" in out
-    assert "#1 群众用户**" in out and "附议 1" in out
+    assert "意见 #1（published）" in out
+    assert "content_risky" in out
+    assert "附议成功，这条意见已有 1 人附议" in out
+    assert "already_supported" in out
+    assert "#1 群众用户**" in out
+    assert "附议 1" in out
     assert "未知命令 /nonsense" in out
