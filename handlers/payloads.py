@@ -13,7 +13,8 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
 Audience = Literal["citizen", "member"]
 # What a message to a citizen is, where it matters for the channel: a mini-program citizen is pushed a
 # subscribe message (one consent each) for these only; anything else waits in the case for them.
-Purpose = Literal["reply", "question", "survey", "topic"]  # topic: a consultation topic's outcome
+# topic: a consultation topic's outcome; case_filed: staff made a case of the citizen's opinion (立案)
+Purpose = Literal["reply", "question", "survey", "topic", "case_filed"]
 
 
 class SendCitizen(TypedDict):

@@ -1,6 +1,7 @@
 """码上商量 at the scale of Jinan's first topic: a burst of opinions, and listing a topic with 100,000.
 
-1. Burst: N citizens (1,000) each sign in and post one opinion to one topic, `--concurrency` at a time,
+1. Burst: N citizens (1,000) each sign in and post one opinion to one topic, `--concurrency` at a time
+   (all at once, or `--over 60`: started evenly over a minute, as "1,000 within a minute" says),
    over HTTP to the service (the fake platform answering jscode2session and msg_sec_check, as in
    `mashang serve --demo`). Then checks that every opinion is stored, was checked by WeChat's text check
    (one msg_sec_check call each, its trace_id kept) and is listed (paging GET …/opinions to the end).
@@ -56,12 +57,15 @@ async def start(runner: web.AppRunner, port: int = 0) -> int:
     return int(runner.addresses[0][1])
 
 
-async def burst(session: aiohttp.ClientSession, base: str, count: int, concurrency: int) -> dict[str, Any]:
+async def burst(
+    session: aiohttp.ClientSession, base: str, count: int, concurrency: int, over_s: float
+) -> dict[str, Any]:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
     async def one(index: int) -> None:
+        await asyncio.sleep(over_s * index / count)  # 0: all at once
         async with gate:
             started = time.perf_counter()
             async with session.post(f"{base}/session", json={"code": f"demo-bench{index}"}) as answer:
@@ -159,6 +163,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--burst", type=int, default=1000, help="opinions posted in the burst (default 1,000)")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight at once")
+    parser.add_argument(
+        "--over", type=float, default=0.0, help="start the posts evenly over this many seconds (default: all at once)"
+    )
     parser.add_argument("--opinions", type=int, default=100_000, help="opinions in the listed topic")
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
@@ -201,8 +208,12 @@ async def main() -> None:
         connector = aiohttp.TCPConnector(limit=args.concurrency)
         try:
             async with aiohttp.ClientSession(connector=connector) as session:
-                print(f"burst: {args.burst:,} citizens sign in and post one opinion each, {args.concurrency} at a time")
-                result = await burst(session, base, args.burst, args.concurrency)
+                pace = f", started over {args.over:.0f} s" if args.over else ", all at once"
+                print(
+                    f"burst: {args.burst:,} citizens sign in and post one opinion each{pace}, "
+                    f"{args.concurrency} in flight"
+                )
+                result = await burst(session, base, args.burst, args.concurrency, args.over)
                 lat = result["latencies"]
                 print(
                     f"  {args.burst:,} in {result['seconds']:.1f} s ({args.burst / result['seconds']:.0f}/s); "

@@ -312,6 +312,7 @@ async def test_staff_turn_an_opinion_into_a_case_and_its_author_is_told(stack: S
     told = subscribed(stack, alice.openid)
     assert told
     assert case.code in told[-1].payload["data"]["character_string1"]["value"]
+    assert told[-1].payload["data"]["thing2"]["value"] == "您的意见已转为诉求办理"
     mine = await alice.request("GET", "/cases")
     assert [c["tracking_code"] for c in mine.body["cases"]] == [case.code]
     assert "已立案" in await say(stack, "lisi", f"立案 {body['opinion_id']}")

@@ -36,12 +36,13 @@ from models.state import record_event
 from models.timeutil import now
 
 NO_CONSENT = 43101
-PUSHED: frozenset[str] = frozenset({"reply", "question", "survey", "topic"})
+PUSHED: frozenset[str] = frozenset({"reply", "question", "survey", "topic", "case_filed"})
 PHRASES = {
     "reply": "已答复",
     "question": "待补充",
     "survey": "待评价",
     "topic": "已结束",
+    "case_filed": "已受理",
 }  # a `phrase` key: at most 5 characters
 
 
@@ -56,7 +57,6 @@ class SubscribeDelivery:
         code = payload.get("case_code") or ""
         when = local_time(now())
         title = PHRASES[purpose] if key_type(self._keys(purpose)[1]) == "phrase" else texts.SUBSCRIBE_TITLES[purpose]
-        # purpose "topic": texts.SUBSCRIBE_TITLES has its title too
         if purpose == "survey":
             template = self.config.visit_template_id
             values = [code, texts.SUBSCRIBE_CONTENT["survey"], when]
@@ -64,11 +64,8 @@ class SubscribeDelivery:
             topic_key = payload.get("topic_key") or ""
             template = self.config.reply_template_id
             values = [topic_key, title, payload["text"], when]
-            return (
-                template,
-                {k: fit(k, v) for k, v in zip(self._keys(purpose), values, strict=True)},
-                (f"{self.config.topic_page}?key={topic_key}"),
-            )
+            data = {k: fit(k, v) for k, v in zip(self._keys(purpose), values, strict=True)}
+            return template, data, f"{self.config.topic_page}?key={topic_key}"
         else:
             template = self.config.reply_template_id
             values = [code, title, texts.SUBSCRIBE_CONTENT[purpose], when]

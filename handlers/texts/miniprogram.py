@@ -99,8 +99,14 @@ SUBSCRIBE_TITLES = {
     "question": "委员请您补充情况",
     "survey": "请评价办理结果",
     "topic": "议题征集结果已公布",
+    "case_filed": "您的意见已转为诉求办理",
 }
-SUBSCRIBE_CONTENT = {"reply": "点击查看答复全文", "question": "点击查看问题并回复", "survey": "点击进入评价"}
+SUBSCRIBE_CONTENT = {
+    "reply": "点击查看答复全文",
+    "question": "点击查看问题并回复",
+    "survey": "点击进入评价",
+    "case_filed": "点击查看办理进度",
+}
 
 
 # ---- the public timeline -------------------------------------------------------------------------

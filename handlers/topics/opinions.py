@@ -221,7 +221,7 @@ async def make_case(opinion_id: str, actor: str, settings: Settings) -> str:
     written = await write_new_case(settings, new, moment)
     case = await Case.get(id=written.case_id)
     await Opinion.filter(id=opinion.id).update(case_id=case.id)
-    await send_to_citizen(citizen, texts.opinion_became_case(case.code, topic.title), case=case, purpose="reply")
+    await send_to_citizen(citizen, texts.opinion_became_case(case.code, topic.title), case=case, purpose="case_filed")
     return staff_texts.opinion_case_made(opinion.id, case.code)
 
 
