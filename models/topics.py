@@ -44,6 +44,8 @@ class ConsultationTopic(Model):
     until = fields.DateField()  # the last day opinions are taken (Beijing time)
     points: list = fields.JSONField(default=list)  # contact point keys it is posted at (informational)
     status = fields.CharEnumField(TopicStatus, max_length=8, default=TopicStatus.OPEN)
+    # Published opinions, kept with each publication (a COUNT over 100,000 rows is a scan on PostgreSQL).
+    opinion_count = fields.IntField(default=0)
     summary = fields.TextField(null=True)  # the outcome, posted when it closes
     created_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
@@ -113,3 +115,28 @@ class OpinionSupport(Model):
     class Meta:
         table = "opinion_support"
         unique_together = (("opinion_id", "citizen_id"),)
+
+
+async def published_page(topic_id: int, order: str, after: tuple[object, int] | None, limit: int) -> list[int]:
+    """Ids of a page of a topic's published opinions, most supported (`order` "support") or newest first,
+    after the (support_count or created_at, id) of the previous page's last one.
+
+    Written out because the cursor is a row-value comparison, `(column, id) < (?, ?)`, which both
+    PostgreSQL and SQLite turn into a range of the (topic_id, status, column, id) index: a page deep in
+    a topic of 100,000 opinions reads its rows and no others (an OR of the two comparisons is not an
+    index range, and the planner then walks all ties of the column)."""
+    connection = Opinion._meta.db
+    postgres = connection.capabilities.dialect == "postgres"
+    column = "support_count" if order == "support" else "created_at"
+
+    def mark(n: int) -> str:
+        return f"${n}" if postgres else "?"
+
+    where = f'"topic_id" = {mark(1)} AND "status" = {mark(2)}'
+    params: list[object] = [topic_id, str(OpinionStatus.PUBLISHED)]
+    if after is not None:
+        where += f' AND ("{column}", "id") < ({mark(3)}, {mark(4)})'
+        params += [after[0], after[1]]
+    sql = f'SELECT "id" FROM "opinion" WHERE {where} ORDER BY "{column}" DESC, "id" DESC LIMIT {int(limit)}'
+    _, rows = await connection.execute_query(sql, params)
+    return [int(row["id"]) for row in rows]

@@ -16,10 +16,11 @@ import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 
 from handlers.cases.masking import excerpt, mask_personal_numbers
 from handlers.cases.new_cases import NewCase, write_new_case
@@ -36,7 +37,15 @@ from models.entities import Case, Citizen, ContactPoint, Member
 from models.jobs import enqueue
 from models.miniprogram import Upload
 from models.timeutil import now
-from models.topics import ConsultationTopic, ImageStatus, Opinion, OpinionImage, OpinionStatus, OpinionSupport
+from models.topics import (
+    ConsultationTopic,
+    ImageStatus,
+    Opinion,
+    OpinionImage,
+    OpinionStatus,
+    OpinionSupport,
+    published_page,
+)
 
 MEDIA_CHECK = "opinion.media_check"  # {image_id}: ask WeChat's media_check_async (bot.outbound.content_check)
 PAGE_SIZE = 20
@@ -125,6 +134,8 @@ async def post(
         created_at=moment,
         published_at=moment if status == OpinionStatus.PUBLISHED else None,
     )
+    if status == OpinionStatus.PUBLISHED:
+        await _count_published(topic.id)
     for upload in uploads:
         # An upload is used once: a case message's id, or (negative) the opinion it went into.
         if not await Upload.filter(id=upload.id, message_id=None).update(message_id=-opinion.id):
@@ -151,6 +162,7 @@ async def post_by_member(member: Member, key: str, text: str) -> Opinion:
     if not is_open(topic):
         raise OpinionError(member_texts.topic_closed(key))
     moment = now()
+    await _count_published(topic.id)
     return await Opinion.create(
         topic=topic,
         member=member,
@@ -160,6 +172,10 @@ async def post_by_member(member: Member, key: str, text: str) -> Opinion:
         created_at=moment,
         published_at=moment,
     )
+
+
+async def _count_published(topic_id: int) -> None:
+    await ConsultationTopic.filter(id=topic_id).update(opinion_count=F("opinion_count") + 1)
 
 
 async def media_verdict(trace_id: str, suggest: str) -> bool:
@@ -189,6 +205,7 @@ async def review(opinion_id: str, approve: bool) -> str:
     moment = now()
     if approve:
         await Opinion.filter(id=opinion.id).update(status=OpinionStatus.PUBLISHED, published_at=moment)
+        await _count_published(opinion.topic.id)
         return staff_texts.opinion_approved(opinion.id, opinion.topic.key)
     await Opinion.filter(id=opinion.id).update(status=OpinionStatus.REJECTED)
     return staff_texts.opinion_rejected(opinion.id)
@@ -265,7 +282,6 @@ async def support(citizen: Citizen, opinion_id: str) -> dict[str, Any]:
 
 
 async def topic_view(topic: ConsultationTopic) -> dict[str, Any]:
-    published = await Opinion.filter(topic=topic, status=OpinionStatus.PUBLISHED).count()
     status = "open" if is_open(topic) else "closed"
     return {
         "key": topic.key,
@@ -274,7 +290,7 @@ async def topic_view(topic: ConsultationTopic) -> dict[str, Any]:
         "until": topic.until.isoformat(),
         "status": status,
         "status_text": texts.TOPIC_STATUS_ZH[status],
-        "opinion_count": published,
+        "opinion_count": topic.opinion_count,
         "summary": topic.summary,
     }
 
@@ -315,20 +331,14 @@ def _after(order: str, cursor: str | None) -> tuple[int, int] | None:
 
 async def list_opinions(topic: ConsultationTopic, order: str, cursor: str | None, limit: int) -> dict[str, Any]:
     """Published opinions, newest or most supported first; each with its checked images only."""
-    from datetime import UTC, datetime
-
     after = _after(order, cursor)
-    query = Opinion.filter(topic=topic, status=OpinionStatus.PUBLISHED)
-    if order == "support":
-        if after is not None:
-            query = query.filter(Q(support_count__lt=after[0]) | Q(support_count=after[0], id__lt=after[1]))
-        query = query.order_by("-support_count", "-id")
-    else:
-        if after is not None:
-            moment = datetime.fromtimestamp(after[0] / 1_000_000, UTC)
-            query = query.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=after[1]))
-        query = query.order_by("-created_at", "-id")
-    rows = await query.limit(limit + 1)
+    position: tuple[object, int] | None = None
+    if after is not None:
+        first = after[0] if order == "support" else datetime.fromtimestamp(after[0] / 1_000_000, UTC)
+        position = (first, after[1])
+    ids = await published_page(topic.id, order, position, limit + 1)
+    found = {o.id: o for o in await Opinion.filter(id__in=ids)}
+    rows = [found[i] for i in ids if i in found]
     page = rows[:limit]
     images: dict[int, list[str]] = {}
     if page:

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS "consultation_topic" (
     "until" DATE NOT NULL,
     "points" JSON NOT NULL,
     "status" VARCHAR(8) NOT NULL /* OPEN: open\nCLOSED: closed */,
+    "opinion_count" INT NOT NULL DEFAULT 0,
     "summary" TEXT,
     "created_at" TIMESTAMP NOT NULL,
     "closed_at" TIMESTAMP
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS "consultation_topic" (
     "until" DATE NOT NULL,
     "points" JSONB NOT NULL,
     "status" VARCHAR(8) NOT NULL,
+    "opinion_count" INT NOT NULL DEFAULT 0,
     "summary" TEXT,
     "created_at" TIMESTAMPTZ NOT NULL,
     "closed_at" TIMESTAMPTZ
