@@ -6,8 +6,9 @@
    `mashang serve --demo`). Then checks that every opinion is stored, was checked by WeChat's text check
    (one msg_sec_check call each, its trace_id kept) and is listed (paging GET …/opinions to the end).
 2. Listing: another topic filled with `--opinions` (100,000) opinions, 95 % published (bulk insert,
-   random supports; on PostgreSQL then ANALYZE, as autovacuum would), then GET /api/v1/topics/<key>/opinions timed over HTTP: the first page newest and most
-   supported first, and a page deep in the list (from a cursor) — the target is under 100 ms.
+   random supports; on PostgreSQL then ANALYZE, as autovacuum would), then GET /api/v1/topics/<key>/opinions
+   timed over HTTP: the first page newest and most supported first, and a page deep in the list (from a
+   cursor) — the target is under 100 ms.
 
 Service, fake platform and client run in this one process (one event loop), as `mashang serve --demo`
 does for the first two; the rate limits are lifted (all requests come from 127.0.0.1, and one reader
