@@ -45,6 +45,7 @@ from models.entities import (
 from models.hotline import HotlineOrder
 from models.jobs import Job
 from models.media import MediaLink
+from models.leads import LeadTopic, LeadTopicCase
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
@@ -229,6 +230,8 @@ async def fill_with_rows() -> None:
         opinion=opinion, upload_id="up-1", path="y.png", content_type="image/png", fetch_token="t" * 43, created_at=at
     )
     await OpinionSupport.create(opinion=opinion, citizen=mini, created_at=at)
+    lead_topic = await LeadTopic.create(name="挂号难", created_by="staff:s-li", created_at=at)
+    await LeadTopicCase.create(topic=lead_topic, case=first, added_by="staff:s-li", added_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

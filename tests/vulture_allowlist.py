@@ -45,3 +45,5 @@ imported_at
 finished_at  # models/delivery.py: when TEMPLATESENDJOBFINISH told the outcome, kept for operators
 _.accepted_at  # models/entities.py: Case, written by the accept action, read in SQL by handlers/reports/members.py
 published_at  # models/topics.py: when an opinion became public, kept for operators and reports
+added_by  # LeadTopicCase: who marked the lead, and when (kept for the record)
+added_at

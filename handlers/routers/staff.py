@@ -13,7 +13,7 @@ from handlers.cases.masking import excerpt
 from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
-from handlers.reports import hotspots, similar
+from handlers.reports import hotspots, leads, similar
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import commands as command_texts
@@ -61,15 +61,24 @@ def _need(command: CommandLine, count: int) -> None:
 
 
 @router.handler(staff_sender, command_filter(VERBS))
-async def handle_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> Reply:
-    return await _command_reply(run_staff_command(command, staff, redis, settings))
+async def handle_staff_command(
+    command: CommandLine, staff: Staff, event: ChatEvent, redis: aioredis.Redis, settings: Settings
+) -> Reply:
+    return await _command_reply(run_staff_command(command, staff, event, redis, settings))
 
 
-async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> str:
+async def run_staff_command(
+    command: CommandLine, staff: Staff, event: ChatEvent, redis: aioredis.Redis, settings: Settings
+) -> str:
     actor = actor_of(staff)
     verb = command.verb
     if verb == "帮助":
         return help_text()
+    if verb in TOPIC_VERBS:
+        try:
+            return await topic_command(command, staff, event, settings)
+        except leads.TopicError as exc:
+            raise CommandError(str(exc)) from exc
     if verb == "待办":
         return await queue_text(redis, settings)
     if verb == "统计":
@@ -157,6 +166,32 @@ async def _run_case_command(
     raise CommandError(help_text())  # pragma: no cover - every verb is handled above
 
 
+TOPIC_VERBS = frozenset({"线索", "专题"})
+REMOVE = "移除"  # 专题 <名> 移除 <编号>
+
+
+async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent, settings: Settings) -> str:
+    """`线索`, `专题`, `报告`: leads and topics (handlers/reports/leads.py)."""
+    actor, prefix = actor_of(staff), settings.tracking_prefix
+    args = command.args
+    if command.verb == "线索":
+        if len(args) < 2:
+            raise CommandError(command_texts.usage(texts.usage("线索")))
+        result = await leads.mark_leads(args[:-1], args[-1], actor, prefix)
+        return texts.leads_marked(result.topic, result.created, result.added, result.already, result.total)
+    if command.verb == "专题":
+        if not args:
+            return report_texts.topics_chat(await leads.list_topics())
+        if len(args) >= 2 and args[-2] == REMOVE:
+            name = " ".join(args[:-2])
+            code, left = await leads.remove_lead(name, args[-1], actor, prefix)
+            return texts.lead_removed(code, name, left)
+        if REMOVE in args:
+            raise CommandError(texts.topic_usage())
+        return report_texts.topic_chat(await leads.topic_figures(command.rest))
+    raise CommandError(texts.topic_usage())  # pragma: no cover
+
+
 @router.handler(staff_sender)
 async def handle_unknown_staff_command(event: ChatEvent) -> Reply:
     text = event_text(event) or ""
@@ -225,6 +260,8 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
             if event.kind == "command":
                 line = _without_reason(str(event.detail.get("line", "")), event, events[index + 1 : index + 2])
                 what += f"：{excerpt(escape(line), 40)}"
+            if event.kind.startswith("lead."):
+                what += f"「{escape(str(event.detail.get('topic', '')))}」"
             if event.kind == "merge.received":
                 what += escape(str(event.detail.get("source", "")))  # the case merged into this one
         lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")

@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from handlers.cases.masking import excerpt
 from handlers.reports.hotspots import BY_POINT, HotSpot, HotSpotReport
+from handlers.reports.leads import TopicFigures, TopicSummary
 from handlers.reports.similar import CODES_LISTED, SHOWN_FROM, SimilarCases, SimilarReport
+from handlers.texts import staff as staff_texts
 from handlers.texts.markdown import bold, escape
 from models.entities import CaseSource
 from models.tracking import LOCAL_TZ
@@ -145,3 +147,29 @@ def similar_report_lines(report: SimilarReport) -> list[str]:
         "分组是提议，请人工确认。"
     )
     return lines
+
+
+# ---- topics (handlers/reports/leads.py) in the triage group ---------------------------------------------
+
+
+def _day(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def topics_chat(topics: list[TopicSummary]) -> str:
+    """`专题`."""
+    return staff_texts.topics_list([(topic.name, topic.cases, topic.hotline) for topic in topics])
+
+
+def topic_chat(figures: TopicFigures) -> str:
+    """`专题 <名>`: cases (with the hotline's numbers), districts, contact points and weeks."""
+    codes = [f"{case.code}（热线 {case.external_id}）" if case.external_id else case.code for case in figures.cases]
+    return staff_texts.topic_detail(
+        figures.name,
+        figures.total,
+        figures.hotline,
+        weeks=[staff_texts.week_label(_day(monday), count) for monday, count in figures.weeks],
+        districts=[f"{name or NO_DISTRICT_ZH} {count} 件" for name, count in figures.districts],
+        points=[f"{name} {count} 件" for name, count in figures.points],
+        codes=codes,
+    )

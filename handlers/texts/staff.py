@@ -22,6 +22,13 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
     ("查", "show", "查 <编号>", "查看办理过程"),
     ("类似", "similar", "类似 <编号>", "文字与这件最相似的件（含 12345 热线件）：编号、相似度、区县、摘要"),
+    (
+        "线索",
+        "lead",
+        "线索 <编号> [<编号>...] <专题名>",
+        "把件列为专题的线索（扫码件、12345 热线件都可以，热线件也可写工单号）；专题不存在时新建",
+    ),
+    ("专题", "topic", "专题 [专题名] [移除 <编号>]", "列出各专题及件数；写专题名时查看该专题；「移除」把一件移出专题"),
     ("待办", "queue", "待办", "待分拣、超期、二次不满意和待电话回访的件"),
     ("电话", "phone", "电话 <编号>", "群众留下的电话号码（不打码，记入时间线），用于电话回访"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
@@ -362,6 +369,8 @@ EVENT_ZH = {
     "message.unreachable": "消息未能送达（对方不在企业微信应用的可见范围内）",
     "follows": "关联已办结件",
     "hotline.updated": "热线工单更新",
+    "lead.marked": "列为专题线索",
+    "lead.removed": "移出专题",
 }
 CHANNEL_ZH = {
     "custom": "客服消息",
@@ -489,3 +498,96 @@ def top_opinions(key: str, rows: list[tuple[int, int, str, str]]) -> str:
     lines += [f"#{i} {label} 附议 {n}：{escape(text)}" for i, n, label, text in rows]
     lines.append("「立案 <意见编号>」转为诉求办理")
     return "\n".join(lines)
+
+
+# ---- 线索, 专题, 报告: leads and topics (handlers/reports/leads.py) -----------------------------------
+
+TOPICS_LISTED = 30  # topics `专题` lists
+CODES_SHOWN = 30  # codes `专题 <名>` lists
+
+
+def topic_name_too_long(limit: int) -> str:
+    return f"专题名最长 {limit} 个字，请写短一些（专题名即报告的标题）。"
+
+
+def topic_name_missing() -> str:
+    return "请在编号后写上专题名：「线索 <编号> [<编号>...] <专题名>」，例如「线索 MS2611230042 学校周边停车难」。"
+
+
+def too_many_codes(limit: int) -> str:
+    return f"一次最多列 {limit} 件，请分几次发。"
+
+
+def no_such_lead(token: str) -> str:
+    return f"没有编号或 12345 热线工单号为「{escape(token)}」的件。"
+
+
+def no_such_topic(name: str, known: list[str]) -> str:
+    listed = "、".join(escape(topic) for topic in known[:10])
+    hint = f"现有专题：{listed}。" if known else "现在还没有专题，用「线索 <编号> <专题名>」新建。"
+    return f"没有名为「{escape(name)}」的专题。{hint}"
+
+
+def not_a_lead(code: str, topic: str) -> str:
+    return f"{code} 不在专题「{escape(topic)}」中。"
+
+
+def leads_marked(topic: str, created: bool, added: list[str], already: list[str], total: int) -> str:
+    lines = [f"已新建专题「{escape(topic)}」。" if created else f"专题「{escape(topic)}」："]
+    if added:
+        lines.append(f"列为线索 {len(added)} 件：{'、'.join(added)}")
+    if already:
+        lines.append(f"已在专题中 {len(already)} 件：{'、'.join(already)}")
+    lines.append(f"专题现有 {total} 件。查看：`专题 {escape(topic)}`；生成报告：`报告 {escape(topic)}`")
+    return "\n".join(lines)
+
+
+def lead_removed(code: str, topic: str, left: int) -> str:
+    return f"已将 {code} 移出专题「{escape(topic)}」，专题还有 {left} 件。"
+
+
+def topics_list(topics: list[tuple[str, int, int]]) -> str:
+    """`专题`: (name, cases, of which from the hotline) per topic, newest first."""
+    if not topics:
+        return "还没有专题。把件列为线索即新建专题：`线索 <编号> [<编号>...] <专题名>`"
+    lines = [bold(f"专题（{len(topics)} 个）")]
+    for number, (name, cases, hotline) in enumerate(topics[:TOPICS_LISTED], start=1):
+        lines.append(f"{number}. {escape(name)}：{cases} 件（12345 热线 {hotline} 件）")
+    if len(topics) > TOPICS_LISTED:
+        lines.append(f"……另有 {len(topics) - TOPICS_LISTED} 个专题未列出")
+    lines.append("查看一个专题：`专题 <专题名>`")
+    return "\n".join(lines)
+
+
+def week_label(monday: str, count: int) -> str:
+    return f"{monday}起 {count} 件"
+
+
+def topic_detail(
+    name: str,
+    total: int,
+    hotline: int,
+    weeks: list[str],
+    districts: list[str],
+    points: list[str],
+    codes: list[str],
+) -> str:
+    """`专题 <名>`: the cases (code, and the hotline's number), districts and weeks. Districts and contact
+    points come from hotline files and the roster: escaped here."""
+    lines = [bold(f"专题「{escape(name)}」：{total} 件（12345 热线 {hotline} 件）")]
+    if not total:
+        lines.append("专题中已没有件。列入：`线索 <编号> " + escape(name) + "`")
+        return "\n".join(lines)
+    lines.append(f"各周：{'；'.join(weeks)}")
+    lines.append(f"区县：{'、'.join(escape(d) for d in districts)}")
+    if points:
+        lines.append(f"联系点：{'、'.join(escape(p) for p in points)}")
+    shown = codes[:CODES_SHOWN]
+    more = f" 等 {len(codes)} 件" if len(codes) > len(shown) else ""
+    lines.append(f"编号：{'、'.join(escape(code) for code in shown)}{more}")
+    lines.append(f"移出一件：`专题 {escape(name)} 移除 <编号>`；生成报告：`报告 {escape(name)}`")
+    return "\n".join(lines)
+
+
+def topic_usage() -> str:
+    return "格式：专题（列出各专题）；专题 <专题名>（查看）；专题 <专题名> 移除 <编号>"
