@@ -47,3 +47,18 @@ _.accepted_at  # models/entities.py: Case, written by the accept action, read in
 published_at  # models/topics.py: when an opinion became public, kept for operators and reports
 added_by  # LeadTopicCase: who marked the lead, and when (kept for the record)
 added_at
+# handlers/reports/documents.py: attributes python-docx, fontTools and reportlab read
+alignment
+subject
+name_IDs
+notdef_outline
+layout_features
+hinting
+desubroutinize
+glyphOrder
+tableVersion
+maxZones
+indexToLocFormat
+glyphDataFormat
+formatType
+sfntVersion

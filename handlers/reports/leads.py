@@ -64,6 +64,18 @@ class LeadCase:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """A representative case of a topic for the draft report: its text masked already."""
+
+    code: str
+    external_id: str | None
+    district: str
+    point_name: str | None
+    created_at: datetime
+    text: str  # phone and ID numbers, e-mail addresses and names masked
+
+
+@dataclass(frozen=True)
 class TopicFigures:
     """What the chat's `专题 <名>` and the draft report say about a topic's cases."""
 

@@ -445,3 +445,26 @@ def pairwise_scores(truth: Sequence[str], predicted: Sequence[int]) -> tuple[flo
 
 def f1(precision: float, recall: float) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def representatives(vectors: Vectors, count: int, duplicate: float = 0.8) -> list[int]:
+    """The `count` most typical rows of one set of documents (a topic's cases): ranked by their cosine
+    similarity to the set's centre (the normalised sum of every row, as a group's medoid is chosen), a
+    row almost the same as one already chosen (similarity ≥ `duplicate`) left out so that the excerpts
+    are not one text repeated. Rows without any term come last."""
+    matrix = vectors.matrix
+    if matrix.shape[0] == 0 or count <= 0:
+        return []
+    centre = np.asarray(matrix.sum(axis=0)).ravel()
+    score = matrix @ centre
+    order = np.lexsort((np.arange(matrix.shape[0]), -score))  # most typical first, then earliest
+    chosen: list[int] = []
+    skipped: list[int] = []
+    for row in (int(index) for index in order):
+        if len(chosen) >= count:
+            break
+        if chosen and float((matrix[chosen] @ matrix[row].T).max()) >= duplicate:
+            skipped.append(row)
+            continue
+        chosen.append(row)
+    return chosen + skipped[: count - len(chosen)]

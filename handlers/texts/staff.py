@@ -589,5 +589,9 @@ def topic_detail(
     return "\n".join(lines)
 
 
+def topic_empty(topic: str) -> str:
+    return f"专题「{escape(topic)}」中没有件，无法生成报告。先用「线索 <编号> {escape(topic)}」列入。"
+
+
 def topic_usage() -> str:
     return "格式：专题（列出各专题）；专题 <专题名>（查看）；专题 <专题名> 移除 <编号>"
