@@ -40,7 +40,7 @@ from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.new_cases import BatchIntake
-from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_REPORT_FILE, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.miniprogram.identity import FETCH_UNIONID
 from handlers.routers import citizen, member, staff
 from handlers.routing import Router
@@ -82,6 +82,7 @@ def handler_settings(config: Config) -> Settings:
         media_link_ttl_s=config.intake.media_link_ttl,
         similar_threshold=config.similar.threshold,
         similar_max_cases=config.similar.max_cases,
+        triage_group_files=bool(config.wecom.triage_chat_id),
     )
 
 
@@ -259,6 +260,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             SEND_WECOM_USER: wecom_delivery.send_user,
             SEND_TRIAGE: wecom_delivery.send_triage,
             SEND_BOT_REPLY: wecom_delivery.send_bot_reply,
+            SEND_REPORT_FILE: wecom_delivery.send_report_file,
             DOWNLOAD_MEDIA: MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download,
             FETCH_UNIONID: UnionidFetcher(app[WECHAT]).fetch,
             MEDIA_CHECK: MediaChecks(app[MINI], config.server.public_base_url).check,

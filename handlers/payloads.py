@@ -70,6 +70,17 @@ class SendBotReply(TypedDict):
     response_parts_sent: NotRequired[int]  # delivery's bookkeeping: the first part went through it
 
 
+class SendReportFile(TypedDict):
+    """send.report_file: a topic's draft 社情民意信息 as a DOCX file, through WeCom media/upload, to the triage
+    group's appchat (userid None) or to the staff member who asked."""
+
+    topic: str
+    userid: str | None
+    media_id: NotRequired[str]  # delivery's bookkeeping: uploaded already (valid 3 days), not uploaded again
+    uploaded_at: NotRequired[str]  # delivery's bookkeeping: when (ISO 8601)
+    filename: NotRequired[str]  # delivery's bookkeeping: the uploaded file's name
+
+
 class DownloadMedia(TypedDict):
     """media.download: fetch a citizen's image, voice or video before WeChat forgets it."""
 
@@ -159,6 +170,10 @@ def send_triage(markdown: str, *, case_code: str | None) -> SendTriage:
 
 def send_bot_reply(response_url: str | None, text: str, *, case_code: str | None) -> SendBotReply:
     return {"response_url": response_url, "text": text, "case_code": case_code}
+
+
+def send_report_file(topic: str, userid: str | None) -> SendReportFile:
+    return {"topic": topic, "userid": userid}
 
 
 def download_media(media_id: str, message_id: int, msg_type: str) -> DownloadMedia:

@@ -171,5 +171,6 @@ def test_names_introduced_as_such_are_masked_and_honorifics_kept() -> None:
     assert mask_personal("联系人：李四丰来电") == "联系人：李某某来电"
     assert mask_personal("市民张伟来电反映") == "市民张某来电反映"
     assert mask_personal("我叫欧阳修") == "我叫欧阳某"
+    assert mask_personal("我叫王小明，电话") == "我叫王某某，电话"
     assert mask_personal("来电人王女士反映停车难") == "来电人王女士反映停车难"  # names nobody
     assert mask_personal("市民反映医院停车难") == "市民反映医院停车难"

@@ -39,6 +39,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -406,11 +407,18 @@ class _BaseClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        upload: Upload | None = None,
     ) -> tuple[bytes, str]:
         """(body, content type); transport failures and HTTP errors mapped to our exceptions."""
-        data = None
+        data: Any = None
         headers = None
-        if json_body is not None:
+        if upload is not None:  # multipart/form-data, made anew for each try (a FormData is sent once)
+            # quote_fields=False: the file name as UTF-8, as browsers send it; aiohttp's default percent-encodes
+            # it, and WeCom shows a file message's name as the upload's filename says, %E7%A4%BE… and all.
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field(upload.field, upload.data, filename=upload.filename, content_type=upload.content_type)
+            data = form
+        elif json_body is not None:
             # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some message types.
             data = json.dumps(json_body, ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json; charset=utf-8"}
@@ -453,9 +461,12 @@ class _BaseClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         url: str | None = None,
+        upload: Upload | None = None,
     ) -> dict[str, Any]:
         """One JSON call without an access token (token endpoints, webhooks, jscode2session)."""
-        body, _ = await self._http(method, url or self._base_url + api, api, params=params, json_body=json_body)
+        body, _ = await self._http(
+            method, url or self._base_url + api, api, params=params, json_body=json_body, upload=upload
+        )
         return self._parse_json(body, api)
 
     async def _token_call(
@@ -465,11 +476,14 @@ class _BaseClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        upload: Upload | None = None,
     ) -> dict[str, Any]:
         """One JSON call with `access_token` in the query, with the token-error retry."""
 
         async def call(token: str) -> dict[str, Any]:
-            return await self._call(method, api, params={**(params or {}), "access_token": token}, json_body=json_body)
+            return await self._call(
+                method, api, params={**(params or {}), "access_token": token}, json_body=json_body, upload=upload
+            )
 
         return await self._with_token(call)
 
@@ -722,6 +736,16 @@ class MiniProgramClient(_StableTokenClient):
         await self._token_call("POST", "/cgi-bin/message/subscribe/send", json_body=body)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file sent as multipart/form-data (WeCom media/upload: part "media")."""
+
+    field: str
+    filename: str
+    data: bytes
+    content_type: str
+
+
 class WeComClient(_BaseClient):
     """WeCom (企业微信) self-built app, group robot webhooks and smart-bot response URLs.
 
@@ -784,6 +808,40 @@ class WeComClient(_BaseClient):
             body["chatid"] = chat_id
         result = await self._token_call("POST", "/cgi-bin/appchat/create", json_body=body)
         return str(result.get("chatid", ""))
+
+    async def upload_media(self, media_type: str, filename: str, data: bytes, content_type: str) -> str:
+        """Temporary media (media/upload, multipart part "media"): its media_id, valid 3 days. A file
+        message shows `filename`. Limits: image 10 MB, voice 2 MB, video 10 MB, file 20 MB."""
+        result = await self._token_call(
+            "POST",
+            "/cgi-bin/media/upload",
+            params={"type": media_type},
+            upload=Upload("media", filename, data, content_type),
+        )
+        media_id = result.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise WeChatUnavailable("/cgi-bin/media/upload: no media_id in the answer")
+        return media_id
+
+    async def send_file(self, userid: str, media_id: str) -> None:
+        """An app message with an uploaded file (msgtype file) to one user."""
+        await self._token_call(
+            "POST",
+            "/cgi-bin/message/send",
+            json_body={
+                "touser": userid,
+                "msgtype": "file",
+                "agentid": self.agent_id,
+                "file": {"media_id": media_id},
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": 1800,
+            },
+        )
+
+    async def appchat_send_file(self, chat_id: str, media_id: str) -> None:
+        """An uploaded file (msgtype file) to a group chat created through appchat/create."""
+        body = {"chatid": chat_id, "msgtype": "file", "file": {"media_id": media_id}}
+        await self._token_call("POST", "/cgi-bin/appchat/send", json_body=body)
 
     async def appchat_send_markdown(self, chat_id: str, markdown: str) -> None:
         """To a group chat created through appchat/create."""

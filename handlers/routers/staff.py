@@ -10,6 +10,7 @@ from handlers.cases import actions, figures, visits
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
 from handlers.cases.masking import excerpt
+from handlers.cases.outbox import send_report_file
 from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
@@ -166,7 +167,7 @@ async def _run_case_command(
     raise CommandError(help_text())  # pragma: no cover - every verb is handled above
 
 
-TOPIC_VERBS = frozenset({"线索", "专题"})
+TOPIC_VERBS = frozenset({"线索", "专题", "报告"})
 REMOVE = "移除"  # 专题 <名> 移除 <编号>
 
 
@@ -189,7 +190,14 @@ async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent, se
         if REMOVE in args:
             raise CommandError(texts.topic_usage())
         return report_texts.topic_chat(await leads.topic_figures(command.rest))
-    raise CommandError(texts.topic_usage())  # pragma: no cover
+    # 报告 <专题名>: the draft is written and sent as a file by a job (bot/outbound/wecom.py)
+    if not args:
+        raise CommandError(command_texts.usage(texts.usage("报告")))
+    topic = await leads.find_topic(command.rest)
+    if not await leads.LeadTopicCase.filter(topic=topic).exists():
+        raise CommandError(texts.topic_empty(topic.name))
+    await send_report_file(topic.name, None if settings.triage_group_files else event.sender)
+    return texts.report_queued(topic.name, settings.triage_group_files)
 
 
 @router.handler(staff_sender)

@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
         "把件列为专题的线索（扫码件、12345 热线件都可以，热线件也可写工单号）；专题不存在时新建",
     ),
     ("专题", "topic", "专题 [专题名] [移除 <编号>]", "列出各专题及件数；写专题名时查看该专题；「移除」把一件移出专题"),
+    ("报告", "report", "报告 <专题名>", "生成该专题的社情民意信息草稿（Word 文件），发到分拣群"),
     ("待办", "queue", "待办", "待分拣、超期、二次不满意和待电话回访的件"),
     ("电话", "phone", "电话 <编号>", "群众留下的电话号码（不打码，记入时间线），用于电话回访"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
@@ -587,6 +588,11 @@ def topic_detail(
     lines.append(f"编号：{'、'.join(escape(code) for code in shown)}{more}")
     lines.append(f"移出一件：`专题 {escape(name)} 移除 <编号>`；生成报告：`报告 {escape(name)}`")
     return "\n".join(lines)
+
+
+def report_queued(topic: str, to_group: bool) -> str:
+    where = "分拣群" if to_group else "您的企业微信（分拣群未接入应用群聊，文件发给本人）"
+    return f"正在生成专题「{escape(topic)}」的社情民意信息草稿，稍后以 Word 文件发到{where}。"
 
 
 def topic_empty(topic: str) -> str:
