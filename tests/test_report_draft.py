@@ -20,8 +20,9 @@ from bot.cli.report import run_report
 from bot.config import Config, build_config
 from handlers.admin.roster import import_roster
 from handlers.reports.leads import mark_leads
-from models.entities import Case, CaseSource
+from models.entities import Case, CaseMessage, CaseSource, Citizen, ContactPoint
 from models.timeutil import now
+from models.tracking import reserve_codes
 from tests.harness import ROSTER
 from tests.hotline_files import beijing, order, write_csv, write_mapping
 from tests.test_hotline_import import hotline
@@ -75,8 +76,28 @@ async def topic_of_cases(config: Config, tmp_path: Path) -> list[Case]:
     # Satisfaction of those answered: two return visits recorded.
     await Case.filter(id=cases[0].id).update(satisfaction=1)
     await Case.filter(id=cases[1].id).update(satisfaction=3)
-    await mark_leads([case.code for case in cases[:-1]] + ["GD-P8"], TOPIC, "staff:s-li", "MS")
-    return list(await Case.filter(source=CaseSource.HOTLINE).order_by("created_at").prefetch_related("hotline_order"))
+    qr = await qr_case("医院门口的停车位\x0b太少，挂号的车排到马路上\x01", days_ago=10)  # control characters too
+    await mark_leads([case.code for case in cases[:-1]] + ["GD-P8", qr.code], TOPIC, "staff:s-li", "MS")
+    return list(await Case.all().order_by("created_at").prefetch_related("hotline_order"))
+
+
+async def qr_case(text: str, days_ago: int) -> Case:
+    """A citizen's case from the hospital's QR code, as the intake writes it."""
+    point = await ContactPoint.get(key="hz-hospital-1")
+    citizen = await Citizen.create(openid="o-draft-qr")
+    at = now() - timedelta(days=days_ago)
+    code = (await reserve_codes("MS", at, 1))[0]
+    case = await Case.create(
+        code=code,
+        citizen=citizen,
+        contact_point=point,
+        summary=text[:20],
+        created_at=at,
+        updated_at=at,
+        last_citizen_message_at=at,
+    )
+    await CaseMessage.create(case=case, direction="in", author="citizen:o-draft-qr", content=text, created_at=at)
+    return case
 
 
 def flat(text: str) -> str:
@@ -87,21 +108,23 @@ def check_content(text: str, cases: list[Case]) -> None:
     body = flat(text)
     assert TOPIC in body
     assert "社情民意信息（草稿）" in body
-    assert "群众诉求共9件" in body
-    assert "扫码留言0件、12345热线9件" in body
-    assert "吴兴区5件、南浔区4件" in body
+    assert "群众诉求共10件" in body
+    assert "扫码留言1件、12345热线9件" in body
+    assert "吴兴区6件、南浔区4件" in body
+    assert "涉及联系点：湖州市中心医院1件" in body
     assert "（共3周）" in body or "（共4周）" in body
     assert "已回访并作出评价的2件中，满意1件、基本满意0件、不满意1件，满意率（含基本满意）50%" in body
     for case in cases:
         assert case.code in body
-        assert case.hotline_order.external_id in body  # type: ignore[attr-defined]
+        if case.source == CaseSource.HOTLINE:
+            assert case.hotline_order.external_id in body  # type: ignore[attr-defined]
     for phone in PHONES:
         assert phone not in body
     assert ID_NUMBER not in body
     assert "张三" not in body
     assert "李四" not in body
     assert "群众反映摘录" in body
-    assert body.count("」（MS") == 5  # five excerpts for nine cases
+    assert body.count("」（MS") == 5  # five excerpts for ten cases
 
 
 async def test_a_docx_draft_has_the_title_figures_excerpts_and_every_code(config: Config, tmp_path: Path) -> None:
@@ -174,3 +197,24 @@ def test_names_introduced_as_such_are_masked_and_honorifics_kept() -> None:
     assert mask_personal("我叫王小明，电话") == "我叫王某某，电话"
     assert mask_personal("来电人王女士反映停车难") == "来电人王女士反映停车难"  # names nobody
     assert mask_personal("市民反映医院停车难") == "市民反映医院停车难"
+
+
+def test_control_characters_and_markup_in_texts_do_not_break_either_file() -> None:
+    from handlers.reports import documents
+    from handlers.reports.leads import Excerpt, LeadCase, figures_of
+    from handlers.texts.reports import draft_text
+
+    at = now()
+    case = LeadCase(1, "MS26120300010", "qr", None, "吴兴区", "<b>医院</b> & 门诊", at, "received", None)
+    hostile = "停车\x01难\x0b<font name='x'>&amp; 电话13812345678\ud800"
+    text = draft_text(figures_of("停车<难>", [case]), [Excerpt(case.code, None, "吴兴区", None, at, hostile)], at)
+    chart = documents.chart_png(text.chart_labels, text.chart_counts)
+    word = docx.Document(io.BytesIO(documents.render_docx(text, chart)))
+    written = "\n".join(p.text for p in word.paragraphs)
+    assert "停车难" in written
+    assert "<font name='x'>&amp;" in written  # as written, not read as markup
+    reader = pypdf.PdfReader(io.BytesIO(documents.render_pdf(text, chart)))
+    extracted = flat("".join(page.extract_text() for page in reader.pages))
+    assert "停车<难>" in extracted
+    assert "<b>医院</b>&门诊" in extracted
+    assert "停车难<fontname='x'>&amp;" in extracted

@@ -62,3 +62,4 @@ indexToLocFormat
 glyphDataFormat
 formatType
 sfntVersion
+string  # a fontTools name record

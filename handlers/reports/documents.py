@@ -17,8 +17,10 @@ worker thread (handlers/reports/draft.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import re
 import threading
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -35,6 +37,28 @@ DOCX_HEADING_FONT = "黑体"
 _ASCII = "".join(chr(code) for code in range(32, 127))
 _pdf_fonts: dict[str, str] = {}  # characters' digest -> the registered reportlab font name
 _pdf_fonts_lock = threading.Lock()
+
+
+# Characters XML 1.0 cannot carry (DOCX is XML; reportlab's paragraphs are parsed as XML too): control
+# characters a citizen's or a hotline file's text may hold. Dropped; tabs and line breaks become spaces.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(value: str) -> str:
+    return _NOT_XML.sub("", value.replace("\t", " "))
+
+
+def _cleaned(text: DraftText) -> DraftText:
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(text):
+        value = getattr(text, item.name)
+        if isinstance(value, str):
+            changes[item.name] = xml_safe(value)
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            changes[item.name] = [xml_safe(v) for v in value]
+        elif isinstance(value, list) and value and isinstance(value[0], list):
+            changes[item.name] = [[xml_safe(v) for v in row] for row in value]
+    return dataclasses.replace(text, **changes)
 
 
 # ---- chart --------------------------------------------------------------------------------------------
@@ -88,6 +112,7 @@ def render_docx(text: DraftText, chart: bytes) -> bytes:
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm, Pt
 
+    text = _cleaned(text)
     document = Document()
     normal = document.styles["Normal"]
     _east_asian(normal, DOCX_BODY_FONT)
@@ -149,14 +174,16 @@ def _face_number(path: str) -> int:
     return 0
 
 
-def truetype_subset(path: str, characters: str) -> bytes:
-    """A TrueType-outline font with only `characters` (and .notdef) of the font at `path`."""
+def truetype_subset(path: str, characters: str, postscript_name: str) -> bytes:
+    """A TrueType-outline font with only `characters` (and .notdef) of the font at `path`, named
+    `postscript_name`: reportlab keeps one face per PostScript name for the whole process, so two subsets
+    of one font under the font's own name would share the first one's glyphs."""
     from fontTools import subset
     from fontTools.pens.cu2quPen import Cu2QuPen
     from fontTools.pens.ttGlyphPen import TTGlyphPen
     from fontTools.ttLib import TTFont, newTable
 
-    font = TTFont(path, fontNumber=_face_number(path), lazy=False)
+    font = TTFont(path, fontNumber=_face_number(path), lazy=True)  # reads only the tables the subset needs
     options = subset.Options()
     options.name_IDs = ["*"]
     options.notdef_outline = True
@@ -198,6 +225,9 @@ def truetype_subset(path: str, characters: str) -> bytes:
         font["head"].glyphDataFormat = 0
         font["post"].formatType = 3.0
         font.sfntVersion = "\x00\x01\x00\x00"
+    for record in font["name"].names:
+        if record.nameID in (4, 6):  # full name, PostScript name
+            record.string = postscript_name
     buffer = io.BytesIO()
     font.save(buffer)
     return buffer.getvalue()
@@ -215,7 +245,7 @@ def pdf_font(characters: str, font_path: str | None = None) -> str:
         name = _pdf_fonts.get(digest)
         if name is None:
             name = f"MashangCJK-{digest}"
-            pdfmetrics.registerFont(TTFont(name, io.BytesIO(truetype_subset(path, wanted))))
+            pdfmetrics.registerFont(TTFont(name, io.BytesIO(truetype_subset(path, wanted, name))))
             if len(_pdf_fonts) > 64:  # a long-running service: forget old ones (reportlab keeps them)
                 _pdf_fonts.clear()
             _pdf_fonts[digest] = name
@@ -232,6 +262,7 @@ def render_pdf(text: DraftText, chart: bytes, font_path: str | None = None) -> b
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
     from reportlab.platypus.tables import LongTable
 
+    text = _cleaned(text)
     font = pdf_font(text.all_text(), font_path)
     body = ParagraphStyle("body", fontName=font, fontSize=11, leading=18, wordWrap="CJK", firstLineIndent=22)
     plain = ParagraphStyle("plain", parent=body, firstLineIndent=0)

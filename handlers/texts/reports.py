@@ -162,16 +162,27 @@ def topics_chat(topics: list[TopicSummary]) -> str:
     return staff_texts.topics_list([(topic.name, topic.cases, topic.hotline) for topic in topics])
 
 
+PLACES_LISTED = 10  # districts, contact points and weeks `专题 <名>` lists (the most cases first; weeks: the last)
+
+
+def _some(items: list[str], more: str) -> list[str]:
+    return items if len(items) <= PLACES_LISTED else [*items[:PLACES_LISTED], more.format(len(items))]
+
+
 def topic_chat(figures: TopicFigures) -> str:
     """`专题 <名>`: cases (with the hotline's numbers), districts, contact points and weeks."""
     codes = [f"{case.code}（热线 {case.external_id}）" if case.external_id else case.code for case in figures.cases]
+    weeks = [staff_texts.week_label(_day(monday), count) for monday, count in figures.weeks]
+    if len(weeks) > PLACES_LISTED:
+        recent = weeks[-PLACES_LISTED:]
+        weeks = [f"共 {len(weeks)} 周，最近 {PLACES_LISTED} 周：{recent[0]}", *recent[1:]]
     return staff_texts.topic_detail(
         figures.name,
         figures.total,
         figures.hotline,
-        weeks=[staff_texts.week_label(_day(monday), count) for monday, count in figures.weeks],
-        districts=[f"{name or NO_DISTRICT_ZH} {count} 件" for name, count in figures.districts],
-        points=[f"{name} {count} 件" for name, count in figures.points],
+        weeks=weeks,
+        districts=_some([f"{name or NO_DISTRICT_ZH} {count} 件" for name, count in figures.districts], "等 {} 个区县"),
+        points=_some([f"{name} {count} 件" for name, count in figures.points], "等 {} 个联系点"),
         codes=codes,
     )
 
