@@ -218,3 +218,22 @@ def test_control_characters_and_markup_in_texts_do_not_break_either_file() -> No
     assert "停车<难>" in extracted
     assert "<b>医院</b>&门诊" in extracted
     assert "停车难<fontname='x'>&amp;" in extracted
+
+
+def test_representatives_are_typical_and_not_one_text_repeated() -> None:
+    from handlers.reports.similarity import SEGMENTER, representatives, vectorize
+
+    texts = [
+        "医院门口停车难，找不到停车位",
+        "医院门口停车难，找不到停车位",
+        "医院门口停车难，找不到停车位",
+        "医院附近停车位太少，停车太难",
+        "医院停车场排队很久，停车难",
+        "小区里的路灯坏了好几天",
+    ]
+    SEGMENTER.load()
+    chosen = representatives(vectorize(SEGMENTER.many(texts)), 3)
+    assert len(chosen) == 3
+    assert len({texts[row] for row in chosen}) == 3  # the repeated text once
+    assert 5 not in chosen  # the street light is not typical of a parking topic
+    assert representatives(vectorize(SEGMENTER.many(texts[:2])), 3) == [0, 1]  # too few: the duplicates too

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import re
 import threading
 from typing import Any
@@ -144,13 +145,14 @@ def render_docx(text: DraftText, chart: bytes) -> bytes:
     document.add_paragraph(text.suggestions)
 
     document.add_heading(text.appendix_heading, level=1)
-    table = document.add_table(rows=1, cols=len(text.appendix_columns))
+    columns = len(text.appendix_columns)
+    table = document.add_table(rows=len(text.appendix_rows) + 1, cols=columns)
     table.style = "Table Grid"
-    for cell, heading in zip(table.rows[0].cells, text.appendix_columns, strict=True):
-        cell.text = heading
-    for row in text.appendix_rows:
-        for cell, value in zip(table.add_row().cells, row, strict=True):
-            cell.text = value
+    # Made at its full size and filled through one list of its cells: add_row and row.cells cost a walk
+    # of the table each, which makes a table of thousands of rows take minutes.
+    cells = table._cells
+    for index, value in enumerate(itertools.chain(text.appendix_columns, *text.appendix_rows)):
+        cells[index].text = value
     document.add_paragraph(text.footnote)
     buffer = io.BytesIO()
     document.save(buffer)
@@ -291,12 +293,19 @@ def render_pdf(text: DraftText, chart: bytes, font_path: str | None = None) -> b
         para(text.suggestions, body),
         para(text.appendix_heading, heading),
     ]
-    rows = [[para(value, cell) for value in row] for row in [text.appendix_columns, *text.appendix_rows]]
     widths = [x * width for x in (0.07, 0.22, 0.18, 0.14, 0.26, 0.13)]
+    # Plain strings where they fit on one line (a Paragraph per cell makes thousands of rows slow to lay
+    # out), a wrapping Paragraph where they do not.
+    fits = [int(column / (cell.fontSize * 1.05)) for column in widths]  # CJK characters a column holds
+    rows = [
+        [value if len(value) <= fits[index] else para(value, cell) for index, value in enumerate(row)]
+        for row in [text.appendix_columns, *text.appendix_rows]
+    ]
     table: Table = LongTable(rows, colWidths=widths, repeatRows=1)
     table.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 0), (-1, -1), font, cell.fontSize, cell.leading),
                 ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),

@@ -451,20 +451,28 @@ def representatives(vectors: Vectors, count: int, duplicate: float = 0.8) -> lis
     """The `count` most typical rows of one set of documents (a topic's cases): ranked by their cosine
     similarity to the set's centre (the normalised sum of every row, as a group's medoid is chosen), a
     row almost the same as one already chosen (similarity ≥ `duplicate`) left out so that the excerpts
-    are not one text repeated. Rows without any term come last."""
+    are not one text repeated; rows sharing no term with the others come last."""
     matrix = vectors.matrix
     if matrix.shape[0] == 0 or count <= 0:
         return []
     centre = np.asarray(matrix.sum(axis=0)).ravel()
     score = matrix @ centre
     order = np.lexsort((np.arange(matrix.shape[0]), -score))  # most typical first, then earliest
+    # Near-duplicates are looked for among the most typical rows only, in one product.
+    candidates = order[: max(100, count * 20)]
+    pairs = (matrix[candidates] @ matrix[candidates].T).toarray()
     chosen: list[int] = []
-    skipped: list[int] = []
-    for row in (int(index) for index in order):
+    skipped: list[int] = []  # near-duplicates of a chosen row, then rows sharing nothing with the rest
+    unlike: list[int] = []
+    for position in range(len(candidates)):
         if len(chosen) >= count:
             break
-        if chosen and float((matrix[chosen] @ matrix[row].T).max()) >= duplicate:
-            skipped.append(row)
-            continue
-        chosen.append(row)
-    return chosen + skipped[: count - len(chosen)]
+        if score[candidates[position]] <= 0:
+            unlike.append(position)
+        elif chosen and float(pairs[position, chosen].max()) >= duplicate:
+            skipped.append(position)
+        else:
+            chosen.append(position)
+    if chosen:  # the least like what is chosen first: an exact repeat last
+        skipped.sort(key=lambda position: float(pairs[position, chosen].max()))
+    return [int(candidates[position]) for position in [*chosen, *skipped, *unlike][:count]]
