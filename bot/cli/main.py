@@ -252,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="扮演小程序用户（通过 /api/v1）：扫码、提交诉求、评价、议题意见和附议",
     )
-    simulate.add_argument("--name", default="sim", metavar="NAME", help="小程序用户的演示登录名（登录凭证 demo-<name>，默认 sim）")
+    simulate.add_argument(
+        "--name", default="sim", metavar="NAME", help="小程序用户的演示登录名（登录凭证 demo-<name>，默认 sim）"
+    )
 
     from bot.cli.qr import add_qr_parser
 
