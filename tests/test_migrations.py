@@ -44,8 +44,8 @@ from models.entities import (
 )
 from models.hotline import HotlineOrder
 from models.jobs import Job
-from models.media import MediaLink
 from models.leads import LeadTopic, LeadTopicCase
+from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
