@@ -262,6 +262,12 @@ class SimilarConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    # The web console (/console): a session ends after this many minutes without a request.
+    idle_minutes: int = 30
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8090
@@ -303,6 +309,7 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     case_page: CasePageConfig = field(default_factory=CasePageConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 _DURATION_KEYS = {
@@ -512,6 +519,8 @@ def _validate(config: Config) -> None:
         fail("similar.min_size", "至少 2（一组的件数）")
     if config.similar.max_cases < 1000:
         fail("similar.max_cases", "至少 1000")
+    if not 1 <= config.console.idle_minutes <= 24 * 60:
+        fail("console.idle_minutes", f"应在 1 到 1440（分钟）之间，实际是 {config.console.idle_minutes}")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "应短于微信的 5 秒期限")
 

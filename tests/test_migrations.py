@@ -56,6 +56,9 @@ from tests.conftest import reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = [m.name for m in migrate.discover()]  # what this release has
+# Indexes a migration makes that the models cannot describe (0030: pg_trgm's GIN index for the
+# console's text search, PostgreSQL only): left out of the comparison with generate_schemas.
+MIGRATION_ONLY_INDEXES = {"case_summary_trgm"}
 
 ADD_COLUMNS = """
 async def upgrade(conn, dialect):
@@ -141,7 +144,11 @@ async def schema() -> dict[str, Any]:
     )
     return {
         "columns": tables,
-        "indexes": {(r["indexname"], r["indexdef"]) for r in indexes if migrate.TABLE not in r["indexname"]},
+        "indexes": {
+            (r["indexname"], r["indexdef"])
+            for r in indexes
+            if migrate.TABLE not in r["indexname"] and r["indexname"] not in MIGRATION_ONLY_INDEXES
+        },
         "constraints": {(r["conname"], r["definition"]) for r in constraints if migrate.TABLE not in r["conname"]},
         "comments": {
             (r["t"], r["column_comment"], r["table_comment"])
@@ -165,7 +172,9 @@ async def fill_with_rows() -> None:
     at = now()
     member = await Member.create(key="m-zhao", name="赵委员", sector="医卫界", wecom_userid="zhao")
     await MemberBindCode.create(code="K7Q2M9", member=member, created_at=at, expires_at=at)
-    staff = await Staff.create(key="s-li", name="李干事", wecom_userid="li")
+    staff = await Staff.create(
+        key="s-li", name="李干事", wecom_userid="li", password_hash="$argon2id$v=19$m=65536,t=3,p=4$x"
+    )
     await StaffToken.create(staff=staff, token_hash="cd" * 32, created_at=at)
     department = await Department.create(key="d-health", name="卫健委")
     category = await Category.create(key="c-health", name="医疗卫生", keywords=["医院", "挂号"])

@@ -25,7 +25,7 @@ from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
 from handlers.topics import opinions, topics
-from models.entities import Case, CaseEvent, CaseState, Member, Staff
+from models.entities import Case, CaseEvent, CaseState, Member, Staff, StaffRole
 from models.sla import format_deadline_zh
 from models.state import ESCALATED_AFTER_REOPENS, OWES_REPLY, TRANSITION_ZH, Transition, check_visit
 from models.timeutil import now
@@ -68,11 +68,24 @@ async def handle_staff_command(
     return await _command_reply(run_staff_command(command, staff, event, redis, settings))
 
 
+CHAT = "chat"
+CONSOLE = "console"  # the web console: the same commands, marked on the timeline
+
+
 async def run_staff_command(
-    command: CommandLine, staff: Staff, event: ChatEvent, redis: aioredis.Redis, settings: Settings
+    command: CommandLine,
+    staff: Staff,
+    event: ChatEvent | None,
+    redis: aioredis.Redis,
+    settings: Settings,
+    via: str = CHAT,
 ) -> str:
+    """One staff command, from the chat (`event`) or (`via=CONSOLE`, no event) from a form of the web
+    console."""
     actor = actor_of(staff)
     verb = command.verb
+    if StaffRole(staff.role) == StaffRole.VIEWER and verb not in texts.READ_ONLY_VERBS:
+        raise CommandError(texts.viewer_refused(verb))
     if verb == "帮助":
         return help_text()
     if verb in TOPIC_VERBS:
@@ -99,7 +112,7 @@ async def run_staff_command(
         case=case,
         kind="command",
         actor=actor,
-        detail={"line": f"{verb} {command.rest}"[:500]},
+        detail={"line": f"{verb} {command.rest}"[:500], **({"via": via} if via != CHAT else {})},
         created_at=now(),
     )
     try:
@@ -171,7 +184,7 @@ TOPIC_VERBS = frozenset({"线索", "专题", "报告"})
 REMOVE = "移除"  # 专题 <名> 移除 <编号>
 
 
-async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent, settings: Settings) -> str:
+async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent | None, settings: Settings) -> str:
     """`线索`, `专题`, `报告`: leads and topics (handlers/reports/leads.py)."""
     actor, prefix = actor_of(staff), settings.tracking_prefix
     args = command.args
@@ -196,7 +209,8 @@ async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent, se
     topic = await leads.find_topic(command.rest)
     if not await leads.LeadTopicCase.filter(topic=topic).exists():
         raise CommandError(texts.topic_empty(topic.name))
-    await send_report_file(topic.name, None if settings.triage_group_files else event.sender)
+    asker = event.sender if event is not None else staff.wecom_userid
+    await send_report_file(topic.name, None if settings.triage_group_files else asker)
     return texts.report_queued(topic.name, settings.triage_group_files)
 
 
@@ -268,6 +282,7 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
             if event.kind == "command":
                 line = _without_reason(str(event.detail.get("line", "")), event, events[index + 1 : index + 2])
                 what += f"：{excerpt(escape(line), 40)}"
+                what += texts.VIA_CONSOLE if event.detail.get("via") == CONSOLE else ""
             if event.kind.startswith("lead."):
                 what += f"「{escape(str(event.detail.get('topic', '')))}」"
             if event.kind == "merge.received":

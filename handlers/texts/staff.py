@@ -41,6 +41,13 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
+VIA_CONSOLE = "（控制台）"  # a command given on the web console, on the timeline
+READ_ONLY_VERBS = frozenset({"查", "类似", "待办", "统计", "帮助"})  # what a viewer (role viewer) may say
+
+
+def viewer_refused(verb: str) -> str:
+    return f"您的账号是只读账号，可以用「查」「待办」「统计」「类似」查看，不能「{verb}」。"
+
 
 STAGE_ZH = {"assign": "交办", "reply": "答复"}
 STAFF_SIGNATURE = "政协码上商工作人员"  # how a reply staff enter is signed for the citizen
