@@ -34,7 +34,7 @@ from bot.transport.miniprogram_push import MiniProgramPushTransport
 from bot.transport.official_account import OfficialAccountTransport
 from bot.transport.replay import ReplayGuard
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
-from bot.web import case_page
+from bot.web import case_page, console
 from bot.web import media as media_files
 from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
@@ -459,5 +459,6 @@ def create_app(
     app.router.add_post("/wecom/bot", wecom_bot_receive)
     case_page.add_routes(app, redis=REDIS, settings=SETTINGS)
     media_files.add_routes(app, media_dir=Path(config.intake.media_dir))
+    console.add_routes(app, redis=REDIS, settings=SETTINGS, config=CONFIG)
     app.add_subapp(mini_api.PREFIX, mini_api.create_api())
     return app

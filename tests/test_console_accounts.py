@@ -71,9 +71,9 @@ async def test_the_cli_reads_one_line_from_stdin_and_refuses_bad_input(
 
 def test_on_a_terminal_the_password_is_asked_twice(capsys: pytest.CaptureFixture[str]) -> None:
     answers = iter(["secret pass 1", "secret pass 1"])
-    assert read_password(False, io.StringIO(), ask=lambda prompt: next(answers)) == "secret pass 1"
+    assert read_password(False, io.StringIO(), ask=lambda _prompt: next(answers)) == "secret pass 1"
     answers = iter(["secret pass 1", "secret pass 2"])
-    assert read_password(False, io.StringIO(), ask=lambda prompt: next(answers)) is None
+    assert read_password(False, io.StringIO(), ask=lambda _prompt: next(answers)) is None
     assert "不一致" in capsys.readouterr().err
 
 

@@ -63,3 +63,30 @@ glyphDataFormat
 formatType
 sfntVersion
 string  # a fontTools name record
+# The web console's dataclass fields and texts that only its jinja2 templates read (bot/web/templates/console/).
+source_zh
+can_assign
+can_transfer
+can_reply
+can_merge
+can_reject
+can_visit
+suggested_member
+due_left
+LOGIN_TITLE
+TITLE
+COMING_SOON
+COMING_SOON_TEXT
+LOGOUT
+QUEUE_TITLE
+OVERDUE
+URGENT
+LIVE_ON
+LIVE_OFF
+CASE_TITLE
+NO_MESSAGES
+NO_REPLIES
+VISIT_NONE
+VOICE_NOT_SAVED
+MEDIA_NOT_SAVED
+SUGGESTED

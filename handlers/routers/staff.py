@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -264,10 +265,17 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
     member = case.member.name if case.member else None
     content = await actions.first_content(case, 120)
     lines = texts.timeline_head(case.code, actions.where(case), case.state_zh, member, content)
-    who_is = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
-    events = list(reversed(events))
+    for when, who, what in await timeline_entries(list(reversed(events))):
+        lines.append(f"{format_deadline_zh(when)} {who} {what}")
+    return "\n".join(lines)
+
+
+async def timeline_entries(events: list[CaseEvent]) -> list[tuple[datetime, str, str]]:
+    """(when, who, what) of each event, as `查` shows them (what strangers wrote escaped for markdown);
+    the web console shows the same words."""
+    who_is = await actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
+    entries = []
     for index, event in enumerate(events):
-        when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
             reason, target = event.detail.get("reason"), event.detail.get("target")
@@ -287,8 +295,8 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
                 what += f"「{escape(str(event.detail.get('topic', '')))}」"
             if event.kind == "merge.received":
                 what += escape(str(event.detail.get("source", "")))  # the case merged into this one
-        lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")
-    return "\n".join(lines)
+        entries.append((event.created_at, who_is.get(event.actor, escape(event.actor)), what))
+    return entries
 
 
 def _without_reason(line: str, command: CaseEvent, following: list[CaseEvent]) -> str:
@@ -302,7 +310,7 @@ def _without_reason(line: str, command: CaseEvent, following: list[CaseEvent]) -
     return stripped[: -len(reason)].rstrip() if reason and stripped.endswith(reason) else line
 
 
-async def _actor_names(actors: list[str]) -> dict[str, str]:
+async def actor_names(actors: list[str]) -> dict[str, str]:
     """How the timeline names who did something or got a message: 群众, 工作人员李四, 委员张三, 系统
     (from `citizen:…`, `staff:<key>`, `member:<key>`, `wecom:<userid>`, `system`, `citizen`, `member`)."""
     keys: dict[str, set[str]] = {"staff": set(), "member": set(), "wecom": set()}

@@ -86,7 +86,6 @@ LOGOUT = "退出"
 
 QUEUE_TITLE = "队列"
 STATE_ALL = "全部状态"
-STATE_OPEN_ZH = "待分拣"
 SOURCE_ZH = {"qr": "扫码", "hotline": "12345"}
 OVERDUE = "已超时"
 URGENT = "急"
@@ -116,7 +115,7 @@ VOICE_NOT_SAVED = "语音尚未保存（正在从微信下载）"
 MEDIA_NOT_SAVED = "文件尚未保存（正在从微信下载）"
 SATISFACTION = {1: "满意", 2: "基本满意", 3: "不满意"}
 VISIT_CHANNEL_ZH = {"citizen": "群众在公众号回复", "phone": "电话回访", "page": "群众在网页评价"}
-DIRECTION_ZH = {"in": "群众", "out": "答复"}
+DIRECTION_ZH = {"in": "群众", "out": "工作人员"}
 
 
 def time_left(due: datetime, moment: datetime) -> tuple[str, bool]:
@@ -159,3 +158,13 @@ ACTIONS = {
     "visit": "电话回访",
 }
 SUGGESTED = "（建议）"
+ASSIGN_DEADLINE = "交办期限"
+REPLY_DEADLINE = "答复期限"
+
+
+def done_at(when: str, late: bool) -> str:
+    return f"已于 {when} 完成" + ("（超时）" if late else "（按时）")
+
+
+def field_too_long(limit: int) -> str:
+    return f"内容太长：最多 {limit} 个字。未做任何更改。"
