@@ -50,3 +50,14 @@ class ConsoleClient:
 
 async def with_password(key: str, password: str = PASSWORD) -> None:
     await accounts.set_password(key, password)
+
+
+def tiny_png() -> bytes:
+    """A 40×30 PNG, a citizen's photo."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (180, 35, 42)).save(buffer, "PNG")
+    return buffer.getvalue()

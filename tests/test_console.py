@@ -16,7 +16,7 @@ from handlers.texts import citizen as citizen_texts
 from models.entities import Case, CaseEvent, CaseState
 from models.sla import format_deadline_zh
 from models.timeutil import ManualClock
-from tests.console_client import ConsoleClient, csrf_of, with_password
+from tests.console_client import ConsoleClient, csrf_of, tiny_png, with_password
 from tests.harness import Stack
 from tests.test_triage_and_members import new_case, say
 
@@ -342,3 +342,45 @@ async def test_on_postgresql_text_search_reads_the_trigram_index(console_stack: 
     plan = "\n".join(str(row["QUERY PLAN"]) for row in await conn.execute_query_dict("EXPLAIN " + sql))
     await conn.execute_script("SET enable_seqscan = on")
     assert "case_summary_trgm" in plan
+
+
+async def case_with_media(stack: Stack, openid: str) -> Case:
+    """A case whose citizen also sent a photo, a voice message and a location (media fetched by the job)."""
+    case = await new_case(stack, openid, "路灯坏了很久")
+    stack.platform.add_media("media-photo", tiny_png(), "image/png")
+    stack.platform.add_media("media-voice", b"#!AMR\n" + b"\0" * 64, "audio/amr")
+    citizen = stack.citizen()
+    await citizen.image(openid, "media-photo")
+    await citizen.voice(openid, "media-voice", recognition="路灯不亮")
+    await citizen.location(openid, 30.87, 120.09, 15, "湖州市吴兴区凤凰路")
+    await stack.run_jobs()
+    return case
+
+
+async def test_the_case_page_shows_photos_voice_and_locations(console_stack: Stack, browser: ConsoleClient) -> None:
+    case = await case_with_media(console_stack, "o-m1")
+    await browser.login("s-zhou")  # a viewer reads everything, media too
+    status, page = await browser.get(f"/console/cases/{case.code}")
+    assert status == 200
+    assert '<img src="/console/cases/' in page
+    assert "<audio controls" in page
+    assert "路灯不亮" in page  # WeChat's recognition of the voice
+    assert "湖州市吴兴区凤凰路，北纬 30.87000，东经 120.09000" in page
+    photo = page.split('<img src="', 1)[1].split('"', 1)[0]
+    async with browser.http.get(console_stack.url(photo)) as response:
+        assert response.status == 200
+        assert response.content_type == "image/png"
+        assert await response.read() == tiny_png()
+    voice = page.split('<audio controls preload="none" src="', 1)[1].split('"', 1)[0]
+    async with browser.http.get(console_stack.url(voice)) as response:
+        assert response.status == 200
+        assert response.content_type.startswith("audio/")
+    # Another case's message id under this case, and a stranger: nothing.
+    other = await new_case(console_stack, "o-m2", "医院门口停车太难")
+    assert (await browser.get(photo.replace(case.code, other.code)))[0] == 404
+    stranger = ConsoleClient(console_stack)
+    try:
+        status, page = await stranger.get(photo)
+        assert 'id="login"' in page
+    finally:
+        await stranger.close()

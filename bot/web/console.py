@@ -42,6 +42,7 @@ from bot.web.console_auth import COOKIE, LOCK_MINUTES, LOGIN_COOKIE, Session, Se
 from handlers.admin import accounts
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
+from handlers.cases.media import content_type_for
 from handlers.console import case as console_case
 from handlers.console import queue as console_queue
 from handlers.settings import Settings
@@ -271,7 +272,7 @@ class Console:
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break
                     await response.write(b": ping\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the browser went away (a cancelled handler propagates)
             pass
         finally:
             self.streams.discard(stop)
@@ -345,7 +346,7 @@ class Console:
         path = await asyncio.to_thread(_media_file, request.app[self.config_key].intake.media_dir, message.media_path)
         if path is None:
             raise web.HTTPNotFound()
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        content_type = content_type_for(path.name, mimetypes.guess_type(path.name)[0])
         headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
         headers["Content-Type"] = content_type
         headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
