@@ -384,3 +384,18 @@ async def test_the_case_page_shows_photos_voice_and_locations(console_stack: Sta
         assert 'id="login"' in page
     finally:
         await stranger.close()
+
+
+async def test_the_event_stream_ends_when_the_account_is_disabled(
+    console_stack: Stack, browser: ConsoleClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.web.console
+
+    monkeypatch.setattr(bot.web.console, "KEEPALIVE_S", 0.2)  # how often an open stream checks its session
+    await browser.login("s-li")
+    async with browser.http.get(console_stack.url("/console/events")) as stream:
+        await stream.content.readuntil(b"\n\n")
+        await accounts.disable("s-li")
+        seen = b""
+        while b"event: ended" not in seen:
+            seen += await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)

@@ -257,17 +257,16 @@ class Console:
             await pubsub.subscribe(triage_queue.changes_channel(request.app[self.settings_key]))
             await response.prepare(request)
             await response.write(b"retry: 3000\n: connected\n\n")
-            quiet = 0.0
+            loop = asyncio.get_running_loop()
+            next_check = loop.time() + KEEPALIVE_S
             while not stop.is_set():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None:
                     data = message["data"]
                     text = data.decode() if isinstance(data, bytes) else str(data)
                     await response.write(f"event: queue\ndata: {json.dumps(json.loads(text))}\n\n".encode())
-                    continue
-                quiet += 1.0
-                if quiet >= KEEPALIVE_S:
-                    quiet = 0.0
+                if loop.time() >= next_check:  # however busy the queue, the session is checked this often
+                    next_check = loop.time() + KEEPALIVE_S
                     if await sessions.find(session.token, touch=False) is None:
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break

@@ -7,6 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handlers.admin.accounts import can_act
 from handlers.cases import actions, figures, visits
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
@@ -85,7 +86,7 @@ async def run_staff_command(
     console."""
     actor = actor_of(staff)
     verb = command.verb
-    if StaffRole(staff.role) == StaffRole.VIEWER and verb not in texts.READ_ONLY_VERBS:
+    if not can_act(staff) and verb not in texts.READ_ONLY_VERBS:
         raise CommandError(texts.viewer_refused(verb))
     if verb == "帮助":
         return help_text()
