@@ -399,3 +399,32 @@ async def test_the_event_stream_ends_when_the_account_is_disabled(
         seen = b""
         while b"event: ended" not in seen:
             seen += await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
+
+
+async def test_transfer_reply_and_a_phone_return_visit_from_the_forms(
+    console_stack: Stack, browser: ConsoleClient
+) -> None:
+    case = await new_case(console_stack, "o-t1", "医院门口停车太难")
+    await browser.login("s-li")
+    _, page = await browser.act(case.code, "transfer", department="d-health", note="请卫健委协调")
+    assert "转交市卫生健康委员会" in page
+    await console_stack.run_jobs()
+    assert citizen_texts.transferred(case.code, "市卫生健康委员会") in console_stack.texts_to("o-t1")
+    _, page = await browser.act(case.code, "reply", text="卫健委已增设停车位")
+    await console_stack.run_jobs()
+    reply = citizen_texts.reply(case.code, "卫健委已增设停车位", "政协码上商工作人员")
+    assert reply in console_stack.texts_to("o-t1")
+    _, page = await browser.get(f"/console/cases/{case.code}")
+    replies = page.split('id="replies"', 1)[1].split("</section>", 1)[0]
+    assert "卫健委已增设停车位" in replies
+    assert 'id="form-visit"' in page
+    _, page = await browser.act(case.code, "visit", score="1", comment="电话里说满意")
+    assert "已记录" in page
+    await case.refresh_from_db()
+    assert case.state == CaseState.CLOSED
+    assert case.visit_channel == "phone"
+    assert case.satisfaction == 1
+    visit = page.split('id="visit"', 1)[1].split("</section>", 1)[0]
+    assert "电话回访" in visit
+    assert "满意" in visit
+    assert 'id="actions"' not in page  # closed: nothing more to do
