@@ -189,6 +189,8 @@ async def test_the_queue_filters(console_stack: Stack, browser: ConsoleClient) -
         return {code for code in (hospital.code, school.code, firm.code) if f"/console/cases/{code}" in page}
 
     assert await found("") == {hospital.code, school.code, firm.code}
+    assert '<details class="card" id="filter-box">' in (await browser.get("/console"))[1]  # folded away
+    assert '<details class="card" id="filter-box" open>' in (await browser.get("/console?q=x"))[1]  # shown
     assert await found("point=hz-school-1") == {school.code}
     assert await found("category=education") == {school.code}
     assert await found("district=南浔区") == {firm.code}
@@ -428,3 +430,20 @@ async def test_transfer_reply_and_a_phone_return_visit_from_the_forms(
     assert "电话回访" in visit
     assert "满意" in visit
     assert 'id="actions"' not in page  # closed: nothing more to do
+
+
+async def test_after_logging_in_the_page_asked_for_opens(console_stack: Stack, browser: ConsoleClient) -> None:
+    case = await new_case(console_stack, "o-x1", "医院门口停车太难")
+    status, page = await browser.get(f"/console/cases/{case.code}")
+    assert 'id="login"' in page
+    assert f'name="next" value="/console/cases/{case.code}"' in page
+    status, page = await browser.post(
+        "/console/login", {"username": "s-li", "password": "demo password 1", "csrf": csrf_of(page), "next": "//evil"}
+    )
+    assert 'id="queue"' in page  # only a console path is followed
+    await browser.post("/console/logout", {"csrf": csrf_of(page)})
+    _, page = await browser.get(f"/console/cases/{case.code}")
+    fields = {"username": "s-li", "password": "demo password 1", "csrf": csrf_of(page)}
+    status, page = await browser.post("/console/login", {**fields, "next": f"/console/cases/{case.code}"})
+    assert status == 200
+    assert 'id="case-head"' in page

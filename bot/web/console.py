@@ -228,6 +228,7 @@ class Console:
             error=error,
             active=active,
             rows_url=f"{PREFIX}/queue/rows?" + urlencode(filters.query()),
+            view_default_state=default_state,
         )
 
     async def queue(self, request: web.Request, session: Session) -> web.StreamResponse:

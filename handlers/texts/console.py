@@ -90,6 +90,7 @@ SOURCE_ZH = {"qr": "扫码", "hotline": "12345"}
 OVERDUE = "已超时"
 URGENT = "急"
 QUEUE_EMPTY = "没有符合条件的件。"
+FILTERS = "筛选"
 LIVE_ON = "实时更新中"
 LIVE_OFF = "实时更新已断开，正在重连…"
 NO_CATEGORY = "未分类"
