@@ -333,16 +333,15 @@ async def test_a_case_that_does_not_exist_and_a_made_up_action(console_stack: St
 async def test_on_postgresql_text_search_reads_the_trigram_index(console_stack: Stack, database_url: str) -> None:
     if not database_url.startswith("postgres"):
         pytest.skip("pg_trgm is PostgreSQL's")
-    from tortoise import Tortoise
+    from tortoise.transactions import in_transaction
 
     from handlers.console.queue import Filters, filtered
 
     cases, _ = filtered(Filters(state="all", text="学校食堂"), console_stack.app[SETTINGS])
-    conn = Tortoise.get_connection("default")
     sql = cases.sql().replace("$1", "'%学校食堂%'")  # the statement as the console sends it, its value inlined
-    await conn.execute_script("SET enable_seqscan = off")  # a test table is tiny: ask whether the index can serve
-    plan = "\n".join(str(row["QUERY PLAN"]) for row in await conn.execute_query_dict("EXPLAIN " + sql))
-    await conn.execute_script("SET enable_seqscan = on")
+    async with in_transaction() as conn:  # one connection: a tiny test table is read whole unless told not to
+        await conn.execute_script("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(str(row["QUERY PLAN"]) for row in await conn.execute_query_dict("EXPLAIN " + sql))
     assert "case_summary_trgm" in plan
 
 
@@ -447,3 +446,13 @@ async def test_after_logging_in_the_page_asked_for_opens(console_stack: Stack, b
     status, page = await browser.post("/console/login", {**fields, "next": f"/console/cases/{case.code}"})
     assert status == 200
     assert 'id="case-head"' in page
+
+
+async def test_what_a_citizen_wrote_is_escaped_on_every_page(console_stack: Stack, browser: ConsoleClient) -> None:
+    case = await new_case(console_stack, "o-h1", '医院<script>alert("x")</script><img src=x onerror=alert(1)>')
+    await browser.login("s-li")
+    for path in ("/console", "/console/queue/rows?state=received", f"/console/cases/{case.code}"):
+        _, page = await browser.get(path)
+        assert "<script>alert" not in page, path
+        assert "<img src=x" not in page, path
+        assert "&lt;script&gt;" in page, path
