@@ -456,3 +456,25 @@ async def test_what_a_citizen_wrote_is_escaped_on_every_page(console_stack: Stac
         assert "<script>alert" not in page, path
         assert "<img src=x" not in page, path
         assert "&lt;script&gt;" in page, path
+
+
+async def test_a_change_made_by_another_process_reaches_the_stream(
+    console_stack: Stack, browser: ConsoleClient, redis_url: str
+) -> None:
+    """Another process (its own Redis connection) queues a case: this process's open page hears of it."""
+    from bot.redis_store import connect
+    from models.after_commit import collecting, run_all
+
+    case = await new_case(console_stack, "o-p1", "医院门口停车太难")
+    await browser.login("s-li")
+    other_process = connect(redis_url)
+    try:
+        async with browser.http.get(console_stack.url("/console/events")) as stream:
+            await stream.content.readuntil(b"\n\n")
+            with collecting() as deferred:
+                await triage_queue.dequeue_case(other_process, console_stack.app[SETTINGS], case)
+            await run_all(deferred)
+            event = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
+            assert json.loads(event.split(b"data: ", 1)[1]) == {"op": "remove", "code": case.code}
+    finally:
+        await other_process.aclose()
