@@ -11,6 +11,7 @@ from bot.cli.staff import read_password, run_staff
 from bot.config import build_config
 from handlers.admin import accounts
 from handlers.admin.roster import import_roster
+from handlers.admin.stats_tokens import make_token, staff_of
 from models.entities import Staff
 from tests.harness import ROSTER, Stack
 from tests.test_triage_and_members import new_case, say
@@ -34,8 +35,11 @@ async def test_set_password_stores_an_argon2_hash_and_checks_it(db: None) -> Non
     await import_roster(ROSTER)
     assert (await accounts.check_login("s-li", "correct horse 1")) is not None
 
+    _staff, token = await make_token("s-li")
+    assert await staff_of(token) is not None
     await accounts.disable("s-li")
     assert await accounts.check_login("s-li", "correct horse 1") is None
+    assert await staff_of(token) is None  # a disabled account's statistics token goes too
     with pytest.raises(accounts.AccountError, match="至少 8 个字符"):
         await accounts.set_password("s-li", "short")
     with pytest.raises(accounts.AccountError, match="没有编号为 s-nobody"):
@@ -51,14 +55,14 @@ async def test_the_cli_reads_one_line_from_stdin_and_refuses_bad_input(
     await close_db()  # the command opens the database itself
     config = config_for(database_url)
     args = Namespace(staff_command="set-password", key="s-zhou", stdin=True)
-    assert await run_staff(config, args, io.StringIO("leader password\n")) == 0
+    assert await run_staff(config, args, stdin=io.StringIO("leader password\n")) == 0
     assert "周八（s-zhou，只读（领导））" in capsys.readouterr().out
     assert (
-        await run_staff(config, Namespace(staff_command="set-password", key="s-x", stdin=True), io.StringIO("p" * 9))
+        await run_staff(config, Namespace(staff_command="set-password", key="s-x", stdin=True), stdin=io.StringIO("p" * 9))
         == 2
     )
     assert "没有编号为 s-x" in capsys.readouterr().err
-    assert await run_staff(config, args, io.StringIO("")) == 2
+    assert await run_staff(config, args, stdin=io.StringIO("")) == 2
     assert await run_staff(config, Namespace(staff_command="disable", key="s-zhou")) == 0
     assert "已停用 周八（s-zhou）" in capsys.readouterr().out
     from models.db import init_db

@@ -15,8 +15,11 @@ import hashlib
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from tortoise.transactions import in_transaction
+
 from handlers.texts import console as texts
 from models.entities import Staff, StaffRole
+from models.stats import StaffToken
 from models.timeutil import now
 
 PASSWORD_MIN = 8
@@ -62,8 +65,12 @@ async def set_password(key: str, password: str) -> Staff:
 async def disable(key: str) -> Staff:
     staff = await staff_by_key(key)
     staff.password_hash = None
-    staff.console_disabled_at = now()
-    await staff.save(update_fields=["password_hash", "console_disabled_at"])
+    moment = now()
+    staff.console_disabled_at = moment
+    async with in_transaction():
+        await staff.save(update_fields=["password_hash", "console_disabled_at"])
+        # Their read-only statistics token goes too: a disabled account reads nothing.
+        await StaffToken.filter(staff_id=staff.id, revoked_at__isnull=True).update(revoked_at=moment)
     return staff
 
 
