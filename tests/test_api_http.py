@@ -163,6 +163,7 @@ async def test_contact_points_need_no_token_and_a_revoked_one_still_takes_cases(
     assert point.body["active"] is True
     assert set(point.body) == {"key", "name", "kind", "district", "prompt", "active"}
     assert (await call(stack, "GET", "/contact-points/no-such-point")).status == 404
+    assert (await call(stack, "GET", "/contact-points/hz%00")).status == 404  # no NUL reaches PostgreSQL
     await ContactPoint.filter(key="hz-hospital-1").update(revoked_at=now())
     revoked = await call(stack, "GET", "/contact-points/hz-hospital-1")
     assert revoked.body["active"] is False
@@ -227,10 +228,12 @@ async def test_filing_validates_every_field(stack: Stack) -> None:
         ({"text": "长" * 2001}, "text"),
         ({"text": 42}, "text"),
         ({"point": "no-such-point"}, "contact_point"),
+        ({"point": "hz\x00"}, "contact_point"),  # PostgreSQL refuses NUL: never sent to it
         ({"location": {"latitude": 91, "longitude": 120}}, "location"),
         ({"location": {"latitude": 30, "longitude": "east"}}, "location"),
         ({"location": {"latitude": 30}}, "location"),
         ({"upload_ids": ["nope"]}, "upload_ids"),
+        ({"upload_ids": ["\x00"]}, "upload_ids"),
         ({"upload_ids": "nope"}, "upload_ids"),
         ({"phone_code": "not-a-phone-code"}, "phone_code"),
     ]

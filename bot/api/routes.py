@@ -15,6 +15,7 @@ from bot.api.errors import JSON_HEADERS, ApiError
 from bot.api.openapi import spec
 from bot.api.uploads import receive
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable
+from handlers.admin.roster import KEY_RE
 from handlers.miniprogram import cases, idempotency, identity, subscriptions
 from handlers.miniprogram import uploads as upload_store
 from handlers.miniprogram.errors import invalid
@@ -74,7 +75,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def contact_point(request: web.Request) -> web.Response:
     api = resources(request)
     key = request.match_info["key"]
-    point = await ContactPoint.get_or_none(key=key) if len(key) <= 40 else None
+    point = await ContactPoint.get_or_none(key=key) if KEY_RE.fullmatch(key) else None  # no NUL to PostgreSQL
     if point is None:
         raise ApiError(404, "not_found", texts.CONTACT_POINT_NOT_FOUND)
     return ok(

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from handlers.admin.roster import KEY_RE
 from handlers.cases import follow_ups
 from handlers.cases.masking import mask_personal_numbers
 from handlers.cases.new_cases import NewCase, write_new_case
@@ -108,7 +109,8 @@ def check_score(value: object) -> int:
 async def find_point(key: object) -> ContactPoint:
     if not isinstance(key, str) or not key:
         raise invalid("contact_point", texts.field_required("联系点"))
-    point = await ContactPoint.get_or_none(key=key)
+    # Only a key the roster could hold reaches the database (a NUL byte is an error on PostgreSQL).
+    point = await ContactPoint.get_or_none(key=key) if KEY_RE.fullmatch(key) else None
     if point is None:
         raise invalid("contact_point", texts.CONTACT_POINT_NOT_FOUND, code="unknown_contact_point")
     return point

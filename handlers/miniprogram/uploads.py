@@ -3,6 +3,7 @@ are checked and written by bot/api/uploads.py), used once by the message they go
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from handlers.miniprogram.errors import invalid
@@ -13,6 +14,9 @@ from models.state import record_event
 from models.timeutil import now
 
 MAX_PER_MESSAGE = 9  # what wx.chooseMedia lets a citizen pick at once
+
+
+UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def new_upload_id() -> str:
@@ -40,7 +44,8 @@ async def unused(citizen: Citizen, upload_ids: object) -> list[Upload]:
         raise invalid("upload_ids", texts.field_invalid("附件"))
     if len(upload_ids) > MAX_PER_MESSAGE:
         raise invalid("upload_ids", texts.TOO_MANY_UPLOADS)
-    if len(set(upload_ids)) != len(upload_ids):
+    # Only ids new_upload_id can have made reach the database (a NUL byte is an error on PostgreSQL).
+    if len(set(upload_ids)) != len(upload_ids) or not all(UPLOAD_ID.fullmatch(item) for item in upload_ids):
         raise invalid("upload_ids", texts.UPLOAD_UNKNOWN)
     found = await Upload.filter(public_id__in=upload_ids, citizen=citizen, message_id=None)
     rows = {row.public_id: row for row in found}
