@@ -57,10 +57,8 @@ async def test_the_cli_reads_one_line_from_stdin_and_refuses_bad_input(
     args = Namespace(staff_command="set-password", key="s-zhou", stdin=True)
     assert await run_staff(config, args, stdin=io.StringIO("leader password\n")) == 0
     assert "周八（s-zhou，只读（领导））" in capsys.readouterr().out
-    assert (
-        await run_staff(config, Namespace(staff_command="set-password", key="s-x", stdin=True), stdin=io.StringIO("p" * 9))
-        == 2
-    )
+    unknown = Namespace(staff_command="set-password", key="s-x", stdin=True)
+    assert await run_staff(config, unknown, stdin=io.StringIO("p" * 9)) == 2
     assert "没有编号为 s-x" in capsys.readouterr().err
     assert await run_staff(config, args, stdin=io.StringIO("")) == 2
     assert await run_staff(config, Namespace(staff_command="disable", key="s-zhou")) == 0

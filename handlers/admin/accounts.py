@@ -14,7 +14,6 @@ import hashlib
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-
 from tortoise.transactions import in_transaction
 
 from handlers.texts import console as texts

@@ -252,6 +252,6 @@ async def run_action(
         raise CommandError(texts.NOT_FOUND)
     with collecting() as deferred:
         async with in_transaction():
-            answer = await run_staff_command(command, staff, redis, settings, via=CONSOLE)
+            answer = await run_staff_command(command, staff, None, redis, settings, via=CONSOLE)
     await run_all(deferred)
     return plain(answer)

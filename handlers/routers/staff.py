@@ -27,7 +27,7 @@ from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
 from handlers.topics import opinions, topics
-from models.entities import Case, CaseEvent, CaseState, Member, Staff, StaffRole
+from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
 from models.state import ESCALATED_AFTER_REOPENS, OWES_REPLY, TRANSITION_ZH, Transition, check_visit
 from models.timeutil import now
