@@ -14,7 +14,7 @@ import docx
 import pytest
 import redis.asyncio as aioredis
 
-from bot.demo.fake_platform import FakePlatform
+from bot.demo.fake_platform import AppChat, FakePlatform
 from bot.outbound.wechat_api import WeChatAPIError, WeComClient
 from models.entities import Case
 from models.jobs import Job, JobStatus
@@ -24,7 +24,7 @@ from tests.harness import Stack
 from tests.hotline_files import beijing, order, write_csv, write_mapping
 from tests.test_hotline_import import hotline, say
 from tests.test_triage_and_members import new_case
-from tests.test_wechat_api import platform, server, session, wecom  # noqa: F401 (fixtures)
+from tests.test_wechat_api import CORP_ID, platform, server, session, wecom  # noqa: F401 (fixtures)
 
 TOPIC = "学校门口接送拥堵"
 CHAT = "wrTRIAGECHAT"
@@ -99,6 +99,9 @@ async def appchat_stack(
         await reset_postgres(database_url)
     stack = Stack(database_url=database_url, redis_url=redis_url, tmp_path=tmp_path)
     await stack.start(wecom={"triage_chat_id": CHAT})
+    assert stack.config is not None
+    # The group chat `mashang wecom create-chat` made: WeCom sends only to chats the app created.
+    stack.platform.app_chats[CHAT] = AppChat(stack.config.wecom.corp_id, "分拣群", "lisi", ["lisi", "wangwu"])
     try:
         yield stack
     finally:
@@ -146,6 +149,7 @@ async def test_media_upload_and_file_messages_follow_wecoms_rules(
     wecom: WeComClient,  # noqa: F811
     platform: FakePlatform,  # noqa: F811
 ) -> None:
+    platform.app_chats[CHAT] = AppChat(CORP_ID, "分拣群", "lisi", ["lisi", "wangwu"])  # made by appchat/create
     media_id = await wecom.upload_media("file", "报告.docx", b"PK\x03\x04 a word file", "application/octet-stream")
     assert platform.uploaded(media_id).filename == "报告.docx"
     await wecom.send_file("lisi", media_id)

@@ -408,7 +408,8 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
     if args.command == "topic":
         from bot.cli.topics import run_topic
 
-        return asyncio.run(run_topic(config, args))
+        # `topic code --demo`: the demo's configuration (its fake platform), as `wecom create-chat --demo`
+        return asyncio.run(run_topic(demo_config(config) if getattr(args, "demo", False) else config, args))
     parser.error(f"未知的命令 {args.command}")
     return 2
 

@@ -97,7 +97,6 @@ async def _code_and_poster(config: Config, args: argparse.Namespace) -> list[str
     import asyncio
     from pathlib import Path
 
-    from bot.cli.main import demo_config
     from bot.cli.services import cli_services
     from handlers.texts import topics as texts
     from handlers.topics import topics
@@ -109,8 +108,6 @@ async def _code_and_poster(config: Config, args: argparse.Namespace) -> list[str
     topic = await ConsultationTopic.get_or_none(key=args.key)
     if topic is None:
         raise topics.TopicError(texts.not_found(args.key))
-    if args.demo:
-        config = demo_config(config)
     font = await asyncio.to_thread(find_cjk_font, config.poster.font_path or None)
     async with cli_services(config, init_database=False) as services:
         image = await services.miniprogram.get_unlimited_code(topic_scene(topic.key), config.miniprogram.topic_page)

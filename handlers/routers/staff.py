@@ -90,9 +90,9 @@ async def run_staff_command(
         raise CommandError(texts.viewer_refused(verb))
     if verb == "帮助":
         return help_text()
-    if verb in TOPIC_VERBS:
+    if verb in LEAD_VERBS:
         try:
-            return await topic_command(command, staff, event, settings)
+            return await lead_command(command, staff, event, settings)
         except leads.TopicError as exc:
             raise CommandError(str(exc)) from exc
     if verb == "待办":
@@ -182,12 +182,12 @@ async def _run_case_command(
     raise CommandError(help_text())  # pragma: no cover - every verb is handled above
 
 
-TOPIC_VERBS = frozenset({"线索", "专题", "报告"})
+LEAD_VERBS = frozenset({"线索", "专题", "报告"})
 REMOVE = "移除"  # 专题 <名> 移除 <编号>
 
 
-async def topic_command(command: CommandLine, staff: Staff, event: ChatEvent | None, settings: Settings) -> str:
-    """`线索`, `专题`, `报告`: leads and topics (handlers/reports/leads.py)."""
+async def lead_command(command: CommandLine, staff: Staff, event: ChatEvent | None, settings: Settings) -> str:
+    """`线索`, `专题`, `报告`: leads and their topics (专题, handlers/reports/leads.py), not 码上商量's (议题)."""
     actor, prefix = actor_of(staff), settings.tracking_prefix
     args = command.args
     if command.verb == "线索":
