@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,37 +14,9 @@ from handlers.cases import queue as triage_queue
 from handlers.texts import citizen as citizen_texts
 from models.entities import Case, CaseEvent, CaseState
 from models.sla import format_deadline_zh
-from models.timeutil import ManualClock
 from tests.console_client import ConsoleClient, csrf_of, tiny_png, with_password
 from tests.harness import Stack
 from tests.test_triage_and_members import new_case, say
-
-
-@pytest.fixture
-async def console_stack(
-    database_url: str, redis_url: str, redis_client: object, tmp_path: object
-) -> AsyncIterator[Stack]:
-    from tests.conftest import reset_postgres
-
-    if database_url.startswith("postgres"):
-        await reset_postgres(database_url)
-    stack = Stack(database_url, redis_url, tmp_path, clock=ManualClock())  # type: ignore[arg-type]
-    try:
-        await stack.start()
-        await with_password("s-li")
-        await with_password("s-zhou")
-        yield stack
-    finally:
-        await stack.stop()
-
-
-@pytest.fixture
-async def browser(console_stack: Stack) -> AsyncIterator[ConsoleClient]:
-    client = ConsoleClient(console_stack)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_pages_need_a_session_and_the_login_form_lets_staff_in(

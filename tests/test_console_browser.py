@@ -306,10 +306,23 @@ async def test_a_viewer_reads_and_a_fifth_wrong_password_locks(desk: Stack, scre
     assert status == 403
     assert (await Case.get(code=code)).state == CaseState.RECEIVED
     assert await browser.console(403) == []
-    for path in ("map", "deadlines", "members", "points"):
+    # The figures' pages: each draws (a chart, a table) with nothing in the console's log.
+    for index, (path, drawn) in enumerate(
+        (("map", "#heat"), ("deadlines", "svg.chart"), ("members", "#table-members"), ("points", "#table-totals")),
+        start=2,
+    ):
         await browser.open(desk.url(f"/console/{path}"))
-        await browser.wait_for("#soon")
-    await browser.screenshot("2-placeholder")
+        await browser.wait_for(drawn)
+        await browser.screenshot(f"{index}-{path}")
+        assert await browser.console() == []
+        assert await browser.fits_the_screen()  # wide tables scroll inside their card, not the page
+    await browser.open(desk.url("/console/points/hz-hospital-1"))
+    await browser.wait_for("#table-codes")
+    await browser.screenshot("6-point")
+    await browser.open(desk.url("/console/members/m-zhang"))
+    await browser.wait_for("svg.chart")
+    await browser.screenshot("7-member")
+    assert await browser.console() == []
     await browser.click("form.who button")
     await browser.wait_for("#notice")
 
@@ -318,9 +331,9 @@ async def test_a_viewer_reads_and_a_fifth_wrong_password_locks(desk: Stack, scre
         await browser.wait_for("#login-error")
         if attempt == 4:
             assert "工作人员编号或密码不对" in await browser.text("#login-error")
-            await browser.screenshot("3-wrong-password")
+            await browser.screenshot("8-wrong-password")
     assert "已锁定 15 分钟" in await browser.text("#login-error")
-    await browser.screenshot("4-locked")
+    await browser.screenshot("9-locked")
     await log_in(browser, desk, "s-li")  # the right one, too soon
     await browser.wait_for("#login-error")
     assert "已锁定 15 分钟" in await browser.text("#login-error")

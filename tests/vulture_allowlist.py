@@ -91,3 +91,15 @@ VOICE_NOT_SAVED
 MEDIA_NOT_SAVED
 SUGGESTED
 FILTERS
+# The console's figure pages: what only bot/web/templates/console/figure.html reads.
+heat
+export_href
+SHOW
+CLEAR
+ALL_OPTION
+EXPORT
+EXPORT_CSV
+EXPORT_XLSX
+HEAT_TITLE
+HEAT_HINT
+more_rows

@@ -9,7 +9,10 @@
     GET  /console/cases/{code}                    one case (handlers/console/case.py)
     POST /console/cases/{code}/{action}           a form: the chat's own staff command, marked 控制台
     GET  /console/cases/{code}/media/{id}         an image, voice or video the citizen sent
-    GET  /console/{map,deadlines,members,points}  the figures' pages (PAGES: placeholders until they exist)
+    GET  /console/{map,deadlines,members,points}  the figures' pages (handlers/console/figures.py); members
+                                                  and points also /{key}: one member's record, one point
+    GET  /console/points/{key}/{code,poster}.png  a point's code (?scene=) or its poster, drawn on asking
+    GET  /console/export/{name}[/{key}]           a figure page's tables: ?format=csv&table=… or xlsx
     GET  /console/assets/{name}                   stylesheet and script
 
 Who may do what: every page needs a session (console_auth.py); a viewer reads everything, sees no action
@@ -40,14 +43,18 @@ from aiohttp import web
 from bot.config import Config
 from bot.web.console_auth import COOKIE, LOCK_MINUTES, LOGIN_COOKIE, Session, Sessions, login_token, same_token
 from handlers.admin import accounts
+from handlers.admin.qr_codes import QrError, read_wxa_png
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
 from handlers.cases.media import content_type_for
 from handlers.console import case as console_case
+from handlers.console import figures as console_figures
 from handlers.console import queue as console_queue
+from handlers.reports.export import export as export_figure
 from handlers.settings import Settings
 from handlers.texts import console as texts
 from models.entities import Case, CaseMessage
+from models.qr import QrCode, QrKind
 from models.tracking import find_code
 
 log = logging.getLogger(__name__)
@@ -65,8 +72,8 @@ HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
-# The figures' pages: (nav key, title). Until their builder plugs them in, a placeholder answers.
-PAGES = {"map": "图谱", "deadlines": "时限", "members": "委员", "points": "联系点"}
+# The figures' pages (handlers/console/figures.py), by their nav key.
+PAGES = ("map", "deadlines", "members", "points")
 KEEPALIVE_S = 15.0  # a comment line on the event stream this often (proxies close silent streams)
 
 _templates = jinja2.Environment(
@@ -352,11 +359,93 @@ class Console:
         headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return web.FileResponse(path, headers=headers)
 
-    # ---- the rest ----------------------------------------------------------------------------------
+    # ---- the figures (图谱, 时限, 委员, 联系点) -------------------------------------------------------
 
-    async def coming_soon(self, request: web.Request, session: Session) -> web.StreamResponse:
-        name = request.path.rsplit("/", 1)[-1]
-        return render("soon.html", session=session, title=PAGES[name], active=name)
+    def _figure(self, page: console_figures.FigurePage | None, session: Session) -> web.Response:
+        if page is None:
+            return notice(404, texts.NOT_FOUND_TITLE, texts.NOT_FOUND, session)
+        return render("figure.html", session=session, fig=page, active=page.name)
+
+    async def map_page(self, request: web.Request, session: Session) -> web.StreamResponse:
+        return self._figure(await console_figures.map_page(request.query), session)
+
+    async def deadlines_page(self, request: web.Request, session: Session) -> web.StreamResponse:
+        settings = request.app[self.settings_key]
+        return self._figure(await console_figures.deadlines_page(request.query, settings), session)
+
+    async def members_page(self, request: web.Request, session: Session) -> web.StreamResponse:
+        key = request.match_info.get("key")
+        return self._figure(await console_figures.members_page(request.query, key), session)
+
+    async def points_page(self, request: web.Request, session: Session) -> web.StreamResponse:
+        key = request.match_info.get("key")
+        return self._figure(await console_figures.points_page(request.query, key), session)
+
+    async def export(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """A figure page's tables as CSV (one table, `table=`) or XLSX (all), with the page's filters."""
+        name, key = request.match_info["name"], request.match_info.get("key")
+        fmt = request.query.get("format", "csv")
+        if name not in PAGES or fmt not in ("csv", "xlsx") or (key is not None and name not in ("members", "points")):
+            return notice(404, texts.NOT_FOUND_TITLE, texts.NOT_FOUND, session)
+        query = {k: v for k, v in request.query.items() if k not in ("format", "table")}
+        figure = await console_figures.export_figure(name, query, request.app[self.settings_key], key)
+        table = request.query.get("table") or None
+        if figure is None or (table is not None and table not in figure.tables):
+            return notice(404, texts.NOT_FOUND_TITLE, texts.NOT_FOUND, session)
+        exported = await export_figure(figure, fmt, table)
+        return web.Response(
+            body=exported.body,
+            headers={
+                "Content-Type": exported.content_type,
+                "Content-Disposition": f'attachment; filename="{exported.filename}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def code_image(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """A contact point's code (`?scene=`) as a PNG, or (`poster`) its poster, drawn in a thread."""
+        code = await console_figures.code_of(request.match_info["key"], request.query.get("scene", ""))
+        if code is None:
+            return notice(404, texts.NOT_FOUND_TITLE, texts.NO_SUCH_CODE, session)
+        from qr.codes import qr_png
+
+        try:
+            wxa_png = await read_wxa_png(code) if code.kind == QrKind.WXA else None
+        except (QrError, OSError):
+            return notice(404, texts.NOT_FOUND_TITLE, texts.NO_SUCH_CODE, session)
+        name = f"{code.contact_point.key}-{code.kind}"
+        if request.match_info["what"] == "poster":
+            body = await self._poster(request, code, wxa_png)
+            name += "-poster"
+        elif wxa_png is not None:
+            body = wxa_png
+        else:
+            body = await asyncio.to_thread(qr_png, code.url or "")
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}.png"',
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return web.Response(body=body, content_type="image/png", headers=headers)
+
+    async def _poster(self, request: web.Request, code: QrCode, wxa_png: bytes | None) -> bytes:
+        from qr.fonts import find_cjk_font
+        from qr.posters import PosterSpec, poster_bytes
+
+        config = request.app[self.config_key].poster
+        point = code.contact_point
+        spec = PosterSpec(
+            committee_name=config.committee_name,
+            contact_point_name=point.name,
+            contact_point_key=point.key,
+            headline=config.headline,
+            instructions=config.instructions,
+            payload=None if wxa_png is not None else code.url,
+            code_png=wxa_png,
+        )
+        font = await asyncio.to_thread(find_cjk_font, config.font_path or None)
+        return await asyncio.to_thread(poster_bytes, spec, "png", font)
 
     async def assets(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -401,6 +490,13 @@ def add_routes(
     router.add_get(f"{PREFIX}/cases/{{code}}", page(console.show_case))
     router.add_post(f"{PREFIX}/cases/{{code}}/{{action}}", page(console.act, acts=True))
     router.add_get(f"{PREFIX}/cases/{{code}}/media/{{id}}", page(console.media))
-    for name in PAGES:
-        router.add_get(f"{PREFIX}/{name}", page(console.coming_soon))
+    router.add_get(f"{PREFIX}/map", page(console.map_page))
+    router.add_get(f"{PREFIX}/deadlines", page(console.deadlines_page))
+    router.add_get(f"{PREFIX}/members", page(console.members_page))
+    router.add_get(f"{PREFIX}/members/{{key}}", page(console.members_page))
+    router.add_get(f"{PREFIX}/points", page(console.points_page))
+    router.add_get(f"{PREFIX}/points/{{key}}", page(console.points_page))
+    router.add_get(f"{PREFIX}/points/{{key}}/{{what:code|poster}}.png", page(console.code_image))
+    router.add_get(f"{PREFIX}/export/{{name}}", page(console.export))
+    router.add_get(f"{PREFIX}/export/{{name}}/{{key}}", page(console.export))
     app.on_shutdown.append(console.close_streams)

@@ -72,8 +72,6 @@ NAV = (
     ("members", "委员"),
     ("points", "联系点"),
 )
-COMING_SOON = "即将上线"
-COMING_SOON_TEXT = "这一页正在建设中。"
 FORBIDDEN_TITLE = "没有权限"
 FORBIDDEN_VIEWER = "只读账号可以查看，不能办理。"
 BAD_CSRF_TITLE = "请求已失效"
@@ -169,3 +167,71 @@ def done_at(when: str, late: bool) -> str:
 
 def field_too_long(limit: int) -> str:
     return f"内容太长：最多 {limit} 个字。未做任何更改。"
+
+
+# ---- the figures' pages (图谱, 时限, 委员, 联系点) -------------------------------------------------------
+
+PAGE_TITLES = {"map": "社情民意图谱", "deadlines": "时限", "members": "委员履职", "points": "联系点"}
+FILTER_LABELS = {
+    "since": "从",
+    "until": "到",
+    "point": "联系点",
+    "category": "类别",
+    "district": "区县",
+    "source": "来源",
+    "member": "委员",
+}
+BAD_BY = "「按」只能选联系点或区县，已按联系点显示。"
+NO_PLACE = "（未扫码：12345 热线等）"
+SHOW = "显示"
+CLEAR = "清除"
+ALL_OPTION = "全部"
+EXPORT = "导出"
+EXPORT_CSV = "CSV"
+EXPORT_XLSX = "Excel（全部表）"
+NOTHING_TO_SHOW = "这段时间没有数据。"
+HEAT_TITLE = "各联系点（或区县）每周件数"
+HEAT_HINT = "颜色越深件数越多；▲ 为热点（比前 8 周明显增多）。点格子查看这些件。"
+HOT_SPOTS = "热点：比前 8 周明显增多的类别"
+HOT_RULE_LABEL = "热点的判定"
+HOT_RULE = "同一地点、同一类别本周件数 ≥ 5，且按前 8 周平均数的泊松分布，出现这么多件的概率 < 0.1%。"
+WEEKLY_CASES = "每周件数（扫码和 12345 热线）"
+POINT_MAP = "联系点分布：圆越大件数越多，颜色为满意率（绿 ≥ 90%，黄 ≥ 70%，红更低，灰未评价）"
+POINTS_ON_MAP = "有经纬度的联系点"
+NO_COORDINATES = "名册里还没有联系点填写经纬度（latitude、longitude），无法画分布图。"
+PROMISE_CHART = "每周按时交办率、按时答复率和回访率，对照承诺"
+PROMISE_LABEL = "承诺"
+OVERDUE_NOW = "当前超期"
+OVERDUE_LIST = "当前超期的件（超期最久的在前）"
+BY_WEEK = "按周"
+BY_POINT = "按联系点"
+BY_MONTH = "按月"
+MEMBERS_TOTAL = "各位委员（点姓名看履职画像）"
+MEMBER_MONTHS = "每月交办、答复和按时答复的件数"
+OPEN_CASES = "在办的件"
+POINTS_TOTAL = "各联系点（点名称看每周数据和二维码）"
+POINT_WEEKS = "每周扫码、新关注和件数"
+CODES = "二维码与海报"
+DOWNLOAD = "二维码"
+POSTER = "海报"
+DOWNLOAD_CODE = "下载二维码"
+DOWNLOAD_POSTER = "下载海报"
+NO_SUCH_CODE = "这个联系点没有这个二维码。"
+NO_CODES = "还没有为这个联系点生成二维码：mashang qr make <联系点> 生成后，这里可以下载二维码和海报。"
+
+
+def promise(assign_hours: float, reply_days: float) -> str:
+    assign = f"{assign_hours / 24:g} 天" if assign_hours >= 24 else f"{assign_hours:g} 小时"
+    return f"{assign}内交办、{reply_days:g} 天内答复、答复的件 100% 回访"
+
+
+def member_title(name: str) -> str:
+    return f"{name} · 履职画像"
+
+
+def point_title(name: str) -> str:
+    return f"{name} · 联系点"
+
+
+def more_rows(total: int, shown: int) -> str:
+    return f"共 {total} 件，这里列出前 {shown} 件，全部请导出。"
