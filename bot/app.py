@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from tortoise.transactions import in_transaction
 
 from bot import api as mini_api
 from bot.api.context import API, ApiResources
@@ -23,25 +24,29 @@ from bot.ingest.inbox import Inbox
 from bot.job_runner import JobHandler, JobRunner
 from bot.outbound.alerts import Alerts
 from bot.outbound.citizen import CitizenDelivery, MediaDownloader
+from bot.outbound.content_check import MediaChecks
 from bot.outbound.miniprogram import CitizenChannels, SubscribeDelivery, UnionidFetcher
 from bot.outbound.rate_limit import RateLimiter
 from bot.outbound.wechat_api import MiniProgramClient, WeChatClient, WeComClient
 from bot.outbound.wecom import WeComDelivery
 from bot.redis_store import EmbeddedRedis, connect
+from bot.transport.miniprogram_push import MiniProgramPushTransport
 from bot.transport.official_account import OfficialAccountTransport
 from bot.transport.replay import ReplayGuard
 from bot.transport.wecom import WeComAppTransport, WeComBotTransport
-from bot.web import case_page
+from bot.web import case_page, console
 from bot.web import media as media_files
 from handlers import jobs as handler_jobs
 from handlers.cases import queue as triage_queue
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.new_cases import BatchIntake
-from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.cases.outbox import SEND_BOT_REPLY, SEND_CITIZEN, SEND_REPORT_FILE, SEND_TRIAGE, SEND_WECOM_USER
 from handlers.miniprogram.identity import FETCH_UNIONID
 from handlers.routers import citizen, member, staff
 from handlers.routing import Router
 from handlers.settings import Settings
+from handlers.topics import opinions as topic_opinions
+from handlers.topics.opinions import MEDIA_CHECK
 from models import retention
 from models.db import close_db, init_db, wal_checkpoints
 from models.sla import SlaPolicy
@@ -62,6 +67,7 @@ WECOM = web.AppKey("wecom", WeComClient)
 WECOM_APP_TRANSPORT = web.AppKey("wecom_app_transport", WeComAppTransport)
 WECOM_BOT_TRANSPORT = web.AppKey("wecom_bot_transport", WeComBotTransport)
 WECOM_DELIVERY = web.AppKey("wecom_delivery", WeComDelivery)
+WXA_TRANSPORT = web.AppKey("wxa_transport", MiniProgramPushTransport)
 
 
 def handler_settings(config: Config) -> Settings:
@@ -76,6 +82,7 @@ def handler_settings(config: Config) -> Settings:
         media_link_ttl_s=config.intake.media_link_ttl,
         similar_threshold=config.similar.threshold,
         similar_max_cases=config.similar.max_cases,
+        triage_group_files=bool(config.wecom.triage_chat_id),
     )
 
 
@@ -212,6 +219,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         read_timeout_s=config.server.read_timeout_s,
         bot_names=config.wecom.bot_names,
     )
+    app[WXA_TRANSPORT] = MiniProgramPushTransport(
+        token=config.miniprogram.push_token,
+        app_id=config.miniprogram.app_id,
+        encoding_aes_key=config.miniprogram.push_encoding_aes_key,
+        timestamp_tolerance_s=config.wechat.timestamp_tolerance_s,
+        on_media_verdict=media_verdict,
+        media_file=topic_opinions.image_to_fetch,
+        replay_guard=replay_guard,
+        read_timeout_s=config.server.read_timeout_s,
+    )
     wecom_delivery = WeComDelivery(
         app[WECOM],
         RateLimiter(app[REDIS], config.redis.key_prefix),
@@ -243,8 +260,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             SEND_WECOM_USER: wecom_delivery.send_user,
             SEND_TRIAGE: wecom_delivery.send_triage,
             SEND_BOT_REPLY: wecom_delivery.send_bot_reply,
+            SEND_REPORT_FILE: wecom_delivery.send_report_file,
             DOWNLOAD_MEDIA: MediaDownloader(app[WECHAT], Path(config.intake.media_dir)).download,
             FETCH_UNIONID: UnionidFetcher(app[WECHAT]).fetch,
+            MEDIA_CHECK: MediaChecks(app[MINI], config.server.public_base_url).check,
         },
         redis=app[REDIS],
         settings=settings,
@@ -347,6 +366,23 @@ async def oa_receive(request: web.Request) -> web.Response:
     return await request.app[OA_TRANSPORT].receive(request)
 
 
+async def media_verdict(trace_id: str, suggest: str) -> bool:
+    async with in_transaction():
+        return await topic_opinions.media_verdict(trace_id, suggest)
+
+
+async def wxa_verify(request: web.Request) -> web.Response:
+    return await request.app[WXA_TRANSPORT].verify(request)
+
+
+async def wxa_receive(request: web.Request) -> web.Response:
+    return await request.app[WXA_TRANSPORT].receive(request)
+
+
+async def wxa_media(request: web.Request) -> web.StreamResponse:
+    return await request.app[WXA_TRANSPORT].media(request)
+
+
 async def wecom_app_verify(request: web.Request) -> web.Response:
     return await request.app[WECOM_APP_TRANSPORT].verify(request)
 
@@ -414,11 +450,15 @@ def create_app(
     app.router.add_get("/healthz", health)
     app.router.add_get("/wechat/callback", oa_verify)
     app.router.add_post("/wechat/callback", oa_receive)
+    app.router.add_get("/wxa/callback", wxa_verify)
+    app.router.add_post("/wxa/callback", wxa_receive)
+    app.router.add_get("/wxa/media/{token}", wxa_media)
     app.router.add_get("/wecom/callback", wecom_app_verify)
     app.router.add_post("/wecom/callback", wecom_app_receive)
     app.router.add_get("/wecom/bot", wecom_bot_verify)
     app.router.add_post("/wecom/bot", wecom_bot_receive)
     case_page.add_routes(app, redis=REDIS, settings=SETTINGS)
     media_files.add_routes(app, media_dir=Path(config.intake.media_dir))
+    console.add_routes(app, redis=REDIS, settings=SETTINGS, config=CONFIG)
     app.add_subapp(mini_api.PREFIX, mini_api.create_api())
     return app

@@ -215,6 +215,11 @@ class MiniProgramConfig:
     reply_template_keys: str = "character_string1 thing2 thing3 time4"
     visit_template_keys: str = "character_string1 thing2 time3"
     case_page: str = "pages/case/index"  # the page a subscribe message opens, with ?code=<tracking code>
+    topic_page: str = "pages/topic/index"  # a consultation topic's page, with ?key=<topic key>
+    # The message-push URL (/wxa/callback, 消息推送 in the mini-program's admin console): its Token and,
+    # in safe mode (安全模式), its EncodingAESKey; empty key: plain mode only.
+    push_token: str = "demo-mini-push-token"
+    push_encoding_aes_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,12 @@ class SimilarConfig:
     threshold: float = 0.2
     min_size: int = 3  # a proposed group has at least this many cases
     max_cases: int = 200_000  # at most this many cases (the newest) are compared at once: memory stays bounded
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    # The web console (/console): a session ends after this many minutes without a request.
+    idle_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -298,6 +309,7 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     case_page: CasePageConfig = field(default_factory=CasePageConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 _DURATION_KEYS = {
@@ -507,6 +519,8 @@ def _validate(config: Config) -> None:
         fail("similar.min_size", "至少 2（一组的件数）")
     if config.similar.max_cases < 1000:
         fail("similar.max_cases", "至少 1000")
+    if not 1 <= config.console.idle_minutes <= 24 * 60:
+        fail("console.idle_minutes", f"应在 1 到 1440（分钟）之间，实际是 {config.console.idle_minutes}")
     if not 0 < config.intake.passive_reply_budget_s < 5:
         fail("intake.passive_reply_budget_s", "应短于微信的 5 秒期限")
 

@@ -19,6 +19,7 @@ from handlers.cases import actions, deadlines, follow_ups, visits
 from handlers.cases.media import DOWNLOAD_MEDIA
 from handlers.cases.outbox import SEND_KINDS
 from handlers.miniprogram.identity import FETCH_UNIONID
+from handlers.topics.opinions import MEDIA_CHECK
 
 
 @dataclass(frozen=True)
@@ -37,4 +38,4 @@ HANDLED: tuple[HandledJob, ...] = (
     HandledJob(visits.VISIT_TIMEOUT, visits.run_visit_timeout),
 )
 
-DELIVERED_BY_BOT: tuple[str, ...] = (*SEND_KINDS, DOWNLOAD_MEDIA, FETCH_UNIONID)
+DELIVERED_BY_BOT: tuple[str, ...] = (*SEND_KINDS, DOWNLOAD_MEDIA, FETCH_UNIONID, MEDIA_CHECK)

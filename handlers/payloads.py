@@ -13,7 +13,8 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
 Audience = Literal["citizen", "member"]
 # What a message to a citizen is, where it matters for the channel: a mini-program citizen is pushed a
 # subscribe message (one consent each) for these only; anything else waits in the case for them.
-Purpose = Literal["reply", "question", "survey"]
+# topic: a consultation topic's outcome; case_filed: staff made a case of the citizen's opinion (立案)
+Purpose = Literal["reply", "question", "survey", "topic", "case_filed"]
 
 
 class SendCitizen(TypedDict):
@@ -30,6 +31,7 @@ class SendCitizen(TypedDict):
     timed_out_late: NotRequired[list[int]]  # parts whose template or subscription notice timed out once
     purpose: NotRequired[Purpose]
     waiting: NotRequired[bool]  # delivery's bookkeeping: it waits for the citizen's next message (told once)
+    topic_key: NotRequired[str]  # purpose "topic": the consultation topic the subscribe message opens
 
 
 class FetchUnionid(TypedDict):
@@ -66,6 +68,17 @@ class SendBotReply(TypedDict):
     case_code: str | None
     response_url_failed: NotRequired[str]  # delivery's bookkeeping: why the response_url was not used
     response_parts_sent: NotRequired[int]  # delivery's bookkeeping: the first part went through it
+
+
+class SendReportFile(TypedDict):
+    """send.report_file: a topic's draft 社情民意信息 as a DOCX file, through WeCom media/upload, to the triage
+    group's appchat (userid None) or to the staff member who asked."""
+
+    topic: str
+    userid: str | None
+    media_id: NotRequired[str]  # delivery's bookkeeping: uploaded already (valid 3 days), not uploaded again
+    uploaded_at: NotRequired[str]  # delivery's bookkeeping: when (ISO 8601)
+    filename: NotRequired[str]  # delivery's bookkeeping: the uploaded file's name
 
 
 class DownloadMedia(TypedDict):
@@ -121,6 +134,7 @@ def send_citizen(
     case_state: str | None,
     audience: Audience = "citizen",
     purpose: Purpose | None = None,
+    topic_key: str | None = None,
 ) -> SendCitizen:
     payload: SendCitizen = {
         "openid": openid,
@@ -132,6 +146,8 @@ def send_citizen(
     }
     if purpose is not None:
         payload["purpose"] = purpose
+    if topic_key is not None:
+        payload["topic_key"] = topic_key
     return payload
 
 
@@ -154,6 +170,10 @@ def send_triage(markdown: str, *, case_code: str | None) -> SendTriage:
 
 def send_bot_reply(response_url: str | None, text: str, *, case_code: str | None) -> SendBotReply:
     return {"response_url": response_url, "text": text, "case_code": case_code}
+
+
+def send_report_file(topic: str, userid: str | None) -> SendReportFile:
+    return {"topic": topic, "userid": userid}
 
 
 def download_media(media_id: str, message_id: int, msg_type: str) -> DownloadMedia:

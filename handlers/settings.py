@@ -33,6 +33,9 @@ class Settings:
     # Similar cases ([similar]): the grouping threshold, the most cases compared.
     similar_threshold: float = 0.2
     similar_max_cases: int = 200_000
+    # A report file goes to the triage group when it is an appchat ([wecom] triage_chat_id), else to the
+    # staff member who asked: a group robot webhook gets no file the app uploaded.
+    triage_group_files: bool = False
 
     def key(self, *parts: str) -> str:
         return self.redis_prefix + ":".join(parts)

@@ -29,6 +29,8 @@ MODEL_MODULES = [
     "models.hotline",
     "models.similar",
     "models.stats",
+    "models.topics",
+    "models.leads",
 ]
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's own default: about 1,000 pages of 4 KiB
 

@@ -87,8 +87,9 @@ class Member(Model):
 
 
 class StaffRole(StrEnum):
-    TRIAGE = "triage"
-    ADMIN = "admin"
+    TRIAGE = "triage"  # works cases
+    ADMIN = "admin"  # everything, roster and accounts
+    VIEWER = "viewer"  # leaders: reads everything (console, 待办, 查, 统计), changes nothing
 
 
 class Staff(Model):
@@ -98,6 +99,10 @@ class Staff(Model):
     wecom_userid = fields.CharField(max_length=64, unique=True)
     role = fields.CharEnumField(StaffRole, max_length=20, default=StaffRole.TRIAGE)
     active = fields.BooleanField(default=True)
+    # The web console (`mashang staff set-password`): an argon2 hash, NULL until a password is set and
+    # again after `mashang staff disable`, which also stamps the moment (the roster import leaves both).
+    password_hash = fields.CharField(max_length=200, null=True)
+    console_disabled_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "staff"

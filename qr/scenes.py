@@ -63,3 +63,19 @@ def contact_point_from_wxa_scene(scene: str | None) -> str | None:
         return None
     key = scene[3:]
     return key if KEY_RE.fullmatch(key) else None
+
+
+def topic_scene(key: str) -> str:
+    """Scene for a 码上商量 consultation topic's mini-program code: `tp=<key>` (at most 32 characters)."""
+    scene = f"tp={validate_key(key)}"
+    if len(scene) > WXA_SCENE_MAX:
+        raise SceneError(f"mini-program scene {scene!r} has {len(scene)} characters; WeChat allows {WXA_SCENE_MAX}")
+    return scene
+
+
+def topic_from_wxa_scene(scene: str | None) -> str | None:
+    """The topic key in a mini-program scene `tp=<key>`, or None (the front end reads its page's scene)."""
+    if not scene or not scene.startswith("tp="):
+        return None
+    key = scene[3:]
+    return key if KEY_RE.fullmatch(key) and len(scene) <= WXA_SCENE_MAX else None

@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +18,10 @@ import redis.asyncio as aioredis
 from bot.redis_store import EmbeddedRedis, connect
 from models.timeutil import ManualClock, get_clock, set_clock
 from tests.loop_clock import LoopClock
+
+if TYPE_CHECKING:
+    from tests.console_client import ConsoleClient
+    from tests.harness import Stack
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +128,36 @@ async def loop_clock() -> AsyncIterator[LoopClock]:
         yield clock
     finally:
         clock.close()
+
+
+# ---- the web console: a stack with two console accounts, and a client that keeps its cookies --------
+
+
+@pytest.fixture
+async def console_stack(
+    database_url: str, redis_url: str, redis_client: object, tmp_path: object
+) -> AsyncIterator[Stack]:
+    if database_url.startswith("postgres"):
+        await reset_postgres(database_url)
+    from tests.console_client import with_password
+    from tests.harness import Stack
+
+    stack = Stack(database_url, redis_url, tmp_path, clock=ManualClock())  # type: ignore[arg-type]
+    try:
+        await stack.start()
+        await with_password("s-li")
+        await with_password("s-zhou")
+        yield stack
+    finally:
+        await stack.stop()
+
+
+@pytest.fixture
+async def browser(console_stack: Stack) -> AsyncIterator[ConsoleClient]:
+    from tests.console_client import ConsoleClient
+
+    client = ConsoleClient(console_stack)
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import INBOX, JOBS, create_app, server_options
 from bot.config import Config, build_config
-from bot.demo.fake_callbacks import OfficialAccountSender, WeComAppSender, WeComBotSender
+from bot.demo.fake_callbacks import MiniProgramPushSender, OfficialAccountSender, WeComAppSender, WeComBotSender
 from bot.demo.fake_platform import FakePlatform, create_fake_platform
 from handlers.admin.roster import import_roster
 from models.timeutil import Clock, ManualClock, get_clock, set_clock
@@ -204,6 +204,35 @@ class Stack:
         for openid, msgid, status in events:
             await self.citizen().event(openid, "TEMPLATESENDJOBFINISH", extra={"MsgID": msgid, "Status": status})
         return len(events)
+
+    def wxa_push(self, data_format: str = "json", encoding_aes_key: str | None = None) -> MiniProgramPushSender:
+        """WeChat posting to the mini-program's message-push URL."""
+        assert self.session is not None
+        assert self.config is not None
+        return MiniProgramPushSender(
+            self.session,
+            self.url("/wxa/callback"),
+            token=self.config.miniprogram.push_token,
+            app_id=self.config.miniprogram.app_id,
+            encoding_aes_key=encoding_aes_key,
+            data_format=data_format,
+        )
+
+    async def deliver_media_checks(self, data_format: str = "json") -> list[tuple[str, str]]:
+        """WeChat's side of media_check_async: fetch each image asked about (at the URL we gave, on this
+        server), judge it, and push the wxa_media_check event. (trace_id, suggest) of each."""
+        assert self.session is not None
+        done = []
+        for trace_id, media_url, openid in self.platform.take_media_checks():
+            path = "/" + media_url.split("/", 3)[3]
+            async with self.session.get(self.url(path)) as response:
+                assert response.status == 200, (media_url, response.status)
+                suggest = self.platform.media_suggest(await response.read())
+            sender = self.wxa_push(data_format, self.config.miniprogram.push_encoding_aes_key or None)
+            result = await sender.push(sender.media_check_event(trace_id, suggest, openid))
+            assert result.status == 200, result.body
+            done.append((trace_id, suggest))
+        return done
 
     async def advance(self, seconds: float) -> None:
         """The jobs due now run; then `seconds` of business time pass at once (needs a `ManualClock`), and

@@ -8,6 +8,7 @@ import asyncio
 import json
 import urllib.parse
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from bot.api import PREFIX, create_api
 from bot.api.openapi import spec
+from handlers.topics.topics import create_topic
 from tests.harness import Stack
 from tests.mini_client import call, signed_in
 from tests.schema_strategies import from_schema
@@ -112,7 +114,7 @@ def _body_strategy(operation: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.none()
     schema = resolve(content["application/json"]["schema"], SCHEMAS)
     valid = from_schema(schema)
-    if "contact_point" in schema.get("properties", {}):  # a point that exists, so that cases get filed too
+    if "contact_point" in schema.get("properties", {}):  # a point that exists: cases and opinions get filed too
         text = st.sampled_from(["路灯坏了一个月", "医院门口停车难"]) | st.text(min_size=1, max_size=50)
         known = st.fixed_dictionaries({"contact_point": st.just("hz-hospital-1"), "text": text})
         return st.one_of(known, known, valid, JSON_VALUES, st.builds(dict))
@@ -120,11 +122,17 @@ def _body_strategy(operation: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def requests(draw: st.DrawFn, codes: list[str]) -> dict[str, Any]:
+def requests(draw: st.DrawFn, codes: list[str], opinion_ids: list[str]) -> dict[str, Any]:
     path, method, operation = draw(st.sampled_from(list(operations())))
     segments = {
         "code": st.sampled_from(codes) | st.text(max_size=20),
-        "key": st.sampled_from(["hz-hospital-1", "no-such-point"]) | st.text(max_size=45),
+        "key": (
+            st.sampled_from(["park", "park", "park", "no-such-topic"])
+            if path.startswith("/topics")
+            else st.sampled_from(["hz-hospital-1", "no-such-point"])
+        )
+        | st.text(max_size=45),
+        "id": st.sampled_from(opinion_ids) | st.text(max_size=14),
     }
     for name, strategy in segments.items():
         if "{" + name + "}" in path:
@@ -142,7 +150,11 @@ def requests(draw: st.DrawFn, codes: list[str]) -> dict[str, Any]:
         request["json"] = draw(_body_strategy(operation))
     if method == "get":
         request["params"] = draw(
-            st.dictionaries(st.sampled_from(["cursor", "limit"]), st.text(max_size=12), max_size=2)
+            st.dictionaries(
+                st.sampled_from(["cursor", "limit", "order"]),
+                st.sampled_from(["newest", "support", "2"]) | st.text(max_size=12),
+                max_size=3,
+            )
         )
     return request
 
@@ -194,6 +206,10 @@ async def test_schema_driven_requests_get_only_documented_answers(unlimited: Sta
     theirs = await bob.new_case()
     typo = mine[:-1] + str((int(mine[-1]) + 1) % 10)
     codes = [mine, mine, theirs, typo, "MS261201000017"]
+    await create_topic("park", "医院停车", "请谈谈医院停车", date.today() + timedelta(days=30), [])
+    posted = await bob.request("POST", "/topics/park/opinions", json_body={"text": "多建车位"})
+    assert posted.status == 201, posted.body
+    opinion_ids = [str(posted.body["opinion_id"]), "0", "99999"]
     assert alice.token is not None
     loop = asyncio.get_running_loop()
     seen: set[tuple[str, int]] = set()
@@ -217,7 +233,7 @@ async def test_schema_driven_requests_get_only_documented_answers(unlimited: Sta
         derandomize=True,  # the same requests for the same suite: a failure is one to reproduce, not luck
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
-    @given(requests(codes))
+    @given(requests(codes, opinion_ids))
     @example(well_formed)
     def run(request: dict[str, Any]) -> None:
         future = asyncio.run_coroutine_threadsafe(_send(stack, alice.token or "", request), loop)

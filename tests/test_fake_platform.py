@@ -726,3 +726,31 @@ async def test_users_outside_the_apps_visible_range_are_left_out_then_81013(api:
     assert [m.recipient for m in platform.messages] == ["zhangsan"]
     alone = await api.post("/wecom/cgi-bin/message/send", {**body, "touser": "wangwu"}, access_token=wecom)
     assert alone["errcode"] == 81013
+
+
+async def test_content_checks_want_version_2_an_openid_and_a_scene(api: Api, platform: FakePlatform) -> None:
+    token = await api.wechat_token()
+    ok = {"content": "多建停车位", "version": 2, "scene": 2, "openid": "o-1"}
+    answer = await api.post("/wechat/wxa/msg_sec_check", ok, access_token=token)
+    assert (answer["errcode"], answer["result"]["suggest"]) == (0, "pass")
+    assert answer["trace_id"]
+    risky = await api.post("/wechat/wxa/msg_sec_check", {**ok, "content": "赌博网站"}, access_token=token)
+    assert (risky["result"]["suggest"], risky["result"]["label"]) == ("risky", 20001)
+    review = await api.post("/wechat/wxa/msg_sec_check", {**ok, "content": "待审词"}, access_token=token)
+    assert review["result"]["suggest"] == "review"
+    for broken, errcode in [
+        ({**ok, "version": 1}, 47001),
+        ({k: v for k, v in ok.items() if k != "openid"}, 40003),
+        ({**ok, "scene": 9}, 47001),
+        ({**ok, "content": "x" * 2501}, 47001),
+    ]:
+        assert (await api.post("/wechat/wxa/msg_sec_check", broken, access_token=token))["errcode"] == errcode
+    assert (await api.post("/wechat/wxa/msg_sec_check", ok, access_token="bad"))["errcode"] == 40001
+    media = {"media_url": "http://127.0.0.1/x.jpg", "media_type": 2, "version": 2, "scene": 2, "openid": "o-1"}
+    asked = await api.post("/wechat/wxa/media_check_async", media, access_token=token)
+    assert asked["errcode"] == 0
+    assert platform.take_media_checks() == [(asked["trace_id"], media["media_url"], "o-1")]
+    for broken in ({**media, "media_type": 3}, {**media, "media_url": "ftp://x"}, {**media, "version": 1}):
+        assert (await api.post("/wechat/wxa/media_check_async", broken, access_token=token))["errcode"] == 47001
+    assert platform.media_suggest(b"...RISKY...") == "risky"
+    assert platform.media_suggest(b"\xff\xd8") == "pass"

@@ -44,16 +44,21 @@ from models.entities import (
 )
 from models.hotline import HotlineOrder
 from models.jobs import Job
+from models.leads import LeadTopic, LeadTopicCase
 from models.media import MediaLink
 from models.miniprogram import IdempotentRequest, SubscribeConsent, Upload
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.similar import CaseTerms
 from models.stats import StaffToken
 from models.timeutil import now
+from models.topics import ConsultationTopic, Opinion, OpinionImage, OpinionSupport
 from tests.conftest import reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = [m.name for m in migrate.discover()]  # what this release has
+# Indexes a migration makes that the models cannot describe (0030: pg_trgm's GIN index for the
+# console's text search, PostgreSQL only): left out of the comparison with generate_schemas.
+MIGRATION_ONLY_INDEXES = {"case_summary_trgm"}
 
 ADD_COLUMNS = """
 async def upgrade(conn, dialect):
@@ -139,7 +144,11 @@ async def schema() -> dict[str, Any]:
     )
     return {
         "columns": tables,
-        "indexes": {(r["indexname"], r["indexdef"]) for r in indexes if migrate.TABLE not in r["indexname"]},
+        "indexes": {
+            (r["indexname"], r["indexdef"])
+            for r in indexes
+            if migrate.TABLE not in r["indexname"] and r["indexname"] not in MIGRATION_ONLY_INDEXES
+        },
         "constraints": {(r["conname"], r["definition"]) for r in constraints if migrate.TABLE not in r["conname"]},
         "comments": {
             (r["t"], r["column_comment"], r["table_comment"])
@@ -163,7 +172,9 @@ async def fill_with_rows() -> None:
     at = now()
     member = await Member.create(key="m-zhao", name="赵委员", sector="医卫界", wecom_userid="zhao")
     await MemberBindCode.create(code="K7Q2M9", member=member, created_at=at, expires_at=at)
-    staff = await Staff.create(key="s-li", name="李干事", wecom_userid="li")
+    staff = await Staff.create(
+        key="s-li", name="李干事", wecom_userid="li", password_hash="$argon2id$v=19$m=65536,t=3,p=4$x"
+    )
     await StaffToken.create(staff=staff, token_hash="cd" * 32, created_at=at)
     department = await Department.create(key="d-health", name="卫健委")
     category = await Category.create(key="c-health", name="医疗卫生", keywords=["医院", "挂号"])
@@ -220,6 +231,16 @@ async def fill_with_rows() -> None:
         case=first, direction="in", author="citizen:o-citizen-0", msg_type="voice", created_at=at
     )
     await MediaLink.create(token_hash="cd" * 32, message=voice, created_at=at, expires_at=at)
+    topic = await ConsultationTopic.create(
+        key="t-park", title="停车", body="怎么停车", until=date(2026, 12, 31), created_at=at
+    )
+    opinion = await Opinion.create(topic=topic, citizen=mini, text="多建车位", status="published", created_at=at)
+    await OpinionImage.create(
+        opinion=opinion, upload_id="up-1", path="y.png", content_type="image/png", fetch_token="t" * 43, created_at=at
+    )
+    await OpinionSupport.create(opinion=opinion, citizen=mini, created_at=at)
+    lead_topic = await LeadTopic.create(name="挂号难", created_by="staff:s-li", created_at=at)
+    await LeadTopicCase.create(topic=lead_topic, case=first, added_by="staff:s-li", added_at=at)
 
 
 async def column_default(table: str, column: str) -> str | None:

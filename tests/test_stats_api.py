@@ -34,6 +34,7 @@ from models.entities import (
 )
 from models.qr import ContactPointDaily, QrCode, QrKind
 from models.timeutil import now
+from models.topics import ConsultationTopic, Opinion, OpinionStatus
 from models.tracking import LOCAL_TZ
 from tests.harness import Stack
 from tests.mini_client import Answer, call, signed_in
@@ -247,6 +248,7 @@ async def test_the_filters_narrow_every_figure_and_a_bad_one_is_422_naming_it(st
         "by": {"by": "street"},
         "table": {"format": "csv", "table": "nothing"},
         "colour": {"colour": "red"},  # unknown: not taken for "no filter"
+        "district": {"district": "吴兴\x00区"},  # PostgreSQL refuses NUL: never sent to it
     }
     for field, params in bad.items():
         answer = await stats(stack, "map", token, **params)
@@ -365,6 +367,10 @@ async def plant_members() -> None:
         return at(october + timedelta(days=day - 1), hour)
 
     zhang = "member:m-zhang"
+    topic = await ConsultationTopic.create(key="park", title="停车", body="怎么停车", until=october, created_at=on(1))
+    member = await Member.get(key="m-zhang")
+    for day, status in ((3, OpinionStatus.PUBLISHED), (4, OpinionStatus.REJECTED)):
+        await Opinion.create(topic=topic, member=member, text="多建车位", status=status, created_at=on(day))
     a1 = await plant(
         on(1),
         state=CaseState.CLOSED,
@@ -420,6 +426,7 @@ ZHANG_OCTOBER = {
     "rated": 2,
     "satisfied": 1,
     "satisfaction": 0.5,
+    "opinions": 1,  # given in a topic; the refused one is not counted
 }
 
 
@@ -471,6 +478,7 @@ async def test_report_members_writes_the_month_as_csv_and_xlsx(stack: Stack, tmp
     zhang = dict(zip(lines[0], next(line for line in lines if line[0] == "m-zhang"), strict=True))
     assert (zhang["交办"], zhang["接收"], zhang["已答复"], zhang["按时答复（1 周内）"]) == ("4", "2", "2", "1")
     assert (zhang["平均答复天数"], zhang["满意率"], zhang["在办件"]) == ("6.0", "0.5", "1")
+    assert zhang["议题意见（条）"] == "1"  # opinions given in 码上商量 topics
     assert len(lines) == 1 + 3
 
     path = tmp_path / "members.xlsx"

@@ -44,3 +44,62 @@ address
 imported_at
 finished_at  # models/delivery.py: when TEMPLATESENDJOBFINISH told the outcome, kept for operators
 _.accepted_at  # models/entities.py: Case, written by the accept action, read in SQL by handlers/reports/members.py
+published_at  # models/topics.py: when an opinion became public, kept for operators and reports
+added_by  # LeadTopicCase: who marked the lead, and when (kept for the record)
+added_at
+# handlers/reports/documents.py: attributes python-docx, fontTools and reportlab read
+alignment
+subject
+name_IDs
+notdef_outline
+layout_features
+hinting
+desubroutinize
+glyphOrder
+tableVersion
+maxZones
+indexToLocFormat
+glyphDataFormat
+formatType
+sfntVersion
+string  # a fontTools name record
+# The web console's dataclass fields and texts that only its jinja2 templates read (bot/web/templates/console/).
+source_zh
+can_assign
+can_transfer
+can_reply
+can_merge
+can_reject
+can_visit
+suggested_member
+due_left
+LOGIN_TITLE
+TITLE
+COMING_SOON
+COMING_SOON_TEXT
+LOGOUT
+QUEUE_TITLE
+OVERDUE
+URGENT
+LIVE_ON
+LIVE_OFF
+CASE_TITLE
+NO_MESSAGES
+NO_REPLIES
+VISIT_NONE
+VOICE_NOT_SAVED
+MEDIA_NOT_SAVED
+SUGGESTED
+FILTERS
+# The console's figure pages: what only bot/web/templates/console/figure.html reads.
+heat
+export_href
+SHOW
+CLEAR
+ALL_OPTION
+EXPORT
+EXPORT_CSV
+EXPORT_XLSX
+HEAT_TITLE
+HEAT_HINT
+more_rows

@@ -19,6 +19,8 @@ from bot.api.openapi_stats import stats_paths
 from handlers.miniprogram.cases import ADDRESS_MAX_CHARS, COMMENT_MAX_CHARS, PAGE_SIZE_MAX, TEXT_MAX_CHARS
 from handlers.miniprogram.subscriptions import MAX_PER_REQUEST
 from handlers.miniprogram.uploads import MAX_PER_MESSAGE
+from handlers.topics.opinions import ORDERS
+from handlers.topics.opinions import PAGE_SIZE_MAX as OPINION_PAGE_MAX
 
 VERSION = "1.0.0"
 
@@ -79,6 +81,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
+TOPIC_KEY = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "description": "The topic's key (the scene of its code is tp=<key>)",
+    "schema": {"type": "string"},
+}
 UPLOAD_IDS = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_PER_MESSAGE, "uniqueItems": True}
 
 SCHEMAS: dict[str, Any] = {
@@ -334,6 +343,87 @@ SCHEMAS: dict[str, Any] = {
             "consents": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
         },
     },
+    "Topic": {
+        "type": "object",
+        "required": ["key", "title", "body", "until", "status", "status_text", "opinion_count", "summary"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string"},
+            "title": {"type": "string"},
+            "body": {"type": "string"},
+            "until": {"type": "string", "format": "date", "description": "The last day opinions are taken"},
+            "status": {"enum": ["open", "closed"]},
+            "status_text": {"type": "string"},
+            "opinion_count": {"type": "integer", "minimum": 0, "description": "Published opinions"},
+            "summary": {**NULLABLE_STRING, "description": "The outcome, once the topic is closed"},
+        },
+    },
+    "Author": {
+        "type": "object",
+        "required": ["kind", "label", "nickname"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"enum": ["citizen", "member"]},
+            "label": {"enum": ["群众", "委员"]},
+            "nickname": {"type": "string", "description": "Masked"},
+        },
+    },
+    "Opinion": {
+        "type": "object",
+        "required": ["opinion_id", "text", "author", "support_count", "created_at", "image_ids"],
+        "additionalProperties": False,
+        "properties": {
+            "opinion_id": {"type": "integer"},
+            "text": {"type": "string"},
+            "author": ref("Author"),
+            "support_count": {"type": "integer", "minimum": 0},
+            "created_at": TIME,
+            "image_ids": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Images that passed WeChat's media check (the others are not listed)",
+            },
+        },
+    },
+    "OpinionPage": {
+        "type": "object",
+        "required": ["opinions", "next_cursor"],
+        "additionalProperties": False,
+        "properties": {
+            "opinions": {"type": "array", "items": ref("Opinion")},
+            "next_cursor": {**NULLABLE_STRING, "description": "null on the last page"},
+        },
+    },
+    "NewOpinion": {
+        "type": "object",
+        "required": ["text"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX_CHARS},
+            "upload_ids": {**UPLOAD_IDS, "description": "Images only; each shown once WeChat's media check passes"},
+            "contact_point": {"type": "string", "description": "The contact point the citizen came through, if any"},
+        },
+    },
+    "OpinionAnswer": {
+        "type": "object",
+        "required": ["opinion_id", "status", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "opinion_id": {"type": "integer"},
+            "status": {"enum": ["published", "review"], "description": "review: waits for staff approval"},
+            "message": {"type": "string"},
+        },
+    },
+    "SupportAnswer": {
+        "type": "object",
+        "required": ["opinion_id", "support_count", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "opinion_id": {"type": "integer"},
+            "support_count": {"type": "integer", "minimum": 1},
+            "message": {"type": "string"},
+        },
+    },
     "PhoneForgotten": {
         "type": "object",
         "required": ["phone", "message"],
@@ -479,6 +569,52 @@ PATHS: dict[str, Any] = {
         "delete": {
             "summary": "Forget the caller's phone number",
             "responses": {"200": answer("Forgotten", ref("PhoneForgotten")), **_errors(401, 429, 503)},
+        }
+    },
+    "/topics/{key}": {
+        "get": {
+            "summary": "A consultation topic (码上商量), from the scene of its mini-program code (tp=<key>)",
+            "parameters": [TOPIC_KEY],
+            "responses": {"200": answer("The topic", ref("Topic")), **_errors(401, 404, 429, 503)},
+        }
+    },
+    "/topics/{key}/opinions": {
+        "get": {
+            "summary": "The topic's published opinions, newest or most supported first",
+            "parameters": [
+                TOPIC_KEY,
+                {"name": "order", "in": "query", "required": False, "schema": {"enum": list(ORDERS)}},
+                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": OPINION_PAGE_MAX},
+                },
+            ],
+            "responses": {"200": answer("A page of opinions", ref("OpinionPage")), **_errors(401, 404, 422, 429, 503)},
+        },
+        "post": {
+            "summary": "Post an opinion: WeChat's content check first (pass publishes, review waits, risky 422)",
+            "parameters": [TOPIC_KEY, IDEMPOTENCY_KEY],
+            "requestBody": _body("NewOpinion"),
+            "responses": {
+                "201": answer("Stored", ref("OpinionAnswer")),
+                "409": error("The topic is closed"),
+                "422": error("A field's value is not acceptable (error.code content_risky: the text was refused)"),
+                **_errors(400, 401, 404, 413, 415, 429, 503),
+            },
+        },
+    },
+    "/opinions/{id}/support": {
+        "post": {
+            "summary": "附议: support a published opinion, once per person",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": answer("Supported", ref("SupportAnswer")),
+                "409": error("Supported already, one's own opinion, or the topic is closed"),
+                **_errors(401, 404, 429, 503),
+            },
         }
     },
 }

@@ -20,6 +20,7 @@ from handlers.miniprogram import cases, idempotency, identity, subscriptions
 from handlers.miniprogram import uploads as upload_store
 from handlers.miniprogram.errors import invalid
 from handlers.texts import miniprogram as texts
+from handlers.topics import opinions
 from models.entities import Citizen, ContactPoint
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,66 @@ async def forget_phone(request: web.Request, citizen: Citizen) -> web.Response:
     return ok({"phone": None, "message": texts.PHONE_FORGOTTEN})
 
 
+# ---- 码上商量: consultation topics ------------------------------------------------------------------
+
+
+@authenticated
+async def show_topic(request: web.Request, citizen: Citizen) -> web.Response:
+    return ok(await opinions.topic_view(await opinions.find_topic(request.match_info["key"])))
+
+
+@authenticated
+async def list_opinions(request: web.Request, citizen: Citizen) -> web.Response:
+    topic = await opinions.find_topic(request.match_info["key"])
+    order = opinions.check_order(request.query.get("order"))
+    limit = opinions.check_limit(request.query.get("limit"))
+    return ok(await opinions.list_opinions(topic, order, request.query.get("cursor"), limit))
+
+
+async def _text_verdict(api: ApiResources, citizen: Citizen, text: str) -> opinions.Verdict:
+    """WeChat's msg_sec_check (version 2) with the author's openid."""
+    try:
+        answer = await api.mini.msg_sec_check(citizen.openid, text)
+    except WeChatAPIError as exc:
+        log.warning("msg_sec_check refused: errcode %s", exc.errcode)
+        raise ApiError(503, "wechat_unavailable", texts.WECHAT_UNAVAILABLE, headers={"Retry-After": "5"}) from None
+    return opinions.Verdict(answer["suggest"], answer["label"], answer["trace_id"])
+
+
+@authenticated
+async def post_opinion(request: web.Request, citizen: Citizen) -> web.Response:
+    api = resources(request)
+    topic = await opinions.find_topic(request.match_info["key"])
+    data = await json_object(request, {"text", "upload_ids", "contact_point"})
+    key = _key(request)
+    route = f"POST /topics/{topic.key}/opinions"
+    if key is not None and (stored := await idempotency.stored(citizen, route, key, data)) is not None:
+        return ok(stored[1], status=stored[0])
+    opinions.ensure_open(topic)
+    text = cases.clean_text(data.get("text"))
+    opinions.images_only(await upload_store.unused(citizen, data.get("upload_ids")))
+    point = (await cases.find_point(data["contact_point"])).key if data.get("contact_point") is not None else None
+    verdict = await _text_verdict(api, citizen, text)
+
+    async def action() -> idempotency.Answer:
+        found = opinions.images_only(await upload_store.unused(citizen, data.get("upload_ids")))
+        return 201, await opinions.post(citizen, topic, text, found, verdict, point)
+
+    status, body = await idempotency.once(citizen, route, key, data, action)
+    return ok(body, status=status)
+
+
+@authenticated
+async def support_opinion(request: web.Request, citizen: Citizen) -> web.Response:
+    opinion_id = request.match_info["id"]
+
+    async def action() -> idempotency.Answer:
+        return 200, await opinions.support(citizen, opinion_id)
+
+    status, body = await idempotency.once(citizen, f"POST /opinions/{opinion_id}/support", None, {}, action)
+    return ok(body, status=status)
+
+
 def add_routes(api: web.Application) -> None:
     api.router.add_post("/session", create_session)
     api.router.add_get("/contact-points/{key}", contact_point)
@@ -219,3 +280,7 @@ def add_routes(api: web.Application) -> None:
     api.router.add_post("/subscriptions", subscribe)
     api.router.add_get("/me", me)
     api.router.add_delete("/me/phone", forget_phone)
+    api.router.add_get("/topics/{key}", show_topic)
+    api.router.add_get("/topics/{key}/opinions", list_opinions)
+    api.router.add_post("/topics/{key}/opinions", post_opinion)
+    api.router.add_post("/opinions/{id}/support", support_opinion)

@@ -1,4 +1,4 @@
-"""The `mashang` command: serve, roster import, simulate, qr, db, import, report, staff (and more to come)."""
+"""The `mashang` command: serve, roster import, simulate, qr, db, import, report, staff, topic (and more to come)."""
 
 from __future__ import annotations
 
@@ -247,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--platform", metavar="URL", help="模拟平台的地址（默认按 [simulator] host、port）")
     simulate.add_argument("--script", metavar="FILE", help="从这个文件读命令，而不是从终端")
+    simulate.add_argument(
+        "--miniprogram",
+        action="store_true",
+        help="扮演小程序用户（通过 /api/v1）：扫码、提交诉求、评价、议题意见和附议",
+    )
+    simulate.add_argument(
+        "--name", default="sim", metavar="NAME", help="小程序用户的演示登录名（登录凭证 demo-<name>，默认 sim）"
+    )
 
     from bot.cli.qr import add_qr_parser
 
@@ -269,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.staff import add_staff_parser
 
     add_staff_parser(commands)
+    from bot.cli.topics import add_topic_parser
+
+    add_topic_parser(commands)
     _config_everywhere(parser)
     return parser
 
@@ -347,6 +358,10 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
             return 2
     if args.command == "member":
         return asyncio.run(_member_bind_code(config, args.member_key))
+    if args.command == "simulate" and args.miniprogram:
+        from bot.demo.mini_simulator import run_mini_simulator
+
+        return asyncio.run(run_mini_simulator(config, args))
     if args.command == "simulate":
         from bot.demo.simulator import run_simulator
 
@@ -390,6 +405,11 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         from bot.cli.staff import run_staff
 
         return asyncio.run(run_staff(config, args))
+    if args.command == "topic":
+        from bot.cli.topics import run_topic
+
+        # `topic code --demo`: the demo's configuration (its fake platform), as `wecom create-chat --demo`
+        return asyncio.run(run_topic(demo_config(config) if getattr(args, "demo", False) else config, args))
     parser.error(f"未知的命令 {args.command}")
     return 2
 

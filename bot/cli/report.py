@@ -1,9 +1,9 @@
 """`mashang report hotspots [--weeks N]`, `mashang report similar [--since DATE] [--threshold X]`,
-`mashang report members [--month YYYY-MM] [--format xlsx|csv] [--out FILE]`: the committee's reports
-from the command line.
+`mashang report members [--month YYYY-MM] [--format xlsx|csv] [--out FILE]`,
+`mashang report draft <专题名> --format docx|pdf [--out DIR]`: the committee's reports from the command line.
 
 The figures come from handlers/reports/ (the same data the triage group's `统计 热点` shows).
-Exit codes: 0 done, 2 a bad option.
+Exit codes: 0 done, 2 a bad option (or, for `draft`, no such topic, or a topic without cases).
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ SIMILAR_DAYS = 90  # --since by default: the last 90 days
 def add_report_parser(commands: Any) -> None:
     from handlers.reports.hotspots import DEFAULT_WEEKS
 
-    parser = commands.add_parser("report", help="报表：热点、类似诉求", description="委员会的报表。")
+    parser = commands.add_parser(
+        "report", help="报表：热点、类似诉求、委员履职、专题报告草稿", description="委员会的报表。"
+    )
     reports = parser.add_subparsers(dest="report_kind", required=True, metavar="REPORT", title="报表")
     hotspots = reports.add_parser(
         "hotspots",
@@ -88,12 +90,24 @@ def add_report_parser(commands: Any) -> None:
         description="委员履职画像：某月交办给每位委员的件，以及其中接收、答复、按时答复的件数，"
         "平均答复天数和回访满意率（与控制台「委员」页同一口径）。",
     )
-    members.add_argument("--config", dest="sub_config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     members.add_argument("--month", type=_month, default=None, metavar="YYYY-MM", help="月份（默认本月，北京时间）")
     members.add_argument("--format", dest="fmt", choices=["csv", "xlsx"], default="csv", help="文件格式（默认 csv）")
     members.add_argument(
         "--out", metavar="FILE", help="写入这个文件（默认：csv 输出到屏幕，xlsx 写 members-YYYY-MM.xlsx）"
     )
+
+    draft = reports.add_parser(
+        "draft",
+        help="专题的社情民意信息草稿（Word 或 PDF）",
+        description="把一个专题（分拣群里用「线索」列入的件）写成社情民意信息草稿：标题、基本情况（件数、周数、"
+        "区县和联系点、热线件数、满意率）、各周件数图、3 到 5 段有代表性的群众原话（个人信息已隐去）、"
+        "全部编号的附件。",
+    )
+    draft.add_argument("topic", metavar="专题名", help="专题名（「专题」命令列出的名称）")
+    draft.add_argument(
+        "--format", dest="draft_format", choices=("docx", "pdf"), default="docx", help="文件格式（默认 docx）"
+    )
+    draft.add_argument("--out", dest="out_dir", default=".", metavar="DIR", help="写到这个目录（默认当前目录）")
 
 
 def _month(text: str) -> date:
@@ -106,9 +120,15 @@ def _month(text: str) -> date:
 
 
 async def run_report(
-    config: Config, args: argparse.Namespace, *, out: IO[str] | None = None, init_database: bool = True
+    config: Config,
+    args: argparse.Namespace,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    init_database: bool = True,
 ) -> int:
     from handlers.reports.hotspots import find_hotspots
+    from handlers.reports.leads import TopicError
     from handlers.texts.reports import hotspots_lines
     from models.db import close_db, init_db
 
@@ -118,7 +138,13 @@ async def run_report(
     try:
         if args.report_kind == "members":
             return await _members(args, out)
-        if args.report_kind == "similar":
+        if args.report_kind == "draft":
+            try:
+                lines = await _draft_lines(args)
+            except TopicError as exc:
+                print(f"错误：{exc}", file=err or sys.stderr)
+                return 2
+        elif args.report_kind == "similar":
             lines = await _similar_lines(config, args)
         else:
             lines = hotspots_lines(await find_hotspots(weeks=args.weeks), markdown=False)
@@ -161,3 +187,27 @@ async def _members(args: argparse.Namespace, out: IO[str]) -> int:
     await asyncio.to_thread(path.write_bytes, exported.body)
     print(texts.report_written(str(path), len(figure.tables["members"].rows)), file=out)
     return 0
+
+
+async def _draft_lines(args: argparse.Namespace) -> list[str]:
+    import asyncio
+    from pathlib import Path
+
+    from handlers.reports.draft import draft_file
+    from handlers.reports.leads import TopicError
+    from handlers.texts.markdown import plain
+    from handlers.texts.reports import draft_written
+
+    try:
+        draft = await draft_file(args.topic, args.draft_format)
+    except TopicError as exc:
+        raise TopicError(plain(str(exc))) from None  # written for the chat's markdown, read on a terminal
+
+    def write() -> Path:
+        folder = Path(args.out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / draft.filename
+        path.write_bytes(draft.data)
+        return path
+
+    return [draft_written(str(await asyncio.to_thread(write)))]

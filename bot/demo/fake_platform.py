@@ -57,6 +57,20 @@ BEIJING_OFFSET_S = 8 * 3600
 CS_TEXT_MAX_BYTES = 2048
 WECOM_TEXT_MAX_BYTES = 2048
 WEBHOOK_MARKDOWN_MAX_BYTES = 4096
+# WeCom temporary media (media/upload, developer.work.weixin.qq.com/document/path/90253 "上传临时素材"):
+# multipart/form-data with the file in the part named "media"; image ≤ 10 MB (JPG, PNG), voice ≤ 2 MB
+# (AMR), video ≤ 10 MB (MP4), file ≤ 20 MB (any kind); every file larger than 5 bytes; the media_id is
+# valid for 3 days. Error codes from the global list (developer.work.weixin.qq.com/document/path/90313):
+# 40004 invalid media type, 40005 invalid file type, 40006 invalid file size, 40007 invalid media_id,
+# 41005 media data missing.
+WECOM_MEDIA_RULES: dict[str, tuple[int, tuple[str, ...] | None]] = {
+    "image": (10 * 1024 * 1024, (".jpg", ".jpeg", ".png")),
+    "voice": (2 * 1024 * 1024, (".amr",)),
+    "video": (10 * 1024 * 1024, (".mp4",)),
+    "file": (20 * 1024 * 1024, None),
+}
+WECOM_MEDIA_MIN_BYTES = 6  # "所有文件size必须大于5个字节"
+WECOM_MEDIA_TTL_S = 3 * 86400.0
 # Not a documented WeChat code: the fake's answer to an unknown, used or expired smart-bot response_url.
 INVALID_RESPONSE_CODE = 600039
 
@@ -146,16 +160,29 @@ class DeliveredMessage:
     """A message that reached a recipient (openid, userid, chat id, webhook key or smart-bot chat)."""
 
     index: int
-    channel: str  # custom | template | notice | subscribe | wecom_text | wecom_markdown | appchat | webhook | smartbot
+    # custom | template | notice | subscribe | wecom_text | wecom_markdown | wecom_file | appchat | webhook | smartbot
+    channel: str
     recipient: str
     sender: str  # app_id, corp_id or "webhook"/"smartbot"
     msgtype: str
-    text: str  # the content, or the template fields rendered as "key: value" lines
+    text: str  # the content, the template fields rendered as "key: value" lines, or a file's name
     payload: dict[str, Any]
     time: float
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class UploadedMedia:
+    """A file uploaded to WeCom's temporary media (media/upload)."""
+
+    media_id: str
+    media_type: str  # image | voice | video | file
+    filename: str
+    content_type: str
+    data: bytes
+    uploaded_at: float
 
 
 @dataclass
@@ -253,6 +280,11 @@ class FakePlatform:
     callback_base_url: str = ""  # where our service listens (informational, for the simulator)
     # The chats created through appchat/create, by chat id. WeCom keeps them: `reset` does not forget them.
     app_chats: dict[str, AppChat] = field(default_factory=dict)
+    # Content checks (wxa/msg_sec_check, wxa/media_check_async): a text with one of these words comes back
+    # `risky` or `review`; an image whose bytes hold `risky_image_marker` gets `risky` in its event.
+    risky_words: tuple[str, ...] = ("赌博", "诈骗链接")
+    review_words: tuple[str, ...] = ("待审词",)
+    risky_image_marker: bytes = b"RISKY"
 
     calls: list[RecordedCall] = field(default_factory=list)
     messages: list[DeliveredMessage] = field(default_factory=list)
@@ -295,6 +327,7 @@ class FakePlatform:
         self._forced_at: dict[str, list[float]] = {}  # app_id -> times of forced stable_token refreshes
         self._windows: dict[str, dict[str, _Window]] = {}
         self._media: dict[str, tuple[bytes, str, float]] = {}  # media_id -> (content, type, when sent)
+        self._wecom_media: dict[str, UploadedMedia] = {}  # media/upload: media_id -> the file
         self._qrcodes: dict[str, _QrCode] = {}
         self._permanent_scenes: set[tuple[str, str]] = set()
         self._login_codes: dict[str, _LoginCode] = {}
@@ -311,6 +344,9 @@ class FakePlatform:
         # TEMPLATESENDJOBFINISH events WeChat owes our callback: (openid, msgid, status), in send order.
         self.template_finish_events: list[tuple[str, int, str]] = []
         self._template_outcomes: dict[str, list[str]] = {}  # openid -> statuses for its next sends
+        # media_check_async requests whose verdict WeChat owes the mini-program's message-push URL:
+        # (trace_id, media_url, openid), in request order (`take_media_checks`).
+        self.media_checks: list[tuple[str, str, str]] = []
 
     def note_user_message(self, openid: str, when: float | None = None) -> None:
         """A user message opens the customer-service window: 5 messages within 48 h."""
@@ -326,6 +362,10 @@ class FakePlatform:
     def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
         """A file a user sent: media/get hands it out for 3 days (MEDIA_TTL_S), as WeChat does."""
         self._media[media_id] = (data, content_type, self.clock())
+
+    def uploaded(self, media_id: str) -> UploadedMedia:
+        """A file uploaded through WeCom media/upload (KeyError when there is none)."""
+        return self._wecom_media[media_id]
 
     def add_login_code(self, code: str, openid: str, unionid: str | None = None) -> None:
         """A mini-program wx.login() code, usable once."""
@@ -375,6 +415,14 @@ class FakePlatform:
         """The TEMPLATESENDJOBFINISH events due to our callback, handed over once (the caller posts them)."""
         events, self.template_finish_events = self.template_finish_events, []
         return events
+
+    def take_media_checks(self) -> list[tuple[str, str, str]]:
+        """The media checks asked for since the last call: (trace_id, media_url, openid)."""
+        taken, self.media_checks = self.media_checks, []
+        return taken
+
+    def media_suggest(self, image: bytes) -> str:
+        return "risky" if self.risky_image_marker and self.risky_image_marker in image else "pass"
 
     def qr_scene(self, ticket: str) -> str | None:
         """The scene of a QR ticket that is still valid (lets the simulator "scan" a code)."""
@@ -932,6 +980,59 @@ async def _get_phone_number(request: web.Request) -> web.Response:
     return _ok(phone_info={**info, "watermark": {"timestamp": int(state.clock()), "appid": "fake"}})
 
 
+# Content security, version 2. Sources: developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/sec-center/
+# sec-check/msgSecCheck.html and .../mediaCheckAsync.html: `version` must be 2, `openid` and `scene`
+# (1 资料, 2 评论, 3 论坛, 4 社交日志) are required; a text is at most 2,500 characters; the answer's
+# result.suggest is pass / review / risky (label 100 = normal); media_type is 1 (audio) or 2 (image) and the
+# verdict comes later as the wxa_media_check event with the request's trace_id. Missing or bad arguments
+# answer 40003 (openid) or 47001 (data format).
+SEC_CHECK_SCENES = (1, 2, 3, 4)
+SEC_CHECK_TEXT_MAX = 2500
+
+
+def _sec_check_common(body: dict[str, Any]) -> None:
+    if body.get("version") != 2:
+        raise _APIError(47001, "data format error: version")
+    openid = body.get("openid")
+    if not isinstance(openid, str) or not openid:
+        raise _APIError(40003, "invalid openid")
+    if body.get("scene") not in SEC_CHECK_SCENES:
+        raise _APIError(47001, "data format error: scene")
+
+
+async def _msg_sec_check(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    _sec_check_common(body)
+    content = body.get("content")
+    if not isinstance(content, str) or not content or len(content) > SEC_CHECK_TEXT_MAX:
+        raise _APIError(47001, "data format error: content")
+    suggest, label = "pass", 100
+    if any(word in content for word in state.risky_words):
+        suggest, label = "risky", 20001
+    elif any(word in content for word in state.review_words):
+        suggest, label = "review", 21000
+    trace_id = f"fake-{secrets.token_hex(12)}"
+    detail = [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}]
+    return _ok(result={"suggest": suggest, "label": label}, detail=detail, trace_id=trace_id)
+
+
+async def _media_check_async(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wechat_owner(request)
+    body = await _body(request)
+    _sec_check_common(body)
+    media_url = body.get("media_url")
+    if not isinstance(media_url, str) or not media_url.startswith(("http://", "https://")):
+        raise _APIError(47001, "data format error: media_url")
+    if body.get("media_type") not in (1, 2):
+        raise _APIError(47001, "data format error: media_type")
+    trace_id = f"fake-{secrets.token_hex(12)}"
+    state.media_checks.append((trace_id, media_url, str(body["openid"])))
+    return _ok(trace_id=trace_id)
+
+
 # --- WeCom ---
 
 
@@ -979,12 +1080,12 @@ async def _wecom_message_send(request: web.Request) -> web.Response:
     if not isinstance(agent_id, int) and not (isinstance(agent_id, str) and agent_id.isdigit()):
         raise _APIError(40056, "invalid agentid")
     msgtype = body.get("msgtype")
-    if msgtype not in ("text", "markdown"):
+    if msgtype not in ("text", "markdown", "file"):
         raise _APIError(40008, "invalid message type")
     touser = body.get("touser")
     if not isinstance(touser, str) or not touser:
         raise _APIError(81013, "user & party & tag all invalid")
-    content = _cut(_content(body, msgtype))
+    content = _file_name(state, body) if msgtype == "file" else _cut(_content(body, msgtype))
     outside = {userid.casefold() for userid in state.wecom_outside_range}
     users = touser.split("|")
     invalid = [userid for userid in users if userid.casefold() in outside]
@@ -1035,10 +1136,64 @@ async def _wecom_appchat_send(request: web.Request) -> web.Response:
     if chat is None or chat.corp_id != corp_id:
         raise _APIError(86003, "chat not exist")
     msgtype = body.get("msgtype")
-    if msgtype not in ("text", "markdown"):
+    if msgtype not in ("text", "markdown", "file"):
         raise _APIError(40008, "invalid message type")
-    state._deliver("appchat", chat_id, corp_id, msgtype, _cut(_content(body, msgtype)), body)
+    content = _file_name(state, body) if msgtype == "file" else _cut(_content(body, msgtype))
+    state._deliver("appchat", chat_id, corp_id, msgtype, content, body)
     return _ok()
+
+
+def _file_name(state: FakePlatform, body: dict[str, Any]) -> str:
+    """A file message (msgtype file, {"file": {"media_id": …}}): the uploaded file's name, as WeCom shows it.
+    An unknown or expired media_id is 40007 (message/send, appchat/send: document/path/90236, 90248)."""
+    part = body.get("file")
+    media_id = part.get("media_id") if isinstance(part, dict) else None
+    media = state._wecom_media.get(media_id) if isinstance(media_id, str) else None
+    if media is None or state.clock() - media.uploaded_at > WECOM_MEDIA_TTL_S:
+        raise _APIError(40007, "invalid media_id")
+    return media.filename
+
+
+def _multipart_file(request: web.Request, raw: bytes, name: str) -> tuple[str, str, bytes] | None:
+    """(filename, content type, bytes) of the part `name` of a multipart/form-data body, None without one.
+    Parsed from the bytes the middleware read already (the request's stream is consumed)."""
+    import email.parser
+    import email.policy
+
+    header = request.headers.get("Content-Type", "")
+    if not header.lower().startswith("multipart/form-data"):
+        return None
+    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+        f"Content-Type: {header}\r\nMIME-Version: 1.0\r\n\r\n".encode() + raw
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") != name:
+            continue
+        filename = part.get_filename() or ""
+        data = part.get_payload(decode=True)
+        return filename, part.get_content_type(), data if isinstance(data, bytes) else b""
+    return None
+
+
+async def _wecom_media_upload(request: web.Request) -> web.Response:
+    state = _platform(request)
+    _wecom_owner(request)
+    media_type = request.query.get("type", "")
+    if media_type not in WECOM_MEDIA_RULES:
+        raise _APIError(40004, "invalid media type")
+    found = _multipart_file(request, await request.read(), "media")
+    if found is None:
+        raise _APIError(41005, "media data missing")
+    filename, content_type, data = found
+    max_bytes, suffixes = WECOM_MEDIA_RULES[media_type]
+    if suffixes is not None and not filename.lower().endswith(suffixes):
+        raise _APIError(40005, "invalid file type")
+    if not WECOM_MEDIA_MIN_BYTES <= len(data) <= max_bytes:
+        raise _APIError(40006, "invalid file size")
+    media_id = f"fake-media-{secrets.token_hex(12)}"
+    uploaded = state.clock()
+    state._wecom_media[media_id] = UploadedMedia(media_id, media_type, filename, content_type, data, uploaded)
+    return _ok(type=media_type, media_id=media_id, created_at=str(int(uploaded)))
 
 
 async def _wecom_webhook_send(request: web.Request) -> web.Response:
@@ -1089,7 +1244,9 @@ async def _platform_middleware(
     for name, prefix in (("wechat", WECHAT_PREFIX), ("wecom", WECOM_PREFIX)):
         if path.startswith(prefix + "/"):
             platform, api = name, path[len(prefix) :]
-    body = _parse_body(await request.read())
+    raw = await request.read()
+    multipart = request.headers.get("Content-Type", "").lower().startswith("multipart/")
+    body = {"multipart_bytes": len(raw)} if multipart else _parse_body(raw)
     call = RecordedCall(
         index=len(state.calls),
         method=request.method,
@@ -1281,7 +1438,9 @@ async def _control_qrcode(request: web.Request) -> web.Response:
 
 def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     """The fake platform app; pass `state` to inspect and drive it in-process."""
-    app = web.Application(middlewares=[_platform_middleware])
+    # Large enough for the largest upload WeCom takes (a 20 MB file) and its multipart framing.
+    max_upload = WECOM_MEDIA_RULES["file"][0] + 1024 * 1024
+    app = web.Application(middlewares=[_platform_middleware], client_max_size=max_upload)
     app[FAKE_PLATFORM] = state if state is not None else FakePlatform()
     wechat = WECHAT_PREFIX
     wecom = WECOM_PREFIX
@@ -1298,10 +1457,13 @@ def create_fake_platform(state: FakePlatform | None = None) -> web.Application:
     app.router.add_post(f"{wechat}/cgi-bin/message/subscribe/bizsend", _subscribe_bizsend)
     app.router.add_get(f"{wechat}/cgi-bin/user/info", _user_info)
     app.router.add_post(f"{wechat}/wxa/business/getuserphonenumber", _get_phone_number)
+    app.router.add_post(f"{wechat}/wxa/msg_sec_check", _msg_sec_check)
+    app.router.add_post(f"{wechat}/wxa/media_check_async", _media_check_async)
     app.router.add_get(f"{wecom}/cgi-bin/gettoken", _wecom_gettoken)
     app.router.add_post(f"{wecom}/cgi-bin/message/send", _wecom_message_send)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/create", _wecom_appchat_create)
     app.router.add_post(f"{wecom}/cgi-bin/appchat/send", _wecom_appchat_send)
+    app.router.add_post(f"{wecom}/cgi-bin/media/upload", _wecom_media_upload)
     app.router.add_post(f"{wecom}/cgi-bin/webhook/send", _wecom_webhook_send)
     app.router.add_post(f"{wecom}/cgi-bin/aibot/response", _wecom_aibot_response, name="wecom_aibot_response")
     app.router.add_get(f"{control}/calls", _control_calls)

@@ -36,8 +36,14 @@ from models.state import record_event
 from models.timeutil import now
 
 NO_CONSENT = 43101
-PUSHED: frozenset[str] = frozenset({"reply", "question", "survey"})
-PHRASES = {"reply": "已答复", "question": "待补充", "survey": "待评价"}  # a `phrase` key: at most 5 characters
+PUSHED: frozenset[str] = frozenset({"reply", "question", "survey", "topic", "case_filed"})
+PHRASES = {
+    "reply": "已答复",
+    "question": "待补充",
+    "survey": "待评价",
+    "topic": "已结束",
+    "case_filed": "已受理",
+}  # a `phrase` key: at most 5 characters
 
 
 class SubscribeDelivery:
@@ -54,6 +60,12 @@ class SubscribeDelivery:
         if purpose == "survey":
             template = self.config.visit_template_id
             values = [code, texts.SUBSCRIBE_CONTENT["survey"], when]
+        elif purpose == "topic":  # a consultation topic's outcome, in the reply template's layout
+            topic_key = payload.get("topic_key") or ""
+            template = self.config.reply_template_id
+            values = [topic_key, title, payload["text"], when]
+            data = {k: fit(k, v) for k, v in zip(self._keys(purpose), values, strict=True)}
+            return template, data, f"{self.config.topic_page}?key={topic_key}"
         else:
             template = self.config.reply_template_id
             values = [code, title, texts.SUBSCRIBE_CONTENT[purpose], when]

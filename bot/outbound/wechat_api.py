@@ -39,6 +39,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -406,11 +407,18 @@ class _BaseClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        upload: Upload | None = None,
     ) -> tuple[bytes, str]:
         """(body, content type); transport failures and HTTP errors mapped to our exceptions."""
-        data = None
+        data: Any = None
         headers = None
-        if json_body is not None:
+        if upload is not None:  # multipart/form-data, made anew for each try (a FormData is sent once)
+            # quote_fields=False: the file name as UTF-8, as browsers send it; aiohttp's default percent-encodes
+            # it, and WeCom shows a file message's name as the upload's filename says, %E7%A4%BE… and all.
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field(upload.field, upload.data, filename=upload.filename, content_type=upload.content_type)
+            data = form
+        elif json_body is not None:
             # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some message types.
             data = json.dumps(json_body, ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json; charset=utf-8"}
@@ -453,9 +461,12 @@ class _BaseClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         url: str | None = None,
+        upload: Upload | None = None,
     ) -> dict[str, Any]:
         """One JSON call without an access token (token endpoints, webhooks, jscode2session)."""
-        body, _ = await self._http(method, url or self._base_url + api, api, params=params, json_body=json_body)
+        body, _ = await self._http(
+            method, url or self._base_url + api, api, params=params, json_body=json_body, upload=upload
+        )
         return self._parse_json(body, api)
 
     async def _token_call(
@@ -465,11 +476,14 @@ class _BaseClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        upload: Upload | None = None,
     ) -> dict[str, Any]:
         """One JSON call with `access_token` in the query, with the token-error retry."""
 
         async def call(token: str) -> dict[str, Any]:
-            return await self._call(method, api, params={**(params or {}), "access_token": token}, json_body=json_body)
+            return await self._call(
+                method, api, params={**(params or {}), "access_token": token}, json_body=json_body, upload=upload
+            )
 
         return await self._with_token(call)
 
@@ -643,6 +657,9 @@ class WeChatClient(_StableTokenClient):
         return {key: result[key] for key in ("ticket", "url", "expire_seconds") if key in result}
 
 
+SEC_CHECK_SCENE = 2  # 评论: an opinion is a comment on a topic someone posted
+
+
 class MiniProgramClient(_StableTokenClient):
     """Mini-program (小程序); its own app_id and token."""
 
@@ -678,6 +695,37 @@ class MiniProgramClient(_StableTokenClient):
             raise WeChatUnavailable("/wxa/business/getuserphonenumber: no phone_info in the answer")
         return number
 
+    async def msg_sec_check(self, openid: str, content: str, scene: int = SEC_CHECK_SCENE) -> dict[str, Any]:
+        """WeChat's text check, version 2 (wxa/msg_sec_check): {"suggest": pass|review|risky, "label",
+        "trace_id"}. `openid` is the author's, who must have opened the mini-program in the last two hours.
+
+        Source: developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/sec-center/sec-check/msgSecCheck.html
+        (version 2; scene 1 资料, 2 评论, 3 论坛, 4 社交日志; result.suggest and result.label)."""
+        body = {"content": content, "version": 2, "scene": scene, "openid": openid}
+        result = await self._token_call("POST", "/wxa/msg_sec_check", json_body=body)
+        verdict = result.get("result")
+        suggest = verdict.get("suggest") if isinstance(verdict, dict) else None
+        if suggest not in ("pass", "review", "risky"):
+            raise WeChatUnavailable("/wxa/msg_sec_check: no result.suggest in the answer")
+        label = verdict.get("label") if isinstance(verdict, dict) else None
+        return {
+            "suggest": suggest,
+            "label": label if isinstance(label, int) else 0,
+            "trace_id": str(result.get("trace_id") or "")[:64],
+        }
+
+    async def media_check_async(self, openid: str, media_url: str, scene: int = SEC_CHECK_SCENE) -> str:
+        """Ask for WeChat's image check (wxa/media_check_async, version 2, media_type 2 = image): the
+        trace_id, which the wxa_media_check event on the message-push URL carries with the verdict.
+
+        Source: developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/sec-center/sec-check/mediaCheckAsync.html"""
+        body = {"media_url": media_url, "media_type": 2, "version": 2, "scene": scene, "openid": openid}
+        result = await self._token_call("POST", "/wxa/media_check_async", json_body=body)
+        trace_id = result.get("trace_id")
+        if not isinstance(trace_id, str) or not trace_id:
+            raise WeChatUnavailable("/wxa/media_check_async: no trace_id in the answer")
+        return trace_id[:64]
+
     async def send_subscribe_message(
         self, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None
     ) -> None:
@@ -686,6 +734,16 @@ class MiniProgramClient(_StableTokenClient):
         if page:
             body["page"] = page
         await self._token_call("POST", "/cgi-bin/message/subscribe/send", json_body=body)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent as multipart/form-data (WeCom media/upload: part "media")."""
+
+    field: str
+    filename: str
+    data: bytes
+    content_type: str
 
 
 class WeComClient(_BaseClient):
@@ -750,6 +808,40 @@ class WeComClient(_BaseClient):
             body["chatid"] = chat_id
         result = await self._token_call("POST", "/cgi-bin/appchat/create", json_body=body)
         return str(result.get("chatid", ""))
+
+    async def upload_media(self, media_type: str, filename: str, data: bytes, content_type: str) -> str:
+        """Temporary media (media/upload, multipart part "media"): its media_id, valid 3 days. A file
+        message shows `filename`. Limits: image 10 MB, voice 2 MB, video 10 MB, file 20 MB."""
+        result = await self._token_call(
+            "POST",
+            "/cgi-bin/media/upload",
+            params={"type": media_type},
+            upload=Upload("media", filename, data, content_type),
+        )
+        media_id = result.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise WeChatUnavailable("/cgi-bin/media/upload: no media_id in the answer")
+        return media_id
+
+    async def send_file(self, userid: str, media_id: str) -> None:
+        """An app message with an uploaded file (msgtype file) to one user."""
+        await self._token_call(
+            "POST",
+            "/cgi-bin/message/send",
+            json_body={
+                "touser": userid,
+                "msgtype": "file",
+                "agentid": self.agent_id,
+                "file": {"media_id": media_id},
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": 1800,
+            },
+        )
+
+    async def appchat_send_file(self, chat_id: str, media_id: str) -> None:
+        """An uploaded file (msgtype file) to a group chat created through appchat/create."""
+        body = {"chatid": chat_id, "msgtype": "file", "file": {"media_id": media_id}}
+        await self._token_call("POST", "/cgi-bin/appchat/send", json_body=body)
 
     async def appchat_send_markdown(self, chat_id: str, markdown: str) -> None:
         """To a group chat created through appchat/create."""

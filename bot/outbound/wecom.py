@@ -9,6 +9,10 @@
   the triage group instead (a send.triage job). WeCom's own host (https://qyapi.weixin.qq.com) is WeCom's
   whatever `wecom.api_base_url` says: when the outbound calls go through a proxy there, the URL is posted
   to the same path under the proxy, like every other WeCom call.
+- send.report_file {topic, userid}: a topic's draft 社情民意信息 written as DOCX (handlers/reports/draft.py),
+  uploaded as temporary media (media/upload, type file; its media_id kept in the job for a retry, valid
+  3 days) and sent as a file message to the triage group's appchat, or to the staff member who asked
+  (message/send) when the group is a robot webhook.
 
 WeCom drops messages over its rate limits without an error, so every send first takes a slot from a
 Redis sliding-window limiter (per user, per group); when none is free the job waits
@@ -44,6 +48,8 @@ from bot.outbound.retry import BEIJING, business_seconds, misconfigured, unavail
 from bot.outbound.wechat_api import WeChatAPIError, WeChatUnavailable, WeComClient
 from handlers import payloads
 from handlers.cases.outbox import SEND_BOT_REPLY, SEND_TRIAGE, SEND_WECOM_USER
+from handlers.reports.draft import draft_file
+from handlers.reports.leads import TopicError
 from handlers.texts import staff as staff_texts
 from handlers.texts.markdown import plain
 from models.entities import Case, Member, Staff
@@ -68,10 +74,15 @@ WECOM_ORIGIN = URL("https://qyapi.weixin.qq.com")
 RESPONSE_PATH = "/cgi-bin/aibot/response"
 RETRIABLE_CODES = {-1, 6000, 45009, 45033}  # system busy, version conflict, frequency, concurrency
 RATE_CODES = {45009, 45033}
+INVALID_MEDIA_ID = 40007
 UNCONFIGURED_RETRY_S = 300.0
 # message/send: "如果全部接收人无权限或不存在，则本次调用返回失败，errcode为81013" (发送应用消息,
 # developer.work.weixin.qq.com/document/path/90236); the usual reason is a user outside the app's 可见范围.
 UNREACHABLE_USER = 81013
+# media/upload (developer.work.weixin.qq.com/document/path/90253): a file of at most 20 MB, its media_id
+# valid 3 days; a retry more than 2 days after the upload uploads again.
+FILE_MAX_BYTES = 20 * 1024 * 1024
+MEDIA_REUSE_S = 2 * 86400.0
 
 
 def _retry_delay(job: Job, exc: BaseException) -> float:
@@ -146,7 +157,62 @@ class WeComDelivery:
     async def send_bot_reply(self, job: Job) -> dict[str, Any]:
         return await self._in_order(job, "bot", lambda: self._send_bot_reply(job))
 
+    async def send_report_file(self, job: Job) -> dict[str, Any]:
+        payload = payloads.read(job.payload, payloads.SendReportFile)
+        userid = payload.get("userid")
+        recipient = f"user:{userid}" if userid else "triage"
+        return await self._in_order(job, f"file:{recipient}", lambda: self._send_report_file(job))
+
     # --- senders ---
+
+    async def _send_report_file(self, job: Job) -> dict[str, Any]:
+        payload = payloads.read(job.payload, payloads.SendReportFile)
+        userid, chat_id = payload.get("userid"), self.triage_chat_id
+        if not userid and not chat_id:
+            raise GiveUp("report file for the triage group, but wecom.triage_chat_id is no longer set")
+        if userid:
+            bucket, limits = f"user:{userid}", self.user_limits
+        else:
+            bucket, limits = f"appchat:{chat_id}", self.appchat_limits
+        media_id = payload.get("media_id")
+        uploaded_at = payload.get("uploaded_at")
+        if media_id and uploaded_at and (now() - datetime.fromisoformat(uploaded_at)).total_seconds() > MEDIA_REUSE_S:
+            media_id = None  # about to expire: uploaded again
+        if not media_id:
+            try:
+                draft = await draft_file(payload["topic"], "docx")
+            except TopicError as exc:  # the topic was emptied since: nothing to send
+                raise GiveUp(f"report of topic {payload['topic']!r}: {exc}") from exc
+            if len(draft.data) > FILE_MAX_BYTES:
+                raise GiveUp(f"report of {len(draft.data)} bytes: over WeCom's {FILE_MAX_BYTES} for a file")
+            try:
+                media_id = await self.wecom.upload_media("file", draft.filename, draft.data, draft.content_type)
+            except (WeChatAPIError, WeChatUnavailable) as exc:
+                raise _classify(exc) from exc
+            # Kept: a retry (rate limit, a failed send) sends this upload instead of writing the file again.
+            uploaded = {"media_id": media_id, "uploaded_at": now().isoformat(), "filename": draft.filename}
+            job.payload = {**job.payload, **uploaded}
+            await Job.filter(id=job.id).update(payload=job.payload)
+        wait_s = await self.limiter.acquire(bucket, limits)
+        if wait_s > 0:
+            raise RetryLater(
+                f"rate limit of {bucket}: next slot in {wait_s:.1f} s",
+                delay_s=business_seconds(wait_s + 0.05),
+                count_attempt=False,
+            )
+        try:
+            if userid:
+                await self.wecom.send_file(str(userid), str(media_id))
+            else:
+                await self.wecom.appchat_send_file(chat_id, str(media_id))
+        except (WeChatAPIError, WeChatUnavailable) as exc:
+            if isinstance(exc, WeChatAPIError) and exc.errcode == INVALID_MEDIA_ID:  # expired: upload again
+                job.payload = {key: value for key, value in job.payload.items() if key != "media_id"}
+                await Job.filter(id=job.id).update(payload=job.payload)
+                raise RetryLater(f"WeCom error {exc.errcode}: {exc.errmsg}") from exc
+            raise _classify(exc) from exc
+        channel = "wecom_file" if userid else "triage_appchat_file"
+        return {"channel": channel, "media_id": media_id, "filename": job.payload.get("filename")}
 
     async def _send_user(self, job: Job) -> dict[str, Any]:
         payload = payloads.read(job.payload, payloads.SendWecomUser)

@@ -110,3 +110,45 @@ def phone_numbers(text: str) -> list[str]:
 def excerpt(text: str, limit: int = 80) -> str:
     flat = " ".join(mask_personal_numbers(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# Names: a person's name after the words that introduce one ("我叫张三", "联系人：李四", "来电人王五"),
+# when it starts with one of the common surnames, becomes the surname and 某 (张某, 欧阳某某): how official
+# documents write a private person. "王女士", "张师傅" are kept: they name nobody.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "令狐")
+_HONORIFICS = ("先生", "女士", "小姐", "阿姨", "师傅", "老师", "大爷", "大妈", "大姐", "大哥", "某", "姓")
+_NOT_IN_NAME = frozenset("来反投说称家住的是在今昨电向于和与等某，,。")
+_NAME = re.compile(
+    r"(?P<lead>我叫|本人叫|名叫|名字叫|名字是|姓名(?:是|为|[:：])?|联系人(?:是|为|[:：])?|来电人(?:是|为|[:：])?"
+    r"|反映人(?:是|为|[:：])?|投诉人(?:是|为|[:：])?|户主(?:是|为|[:：])?|市民)[ \u3000]*"
+    rf"(?P<surname>{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])(?P<given>[\u4e00-\u9fff]{{1,2}})"
+)
+
+
+def _masked_name(match: re.Match[str]) -> str:
+    given = match.group("given")
+    if given.startswith(_HONORIFICS):  # 王女士: nobody's name
+        return match.group(0)
+    kept = ""
+    for char in given:
+        if char in _NOT_IN_NAME:
+            break
+        kept += char
+    if not kept:
+        return match.group(0)
+    rest = given[len(kept) :]
+    return f"{match.group('lead')}{match.group('surname')}{'某' * len(kept)}{rest}"
+
+
+def mask_names(text: str) -> str:
+    """Private persons' names introduced as such, as surname + 某 (张三 → 张某)."""
+    return _NAME.sub(_masked_name, text)
+
+
+def mask_personal(text: str) -> str:
+    """Phone, ID-card numbers, e-mail addresses and names: for what leaves the system (a draft report)."""
+    return mask_names(mask_personal_numbers(text))

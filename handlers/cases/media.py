@@ -34,6 +34,12 @@ def media_extension(content_type: str) -> str | None:
     return VOICE_TYPES.get(content_type.split(";")[0].strip().lower())
 
 
+def content_type_for(name: str, guessed: str | None) -> str:
+    """The content type to serve a saved file with (`guessed`: mimetypes' guess from its name)."""
+    extension = name[name.rfind(".") :].lower() if "." in name else ""
+    return SERVED_TYPES.get(extension) or guessed or "application/octet-stream"
+
+
 PATH_PREFIX = "/media/"
 TOKEN_BYTES = 32  # 256 bits, 43 URL-safe characters
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")

@@ -11,6 +11,8 @@ Job kinds and payloads (the contract with bot/ delivery):
 - send.triage     {markdown}: the triage group (robot webhook, or appchat when triage_chat_id is set)
 - send.bot_reply  {response_url, text}: the smart bot's answer in the group, through response_url once;
                   when that is used up or expired, through the triage group push instead
+- send.report_file {topic, userid}: a topic's draft report (DOCX), written by the job and uploaded to WeCom
+                  as a file, sent to the triage group's appchat (userid None) or to the staff member who asked
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ WAITING_FOR_CITIZEN = "waiting for the citizen's next message (wechat.out_of_win
 SEND_WECOM_USER = "send.wecom_user"
 SEND_TRIAGE = "send.triage"
 SEND_BOT_REPLY = "send.bot_reply"
-SEND_KINDS = (SEND_CITIZEN, SEND_WECOM_USER, SEND_TRIAGE, SEND_BOT_REPLY)
+SEND_REPORT_FILE = "send.report_file"
+SEND_KINDS = (SEND_CITIZEN, SEND_WECOM_USER, SEND_TRIAGE, SEND_BOT_REPLY, SEND_REPORT_FILE)
 
 
 async def send_to_citizen(
@@ -138,3 +141,8 @@ async def wake_waiting_messages(citizen: Citizen) -> int:
     return await Job.filter(
         kind=SEND_CITIZEN, status=JobStatus.PENDING, last_error=WAITING_FOR_CITIZEN, case__citizen_id=citizen.id
     ).update(run_at=now(), last_error=None)  # no longer waiting: a younger message waits behind it again
+
+
+async def send_report_file(topic: str, userid: str | None) -> Job | None:
+    """A topic's draft report as a Word file: to the triage group's appchat, or (`userid`) to one user."""
+    return await enqueue(SEND_REPORT_FILE, payloads.send_report_file(topic, userid), max_attempts=10)

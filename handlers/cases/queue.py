@@ -13,6 +13,7 @@ from the database (counts compared: one ZCARD and one indexed COUNT).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 
@@ -53,20 +54,34 @@ def _every_form(case_ids: list[int]) -> list[str]:
     return [*map(_member, case_ids), *map(str, case_ids)]
 
 
+def changes_channel(settings: Settings) -> str:
+    """Redis pub/sub channel: a case joined or left the queue (after the commit). The web console's
+    live queue listens (`bot/web/console.py`), in whichever process it runs."""
+    return settings.key("triage", "queue", "changes")
+
+
 async def enqueue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
     key, member, value = queue_key(settings), _member(case.id), score(case.assign_due_at, case.urgent)
+    note = json.dumps({"op": "add", "code": case.code})
 
     async def add() -> None:
-        await redis.zadd(key, {member: value})
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {member: value})
+            pipe.publish(changes_channel(settings), note)
+            await pipe.execute()
 
     await defer(add)
 
 
 async def dequeue_case(redis: aioredis.Redis, settings: Settings, case: Case) -> None:
     key, members = queue_key(settings), _every_form([case.id])
+    note = json.dumps({"op": "remove", "code": case.code})
 
     async def remove() -> None:
-        await redis.zrem(key, *members)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(key, *members)
+            pipe.publish(changes_channel(settings), note)
+            await pipe.execute()
 
     await defer(remove)
 

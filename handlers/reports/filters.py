@@ -9,6 +9,7 @@ category that the roster does not have is an error (`FilterError` names the fiel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -113,12 +114,17 @@ def _bad_date(name: str, value: str) -> date:
     raise FilterError(name, texts.not_a_date(value[:20]))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(query: Mapping[str, str], name: str) -> str | None:
     value = query.get(name)
     if value is None or not value.strip():
         return None
     if len(value) > TEXT_MAX:
         raise FilterError(name, texts.too_long(TEXT_MAX))
+    if _CONTROL.search(value):  # a NUL byte is an error on PostgreSQL: it never reaches a query
+        raise FilterError(name, texts.CONTROL_CHARACTERS)
     return value.strip()
 
 

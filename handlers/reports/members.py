@@ -13,21 +13,23 @@ Of those cases:
 
 在办件 open cases: the cases the member holds now (assigned, accepted, waiting for the citizen, reopened),
 whenever assigned; listed one by one when the figure is asked for one member.
-Opinions given in consultation topics (码上商量) are not counted here yet.
+议题意见 opinions: what the member gave in consultation topics (码上商量, `议` in WeCom) in the month,
+less any staff refused.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tortoise import Tortoise
 
-from handlers.reports.filters import Params, StatsFilter, bucket_sql, case_conditions, cases_from, rate
+from handlers.reports.filters import Params, StatsFilter, bucket_sql, case_conditions, cases_from, rate, start_of
 from handlers.reports.tables import Figure, Table
 from models.entities import Category, ContactPoint, Member
 from models.state import HELD_BY_MEMBER
 from models.timeutil import now
+from models.topics import OpinionStatus
 
 COUNTS = [
     "assigned",
@@ -38,6 +40,7 @@ COUNTS = [
     "rated",
     "satisfied",
     "satisfaction",
+    "opinions",
 ]
 ROW_COLUMNS = ["member_key", "member_name", "month", *COUNTS]
 MEMBER_COLUMNS = ["member_key", "member_name", *COUNTS, "open_cases"]
@@ -97,6 +100,7 @@ async def member_figures(filters: StatsFilter) -> Figure:
         others = await Member.filter(id__in=counted, active=False).order_by("key") if counted else []
         members = [*active, *others]  # a member no longer active still has their record
     open_counts = await _open_counts(filters)
+    opinions = await _opinion_counts(filters, months)
     rows, totals = [], []
     for member in members:
         total: dict[str, Any] = {}
@@ -108,8 +112,10 @@ async def member_figures(filters: StatsFilter) -> Figure:
                     "member_name": member.name,
                     "month": month.strftime("%Y-%m"),
                     **_figures(found),
+                    "opinions": opinions.get((member.id, index), 0),
                 }
             )
+            total["opinions"] = total.get("opinions", 0) + opinions.get((member.id, index), 0)
             for name in ("assigned", "accepted", "replied", "replied_on_time", "reply_days", "rated", "satisfied"):
                 total[name] = total.get(name, 0) + (found.get(name) or 0)
         totals.append(
@@ -117,6 +123,7 @@ async def member_figures(filters: StatsFilter) -> Figure:
                 "member_key": member.key,
                 "member_name": member.name,
                 **_figures(total),
+                "opinions": total.get("opinions", 0),
                 "open_cases": open_counts.get(member.id, 0),
             }
         )
@@ -129,6 +136,31 @@ async def member_figures(filters: StatsFilter) -> Figure:
         tables=tables,
         facts={"months": [month.strftime("%Y-%m") for month in months]},
     )
+
+
+async def _opinion_counts(filters: StatsFilter, months: list[date]) -> dict[tuple[int, int], int]:
+    """(member id, month index) → the opinions the member gave in 码上商量 topics (议 in WeCom) that
+    month, not counting any staff refused (不通过). A topic has no category or district: of the filters
+    only the contact point (the one the opinion came through) and the member apply."""
+    connection = Tortoise.get_connection("default")
+    params = Params(connection.capabilities.dialect)
+    period = bucket_sql('o."created_at"', months, params)
+    conditions = [
+        'o."member_id" IS NOT NULL',
+        f"o.\"status\" <> '{OpinionStatus.REJECTED.value}'",
+        f'o."created_at" >= {params.add(start_of(filters.since))}',
+        f'o."created_at" < {params.add(start_of(filters.until + timedelta(days=1)))}',
+    ]
+    if filters.member is not None:
+        conditions.append(f'o."member_id" = {params.add(filters.member.id)}')
+    if filters.point is not None:
+        conditions.append(f'o."point_key" = {params.add(filters.point.key)}')
+    sql = (
+        f'SELECT {period} AS period, o."member_id" AS member_id, COUNT(*) AS n FROM "opinion" o '
+        f"WHERE {' AND '.join(conditions)} GROUP BY 1, 2"
+    )
+    rows = await connection.execute_query_dict(sql, params.values)
+    return {(int(row["member_id"]), int(row["period"])): int(row["n"]) for row in rows}
 
 
 def _held(params: Params) -> str:

@@ -445,3 +445,34 @@ def pairwise_scores(truth: Sequence[str], predicted: Sequence[int]) -> tuple[flo
 
 def f1(precision: float, recall: float) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def representatives(vectors: Vectors, count: int, duplicate: float = 0.8) -> list[int]:
+    """The `count` most typical rows of one set of documents (a topic's cases): ranked by their cosine
+    similarity to the set's centre (the normalised sum of every row, as a group's medoid is chosen), a
+    row almost the same as one already chosen (similarity ≥ `duplicate`) left out so that the excerpts
+    are not one text repeated; rows sharing no term with the others come last."""
+    matrix = vectors.matrix
+    if matrix.shape[0] == 0 or count <= 0:
+        return []
+    centre = np.asarray(matrix.sum(axis=0)).ravel()
+    score = matrix @ centre
+    order = np.lexsort((np.arange(matrix.shape[0]), -score))  # most typical first, then earliest
+    # Near-duplicates are looked for among the most typical rows only, in one product.
+    candidates = order[: max(100, count * 20)]
+    pairs = (matrix[candidates] @ matrix[candidates].T).toarray()
+    chosen: list[int] = []
+    skipped: list[int] = []  # near-duplicates of a chosen row, then rows sharing nothing with the rest
+    unlike: list[int] = []
+    for position in range(len(candidates)):
+        if len(chosen) >= count:
+            break
+        if score[candidates[position]] <= 0:
+            unlike.append(position)
+        elif chosen and float(pairs[position, chosen].max()) >= duplicate:
+            skipped.append(position)
+        else:
+            chosen.append(position)
+    if chosen:  # the least like what is chosen first: an exact repeat last
+        skipped.sort(key=lambda position: float(pairs[position, chosen].max()))
+    return [int(candidates[position]) for position in [*chosen, *skipped, *unlike][:count]]

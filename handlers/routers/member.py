@@ -28,6 +28,7 @@ from handlers.texts import member as texts
 from handlers.texts import staff as staff_texts
 from handlers.texts.member import COMMANDS as MEMBER_COMMANDS
 from handlers.texts.member import VERBS
+from handlers.topics import opinions
 from models import window
 from models.entities import Case, Citizen, Member, MemberBindCode
 from models.sla import format_deadline_zh
@@ -96,6 +97,17 @@ async def run_member_command(command: CommandLine, member: Member, redis: aiored
         return await my_cases_text(member)
     if not command.args:
         raise CommandError(command_texts.usage(texts.usage(command.verb)))
+    if command.verb == "议":
+        text = command.rest_after(1)
+        if not text:
+            raise CommandError(command_texts.usage(texts.usage(command.verb)))
+        if len(text) > opinions.TEXT_MAX:
+            raise CommandError(texts.opinion_too_long(opinions.TEXT_MAX))
+        try:
+            opinion = await opinions.post_by_member(member, command.args[0], text)
+        except opinions.OpinionError as exc:
+            raise CommandError(str(exc)) from None
+        return texts.opinion_posted(opinion.id, command.args[0])
     case = await actions.find_case(command.args[0], settings)
     if command.verb == "收":
         return await actions.accept(case, member)

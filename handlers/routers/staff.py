@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from handlers.admin.accounts import can_act
 from handlers.cases import actions, figures, visits
 from handlers.cases import queue as triage_queue
 from handlers.cases.actions import CommandError
 from handlers.cases.masking import excerpt
+from handlers.cases.outbox import send_report_file
 from handlers.cases.people import Person, provide_person
 from handlers.commands import CommandLine, command_filter, event_text, parse
 from handlers.events import ChatEvent, Reply
-from handlers.reports import hotspots, similar
+from handlers.reports import hotspots, leads, similar
 from handlers.routing import Router
 from handlers.settings import Settings
 from handlers.texts import commands as command_texts
@@ -23,6 +26,7 @@ from handlers.texts import staff as texts
 from handlers.texts.markdown import escape
 from handlers.texts.staff import COMMANDS as STAFF_COMMANDS
 from handlers.texts.staff import VERBS
+from handlers.topics import opinions, topics
 from models.entities import Case, CaseEvent, CaseState, Member, Staff
 from models.sla import format_deadline_zh
 from models.state import ESCALATED_AFTER_REOPENS, OWES_REPLY, TRANSITION_ZH, Transition, check_visit
@@ -60,15 +64,37 @@ def _need(command: CommandLine, count: int) -> None:
 
 
 @router.handler(staff_sender, command_filter(VERBS))
-async def handle_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> Reply:
-    return await _command_reply(run_staff_command(command, staff, redis, settings))
+async def handle_staff_command(
+    command: CommandLine, staff: Staff, event: ChatEvent, redis: aioredis.Redis, settings: Settings
+) -> Reply:
+    return await _command_reply(run_staff_command(command, staff, event, redis, settings))
 
 
-async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.Redis, settings: Settings) -> str:
+CHAT = "chat"
+CONSOLE = "console"  # the web console: the same commands, marked on the timeline
+
+
+async def run_staff_command(
+    command: CommandLine,
+    staff: Staff,
+    event: ChatEvent | None,
+    redis: aioredis.Redis,
+    settings: Settings,
+    via: str = CHAT,
+) -> str:
+    """One staff command, from the chat (`event`) or (`via=CONSOLE`, no event) from a form of the web
+    console."""
     actor = actor_of(staff)
     verb = command.verb
+    if not can_act(staff) and verb not in texts.READ_ONLY_VERBS:
+        raise CommandError(texts.viewer_refused(verb))
     if verb == "帮助":
         return help_text()
+    if verb in LEAD_VERBS:
+        try:
+            return await lead_command(command, staff, event, settings)
+        except leads.TopicError as exc:
+            raise CommandError(str(exc)) from exc
     if verb == "待办":
         return await queue_text(redis, settings)
     if verb == "统计":
@@ -76,6 +102,8 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
             return report_texts.hotspots_chat(await hotspots.find_hotspots())
         member = await actions.find_member(command.rest) if command.rest else None
         return await figures.stats_text(member)
+    if verb in TOPIC_VERBS:
+        return await _topic_command(command, actor, settings)
     _need(command, 1)
     case = await actions.find_case(command.args[0], settings)
     if verb == "类似":  # reads only: nothing on the case's timeline
@@ -86,7 +114,7 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
         case=case,
         kind="command",
         actor=actor,
-        detail={"line": f"{verb} {command.rest}"[:500]},
+        detail={"line": f"{verb} {command.rest}"[:500], **({"via": via} if via != CHAT else {})},
         created_at=now(),
     )
     try:
@@ -94,6 +122,24 @@ async def run_staff_command(command: CommandLine, staff: Staff, redis: aioredis.
     except CommandError:
         await entry.delete()
         raise
+
+
+TOPIC_VERBS = frozenset({"议题", "通过", "不通过", "立案"})
+
+
+async def _topic_command(command: CommandLine, actor: str, settings: Settings) -> str:
+    """码上商量: the open topics, a topic's top opinions, reviewing an opinion, making a case of one."""
+    try:
+        if command.verb == "议题":
+            if command.args:
+                return texts.top_opinions(command.args[0], await opinions.top_lines(command.args[0]))
+            return texts.open_topics(await topics.open_topic_counts())
+        _need(command, 1)
+        if command.verb == "立案":
+            return await opinions.make_case(command.args[0], actor, settings)
+        return await opinions.review(command.args[0], approve=command.verb == "通过")
+    except opinions.OpinionError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _run_case_command(
@@ -134,6 +180,40 @@ async def _run_case_command(
         await visits.record_visit(case, answer.score, answer.comment, actor, "phone", redis, settings)
         return texts.visit_recorded(case.code, answer.score)
     raise CommandError(help_text())  # pragma: no cover - every verb is handled above
+
+
+LEAD_VERBS = frozenset({"线索", "专题", "报告"})
+REMOVE = "移除"  # 专题 <名> 移除 <编号>
+
+
+async def lead_command(command: CommandLine, staff: Staff, event: ChatEvent | None, settings: Settings) -> str:
+    """`线索`, `专题`, `报告`: leads and their topics (专题, handlers/reports/leads.py), not 码上商量's (议题)."""
+    actor, prefix = actor_of(staff), settings.tracking_prefix
+    args = command.args
+    if command.verb == "线索":
+        if len(args) < 2:
+            raise CommandError(command_texts.usage(texts.usage("线索")))
+        result = await leads.mark_leads(args[:-1], args[-1], actor, prefix)
+        return texts.leads_marked(result.topic, result.created, result.added, result.already, result.total)
+    if command.verb == "专题":
+        if not args:
+            return report_texts.topics_chat(await leads.list_topics())
+        if len(args) >= 2 and args[-2] == REMOVE:
+            name = " ".join(args[:-2])
+            code, left = await leads.remove_lead(name, args[-1], actor, prefix)
+            return texts.lead_removed(code, name, left)
+        if REMOVE in args:
+            raise CommandError(texts.topic_usage())
+        return report_texts.topic_chat(await leads.topic_figures(command.rest))
+    # 报告 <专题名>: the draft is written and sent as a file by a job (bot/outbound/wecom.py)
+    if not args:
+        raise CommandError(command_texts.usage(texts.usage("报告")))
+    topic = await leads.find_topic(command.rest)
+    if not await leads.LeadTopicCase.filter(topic=topic).exists():
+        raise CommandError(texts.topic_empty(topic.name))
+    asker = event.sender if event is not None else staff.wecom_userid
+    await send_report_file(topic.name, None if settings.triage_group_files else asker)
+    return texts.report_queued(topic.name, settings.triage_group_files)
 
 
 @router.handler(staff_sender)
@@ -186,10 +266,17 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
     member = case.member.name if case.member else None
     content = await actions.first_content(case, 120)
     lines = texts.timeline_head(case.code, actions.where(case), case.state_zh, member, content)
-    who_is = await _actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
-    events = list(reversed(events))
+    for when, who, what in await timeline_entries(list(reversed(events))):
+        lines.append(f"{format_deadline_zh(when)} {who} {what}")
+    return "\n".join(lines)
+
+
+async def timeline_entries(events: list[CaseEvent]) -> list[tuple[datetime, str, str]]:
+    """(when, who, what) of each event, as `查` shows them (what strangers wrote escaped for markdown);
+    the web console shows the same words."""
+    who_is = await actor_names([event.actor for event in events] + [str(e.detail.get("to", "")) for e in events])
+    entries = []
     for index, event in enumerate(events):
-        when = format_deadline_zh(event.created_at)
         if event.kind.startswith("state:"):
             what = TRANSITION_ZH.get(Transition(event.kind[6:]), event.kind)
             reason, target = event.detail.get("reason"), event.detail.get("target")
@@ -204,10 +291,13 @@ async def timeline_text(case: Case, limit: int = 20) -> str:
             if event.kind == "command":
                 line = _without_reason(str(event.detail.get("line", "")), event, events[index + 1 : index + 2])
                 what += f"：{excerpt(escape(line), 40)}"
+                what += texts.VIA_CONSOLE if event.detail.get("via") == CONSOLE else ""
+            if event.kind.startswith("lead."):
+                what += f"「{escape(str(event.detail.get('topic', '')))}」"
             if event.kind == "merge.received":
                 what += escape(str(event.detail.get("source", "")))  # the case merged into this one
-        lines.append(f"{when} {who_is.get(event.actor, escape(event.actor))} {what}")
-    return "\n".join(lines)
+        entries.append((event.created_at, who_is.get(event.actor, escape(event.actor)), what))
+    return entries
 
 
 def _without_reason(line: str, command: CaseEvent, following: list[CaseEvent]) -> str:
@@ -221,7 +311,7 @@ def _without_reason(line: str, command: CaseEvent, following: list[CaseEvent]) -
     return stripped[: -len(reason)].rstrip() if reason and stripped.endswith(reason) else line
 
 
-async def _actor_names(actors: list[str]) -> dict[str, str]:
+async def actor_names(actors: list[str]) -> dict[str, str]:
     """How the timeline names who did something or got a message: 群众, 工作人员李四, 委员张三, 系统
     (from `citizen:…`, `staff:<key>`, `member:<key>`, `wecom:<userid>`, `system`, `citizen`, `member`)."""
     keys: dict[str, set[str]] = {"staff": set(), "member": set(), "wecom": set()}

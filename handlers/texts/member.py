@@ -14,6 +14,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("问", "ask", "问 <编号> <问题>", "向群众了解情况，群众的回复会转给您"),
     ("退回", "return", "退回 <编号> <原因>", "退回分拣"),
     ("我的", "my", "我的", "我在办的件"),
+    ("议", "opinion", "议 <议题代号> <意见>", "就码上商量议题发表意见（以委员身份公开）"),
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
@@ -26,6 +27,22 @@ def help_text() -> str:
 
 def usage(verb: str) -> str:
     return next(u for v, _, u, _ in COMMANDS if v == verb)
+
+
+def topic_not_found(key: str) -> str:
+    return f"没有议题 {escape(key)}。"
+
+
+def topic_closed(key: str) -> str:
+    return f"议题 {escape(key)} 已经结束征集。"
+
+
+def opinion_too_long(limit: int) -> str:
+    return f"意见最多 {limit} 字，请精简后再发。"
+
+
+def opinion_posted(opinion_id: int, key: str) -> str:
+    return f"您的意见 #{opinion_id} 已发布在议题 {escape(key)}，署名为委员。"
 
 
 # ---- what the system tells a member -----------------------------------------------------------------

@@ -94,8 +94,19 @@ PHONE_FORGOTTEN = "已删除您留下的手机号。"
 
 # ---- subscribe messages (short fields: a `thing` shows at most 20 characters) ------------------------
 
-SUBSCRIBE_TITLES = {"reply": "您的诉求已有答复", "question": "委员请您补充情况", "survey": "请评价办理结果"}
-SUBSCRIBE_CONTENT = {"reply": "点击查看答复全文", "question": "点击查看问题并回复", "survey": "点击进入评价"}
+SUBSCRIBE_TITLES = {
+    "reply": "您的诉求已有答复",
+    "question": "委员请您补充情况",
+    "survey": "请评价办理结果",
+    "topic": "议题征集结果已公布",
+    "case_filed": "您的意见已转为诉求办理",
+}
+SUBSCRIBE_CONTENT = {
+    "reply": "点击查看答复全文",
+    "question": "点击查看问题并回复",
+    "survey": "点击进入评价",
+    "case_filed": "点击查看办理进度",
+}
 
 
 # ---- the public timeline -------------------------------------------------------------------------
@@ -112,3 +123,38 @@ def point_prompt(name: str, active: bool, settings: Settings) -> str:
     if not active:
         return f"「{name}」联系点已停止使用。您仍可以在这里反映问题，我们同样受理。{HOW_TO}"
     return f"欢迎来到「{name}」码上商联系点。{HOW_TO}{promise(settings)}"
+
+
+# ---- 码上商量: consultation topics ------------------------------------------------------------------
+
+TOPIC_NOT_FOUND = "没有找到这个议题，请重新扫码。"
+TOPIC_CLOSED = "这个议题已经结束征集，感谢您的关注。"
+OPINION_NOT_FOUND = "没有找到这条意见。"
+OPINION_RISKY = "您的意见中有不适宜公开发布的内容，请修改后再提交。"
+ALREADY_SUPPORTED = "您已经附议过这条意见了。"
+OWN_OPINION = "不能附议自己的意见。"
+IMAGES_ONLY = "议题意见只能附图片。"
+BAD_ORDER = "排序方式只能是 newest（最新）或 support（附议最多）。"
+AUTHOR_CITIZEN = "群众"
+AUTHOR_MEMBER = "委员"
+TOPIC_STATUS_ZH = {"open": "征集中", "closed": "已结束"}
+
+
+def opinion_posted(status: str, with_images: bool) -> str:
+    images = "图片通过审核后显示。" if with_images else ""
+    if status == "published":
+        return f"感谢您的意见，已发布。{images}"
+    return "感谢您的意见，审核通过后发布。"
+
+
+def supported(count: int) -> str:
+    return f"附议成功，这条意见已有 {count} 人附议。"
+
+
+def topic_outcome(title: str, summary: str) -> str:
+    """Sent to a participant when the topic closes (the subscribe message's page shows it whole)."""
+    return f"您参与的议题「{title}」已结束征集。结果：{summary}"
+
+
+def opinion_became_case(code: str, title: str) -> str:
+    return f"您在议题「{title}」中的意见已转为诉求办理，查询编号 {code}，办理结果会通知您。"

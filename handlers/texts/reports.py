@@ -5,13 +5,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from handlers.cases.masking import excerpt
 from handlers.reports.hotspots import BY_POINT, HotSpot, HotSpotReport
+from handlers.reports.leads import Excerpt, TopicFigures, TopicSummary
 from handlers.reports.similar import CODES_LISTED, SHOWN_FROM, SimilarCases, SimilarReport
+from handlers.texts import staff as staff_texts
 from handlers.texts.markdown import bold, escape
-from models.entities import CaseSource
+from models.entities import CASE_STATE_ZH, CaseSource, CaseState
 from models.tracking import LOCAL_TZ
 
 OTHER_CATEGORY_ZH = "其他"
@@ -145,3 +148,182 @@ def similar_report_lines(report: SimilarReport) -> list[str]:
         "分组是提议，请人工确认。"
     )
     return lines
+
+
+# ---- topics (handlers/reports/leads.py) in the triage group ---------------------------------------------
+
+
+def _day(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def topics_chat(topics: list[TopicSummary]) -> str:
+    """`专题`."""
+    return staff_texts.topics_list([(topic.name, topic.cases, topic.hotline) for topic in topics])
+
+
+PLACES_LISTED = 10  # districts, contact points and weeks `专题 <名>` lists (the most cases first; weeks: the last)
+
+
+def _some(items: list[str], more: str) -> list[str]:
+    return items if len(items) <= PLACES_LISTED else [*items[:PLACES_LISTED], more.format(len(items))]
+
+
+def topic_chat(figures: TopicFigures) -> str:
+    """`专题 <名>`: cases (with the hotline's numbers), districts, contact points and weeks."""
+    codes = [f"{case.code}（热线 {case.external_id}）" if case.external_id else case.code for case in figures.cases]
+    weeks = [staff_texts.week_label(_day(monday), count) for monday, count in figures.weeks]
+    if len(weeks) > PLACES_LISTED:
+        recent = weeks[-PLACES_LISTED:]
+        weeks = [f"共 {len(weeks)} 周，最近 {PLACES_LISTED} 周：{recent[0]}", *recent[1:]]
+    return staff_texts.topic_detail(
+        figures.name,
+        figures.total,
+        figures.hotline,
+        weeks=weeks,
+        districts=_some([f"{name or NO_DISTRICT_ZH} {count} 件" for name, count in figures.districts], "等 {} 个区县"),
+        points=_some([f"{name} {count} 件" for name, count in figures.points], "等 {} 个联系点"),
+        codes=codes,
+    )
+
+
+# ---- the draft 社情民意信息 (handlers/reports/draft.py) ------------------------------------------------
+# Its reader is the party and government office the committee reports to: every sentence of the document
+# is here; handlers/reports/documents.py only lays them out (DOCX, PDF).
+
+DRAFT_KIND = "社情民意信息（草稿）"
+APPENDIX_COLUMNS = ["序号", "编号", "12345 工单号", "受理日期", "区县 / 联系点", "状态"]
+EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class DraftText:
+    title: str
+    kind: str
+    dateline: str
+    summary_heading: str
+    summary: str
+    chart_caption: str
+    chart_labels: list[str]
+    chart_counts: list[int]
+    excerpts_heading: str
+    excerpts_note: str
+    excerpts: list[str]
+    suggestions_heading: str
+    suggestions: str
+    appendix_heading: str
+    appendix_columns: list[str]
+    appendix_rows: list[list[str]]
+    footnote: str
+
+    def all_text(self) -> str:
+        """Every character the document shows (the PDF embeds a font subset of exactly these)."""
+        parts = [
+            self.title,
+            self.kind,
+            self.dateline,
+            self.summary_heading,
+            self.summary,
+            self.chart_caption,
+            *self.chart_labels,
+            *map(str, self.chart_counts),
+            self.excerpts_heading,
+            self.excerpts_note,
+            *self.excerpts,
+            self.suggestions_heading,
+            self.suggestions,
+            self.appendix_heading,
+            *self.appendix_columns,
+            *(cell for row in self.appendix_rows for cell in row),
+            self.footnote,
+        ]
+        return "".join(parts)
+
+
+def _long_day(moment: date) -> str:
+    return f"{moment.year}年{moment.month}月{moment.day}日"
+
+
+def _counted(items: list[tuple[str, int]], empty: str) -> str:
+    return "、".join(f"{name or empty} {count} 件" for name, count in items)
+
+
+def draft_summary(figures: TopicFigures) -> str:
+    """The paragraph with the figures: cases, weeks, districts and contact points, hotline, satisfaction."""
+    first, last = figures.weeks[0][0], figures.weeks[-1][0] + timedelta(days=6)
+    span = f"{_long_day(first)}至{_long_day(last)}（共 {len(figures.weeks)} 周）"
+    qr = figures.total - figures.hotline
+    parts = [
+        f"{span}，码上商收到与「{figures.name}」有关的群众诉求共 {figures.total} 件，"
+        f"其中扫码留言 {qr} 件、12345 热线 {figures.hotline} 件。",
+        f"涉及区县：{_counted(figures.districts, NO_DISTRICT_ZH)}。",
+    ]
+    if figures.points:
+        parts.append(f"涉及联系点：{_counted(figures.points, '')}。")
+    busiest = max(figures.weeks, key=lambda week: (week[1], week[0]))
+    parts.append(f"件数最多的一周是 {_long_day(busiest[0])}起的一周，{busiest[1]} 件。")
+    if figures.answered:
+        rate = figures.satisfied * 100 / figures.answered
+        parts.append(
+            f"已回访并作出评价的 {figures.answered} 件中，满意 {figures.satisfaction.get(1, 0)} 件、"
+            f"基本满意 {figures.satisfaction.get(2, 0)} 件、不满意 {figures.satisfaction.get(3, 0)} 件，"
+            f"满意率（含基本满意）{rate:.0f}%。"
+        )
+    else:
+        parts.append("这些件尚无回访评价。")
+    return "".join(parts)
+
+
+def _where(district: str, point: str | None) -> str:
+    district = district or NO_DISTRICT_ZH
+    return f"{district} / {point}" if point else district
+
+
+def _excerpt_line(excerpt_: Excerpt) -> str:
+    text = " ".join(excerpt_.text.split())
+    text = text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+    source = f"12345 热线 {excerpt_.external_id}" if excerpt_.external_id else (excerpt_.point_name or "扫码留言")
+    day = excerpt_.created_at.astimezone(LOCAL_TZ).date()
+    return f"「{text}」（{excerpt_.code}，{source}，{excerpt_.district or NO_DISTRICT_ZH}，{_long_day(day)}）"
+
+
+def draft_text(figures: TopicFigures, excerpts: list[Excerpt], generated: datetime) -> DraftText:
+    rows = []
+    for number, case in enumerate(figures.cases, start=1):
+        day = case.created_at.astimezone(LOCAL_TZ).date()
+        rows.append(
+            [
+                str(number),
+                case.code,
+                case.external_id or "",
+                f"{day:%Y-%m-%d}",
+                _where(case.district, case.point_name),
+                CASE_STATE_ZH[CaseState(case.state)],
+            ]
+        )
+    return DraftText(
+        title=figures.name,
+        kind=DRAFT_KIND,
+        dateline=f"码上商 {_long_day(generated.astimezone(LOCAL_TZ).date())}生成，供撰稿参考",
+        summary_heading="一、基本情况",
+        summary=draft_summary(figures),
+        chart_caption="图 1　各周件数（按受理时间，北京时间，每周自周一起）",
+        chart_labels=[f"{monday.month}/{monday.day}" for monday, _ in figures.weeks],
+        chart_counts=[count for _, count in figures.weeks],
+        excerpts_heading="二、群众反映摘录",
+        excerpts_note=(
+            f"以下 {len(excerpts)} 件是专题中用词与全部 {figures.total} 件整体最接近的（分词后 TF-IDF 向量与专题中心的"
+            "余弦相似度最高，几乎相同的只取一件）；手机号、身份证号和姓名已隐去。"
+        ),
+        excerpts=[_excerpt_line(item) for item in excerpts],
+        suggestions_heading="三、意见建议",
+        suggestions="（请撰稿人根据以上情况，写明问题的症结和建议。）",
+        appendix_heading=f"附件：线索清单（共 {figures.total} 件）",
+        appendix_columns=list(APPENDIX_COLUMNS),
+        appendix_rows=rows,
+        footnote="本稿由码上商根据专题中的线索自动生成，数字截至生成时；正式报送前请核实。",
+    )
+
+
+def draft_written(path: str) -> str:
+    return f"已生成：{path}"

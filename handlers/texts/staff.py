@@ -22,13 +22,32 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("急", "urgent", "急 <编号>", "标为急件（期限缩短，排在前面）"),
     ("查", "show", "查 <编号>", "查看办理过程"),
     ("类似", "similar", "类似 <编号>", "文字与这件最相似的件（含 12345 热线件）：编号、相似度、区县、摘要"),
+    (
+        "线索",
+        "lead",
+        "线索 <编号> [<编号>...] <专题名>",
+        "把件列为专题的线索（扫码件、12345 热线件都可以，热线件也可写工单号）；专题不存在时新建",
+    ),
+    ("专题", "topic", "专题 [专题名] [移除 <编号>]", "列出各专题及件数；写专题名时查看该专题；「移除」把一件移出专题"),
+    ("报告", "report", "报告 <专题名>", "生成该专题的社情民意信息草稿（Word 文件），发到分拣群"),
     ("待办", "queue", "待办", "待分拣、超期、二次不满意和待电话回访的件"),
     ("电话", "phone", "电话 <编号>", "群众留下的电话号码（不打码，记入时间线），用于电话回访"),
     ("回访", "visit", "回访 <编号> <1|2|3> [备注]", "记录电话回访：1 满意，2 基本满意，3 不满意"),
     ("统计", "stats", "统计 [委员|热点]", "今日、本周、本月的交办、答复、回访和满意率；「统计 热点」：最近 7 天的热点"),
+    ("议题", "topics", "议题 [代号]", "征集中的议题和意见数；写代号时列出附议最多的意见"),
+    ("通过", "approve", "通过 <意见编号>", "发布待审核的议题意见"),
+    ("不通过", "disapprove", "不通过 <意见编号>", "不发布待审核的议题意见"),
+    ("立案", "file", "立案 <意见编号>", "把议题意见转为诉求：生成编号、正常办理，并告知提出人"),
     ("帮助", "help", "帮助", "显示本表"),
 ]
 VERBS = {word: verb for verb, alias, _, _ in COMMANDS for word in (verb, alias)}
+VIA_CONSOLE = "（控制台）"  # a command given on the web console, on the timeline
+READ_ONLY_VERBS = frozenset({"查", "类似", "待办", "统计", "帮助"})  # what a viewer (role viewer) may say
+
+
+def viewer_refused(verb: str) -> str:
+    return f"您的账号是只读账号，可以用「查」「待办」「统计」「类似」查看，不能「{verb}」。"
+
 
 STAGE_ZH = {"assign": "交办", "reply": "答复"}
 STAFF_SIGNATURE = "政协码上商工作人员"  # how a reply staff enter is signed for the citizen
@@ -358,6 +377,8 @@ EVENT_ZH = {
     "message.unreachable": "消息未能送达（对方不在企业微信应用的可见范围内）",
     "follows": "关联已办结件",
     "hotline.updated": "热线工单更新",
+    "lead.marked": "列为专题线索",
+    "lead.removed": "移出专题",
 }
 CHANNEL_ZH = {
     "custom": "客服消息",
@@ -419,3 +440,171 @@ STATS_BY_MEMBER = "按委员查看：`统计 委员姓名`"
 
 def stats_point(name: str, count: int, on_time_reply: str, satisfied: str) -> str:
     return f"· {escape(name)}：{count} 件，按时答复 {on_time_reply}，满意率 {satisfied}"
+
+
+# ---- 码上商量: consultation topics and their opinions ------------------------------------------------
+
+OPINION_BY_MEMBER = "这是委员的意见，不能立案；请委员直接反映。"
+NO_OPEN_TOPICS = "目前没有征集中的议题。"
+
+
+def opinion_to_review(opinion_id: int, topic_key: str, text: str) -> str:
+    """Markdown for the triage group: WeChat's check wants a person to look (text masked by the caller)."""
+    return "\n".join(
+        [
+            bold(f"待审核意见 #{opinion_id}"),
+            quote(f"议题：{escape(topic_key)}"),
+            quote(f"内容：{escape(text)}"),
+            quote(f"发布：通过 {opinion_id}；不发布：不通过 {opinion_id}"),
+        ]
+    )
+
+
+def topic_not_found(key: str) -> str:
+    return f"没有议题 {excerpt(escape(key), 30)}。"
+
+
+def opinion_not_found(opinion_id: str) -> str:
+    return f"没有意见 {excerpt(escape(opinion_id), 20)}。"
+
+
+def opinion_not_waiting(opinion_id: int) -> str:
+    return f"意见 #{opinion_id} 不在待审核中。"
+
+
+def opinion_approved(opinion_id: int, topic_key: str) -> str:
+    return f"意见 #{opinion_id} 已通过，发布在议题 {escape(topic_key)}。"
+
+
+def opinion_rejected(opinion_id: int) -> str:
+    return f"意见 #{opinion_id} 未通过，不会发布。"
+
+
+def opinion_has_case(opinion_id: int, code: str) -> str:
+    return f"意见 #{opinion_id} 已立案：{code}。"
+
+
+def opinion_case_made(opinion_id: int, code: str) -> str:
+    return f"意见 #{opinion_id} 已立案，编号 {code}，已告知提出人。"
+
+
+def open_topics(rows: list[tuple[str, str, int, int]]) -> str:
+    """(key, title, published, waiting) of each open topic."""
+    if not rows:
+        return NO_OPEN_TOPICS
+    lines = ["征集中的议题："]
+    lines += [f"{escape(k)}「{escape(t)}」 已发布 {p} 条，待审核 {w} 条" for k, t, p, w in rows]
+    lines.append("「议题 <代号>」看附议最多的意见")
+    return "\n".join(lines)
+
+
+def top_opinions(key: str, rows: list[tuple[int, int, str, str]]) -> str:
+    """(id, supports, author label, excerpt) of a topic's most supported opinions."""
+    if not rows:
+        return f"议题 {escape(key)} 还没有发布的意见。"
+    lines = [f"议题 {escape(key)} 附议最多的意见："]
+    lines += [f"#{i} {label} 附议 {n}：{escape(text)}" for i, n, label, text in rows]
+    lines.append("「立案 <意见编号>」转为诉求办理")
+    return "\n".join(lines)
+
+
+# ---- 线索, 专题, 报告: leads and topics (handlers/reports/leads.py) -----------------------------------
+
+TOPICS_LISTED = 30  # topics `专题` lists
+CODES_SHOWN = 30  # codes `专题 <名>` lists
+
+
+def topic_name_too_long(limit: int) -> str:
+    return f"专题名最长 {limit} 个字，请写短一些（专题名即报告的标题）。"
+
+
+def topic_name_missing() -> str:
+    return "请在编号后写上专题名：「线索 <编号> [<编号>...] <专题名>」，例如「线索 MS2611230042 学校周边停车难」。"
+
+
+def too_many_codes(limit: int) -> str:
+    return f"一次最多列 {limit} 件，请分几次发。"
+
+
+def no_such_lead(token: str) -> str:
+    return f"没有编号或 12345 热线工单号为「{escape(token)}」的件。"
+
+
+def no_such_topic(name: str, known: list[str]) -> str:
+    listed = "、".join(escape(topic) for topic in known[:10])
+    hint = f"现有专题：{listed}。" if known else "现在还没有专题，用「线索 <编号> <专题名>」新建。"
+    return f"没有名为「{escape(name)}」的专题。{hint}"
+
+
+def not_a_lead(code: str, topic: str) -> str:
+    return f"{code} 不在专题「{escape(topic)}」中。"
+
+
+def leads_marked(topic: str, created: bool, added: list[str], already: list[str], total: int) -> str:
+    lines = [f"已新建专题「{escape(topic)}」。" if created else f"专题「{escape(topic)}」："]
+    if added:
+        lines.append(f"列为线索 {len(added)} 件：{'、'.join(added)}")
+    if already:
+        lines.append(f"已在专题中 {len(already)} 件：{'、'.join(already)}")
+    lines.append(f"专题现有 {total} 件。查看：`专题 {escape(topic)}`；生成报告：`报告 {escape(topic)}`")
+    return "\n".join(lines)
+
+
+def lead_removed(code: str, topic: str, left: int) -> str:
+    return f"已将 {code} 移出专题「{escape(topic)}」，专题还有 {left} 件。"
+
+
+def topics_list(topics: list[tuple[str, int, int]]) -> str:
+    """`专题`: (name, cases, of which from the hotline) per topic, newest first."""
+    if not topics:
+        return "还没有专题。把件列为线索即新建专题：`线索 <编号> [<编号>...] <专题名>`"
+    lines = [bold(f"专题（{len(topics)} 个）")]
+    for number, (name, cases, hotline) in enumerate(topics[:TOPICS_LISTED], start=1):
+        lines.append(f"{number}. {escape(name)}：{cases} 件（12345 热线 {hotline} 件）")
+    if len(topics) > TOPICS_LISTED:
+        lines.append(f"……另有 {len(topics) - TOPICS_LISTED} 个专题未列出")
+    lines.append("查看一个专题：`专题 <专题名>`")
+    return "\n".join(lines)
+
+
+def week_label(monday: str, count: int) -> str:
+    return f"{monday}起 {count} 件"
+
+
+def topic_detail(
+    name: str,
+    total: int,
+    hotline: int,
+    weeks: list[str],
+    districts: list[str],
+    points: list[str],
+    codes: list[str],
+) -> str:
+    """`专题 <名>`: the cases (code, and the hotline's number), districts and weeks. Districts and contact
+    points come from hotline files and the roster: escaped here."""
+    lines = [bold(f"专题「{escape(name)}」：{total} 件（12345 热线 {hotline} 件）")]
+    if not total:
+        lines.append("专题中已没有件。列入：`线索 <编号> " + escape(name) + "`")
+        return "\n".join(lines)
+    lines.append(f"各周：{'；'.join(weeks)}")
+    lines.append(f"区县：{'、'.join(escape(d) for d in districts)}")
+    if points:
+        lines.append(f"联系点：{'、'.join(escape(p) for p in points)}")
+    shown = codes[:CODES_SHOWN]
+    more = f" 等 {len(codes)} 件" if len(codes) > len(shown) else ""
+    lines.append(f"编号：{'、'.join(escape(code) for code in shown)}{more}")
+    lines.append(f"移出一件：`专题 {escape(name)} 移除 <编号>`；生成报告：`报告 {escape(name)}`")
+    return "\n".join(lines)
+
+
+def report_queued(topic: str, to_group: bool) -> str:
+    where = "分拣群" if to_group else "您的企业微信（分拣群未接入应用群聊，文件发给本人）"
+    return f"正在生成专题「{escape(topic)}」的社情民意信息草稿，稍后以 Word 文件发到{where}。"
+
+
+def topic_empty(topic: str) -> str:
+    return f"专题「{escape(topic)}」中没有件，无法生成报告。先用「线索 <编号> {escape(topic)}」列入。"
+
+
+def topic_usage() -> str:
+    return "格式：专题（列出各专题）；专题 <专题名>（查看）；专题 <专题名> 移除 <编号>"

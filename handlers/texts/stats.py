@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 UNKNOWN_PARAMETER = "不认识这个参数"
+CONTROL_CHARACTERS = "含有不能识别的字符（控制字符），请重新输入。"
 SINCE_AFTER_UNTIL = "开始日期晚于结束日期"
 NO_SUCH_POINT = "名册里没有这个联系点"
 NO_SUCH_CATEGORY = "名册里没有这个类别"
@@ -80,6 +81,7 @@ TABLE_TITLES = {
     "rows": "委员每月",
     "members": "委员合计",
     "open_cases": "在办件",
+    "opinions": "议题意见（条）",
     "codes": "二维码",
     "totals": "联系点合计",
 }
@@ -129,6 +131,7 @@ COLUMNS = {
     "accepted": "接收",
     "avg_days_to_reply": "平均答复天数",
     "open_cases": "在办件",
+    "opinions": "议题意见（条）",
     "assigned_at": "交办时间（北京时间）",
     "reply_due_at": "答复期限（北京时间）",
     "overdue": "已超期",
