@@ -116,7 +116,7 @@ async def test_demo_service_and_terminal_simulator(demo_env: dict[str, str], tmp
     printed = (await server.stdout.read()).decode()
     # The banner names the addresses really served: the port from the environment, every callback path.
     assert f"码上商已启动，监听 {base_url}" in printed
-    for path in ("/wechat/callback", "/wecom/callback", "/wecom/bot", "/api/v1", "/c/<token>"):
+    for path in ("/wechat/callback", "/wecom/callback", "/wecom/bot", "/api/v1", "/c/<token>", "/console"):
         assert f"{base_url}{path}" in printed, path
     assert f"模拟微信/企业微信平台在 http://127.0.0.1:{demo_env['MASHANG_SIMULATOR_PORT']}" in printed
     assert "演示时钟：交办期限 5分钟、答复期限 10分钟；答复 1分钟 后发回访问卷" in printed

@@ -55,6 +55,7 @@ def serve_banner(config: Config, listening: str, demo: bool) -> list[str]:
         f"  企业微信智能机器人回调：{base}/wecom/bot",
         f"  小程序接口：{base}{API_PREFIX}",
         f"  群众诉求页面：{base}{PATH_PREFIX}<token>",
+        f"  网页控制台：{base}/console（先设密码：mashang staff set-password <工作人员key>）",
     ]
     if base != listening:
         lines.insert(1, f"  对外地址（[server] public_base_url）：{base}")
