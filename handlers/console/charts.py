@@ -12,6 +12,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from handlers.texts import console as texts
+
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 28, 46
 
@@ -169,13 +171,14 @@ def point_map(points: Sequence[MapPoint], caption: str) -> Markup:
             x = width / 2 + (p.longitude - mid_lon) / span * scale
             y = height / 2 - (p.latitude - mid_lat) / span * scale
             radius = 4 + 20 * math.sqrt(p.cases / most)
-            rate = "未评价" if p.satisfaction is None else f"{p.satisfaction * 100:.0f}%"
+            tip = escape(texts.map_dot(p.name, p.cases, p.satisfaction))
             parts.append(
                 f'<a href="{escape(p.href)}"><circle class="dot {satisfaction_css(p.satisfaction)}" '
-                f'cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}"><title>{escape(p.name)}：{p.cases} 件，满意率 {rate}'
+                f'cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}"><title>{tip}'
                 f'</title></circle><text class="dot-label" x="{x:.1f}" y="{y + radius + 12:.1f}" '
                 f'text-anchor="middle">{escape(p.name)}</text></a>'
             )
-    parts.append(f'<text class="axis-title" x="{width - 8}" y="{height - 8}" text-anchor="end">↑ 北　经纬度示意</text>')
+    north = f'<text class="axis-title" x="{width - 8}" y="{height - 8}" text-anchor="end">{texts.MAP_NORTH}</text>'
+    parts.append(north)
     parts.append("</svg>")
     return Markup("".join(parts))

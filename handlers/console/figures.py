@@ -174,7 +174,7 @@ async def _options() -> dict[str, list[tuple[str, str]]]:
         "points": points,
         "categories": categories,
         "districts": [(d, d) for d in districts],
-        "sources": [("qr", "扫码"), ("hotline", "12345 热线")],
+        "sources": texts.SOURCE_OPTIONS,
     }
 
 
@@ -264,13 +264,13 @@ async def map_page(query: Mapping[str, str]) -> FigurePage:
         heat=HeatGrid([w[5:] for w in weeks], heat_rows),
         export_base=f"{PREFIX}/export/map",
     )
-    page.options["by"] = [(BY_POINT, "按联系点"), (BY_DISTRICT, "按区县")]
+    page.options["by"] = [(by_key, texts.BY_OPTIONS_ZH[by_key]) for by_key in (BY_POINT, BY_DISTRICT)]
     page.charts.append(
         charts.bar_chart(
             [w[5:] for w in weeks],
-            [charts.Series("件数", weekly, "s1")],
-            y_title="件数（件）",
-            x_title="周（周一的日期）",
+            [charts.Series(texts.SERIES["cases"], weekly, "s1")],
+            y_title=texts.AXIS_CASES,
+            x_title=texts.AXIS_WEEK,
             caption=texts.WEEKLY_CASES,
         )
     )
@@ -308,13 +308,14 @@ async def deadlines_page(query: Mapping[str, str], settings: Settings) -> Figure
         charts.line_chart(
             labels,
             [
-                charts.Series("按时交办率", [row["triage_rate"] for row in weeks], "s1"),
-                charts.Series("按时答复率", [row["reply_rate"] for row in weeks], "s2"),
-                charts.Series("回访率", [row["visit_rate"] for row in weeks], "s3"),
-                charts.Series("承诺 100%", [1.0] * len(weeks), "target"),
+                *(
+                    charts.Series(texts.SERIES[name], [row[name] for row in weeks], css)
+                    for name, css in (("triage_rate", "s1"), ("reply_rate", "s2"), ("visit_rate", "s3"))
+                ),
+                charts.Series(texts.SERIES["promise"], [1.0] * len(weeks), "target"),
             ],
-            y_title="比率（%）",
-            x_title="周（周一的日期）",
+            y_title=texts.AXIS_RATE,
+            x_title=texts.AXIS_WEEK,
             caption=texts.PROMISE_CHART,
         )
     )
@@ -382,12 +383,11 @@ async def members_page(query: Mapping[str, str], member_key: str | None = None) 
         charts.bar_chart(
             months,
             [
-                charts.Series("交办", [by_month.get(m, {}).get("assigned", 0) for m in months], "s1"),
-                charts.Series("答复", [by_month.get(m, {}).get("replied", 0) for m in months], "s2"),
-                charts.Series("按时答复", [by_month.get(m, {}).get("replied_on_time", 0) for m in months], "s3"),
+                charts.Series(texts.SERIES[name], [by_month.get(m, {}).get(name, 0) for m in months], css)
+                for name, css in (("assigned", "s1"), ("replied", "s2"), ("replied_on_time", "s3"))
             ],
-            y_title="件数（件）",
-            x_title="月份",
+            y_title=texts.AXIS_CASES,
+            x_title=texts.AXIS_MONTH,
             caption=texts.MEMBER_MONTHS,
         )
     )
@@ -435,12 +435,11 @@ async def points_page(query: Mapping[str, str], point_key: str | None = None) ->
         charts.bar_chart(
             labels,
             [
-                charts.Series("扫码", [row["scans"] for row in weeks], "s1"),
-                charts.Series("新关注", [row["new_followers"] for row in weeks], "s2"),
-                charts.Series("件数", [row["cases"] for row in weeks], "s3"),
+                charts.Series(texts.SERIES[name], [row[name] for row in weeks], css)
+                for name, css in (("scans", "s1"), ("new_followers", "s2"), ("cases", "s3"))
             ],
-            y_title="次数 / 件数",
-            x_title="周（周一的日期）",
+            y_title=texts.AXIS_COUNTS,
+            x_title=texts.AXIS_WEEK,
             caption=texts.POINT_WEEKS,
         )
     )

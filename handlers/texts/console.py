@@ -220,6 +220,34 @@ NO_SUCH_CODE = "这个联系点没有这个二维码。"
 NO_CODES = "还没有为这个联系点生成二维码：mashang qr make <联系点> 生成后，这里可以下载二维码和海报。"
 
 
+SOURCE_OPTIONS = [("qr", "扫码"), ("hotline", "12345 热线")]
+BY_OPTIONS_ZH = {"point": "按联系点", "district": "按区县"}
+AXIS_CASES = "件数（件）"
+AXIS_RATE = "比率（%）"
+AXIS_COUNTS = "次数 / 件数"
+AXIS_WEEK = "周（周一的日期）"
+AXIS_MONTH = "月份"
+SERIES = {
+    "cases": "件数",
+    "triage_rate": "按时交办率",
+    "reply_rate": "按时答复率",
+    "visit_rate": "回访率",
+    "promise": "承诺 100%",
+    "assigned": "交办",
+    "replied": "答复",
+    "replied_on_time": "按时答复",
+    "scans": "扫码",
+    "new_followers": "新关注",
+}
+MAP_NORTH = "↑ 北　经纬度示意"
+
+
+def map_dot(name: str, cases: int, satisfaction: float | None) -> str:
+    """A contact point's dot on the map, when a pointer rests on it."""
+    rate = "未评价" if satisfaction is None else f"{satisfaction * 100:.0f}%"
+    return f"{name}：{cases} 件，满意率 {rate}"
+
+
 def promise(assign_hours: float, reply_days: float) -> str:
     assign = f"{assign_hours / 24:g} 天" if assign_hours >= 24 else f"{assign_hours:g} 小时"
     return f"{assign}内交办、{reply_days:g} 天内答复、答复的件 100% 回访"
