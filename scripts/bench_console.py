@@ -1,5 +1,6 @@
-"""The console's figures at scale: every `/api/v1/stats` route timed over HTTP against N cases with their
-timelines (issue 18: under 1 s with 1,000,000 cases on PostgreSQL, 100,000 on SQLite).
+"""The console's figures at scale: every `/api/v1/stats` route and the console's figure pages (图谱, 时限,
+委员, 联系点, logged in as a staff member) timed over HTTP against N cases with their timelines (issue 18:
+under 1 s with 1,000,000 cases on PostgreSQL, 100,000 on SQLite).
 
 Generates two years of a committee's cases in bulk (SQLite: executemany; PostgreSQL: COPY): 200 contact
 points in 12 districts, 120 members, 8 categories, a fifth of the cases from the 12345 hotline, most
@@ -335,6 +336,49 @@ def routes() -> list[tuple[str, str, dict[str, str]]]:
     ]
 
 
+PAGES = [
+    ("页 图谱 (12 weeks)", "/console/map", {}),
+    ("页 图谱 by district (12 weeks)", "/console/map", {"by": "district"}),
+    ("页 时限 (12 weeks)", "/console/deadlines", {}),
+    ("页 委员 (6 months)", "/console/members", {}),
+    ("页 委员 one member", "/console/members/m-001", {}),
+    ("页 联系点 (12 weeks)", "/console/points", {}),
+    ("页 联系点 one point", "/console/points/cp-001", {}),
+]
+PASSWORD = "bench console 1"
+
+
+async def _timed(
+    session: aiohttp.ClientSession, label: str, target: str, params: dict[str, str], runs: int, **kwargs: Any
+) -> tuple[str, float, float, int]:
+    took, size = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with session.get(target, params=params, **kwargs) as response:
+            body = await response.read()
+            assert response.status == 200, (label, response.status, body[:300])
+        took.append(time.perf_counter() - started)
+        size = len(body)
+    return label, min(took), statistics.median(took), size
+
+
+async def _console_session(base: str) -> aiohttp.ClientSession:
+    """A browser's cookies after logging in to the console as s-001."""
+    import re
+
+    from handlers.admin import accounts
+
+    await accounts.set_password("s-001", PASSWORD)
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # keep 127.0.0.1's cookies
+    async with session.get(f"{base}/console/login") as form:
+        match = re.search(r'name="csrf" value="([^"]+)"', await form.text())
+    assert match, "no login form"
+    login = {"username": "s-001", "password": PASSWORD, "csrf": match.group(1)}
+    async with session.post(f"{base}/console/login", data=login) as response:
+        assert response.status == 200, response.status
+    return session
+
+
 async def time_routes(url: str, redis_url: str, runs: int) -> list[tuple[str, float, float, int]]:
     from handlers.admin.stats_tokens import make_token
 
@@ -349,19 +393,17 @@ async def time_routes(url: str, redis_url: str, runs: int) -> list[tuple[str, fl
     try:
         _, token = await make_token("s-001")
         headers = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
             for label, figure, params in routes():
-                took = []
-                size = 0
-                for _ in range(runs):
-                    started = time.perf_counter()
-                    target = f"http://127.0.0.1:{port}/api/v1/stats/{figure}"
-                    async with session.get(target, params=params, headers=headers) as response:
-                        body = await response.read()
-                        assert response.status == 200, (label, response.status, body[:300])
-                    took.append(time.perf_counter() - started)
-                    size = len(body)
-                results.append((label, min(took), statistics.median(took), size))
+                target = f"{base}/api/v1/stats/{figure}"
+                results.append(await _timed(session, label, target, params, runs, headers=headers))
+        console = await _console_session(base)
+        try:
+            for label, path, params in PAGES:  # the console's HTML pages over the same figures
+                results.append(await _timed(console, label, base + path, params, runs))
+        finally:
+            await console.close()
     finally:
         await runner.cleanup()
     return results
@@ -403,7 +445,7 @@ async def main() -> None:
             if embedded is not None:
                 await embedded.stop()
     dialect = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-    print(f"/api/v1/stats on {dialect}, {args.cases:,} cases, {args.runs} requests each (s):")
+    print(f"/api/v1/stats and the console's pages on {dialect}, {args.cases:,} cases, {args.runs} requests each (s):")
     for label, best, median, size in results:
         print(f"  {label:<32} min {best:6.3f}  median {median:6.3f}  ({size:,} bytes)")
     print(json.dumps({label: round(median, 3) for label, _, median, _ in results}, ensure_ascii=False))
