@@ -239,7 +239,9 @@ class CitizenDelivery:
         older = next((other for other in candidates if other.payload.get("audience") == audience), None)
         if older is not None:
             running = older.status == JobStatus.RUNNING
-            delay = 1.0 if running else max(0.2, (older.run_at - now()).total_seconds() + 0.1)
+            # A running one ends in real time (another worker sends it); a pending one runs at its run_at.
+            floor = business_seconds(0.2)
+            delay = business_seconds(1.0) if running else max(floor, (older.run_at - now()).total_seconds() + floor)
             raise RetryLater(
                 f"waiting for the older message {older.id} of the case",
                 delay_s=min(delay, 3600.0),

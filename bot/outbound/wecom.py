@@ -479,7 +479,10 @@ class WeComDelivery:
                     blocked.append(earliest.blocked_since)
                 first = earliest.run_at
                 backlog = await older.count()
-                per_slot = self._slot_seconds()
+                # The rate limiter's slots pass in real time (Redis' clock): as business seconds, so that
+                # under an accelerated clock (the month simulation) a backlog does not re-read the queue
+                # a thousand times a second.
+                per_slot = business_seconds(self._slot_seconds())
                 delays.append(max(0.0, (first - moment).total_seconds()) + backlog * per_slot)
         else:
             for row in await older.order_by("id").values("id", "payload", "run_at", "blocked_since"):
@@ -492,7 +495,7 @@ class WeComDelivery:
                     if row["blocked_since"] is not None:
                         blocked.append(row["blocked_since"])
         if delays:
-            delay = max(0.2, min(delays) + 0.1)
+            delay = max(business_seconds(0.2), min(delays) + business_seconds(0.1))
             raise RetryLater(
                 f"waiting for an older message to {recipient}",
                 delay_s=min(delay, 3600.0),
