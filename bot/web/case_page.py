@@ -12,16 +12,14 @@ in the URL must not leak to anyone.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from bot.web import asset, asset_version, templates
 from handlers.cases import case_page
 from handlers.cases.case_page import BadAnswer, LinkState, OpenedLink, Outcome
 from handlers.settings import Settings
@@ -40,29 +38,15 @@ PAGE_HEADERS = {
 }
 ASSETS = {"case-page.css": "text/css"}
 
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot.web", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-@functools.cache
-def asset(name: str) -> bytes:
-    return resources.files("bot.web").joinpath("assets", name).read_bytes()
-
-
 @functools.cache
 def stylesheet_href() -> str:
     """Relative to /c/<token>, so it also works behind a proxy that serves us under a path prefix."""
-    version = hashlib.sha256(asset("case-page.css")).hexdigest()[:12]
+    version = asset_version("case-page.css")
     return f"assets/case-page.css?v={version}"
 
 
 def render(template: str, status: int = 200, **context: Any) -> web.Response:
-    body = _templates.get_template(template).render(stylesheet=stylesheet_href(), **context)
+    body = templates.get_template(template).render(stylesheet=stylesheet_href(), **context)
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 

@@ -31,16 +31,15 @@ import logging
 import mimetypes
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.config import Config
+from bot.web import asset, asset_version, templates
 from bot.web.console_auth import COOKIE, LOCK_MINUTES, LOGIN_COOKIE, Session, Sessions, login_token, same_token
 from handlers.admin import accounts
 from handlers.admin.qr_codes import QrError, read_wxa_png
@@ -76,27 +75,13 @@ ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
 PAGES = ("map", "deadlines", "members", "points")
 KEEPALIVE_S = 15.0  # a comment line on the event stream this often (proxies close silent streams)
 
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot.web", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-@functools.cache
-def asset(name: str) -> bytes:
-    return resources.files("bot.web").joinpath("assets", name).read_bytes()
-
-
 @functools.cache
 def asset_href(name: str) -> str:
-    return f"{PREFIX}/assets/{name}?v={hashlib.sha256(asset(name)).hexdigest()[:12]}"
+    return f"{PREFIX}/assets/{name}?v={asset_version(name)}"
 
 
 def render(template: str, status: int = 200, session: Session | None = None, **context: Any) -> web.Response:
-    body = _templates.get_template(f"console/{template}").render(
+    body = templates.get_template(f"console/{template}").render(
         stylesheet=asset_href("console.css"),
         script=asset_href("console.js"),
         texts=texts,
